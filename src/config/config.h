@@ -1,0 +1,160 @@
+// The node's configuration, as typed values. Produced only by loadConfig() (config/loader.h),
+// which has already checked every range, key and cross-reference; consumers may rely on that.
+// docs/config.md documents every key, its default and whether it can change on reload.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ip.h"
+
+namespace anylb::config {
+
+using Seconds = std::chrono::duration<double>;
+
+struct SourcePos {
+  uint32_t line = 0;  // 1-based; 0 = unknown (a default, not in the file)
+  uint32_t column = 0;
+};
+
+struct Node {
+  std::string name;
+  IpAddr routerId;  // IPv4; also the BGP router id
+};
+
+// Idle sessions expire after these timeouts (LVS semantics: per TCP state, and UDP/ICMP).
+struct Timeouts {
+  uint32_t tcpSynRecv = 30;  // seconds
+  uint32_t tcpEstablished = 900;
+  uint32_t tcpFinWait = 120;
+  uint32_t tcpCloseWait = 60;
+  uint32_t tcpLastAck = 30;
+  uint32_t tcpTimeWait = 120;
+  uint32_t tcpClose = 10;
+  uint32_t udp = 300;
+  uint32_t icmp = 60;
+};
+
+struct Port {
+  std::string name;
+  std::string device;  // PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=x")
+  uint16_t mtu = 1500;
+  [[nodiscard]] bool isVdev() const { return device.rfind("net_", 0) == 0; }
+};
+
+struct Dataplane {
+  uint32_t workers = 1;
+  std::vector<uint32_t> workerLcores;  // empty: lcores 1..workers
+  std::vector<std::string> ealArgs;
+  std::vector<Port> ports;
+  uint32_t sessionCapacity = 1U << 20;  // per worker
+  uint32_t idleSleepMaxUs = 0;          // 0 = busy polling (production); > 0 = lab back-off
+  bool stripClientTimestamps = true;    // remove TCP timestamps from client SYNs
+  uint32_t mbufsPerPort = 8192;
+  Timeouts timeouts;
+};
+
+struct Uplink {
+  std::string name;
+  std::string port;  // Dataplane::ports[].name
+  Prefix address;    // the node's address on the uplink, with its prefix length
+  IpAddr gateway;    // the ToR's address on this link
+  IpAddr peerAddress;
+  uint32_t peerAs = 0;
+  uint32_t holdTime = 9;  // seconds
+  uint32_t keepalive = 3;
+};
+
+struct Bgp {
+  uint32_t localAs = 0;
+  std::string gobgpd = "/usr/bin/gobgpd";
+  std::string apiSocket = "/run/anylb/gobgpd.sock";
+  uint32_t drainSeconds = 30;
+  std::vector<std::string> communities;  // "ASN:VALUE", added to every announcement
+  uint32_t riseSeconds = 5;              // VIP healthy this long before it is announced
+  uint32_t holdDownSeconds = 10;         // minimum hold-down after a withdraw, doubles on flaps
+};
+
+enum class Protocol : uint8_t { kTcp, kUdp };
+enum class Scheduler : uint8_t { kRr, kWrr, kLc, kWlc, kSh, kMh };
+enum class OnRemove : uint8_t { kDrain, kFlush };  // sessions of a removed / failed RS
+enum class CheckKind : uint8_t { kNone, kTcp, kHttp };
+
+struct StatusRange {
+  uint16_t lo = 200;
+  uint16_t hi = 399;
+};
+
+// A health check block. Per-RS overrides are merged over the service's block at load time.
+struct HealthCheck {
+  CheckKind kind = CheckKind::kTcp;
+  Seconds interval{2.0};
+  Seconds timeout{1.0};
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  double jitter = 0.1;  // fraction of the interval, 0..0.5
+  uint16_t port = 0;    // 0 = the RS's own port
+  std::string httpPath = "/";
+  std::string httpHost;  // empty: the RS address
+  std::vector<StatusRange> expectStatus{{200, 399}};
+  std::string expectBody;  // substring the body must contain; empty = any
+};
+
+struct RealServer {
+  IpAddr address;
+  uint16_t port = 0;
+  uint32_t weight = 1;  // 0..65535; 0 = quiescent
+  HealthCheck check;    // effective (service block + overrides)
+  SourcePos pos;
+};
+
+struct Service {
+  std::string name;
+  IpAddr vip;
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+  Scheduler scheduler = Scheduler::kWrr;
+  bool toa = true;
+  uint32_t persistence = 0;  // seconds; 0 = off
+  uint32_t minHealthy = 1;
+  uint32_t maglevTableSize = 65537;  // prime
+  OnRemove onRsRemoved = OnRemove::kDrain;
+  OnRemove onRsDown = OnRemove::kDrain;
+  std::string notify;  // command run on RS state changes; empty = none
+  HealthCheck check;
+  std::vector<RealServer> realServers;
+  SourcePos pos;
+};
+
+struct Control {
+  std::string socket = "/run/anylb/anylb.sock";
+  Endpoint metricsListen{*IpAddr::parse("127.0.0.1"), 9469};
+};
+
+struct Logging {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string file;            // empty: stderr
+};
+
+struct Config {
+  std::string file;  // path it was loaded from
+  Node node;
+  Dataplane dataplane;
+  std::vector<Uplink> uplinks;
+  Bgp bgp;
+  std::vector<Prefix> localAddresses;
+  std::vector<Service> services;
+  Control control;
+  Logging logging;
+};
+
+const char* toString(Protocol p);
+const char* toString(Scheduler s);
+const char* toString(CheckKind k);
+const char* toString(OnRemove o);
+
+}  // namespace anylb::config

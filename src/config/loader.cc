@@ -1,0 +1,351 @@
+// The schema: TOML → Config. Type, range and unknown-key checks live here, cross-checks in
+// validate.cc. Defaults are the member initialisers in config.h.
+#include "config/loader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "config/toml_reader.h"
+
+namespace anylb::config {
+
+namespace {
+
+constexpr int64_t kU16 = 65535;
+constexpr int64_t kU32 = 4294967295;
+
+std::optional<StatusRange> parseStatusRange(std::string_view s) {
+  auto num = [](std::string_view t) -> std::optional<uint16_t> {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc{} || p != t.data() + t.size() || v < 100 || v > 599) {
+      return std::nullopt;
+    }
+    return static_cast<uint16_t>(v);
+  };
+  const auto dash = s.find('-');
+  auto lo = num(s.substr(0, dash));
+  auto hi = dash == std::string_view::npos ? lo : num(s.substr(dash + 1));
+  if (!lo || !hi || *lo > *hi) return std::nullopt;
+  return StatusRange{*lo, *hi};
+}
+
+class SchemaLoader {
+ public:
+  SchemaLoader(const toml::table& root, Diagnostics& diag) : root_(root), diag_(diag) {}
+
+  Config load() {
+    Config cfg;
+    TableReader r(root_, "", diag_);
+    if (const auto* t = r.table("node")) readNode(*t, cfg.node);
+    else diag_.error(r.pos(), "node", "required table [node] is missing");
+    if (const auto* t = r.table("dataplane")) readDataplane(*t, cfg.dataplane);
+    else diag_.error(r.pos(), "dataplane", "required table [dataplane] is missing");
+    for (const auto& [t, path] : r.tables("uplink")) readUplink(*t, path, cfg.uplinks);
+    if (const auto* t = r.table("bgp")) readBgp(*t, cfg.bgp);
+    else diag_.error(r.pos(), "bgp", "required table [bgp] is missing");
+    if (const auto* t = r.table("local_addresses")) readLocalAddresses(*t, cfg.localAddresses);
+    for (const auto& [t, path] : r.tables("service")) readService(*t, path, cfg.services);
+    if (const auto* t = r.table("control")) readControl(*t, cfg.control);
+    if (const auto* t = r.table("logging")) readLogging(*t, cfg.logging);
+    r.finish();
+    return cfg;
+  }
+
+ private:
+  void readNode(const toml::table& t, Node& n) {
+    TableReader r(t, "node", diag_);
+    r.set(n.name, r.string("name", true));
+    if (auto a = r.address("router_id", true)) {
+      if (a->isV4()) n.routerId = *a;
+      else diag_.error(r.pos(), r.keyPath("router_id"), "must be an IPv4 address");
+    }
+    r.finish();
+  }
+
+  void readDataplane(const toml::table& t, Dataplane& d) {
+    TableReader r(t, "dataplane", diag_);
+    r.setInt(d.workers, "workers", 1, 64);
+    if (const auto* arr = r.array("worker_lcores")) {
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto* v = arr->get(i)->as_integer();
+        if (v == nullptr || v->get() < 0 || v->get() > 1023) {
+          diag_.error(arr->get(i)->source(), fmt::format("dataplane.worker_lcores[{}]", i),
+                      "expected an lcore id 0..1023");
+          continue;
+        }
+        d.workerLcores.push_back(static_cast<uint32_t>(v->get()));
+      }
+    }
+    r.set(d.ealArgs, r.strings("eal_args"));
+    r.setInt(d.sessionCapacity, "session_capacity", 1024, 1 << 26);
+    r.setInt(d.idleSleepMaxUs, "idle_sleep_max_us", 0, 1000000);
+    r.set(d.stripClientTimestamps, r.boolean("strip_client_timestamps"));
+    r.setInt(d.mbufsPerPort, "mbufs_per_port", 1024, 1 << 20);
+    for (const auto& [pt, path] : r.tables("port")) {
+      TableReader pr(*pt, path, diag_);
+      Port p;
+      pr.set(p.name, pr.string("name", true));
+      pr.set(p.device, pr.string("device", true));
+      pr.setInt(p.mtu, "mtu", 576, 9600);
+      pr.finish();
+      d.ports.push_back(std::move(p));
+    }
+    if (const auto* tt = r.table("timeouts")) {
+      TableReader tr(*tt, "dataplane.timeouts", diag_);
+      auto& to = d.timeouts;
+      tr.setInt(to.tcpSynRecv, "tcp_syn_recv", 1, 86400);
+      tr.setInt(to.tcpEstablished, "tcp_established", 1, 7 * 86400);
+      tr.setInt(to.tcpFinWait, "tcp_fin_wait", 1, 86400);
+      tr.setInt(to.tcpCloseWait, "tcp_close_wait", 1, 86400);
+      tr.setInt(to.tcpLastAck, "tcp_last_ack", 1, 86400);
+      tr.setInt(to.tcpTimeWait, "tcp_time_wait", 1, 86400);
+      tr.setInt(to.tcpClose, "tcp_close", 1, 86400);
+      tr.setInt(to.udp, "udp", 1, 86400);
+      tr.setInt(to.icmp, "icmp", 1, 86400);
+      tr.finish();
+    }
+    r.finish();
+  }
+
+  void readUplink(const toml::table& t, const std::string& path, std::vector<Uplink>& out) {
+    TableReader r(t, path, diag_);
+    Uplink u;
+    r.set(u.name, r.string("name", true));
+    r.set(u.port, r.string("port", true));
+    r.set(u.address, r.prefix("address", true));
+    r.set(u.gateway, r.address("gateway", true));
+    r.set(u.peerAddress, r.address("peer_address", true));
+    r.setInt(u.peerAs, "peer_as", 1, kU32, true);
+    r.setInt(u.holdTime, "hold_time", 0, kU16);
+    r.setInt(u.keepalive, "keepalive", 0, 21845);
+    r.finish();
+    out.push_back(std::move(u));
+  }
+
+  void readBgp(const toml::table& t, Bgp& b) {
+    TableReader r(t, "bgp", diag_);
+    r.setInt(b.localAs, "local_as", 1, kU32, true);
+    r.set(b.gobgpd, r.string("gobgpd"));
+    r.set(b.apiSocket, r.string("api_socket"));
+    r.setInt(b.drainSeconds, "drain_seconds", 0, 3600);
+    r.setInt(b.riseSeconds, "rise_seconds", 0, 3600);
+    r.setInt(b.holdDownSeconds, "hold_down_seconds", 0, 3600);
+    if (auto cs = r.strings("communities")) {
+      for (size_t i = 0; i < cs->size(); ++i) {
+        const auto& c = (*cs)[i];
+        const auto colon = c.find(':');
+        auto part = [&](std::string_view s) {
+          unsigned v = 0;
+          auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+          return !s.empty() && ec == std::errc{} && p == s.data() + s.size() && v <= 65535;
+        };
+        if (colon == std::string::npos || !part(std::string_view(c).substr(0, colon)) ||
+            !part(std::string_view(c).substr(colon + 1))) {
+          diag_.error(r.pos(), fmt::format("bgp.communities[{}]", i),
+                      "'" + c + "' is not a community (ASN:VALUE, each 0..65535)");
+        } else {
+          b.communities.push_back(c);
+        }
+      }
+    }
+    r.finish();
+  }
+
+  void readLocalAddresses(const toml::table& t, std::vector<Prefix>& out) {
+    TableReader r(t, "local_addresses", diag_);
+    if (auto ps = r.strings("prefixes")) {
+      for (size_t i = 0; i < ps->size(); ++i) {
+        if (auto p = Prefix::parse((*ps)[i])) {
+          out.push_back(*p);
+        } else {
+          diag_.error(t.get("prefixes")->source(), fmt::format("local_addresses.prefixes[{}]", i),
+                      "'" + (*ps)[i] + "' is not an IP prefix (ADDRESS/LENGTH)");
+        }
+      }
+    }
+    r.finish();
+  }
+
+  // Reads a health-check block into `hc` (which holds the defaults or the service's values).
+  void readCheck(const toml::table& t, const std::string& path, HealthCheck& hc) {
+    TableReader r(t, path, diag_);
+    if (auto k = r.choice("type", {"none", "tcp", "http"})) hc.kind = static_cast<CheckKind>(*k);
+    if (auto v = r.number("interval", 0.1, 3600)) hc.interval = Seconds(*v);
+    if (auto v = r.number("timeout", 0.05, 3600)) hc.timeout = Seconds(*v);
+    r.setInt(hc.rise, "rise", 1, 100);
+    r.setInt(hc.fall, "fall", 1, 100);
+    r.set(hc.jitter, r.number("jitter", 0, 0.5));
+    r.setInt(hc.port, "port", 0, kU16);
+    if (auto p = r.string("http_path")) {
+      if (p->empty() || p->front() != '/' ||
+          p->find_first_of(" \r\n\t") != std::string::npos) {
+        diag_.error(t.get("http_path")->source(), r.keyPath("http_path"),
+                    "must start with '/' and contain no white space");
+      } else {
+        hc.httpPath = *p;
+      }
+    }
+    if (auto h = r.string("http_host")) {
+      if (h->find_first_of(" \r\n\t") != std::string::npos) {
+        diag_.error(t.get("http_host")->source(), r.keyPath("http_host"),
+                    "must contain no white space");
+      } else {
+        hc.httpHost = *h;
+      }
+    }
+    r.set(hc.expectBody, r.string("expect_body"));
+    if (const auto* arr = r.array("expect_status")) {
+      std::vector<StatusRange> ranges;
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto& el = *arr->get(i);
+        std::optional<StatusRange> sr;
+        if (const auto* n = el.as_integer(); n != nullptr && n->get() >= 100 && n->get() <= 599) {
+          sr = StatusRange{static_cast<uint16_t>(n->get()), static_cast<uint16_t>(n->get())};
+        } else if (const auto* s = el.as_string()) {
+          sr = parseStatusRange(s->get());
+        }
+        if (sr) ranges.push_back(*sr);
+        else diag_.error(el.source(), fmt::format("{}.expect_status[{}]", path, i),
+                         "expected a status 100..599 or a range \"LO-HI\"");
+      }
+      if (!ranges.empty()) hc.expectStatus = std::move(ranges);
+    }
+    r.finish();
+  }
+
+  void readService(const toml::table& t, const std::string& path, std::vector<Service>& out) {
+    TableReader r(t, path, diag_);
+    Service s;
+    s.pos = r.pos();
+    r.set(s.name, r.string("name"));
+    r.set(s.vip, r.address("vip", true));
+    r.setInt(s.port, "port", 1, kU16, true);
+    if (auto p = r.choice("protocol", {"tcp", "udp"})) s.protocol = static_cast<Protocol>(*p);
+    if (auto sc = r.choice("scheduler", {"rr", "wrr", "lc", "wlc", "sh", "mh"})) {
+      s.scheduler = static_cast<Scheduler>(*sc);
+    }
+    r.set(s.toa, r.boolean("toa"));
+    r.setInt(s.persistence, "persistence", 0, 86400);
+    r.setInt(s.minHealthy, "min_healthy", 0, 65535);
+    r.setInt(s.maglevTableSize, "maglev_table_size", 251, 1000003);
+    if (auto v = r.choice("on_rs_removed", {"drain", "flush"})) s.onRsRemoved = OnRemove(*v);
+    if (auto v = r.choice("on_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
+    r.set(s.notify, r.string("notify"));
+    if (const auto* hc = r.table("health_check")) readCheck(*hc, path + ".health_check", s.check);
+    auto rsTables = r.tables("real_server");
+    if (rsTables.empty() && !r.has("real_server")) {
+      diag_.error(s.pos, path + ".real_server", "a service needs at least one [[real_server]]");
+    }
+    for (const auto& [rt, rpath] : rsTables) {
+      TableReader rr(*rt, rpath, diag_);
+      RealServer rs;
+      rs.pos = rr.pos();
+      rr.set(rs.address, rr.address("address", true));
+      rr.setInt(rs.port, "port", 1, kU16, true);
+      rr.setInt(rs.weight, "weight", 0, kU16);
+      rs.check = s.check;
+      if (const auto* hc = rr.table("health_check")) {
+        readCheck(*hc, rpath + ".health_check", rs.check);
+      }
+      rr.finish();
+      s.realServers.push_back(std::move(rs));
+    }
+    r.finish();
+    out.push_back(std::move(s));
+  }
+
+  void readControl(const toml::table& t, Control& c) {
+    TableReader r(t, "control", diag_);
+    r.set(c.socket, r.string("socket"));
+    if (auto m = r.string("metrics_listen")) {
+      if (auto e = Endpoint::parse(*m)) c.metricsListen = *e;
+      else diag_.error(t.get("metrics_listen")->source(), "control.metrics_listen",
+                       "'" + *m + "' is not ADDRESS:PORT");
+    }
+    r.finish();
+  }
+
+  void readLogging(const toml::table& t, Logging& l) {
+    TableReader r(t, "logging", diag_);
+    if (auto v = r.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"})) {
+      static constexpr const char* kLevels[] = {"trace", "debug", "info",    "warn",
+                                                "error", "critical", "off"};
+      l.level = kLevels[*v];
+    }
+    r.set(l.file, r.string("file"));
+    r.finish();
+  }
+
+  const toml::table& root_;
+  Diagnostics& diag_;
+};
+
+}  // namespace
+
+std::string ConfigError::str() const {
+  std::string s = file;
+  if (pos.line != 0) s += fmt::format(":{}:{}", pos.line, pos.column);
+  s += ": ";
+  if (!path.empty()) s += path + ": ";
+  return s + message;
+}
+
+LoadResult loadConfigString(std::string_view text, const std::string& fileName) {
+  LoadResult result;
+  toml::table root;
+  try {
+    root = toml::parse(text, fileName);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    result.errors.push_back(ConfigError{fileName,
+                                        {static_cast<uint32_t>(b.line),
+                                         static_cast<uint32_t>(b.column)},
+                                        "",
+                                        std::string(e.description())});
+    return result;
+  }
+  PositionMap where;
+  Diagnostics diag(fileName, where);
+  Config cfg = SchemaLoader(root, diag).load();
+  cfg.file = fileName;
+  auto errors = std::move(diag.errors());
+  std::vector<std::string> badKeys;
+  badKeys.reserve(errors.size());
+  for (const auto& e : errors) badKeys.push_back(e.path);
+  auto semantic = validate(cfg, where, badKeys);
+  errors.insert(errors.end(), semantic.begin(), semantic.end());
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+  result.errors = std::move(errors);
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return LoadResult{std::nullopt, {ConfigError{path, {}, "", "cannot open file"}}};
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return loadConfigString(ss.str(), path);
+}
+
+const char* toString(Protocol p) { return p == Protocol::kTcp ? "tcp" : "udp"; }
+const char* toString(Scheduler s) {
+  static constexpr const char* kNames[] = {"rr", "wrr", "lc", "wlc", "sh", "mh"};
+  return kNames[static_cast<size_t>(s)];
+}
+const char* toString(CheckKind k) {
+  static constexpr const char* kNames[] = {"none", "tcp", "http"};
+  return kNames[static_cast<size_t>(k)];
+}
+const char* toString(OnRemove o) { return o == OnRemove::kDrain ? "drain" : "flush"; }
+
+}  // namespace anylb::config

@@ -1,0 +1,287 @@
+// Cross-checks over a whole config: what no single key can know by itself.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <set>
+#include <tuple>
+
+#include "config/loader.h"
+
+namespace anylb::config {
+
+namespace {
+
+class Validator {
+ public:
+  Validator(const Config& cfg, const PositionMap& where, const std::vector<std::string>& bad)
+      : cfg_(cfg), where_(where), bad_(bad) {}
+
+  std::vector<ConfigError> run() {
+    checkDataplane();
+    checkUplinks();
+    checkLocalAddresses();
+    checkServices();
+    checkBgp();
+    return std::move(errors_);
+  }
+
+ private:
+  // True when `path` or anything below it already has a schema error.
+  [[nodiscard]] bool bad(std::string_view path) const {
+    for (const auto& b : bad_) {
+      if (b.size() >= path.size() && b.compare(0, path.size(), path) == 0 &&
+          (b.size() == path.size() || b[path.size()] == '.' || b[path.size()] == '[')) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  [[nodiscard]] SourcePos pos(const std::string& path) const {
+    // The key itself, else the nearest enclosing table that was seen.
+    std::string p = path;
+    while (!p.empty()) {
+      if (auto it = where_.find(p); it != where_.end()) return it->second;
+      const auto cut = p.find_last_of(".[");
+      if (cut == std::string::npos) break;
+      p.resize(cut);
+    }
+    return {};
+  }
+
+  void error(const std::string& path, std::string message) {
+    errors_.push_back(ConfigError{cfg_.file, pos(path), path, std::move(message)});
+  }
+
+  void checkDataplane() {
+    const auto& d = cfg_.dataplane;
+    if (!d.workerLcores.empty() && !bad("dataplane.worker_lcores") && !bad("dataplane.workers")) {
+      if (d.workerLcores.size() != d.workers) {
+        error("dataplane.worker_lcores",
+              fmt::format("lists {} lcores for {} workers", d.workerLcores.size(), d.workers));
+      }
+      std::set<uint32_t> seen;
+      for (size_t i = 0; i < d.workerLcores.size(); ++i) {
+        if (!seen.insert(d.workerLcores[i]).second) {
+          error(fmt::format("dataplane.worker_lcores[{}]", i),
+                fmt::format("lcore {} is listed twice", d.workerLcores[i]));
+        }
+      }
+    }
+    if (d.ports.empty() && !bad("dataplane.port")) {
+      error("dataplane", "at least one [[dataplane.port]] is required");
+    }
+    std::set<std::string> names;
+    std::set<std::string> devices;
+    for (size_t i = 0; i < d.ports.size(); ++i) {
+      const auto path = fmt::format("dataplane.port[{}]", i);
+      if (!bad(path + ".name") && !names.insert(d.ports[i].name).second) {
+        error(path + ".name", fmt::format("port name '{}' is used twice", d.ports[i].name));
+      }
+      if (!bad(path + ".device") && !devices.insert(d.ports[i].device).second) {
+        error(path + ".device", fmt::format("device '{}' is used twice", d.ports[i].device));
+      }
+    }
+  }
+
+  void checkUplinks() {
+    const auto& ups = cfg_.uplinks;
+    if (ups.empty() && !bad("uplink")) {
+      error("uplink", "at least one [[uplink]] is required (one or two)");
+    } else if (ups.size() > 2) {
+      error("uplink[2]", fmt::format("{} uplinks configured; a node has one or two", ups.size()));
+    }
+    std::set<std::string> names;
+    std::set<std::string> ports;
+    for (size_t i = 0; i < ups.size(); ++i) {
+      const auto& u = ups[i];
+      const auto path = fmt::format("uplink[{}]", i);
+      if (!bad(path + ".name") && !names.insert(u.name).second) {
+        error(path + ".name", fmt::format("uplink name '{}' is used twice", u.name));
+      }
+      if (!bad(path + ".port")) {
+        bool found = false;
+        for (const auto& p : cfg_.dataplane.ports) found = found || p.name == u.port;
+        if (!found && !bad("dataplane.port")) {
+          error(path + ".port", fmt::format("no [[dataplane.port]] is named '{}'", u.port));
+        } else if (found && !ports.insert(u.port).second) {
+          error(path + ".port", fmt::format("port '{}' already carries another uplink", u.port));
+        }
+      }
+      if (bad(path + ".address") || bad(path + ".gateway")) continue;
+      if (u.gateway.family != u.address.addr.family) {
+        error(path + ".gateway", "address family differs from the uplink address");
+      } else if (!u.address.contains(u.gateway)) {
+        error(path + ".gateway", fmt::format("{} is outside the uplink prefix {}",
+                                             u.gateway.str(), u.address.str()));
+      } else if (u.gateway == u.address.addr) {
+        error(path + ".gateway", "equals the node's own address on this uplink");
+      }
+      if (!bad(path + ".hold_time") && u.holdTime != 0 && u.holdTime < 3) {
+        error(path + ".hold_time", "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)");
+      }
+      if (!bad(path + ".keepalive") && !bad(path + ".hold_time") && u.holdTime != 0 &&
+          u.keepalive * 3 > u.holdTime) {
+        error(path + ".keepalive",
+              fmt::format("{} s is more than a third of hold_time {} s", u.keepalive, u.holdTime));
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (!bad(fmt::format("uplink[{}].address", j)) && ups[j].address.overlaps(u.address)) {
+          error(path + ".address",
+                fmt::format("{} overlaps uplink[{}] {}", u.address.str(), j, ups[j].address.str()));
+        }
+      }
+    }
+  }
+
+  void checkLocalAddresses() {
+    const auto& lips = cfg_.localAddresses;
+    if (lips.empty() && !cfg_.services.empty() && !bad("local_addresses")) {
+      error("local_addresses", "services need at least one local address prefix (prefixes = [...])");
+    }
+    for (size_t i = 0; i < lips.size(); ++i) {
+      const auto path = fmt::format("local_addresses.prefixes[{}]", i);
+      for (size_t j = 0; j < i; ++j) {
+        if (lips[j].overlaps(lips[i])) {
+          error(path, fmt::format("{} overlaps prefixes[{}] {}", lips[i].str(), j, lips[j].str()));
+        }
+      }
+      for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
+        if (!bad(fmt::format("uplink[{}].address", u)) &&
+            lips[i].overlaps(cfg_.uplinks[u].address)) {
+          error(path, fmt::format("{} overlaps uplink[{}] {}", lips[i].str(), u,
+                                  cfg_.uplinks[u].address.str()));
+        }
+      }
+      for (size_t s = 0; s < cfg_.services.size(); ++s) {
+        if (!bad(fmt::format("service[{}].vip", s)) && lips[i].contains(cfg_.services[s].vip)) {
+          error(path, fmt::format("{} contains the VIP {} of service[{}]", lips[i].str(),
+                                  cfg_.services[s].vip.str(), s));
+        }
+      }
+    }
+  }
+
+  [[nodiscard]] bool hasLipFamily(Family f) const {
+    for (const auto& p : cfg_.localAddresses) {
+      if (p.addr.family == f) return true;
+    }
+    return false;
+  }
+
+  void checkServices() {
+    std::set<std::tuple<IpAddr, uint16_t, Protocol>> seen;
+    for (size_t i = 0; i < cfg_.services.size(); ++i) {
+      const auto& s = cfg_.services[i];
+      const auto path = fmt::format("service[{}]", i);
+      const bool keyOk = !bad(path + ".vip") && !bad(path + ".port") && !bad(path + ".protocol");
+      if (keyOk && !seen.emplace(s.vip, s.port, s.protocol).second) {
+        error(path + ".vip", fmt::format("{}:{}/{} is defined twice", s.vip.str(), s.port,
+                                         toString(s.protocol)));
+      }
+      if (!bad(path + ".vip")) {
+        for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
+          if (cfg_.uplinks[u].address.addr == s.vip) {
+            error(path + ".vip", fmt::format("{} is the node address of uplink[{}]",
+                                             s.vip.str(), u));
+          }
+        }
+      }
+      if (s.scheduler == Scheduler::kMh && !bad(path + ".maglev_table_size")) {
+        bool prime = s.maglevTableSize >= 2;
+        for (uint32_t d = 2; prime && d * d <= s.maglevTableSize; ++d) {
+          prime = s.maglevTableSize % d != 0;
+        }
+        if (!prime) {
+          error(path + ".maglev_table_size", fmt::format("{} is not prime", s.maglevTableSize));
+        }
+      }
+      if (!bad(path + ".min_healthy") && !bad(path + ".real_server") &&
+          s.minHealthy > s.realServers.size()) {
+        error(path + ".min_healthy", fmt::format("{} is more than the {} real servers configured",
+                                                 s.minHealthy, s.realServers.size()));
+      }
+      if (s.protocol == Protocol::kUdp && s.check.kind == CheckKind::kHttp) {
+        error(path + ".health_check.type", "an HTTP check cannot probe a UDP service");
+      }
+      checkCheck(path + ".health_check", s.check);
+      std::set<std::pair<IpAddr, uint16_t>> rsSeen;
+      for (size_t j = 0; j < s.realServers.size(); ++j) {
+        const auto& rs = s.realServers[j];
+        const auto rpath = fmt::format("{}.real_server[{}]", path, j);
+        if (bad(rpath + ".address") || bad(rpath + ".port")) continue;
+        if (!rsSeen.emplace(rs.address, rs.port).second) {
+          error(rpath + ".address",
+                fmt::format("{} is listed twice in this service",
+                            Endpoint{rs.address, rs.port}.str()));
+        }
+        if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
+          error(rpath + ".address",
+                fmt::format("{} is IPv{} but the VIP {} is IPv{} (no NAT46/64)", rs.address.str(),
+                            static_cast<int>(rs.address.family), s.vip.str(),
+                            static_cast<int>(s.vip.family)));
+        } else if (!hasLipFamily(rs.address.family) && !cfg_.localAddresses.empty()) {
+          error(rpath + ".address",
+                fmt::format("no local address prefix of family IPv{} to reach {}",
+                            static_cast<int>(rs.address.family), rs.address.str()));
+        }
+        if (where_.contains(rpath + ".health_check")) checkCheck(rpath + ".health_check", rs.check);
+      }
+    }
+  }
+
+  void checkCheck(const std::string& path, const HealthCheck& hc) {
+    if (hc.kind == CheckKind::kNone || bad(path)) return;
+    if (hc.timeout > hc.interval) {
+      error(path + ".timeout", fmt::format("{} s is longer than the interval {} s",
+                                           hc.timeout.count(), hc.interval.count()));
+    }
+  }
+
+  void checkBgp() {
+    for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
+      const auto path = fmt::format("uplink[{}].peer_as", i);
+      if (!bad(path) && !bad("bgp.local_as") && cfg_.uplinks[i].peerAs == cfg_.bgp.localAs) {
+        error(path, "equals bgp.local_as: the ToR sessions are eBGP");
+      }
+    }
+  }
+
+  const Config& cfg_;
+  const PositionMap& where_;
+  const std::vector<std::string>& bad_;
+  std::vector<ConfigError> errors_;
+};
+
+}  // namespace
+
+std::vector<ConfigError> validate(const Config& cfg, const PositionMap& where,
+                                  const std::vector<std::string>& badKeys) {
+  return Validator(cfg, where, badKeys).run();
+}
+
+std::string summary(const Config& cfg) {
+  size_t rs = 0;
+  for (const auto& s : cfg.services) rs += s.realServers.size();
+  return fmt::format("{}: node {}, {} worker(s), {} uplink(s), {} LIP prefix(es), {} service(s), "
+                     "{} real server(s)",
+                     cfg.file, cfg.node.name, cfg.dataplane.workers, cfg.uplinks.size(),
+                     cfg.localAddresses.size(), cfg.services.size(), rs);
+}
+
+}  // namespace anylb::config
+
+namespace anylb::config {
+
+int checkConfigCommand(const std::string& path) {
+  auto result = loadConfigFile(path);
+  for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  if (!result.config) {
+    std::fprintf(stderr, "%zu error(s)\n", result.errors.size());
+    return 1;
+  }
+  std::printf("OK %s\n", summary(*result.config).c_str());
+  return 0;
+}
+
+}  // namespace anylb::config

@@ -1,0 +1,175 @@
+// Broken configs, each with exactly the message(s) an operator must see. The base is
+// testing::kMinimal; positions refer to its lines (weight is on line 33, service on 26, ...).
+#include <gtest/gtest.h>
+
+#include "config_test_util.h"
+
+namespace anylb::config {
+namespace {
+
+using testing::errorsOf;
+using testing::kMinimal;
+using testing::replaced;
+using Errors = std::vector<std::string>;
+
+struct Case {
+  const char* name;
+  std::string text;
+  Errors expected;
+};
+
+const std::string kSecondService = R"(
+[[service]]
+vip = "10.100.0.10"
+port = 80
+
+[[service.real_server]]
+address = "10.20.0.12"
+port = 80
+)";
+
+const std::string kExtraUplink = R"(
+[[uplink]]
+name = "u%"
+port = "p%"
+address = "10.%.0.2/30"
+gateway = "10.%.0.1"
+peer_address = "10.%.0.1"
+peer_as = 65002
+)";
+
+std::string uplink(char n) {
+  std::string s = kExtraUplink;
+  for (auto& ch : s) {
+    if (ch == '%') ch = n;
+  }
+  return s;
+}
+
+std::vector<Case> cases() {
+  return {
+      {"weight_out_of_range", replaced("weight = 1", "weight = 70000"),
+       {"t.toml:33:10: service[0].real_server[0].weight: 70000 is out of range 0..65535"}},
+      {"unknown_key_typo", replaced("weight = 1", "wieght = 1"),
+       {"t.toml:33:1: service[0].real_server[0].wieght: unknown key"}},
+      {"unknown_scheduler", replaced("port = 80\n\n", "port = 80\nscheduler = \"fifo\"\n\n"),
+       {"t.toml:29:13: service[0].scheduler: unknown value 'fifo' (expected one of rr, wrr, lc, "
+        "wlc, sh, mh)"}},
+      {"duplicate_service", kMinimal + kSecondService,
+       {"t.toml:36:7: service[1].vip: 10.100.0.10:80/tcp is defined twice"}},
+      {"duplicate_real_server",
+       kMinimal + "\n[[service.real_server]]\naddress = \"10.20.0.11\"\nport = 80\n",
+       {"t.toml:36:11: service[0].real_server[1].address: 10.20.0.11:80 is listed twice in this "
+        "service"}},
+      {"lip_contains_vip", replaced("10.200.0.0/28", "10.100.0.0/24"),
+       {"t.toml:24:12: local_addresses.prefixes[0]: 10.100.0.0/24 contains the VIP 10.100.0.10 "
+        "of service[0]"}},
+      {"lip_overlaps_uplink", replaced("10.200.0.0/28", "10.1.0.0/29"),
+       {"t.toml:24:12: local_addresses.prefixes[0]: 10.1.0.0/29 overlaps uplink[0] 10.1.0.2/30"}},
+      {"gateway_outside_prefix", replaced("gateway = \"10.1.0.1\"", "gateway = \"10.1.0.9\""),
+       {"t.toml:16:11: uplink[0].gateway: 10.1.0.9 is outside the uplink prefix 10.1.0.2/30"}},
+      {"family_mix_rs_vs_vip", replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
+       {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
+        "10.100.0.10 is IPv4 (no NAT46/64)"}},
+      {"no_lip_for_rs_family",
+       replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
+                replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\"")),
+       {"t.toml:31:11: service[0].real_server[0].address: no local address prefix of family "
+        "IPv6 to reach fd00::11"}},
+      {"port_zero", replaced("port = 80\n\n", "port = 0\n\n"),
+       {"t.toml:28:8: service[0].port: 0 is out of range 1..65535"}},
+      {"port_too_large", replaced("port = 80\nweight", "port = 65536\nweight"),
+       {"t.toml:32:8: service[0].real_server[0].port: 65536 is out of range 1..65535"}},
+      {"empty_real_server_list", kMinimal.substr(0, kMinimal.find("\n[[service.real_server]]")),
+       {"t.toml:26:1: service[0].real_server: a service needs at least one [[real_server]]"}},
+      {"three_uplinks",
+       replaced("[[dataplane.port]]", "[[dataplane.port]]\nname = \"p2\"\ndevice = \"net_tap2\"\n"
+                                      "[[dataplane.port]]\nname = \"p3\"\ndevice = \"net_tap3\"\n"
+                                      "[[dataplane.port]]") +
+           uplink('2') + uplink('3'),
+       {"t.toml:49:1: uplink[2]: 3 uplinks configured; a node has one or two"}},
+      {"zero_uplinks",
+       kMinimal.substr(0, kMinimal.find("[[uplink]]")) +
+           kMinimal.substr(kMinimal.find("[bgp]")),
+       {"t.toml:1:1: uplink: at least one [[uplink]] is required (one or two)"}},
+      {"uplink_unknown_port", replaced("port = \"p0\"", "port = \"p9\""),
+       {"t.toml:14:8: uplink[0].port: no [[dataplane.port]] is named 'p9'"}},
+      {"not_toml_at_all", "this is = = not toml\n\x01\x02",
+       {"t.toml:1:6: expected '=' after a key, saw 'i'"}},
+      {"wrong_type", replaced("port = 80\n\n", "port = \"80\"\n\n"),
+       {"t.toml:28:8: service[0].port: expected an integer, got a string"}},
+      {"missing_vip", replaced("vip = \"10.100.0.10\"\n", ""),
+       {"t.toml:26:1: service[0].vip: required key is missing"}},
+      {"bad_address", replaced("10.100.0.10", "10.100.0.300"),
+       {"t.toml:27:7: service[0].vip: '10.100.0.300' is not an IP address"}},
+      {"bad_prefix", replaced("10.1.0.2/30", "10.1.0.2/33"),
+       {"t.toml:15:11: uplink[0].address: '10.1.0.2/33' is not an IP prefix (ADDRESS/LENGTH)"}},
+      {"hold_time_too_short", replaced("peer_as = 65001", "peer_as = 65001\nhold_time = 2\nkeepalive = 0"),
+       {"t.toml:19:13: uplink[0].hold_time: must be 0 (no keepalives) or at least 3 seconds "
+        "(RFC 4271)"}},
+      {"keepalive_too_long", replaced("peer_as = 65001", "peer_as = 65001\nkeepalive = 4"),
+       {"t.toml:19:13: uplink[0].keepalive: 4 s is more than a third of hold_time 9 s"}},
+      {"maglev_size_not_prime",
+       replaced("port = 80\n\n", "port = 80\nscheduler = \"mh\"\nmaglev_table_size = 65536\n\n"),
+       {"t.toml:30:21: service[0].maglev_table_size: 65536 is not prime"}},
+      {"min_healthy_above_rs_count", replaced("port = 80\n\n", "port = 80\nmin_healthy = 2\n\n"),
+       {"t.toml:29:15: service[0].min_healthy: 2 is more than the 1 real servers configured"}},
+      {"check_timeout_over_interval",
+       kMinimal + "[service.health_check]\ninterval = 1\ntimeout = 2\n",
+       {"t.toml:36:11: service[0].health_check.timeout: 2 s is longer than the interval 1 s"}},
+      {"http_check_on_udp",
+       replaced("port = 80\n\n", "port = 80\nprotocol = \"udp\"\n\n") +
+           "[service.health_check]\ntype = \"http\"\n",
+       {"t.toml:36:8: service[0].health_check.type: an HTTP check cannot probe a UDP service"}},
+      {"router_id_v6", replaced("10.255.0.1", "fd00::1"),
+       {"t.toml:1:1: node.router_id: must be an IPv4 address"}},
+      {"ibgp_to_tor", replaced("peer_as = 65001", "peer_as = 65100"),
+       {"t.toml:18:11: uplink[0].peer_as: equals bgp.local_as: the ToR sessions are eBGP"}},
+      {"bad_community", replaced("local_as = 65100", "local_as = 65100\ncommunities = [\"65100\"]"),
+       {"t.toml:20:1: bgp.communities[0]: '65100' is not a community (ASN:VALUE, each 0..65535)"}},
+      {"missing_node_table", kMinimal.substr(kMinimal.find("[dataplane]")),
+       {"t.toml:1:1: node: required table [node] is missing"}},
+      {"bad_expect_status",
+       kMinimal + "[service.health_check]\ntype = \"http\"\nexpect_status = [200, \"500-400\"]\n",
+       {"t.toml:37:24: service[0].health_check.expect_status[1]: expected a status 100..599 or a "
+        "range \"LO-HI\""}},
+      {"unknown_log_level", kMinimal + "[logging]\nlevel = \"loud\"\n",
+       {"t.toml:36:9: logging.level: unknown value 'loud' (expected one of trace, debug, info, "
+        "warn, error, critical, off)"}},
+      {"lcores_do_not_match_workers", replaced("workers = 1", "workers = 2\nworker_lcores = [1]"),
+       {"t.toml:7:17: dataplane.worker_lcores: lists 1 lcores for 2 workers"}},
+      {"bad_metrics_listen", kMinimal + "[control]\nmetrics_listen = \"localhost\"\n",
+       {"t.toml:36:18: control.metrics_listen: 'localhost' is not ADDRESS:PORT"}},
+      {"vip_is_uplink_address", replaced("vip = \"10.100.0.10\"", "vip = \"10.1.0.2\""),
+       {"t.toml:27:7: service[0].vip: 10.1.0.2 is the node address of uplink[0]"}},
+      // Several independent mistakes: all reported in one pass, in file order, and a key that
+      // is itself broken does not cause follow-up errors in the cross-checks.
+      {"several_errors_at_once",
+       replaced("weight = 1", "weight = -1",
+                replaced("gateway = \"10.1.0.1\"", "gateway = \"10.9.0.1\"",
+                         replaced("workers = 1", "wrkers = 1"))) +
+           kSecondService,
+       {"t.toml:6:1: dataplane.wrkers: unknown key",
+        "t.toml:16:11: uplink[0].gateway: 10.9.0.1 is outside the uplink prefix 10.1.0.2/30",
+        "t.toml:33:10: service[0].real_server[0].weight: -1 is out of range 0..65535",
+        "t.toml:36:7: service[1].vip: 10.100.0.10:80/tcp is defined twice"}},
+      {"broken_vip_causes_no_cascade",
+       kMinimal.substr(0, kMinimal.find("vip = ")) + "vip = \"nope\"\nport = 80\n" +
+           kMinimal.substr(kMinimal.find("\n[[service.real_server]]")) + kSecondService,
+       {"t.toml:27:7: service[0].vip: 'nope' is not an IP address"}},
+  };
+}
+
+class BrokenConfig : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BrokenConfig, ReportsExactlyTheExpectedErrors) {
+  EXPECT_EQ(errorsOf(GetParam().text), GetParam().expected) << GetParam().text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Config, BrokenConfig, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(BrokenConfig, TheBaseItselfIsValid) { EXPECT_EQ(errorsOf(kMinimal), Errors{}); }
+
+}  // namespace
+}  // namespace anylb::config

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "config/loader.h"
+#include "config_test_util.h"
+
+namespace anylb::config {
+namespace {
+
+using testing::kMinimal;
+
+TEST(ConfigExamples, EveryCheckedInConfigValidates) {
+  for (const char* path :
+       {"config/anylb.example.toml", "config/lab/node1.toml", "config/lab/node2.toml"}) {
+    auto r = loadConfigFile(path);
+    for (const auto& e : r.errors) ADD_FAILURE() << e.str();
+    EXPECT_TRUE(r.config) << path;
+  }
+}
+
+TEST(ConfigLoader, ReadsTheExampleFaithfully) {
+  auto r = loadConfigFile("config/anylb.example.toml");
+  ASSERT_TRUE(r.config);
+  const auto& c = *r.config;
+  EXPECT_EQ(c.node.name, "lb-r12-01");
+  EXPECT_EQ(c.dataplane.workers, 4U);
+  EXPECT_EQ(c.dataplane.workerLcores, (std::vector<uint32_t>{2, 3, 4, 5}));
+  ASSERT_EQ(c.dataplane.ports.size(), 2U);
+  EXPECT_FALSE(c.dataplane.ports[0].isVdev());
+  EXPECT_EQ(c.dataplane.ports[1].mtu, 1500);
+  ASSERT_EQ(c.uplinks.size(), 2U);
+  EXPECT_EQ(c.uplinks[1].address.str(), "10.12.2.2/31");
+  EXPECT_EQ(c.uplinks[1].peerAs, 65013U);
+  EXPECT_EQ(c.bgp.communities, (std::vector<std::string>{"65100:80"}));
+  ASSERT_EQ(c.services.size(), 2U);
+  const auto& www = c.services[0];
+  EXPECT_EQ(www.scheduler, Scheduler::kWlc);
+  EXPECT_EQ(www.check.kind, CheckKind::kHttp);
+  EXPECT_EQ(www.check.httpPath, "/healthz");
+  ASSERT_EQ(www.check.expectStatus.size(), 2U);
+  EXPECT_EQ(www.check.expectStatus[1].lo, 300);
+  EXPECT_EQ(www.check.expectStatus[1].hi, 399);
+  EXPECT_EQ(www.realServers[2].weight, 50U);
+  // Each RS carries the service's effective check.
+  EXPECT_EQ(www.realServers[2].check.httpHost, "www.example.com");
+  const auto& dns = c.services[1];
+  EXPECT_EQ(dns.protocol, Protocol::kUdp);
+  EXPECT_EQ(dns.scheduler, Scheduler::kMh);
+  EXPECT_EQ(dns.realServers[0].weight, 1U);  // default
+  EXPECT_EQ(dns.check.port, 53);
+  EXPECT_EQ(c.control.metricsListen.str(), "127.0.0.1:9469");
+}
+
+TEST(ConfigLoader, DefaultsApplyToTheMinimalConfig) {
+  auto r = loadConfigString(kMinimal, "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  const auto& c = *r.config;
+  EXPECT_EQ(c.dataplane.sessionCapacity, 1U << 20);
+  EXPECT_EQ(c.dataplane.timeouts.tcpEstablished, 900U);
+  EXPECT_TRUE(c.dataplane.stripClientTimestamps);
+  EXPECT_EQ(c.uplinks[0].holdTime, 9U);
+  EXPECT_EQ(c.services[0].scheduler, Scheduler::kWrr);
+  EXPECT_TRUE(c.services[0].toa);
+  EXPECT_EQ(c.services[0].check.kind, CheckKind::kTcp);
+  EXPECT_EQ(c.logging.level, "info");
+}
+
+TEST(ConfigLoader, RealServerCheckOverridesMergeOverTheService) {
+  auto text = testing::replaced("weight = 1\n",
+                                "weight = 1\n[service.real_server.health_check]\nport = 8080\n");
+  text += "[service.health_check]\ntype = \"http\"\ninterval = 5\ntimeout = 2\n";
+  auto r = loadConfigString(text, "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  const auto& rs = r.config->services[0].realServers[0];
+  EXPECT_EQ(rs.check.port, 8080);
+  // The service block is read first, so its values reach the RS even though the RS table
+  // comes earlier in the file.
+  EXPECT_EQ(rs.check.kind, CheckKind::kHttp);
+  EXPECT_DOUBLE_EQ(rs.check.interval.count(), 5.0);
+}
+
+TEST(ConfigLoader, MissingFileIsOneClearError) {
+  auto r = loadConfigFile("/nonexistent/anylb.toml");
+  EXPECT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].str(), "/nonexistent/anylb.toml: cannot open file");
+}
+
+TEST(ConfigLoader, SummaryCountsWhatWasLoaded) {
+  auto r = loadConfigString(kMinimal, "t.toml");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(summary(*r.config),
+            "t.toml: node t, 1 worker(s), 1 uplink(s), 1 LIP prefix(es), 1 service(s), 1 real "
+            "server(s)");
+}
+
+}  // namespace
+}  // namespace anylb::config
