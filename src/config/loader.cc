@@ -62,7 +62,7 @@ class SchemaLoader {
     r.set(n.name, r.string("name", true));
     if (auto a = r.address("router_id", true)) {
       if (a->isV4()) n.routerId = *a;
-      else diag_.error(r.pos(), r.keyPath("router_id"), "must be an IPv4 address");
+      else diag_.error(r.keyPos("router_id"), r.keyPath("router_id"), "must be an IPv4 address");
     }
     r.finish();
   }
@@ -146,7 +146,7 @@ class SchemaLoader {
         };
         if (colon == std::string::npos || !part(std::string_view(c).substr(0, colon)) ||
             !part(std::string_view(c).substr(colon + 1))) {
-          diag_.error(r.pos(), fmt::format("bgp.communities[{}]", i),
+          diag_.error(t.get("communities")->as_array()->get(i)->source(), fmt::format("bgp.communities[{}]", i),
                       "'" + c + "' is not a community (ASN:VALUE, each 0..65535)");
         } else {
           b.communities.push_back(c);

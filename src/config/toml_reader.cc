@@ -54,6 +54,11 @@ std::string TableReader::keyPath(std::string_view key) const {
 
 SourcePos TableReader::pos() const { return toPos(table_.source()); }
 
+SourcePos TableReader::keyPos(std::string_view key) const {
+  const toml::node* n = table_.get(key);
+  return toPos(n != nullptr ? n->source() : table_.source());
+}
+
 bool TableReader::has(std::string_view key) { return table_.contains(key); }
 
 const toml::node* TableReader::get(std::string_view key, bool required) {

@@ -43,6 +43,8 @@ class TableReader {
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] std::string keyPath(std::string_view key) const;
   [[nodiscard]] SourcePos pos() const;
+  // Position of `key`'s value (or of this table when the key is absent).
+  [[nodiscard]] SourcePos keyPos(std::string_view key) const;
   [[nodiscard]] bool has(std::string_view key);
 
   std::optional<std::string> string(std::string_view key, bool required = false);

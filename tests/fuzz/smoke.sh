@@ -2,7 +2,7 @@
 # Bounded libFuzzer run: smoke.sh FUZZER SEED_DIR MAX_RUNS MAX_SECONDS
 # New inputs go to a scratch corpus that is removed afterwards; the seeds stay untouched.
 set -euo pipefail
-fuzzer=$1 seeds=$2 runs=$3 secs=$4
+fuzzer=$(realpath "$1") seeds=$(realpath "$2") runs=$3 secs=$4
 [[ -x "$fuzzer" ]] || { echo "fuzzer $fuzzer not built (run make test)"; exit 1; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
