@@ -112,7 +112,9 @@ IpAddr Prefix::at(uint64_t n) const {
   return a;
 }
 
-std::string Prefix::str() const { return addr.str() + "/" + std::to_string(len); }
+std::string Prefix::str() const {
+  return addr.str() + "/" + std::to_string(len);
+}
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
   std::string_view host;

@@ -26,6 +26,7 @@ struct IpAddr {
   [[nodiscard]] std::string str() const;
 
   friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads defaulted <=>
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
 };
 

@@ -41,13 +41,19 @@ class SchemaLoader {
   Config load() {
     Config cfg;
     TableReader r(root_, "", diag_);
-    if (const auto* t = r.table("node")) readNode(*t, cfg.node);
-    else diag_.error(r.pos(), "node", "required table [node] is missing");
-    if (const auto* t = r.table("dataplane")) readDataplane(*t, cfg.dataplane);
-    else diag_.error(r.pos(), "dataplane", "required table [dataplane] is missing");
+    if (const auto* t = r.table("node"))
+      readNode(*t, cfg.node);
+    else
+      diag_.error(r.pos(), "node", "required table [node] is missing");
+    if (const auto* t = r.table("dataplane"))
+      readDataplane(*t, cfg.dataplane);
+    else
+      diag_.error(r.pos(), "dataplane", "required table [dataplane] is missing");
     for (const auto& [t, path] : r.tables("uplink")) readUplink(*t, path, cfg.uplinks);
-    if (const auto* t = r.table("bgp")) readBgp(*t, cfg.bgp);
-    else diag_.error(r.pos(), "bgp", "required table [bgp] is missing");
+    if (const auto* t = r.table("bgp"))
+      readBgp(*t, cfg.bgp);
+    else
+      diag_.error(r.pos(), "bgp", "required table [bgp] is missing");
     if (const auto* t = r.table("local_addresses")) readLocalAddresses(*t, cfg.localAddresses);
     for (const auto& [t, path] : r.tables("service")) readService(*t, path, cfg.services);
     if (const auto* t = r.table("control")) readControl(*t, cfg.control);
@@ -61,8 +67,10 @@ class SchemaLoader {
     TableReader r(t, "node", diag_);
     r.set(n.name, r.string("name", true));
     if (auto a = r.address("router_id", true)) {
-      if (a->isV4()) n.routerId = *a;
-      else diag_.error(r.keyPos("router_id"), r.keyPath("router_id"), "must be an IPv4 address");
+      if (a->isV4())
+        n.routerId = *a;
+      else
+        diag_.error(r.keyPos("router_id"), r.keyPath("router_id"), "must be an IPv4 address");
     }
     r.finish();
   }
@@ -73,9 +81,9 @@ class SchemaLoader {
     if (const auto* arr = r.array("worker_lcores")) {
       for (size_t i = 0; i < arr->size(); ++i) {
         const auto* v = arr->get(i)->as_integer();
-        if (v == nullptr || v->get() < 0 || v->get() > 1023) {
+        if (v == nullptr || v->get() < 1 || v->get() > 1023) {
           diag_.error(arr->get(i)->source(), fmt::format("dataplane.worker_lcores[{}]", i),
-                      "expected an lcore id 0..1023");
+                      "expected an lcore id 1..1023 (lcore 0 runs the control thread)");
           continue;
         }
         d.workerLcores.push_back(static_cast<uint32_t>(v->get()));
@@ -146,7 +154,8 @@ class SchemaLoader {
         };
         if (colon == std::string::npos || !part(std::string_view(c).substr(0, colon)) ||
             !part(std::string_view(c).substr(colon + 1))) {
-          diag_.error(t.get("communities")->as_array()->get(i)->source(), fmt::format("bgp.communities[{}]", i),
+          diag_.error(t.get("communities")->as_array()->get(i)->source(),
+                      fmt::format("bgp.communities[{}]", i),
                       "'" + c + "' is not a community (ASN:VALUE, each 0..65535)");
         } else {
           b.communities.push_back(c);
@@ -163,7 +172,8 @@ class SchemaLoader {
         if (auto p = Prefix::parse((*ps)[i])) {
           out.push_back(*p);
         } else {
-          diag_.error(t.get("prefixes")->source(), fmt::format("local_addresses.prefixes[{}]", i),
+          diag_.error(t.get("prefixes")->as_array()->get(i)->source(),
+                      fmt::format("local_addresses.prefixes[{}]", i),
                       "'" + (*ps)[i] + "' is not an IP prefix (ADDRESS/LENGTH)");
         }
       }
@@ -182,8 +192,7 @@ class SchemaLoader {
     r.set(hc.jitter, r.number("jitter", 0, 0.5));
     r.setInt(hc.port, "port", 0, kU16);
     if (auto p = r.string("http_path")) {
-      if (p->empty() || p->front() != '/' ||
-          p->find_first_of(" \r\n\t") != std::string::npos) {
+      if (p->empty() || p->front() != '/' || p->find_first_of(" \r\n\t") != std::string::npos) {
         diag_.error(t.get("http_path")->source(), r.keyPath("http_path"),
                     "must start with '/' and contain no white space");
       } else {
@@ -209,11 +218,17 @@ class SchemaLoader {
         } else if (const auto* s = el.as_string()) {
           sr = parseStatusRange(s->get());
         }
-        if (sr) ranges.push_back(*sr);
-        else diag_.error(el.source(), fmt::format("{}.expect_status[{}]", path, i),
-                         "expected a status 100..599 or a range \"LO-HI\"");
+        if (sr)
+          ranges.push_back(*sr);
+        else
+          diag_.error(el.source(), fmt::format("{}.expect_status[{}]", path, i),
+                      "expected a status 100..599 or a range \"LO-HI\"");
       }
-      if (!ranges.empty()) hc.expectStatus = std::move(ranges);
+      if (arr->empty()) {
+        diag_.error(arr->source(), path + ".expect_status", "must list at least one status");
+      } else if (!ranges.empty()) {
+        hc.expectStatus = std::move(ranges);
+      }
     }
     r.finish();
   }
@@ -234,11 +249,11 @@ class SchemaLoader {
     r.setInt(s.minHealthy, "min_healthy", 0, 65535);
     r.setInt(s.maglevTableSize, "maglev_table_size", 251, 1000003);
     if (auto v = r.choice("on_rs_removed", {"drain", "flush"})) s.onRsRemoved = OnRemove(*v);
-    if (auto v = r.choice("on_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
+    if (auto v = r.choice("on_rs_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
     r.set(s.notify, r.string("notify"));
     if (const auto* hc = r.table("health_check")) readCheck(*hc, path + ".health_check", s.check);
     auto rsTables = r.tables("real_server");
-    if (rsTables.empty() && !r.has("real_server")) {
+    if (rsTables.empty() && !r.bad(r.keyPath("real_server"))) {
       diag_.error(s.pos, path + ".real_server", "a service needs at least one [[real_server]]");
     }
     for (const auto& [rt, rpath] : rsTables) {
@@ -263,17 +278,20 @@ class SchemaLoader {
     TableReader r(t, "control", diag_);
     r.set(c.socket, r.string("socket"));
     if (auto m = r.string("metrics_listen")) {
-      if (auto e = Endpoint::parse(*m)) c.metricsListen = *e;
-      else diag_.error(t.get("metrics_listen")->source(), "control.metrics_listen",
-                       "'" + *m + "' is not ADDRESS:PORT");
+      if (auto e = Endpoint::parse(*m))
+        c.metricsListen = *e;
+      else
+        diag_.error(t.get("metrics_listen")->source(), "control.metrics_listen",
+                    "'" + *m + "' is not ADDRESS:PORT");
     }
     r.finish();
   }
 
   void readLogging(const toml::table& t, Logging& l) {
     TableReader r(t, "logging", diag_);
-    if (auto v = r.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"})) {
-      static constexpr const char* kLevels[] = {"trace", "debug", "info",    "warn",
+    if (auto v =
+            r.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"})) {
+      static constexpr const char* kLevels[] = {"trace", "debug",    "info", "warn",
                                                 "error", "critical", "off"};
       l.level = kLevels[*v];
     }
@@ -302,11 +320,11 @@ LoadResult loadConfigString(std::string_view text, const std::string& fileName) 
     root = toml::parse(text, fileName);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    result.errors.push_back(ConfigError{fileName,
-                                        {static_cast<uint32_t>(b.line),
-                                         static_cast<uint32_t>(b.column)},
-                                        "",
-                                        std::string(e.description())});
+    result.errors.push_back(
+        ConfigError{fileName,
+                    {static_cast<uint32_t>(b.line), static_cast<uint32_t>(b.column)},
+                    "",
+                    std::string(e.description())});
     return result;
   }
   PositionMap where;
@@ -337,7 +355,9 @@ LoadResult loadConfigFile(const std::string& path) {
   return loadConfigString(ss.str(), path);
 }
 
-const char* toString(Protocol p) { return p == Protocol::kTcp ? "tcp" : "udp"; }
+const char* toString(Protocol p) {
+  return p == Protocol::kTcp ? "tcp" : "udp";
+}
 const char* toString(Scheduler s) {
   static constexpr const char* kNames[] = {"rr", "wrr", "lc", "wlc", "sh", "mh"};
   return kNames[static_cast<size_t>(s)];
@@ -346,6 +366,8 @@ const char* toString(CheckKind k) {
   static constexpr const char* kNames[] = {"none", "tcp", "http"};
   return kNames[static_cast<size_t>(k)];
 }
-const char* toString(OnRemove o) { return o == OnRemove::kDrain ? "drain" : "flush"; }
+const char* toString(OnRemove o) {
+  return o == OnRemove::kDrain ? "drain" : "flush";
+}
 
 }  // namespace anylb::config

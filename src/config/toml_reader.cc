@@ -52,14 +52,18 @@ std::string TableReader::keyPath(std::string_view key) const {
   return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
 }
 
-SourcePos TableReader::pos() const { return toPos(table_.source()); }
+SourcePos TableReader::pos() const {
+  return toPos(table_.source());
+}
 
 SourcePos TableReader::keyPos(std::string_view key) const {
   const toml::node* n = table_.get(key);
   return toPos(n != nullptr ? n->source() : table_.source());
 }
 
-bool TableReader::has(std::string_view key) { return table_.contains(key); }
+bool TableReader::has(std::string_view key) {
+  return table_.contains(key);
+}
 
 const toml::node* TableReader::get(std::string_view key, bool required) {
   known_.emplace(key);
@@ -72,8 +76,7 @@ const toml::node* TableReader::get(std::string_view key, bool required) {
   return n;
 }
 
-void TableReader::typeError(std::string_view key, const toml::node& n,
-                            std::string_view expected) {
+void TableReader::typeError(std::string_view key, const toml::node& n, std::string_view expected) {
   diag_.error(n.source(), keyPath(key), fmt::format("expected {}, got {}", expected, typeName(n)));
 }
 
@@ -196,8 +199,7 @@ const toml::table* TableReader::table(std::string_view key) {
   return nullptr;
 }
 
-std::vector<std::pair<const toml::table*, std::string>> TableReader::tables(
-    std::string_view key) {
+std::vector<std::pair<const toml::table*, std::string>> TableReader::tables(std::string_view key) {
   std::vector<std::pair<const toml::table*, std::string>> out;
   const auto* n = get(key, false);
   if (n == nullptr) return out;

@@ -25,6 +25,12 @@ class Diagnostics {
   void error(SourcePos at, std::string path, std::string message);
   void remember(const std::string& path, const toml::source_region& at);
   [[nodiscard]] const std::string& file() const { return file_; }
+  [[nodiscard]] bool hasError(std::string_view path) const {
+    for (const auto& e : errors_) {
+      if (e.path == path) return true;
+    }
+    return false;
+  }
   std::vector<ConfigError>& errors() { return errors_; }
 
  private:
@@ -46,12 +52,13 @@ class TableReader {
   // Position of `key`'s value (or of this table when the key is absent).
   [[nodiscard]] SourcePos keyPos(std::string_view key) const;
   [[nodiscard]] bool has(std::string_view key);
+  // True when an error was already reported for exactly this key path.
+  [[nodiscard]] bool bad(std::string_view path) const { return diag_.hasError(path); }
 
   std::optional<std::string> string(std::string_view key, bool required = false);
   std::optional<int64_t> integer(std::string_view key, int64_t lo, int64_t hi,
                                  bool required = false);
-  std::optional<double> number(std::string_view key, double lo, double hi,
-                               bool required = false);
+  std::optional<double> number(std::string_view key, double lo, double hi, bool required = false);
   std::optional<bool> boolean(std::string_view key);
   std::optional<IpAddr> address(std::string_view key, bool required = false);
   std::optional<Prefix> prefix(std::string_view key, bool required = false);

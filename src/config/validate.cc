@@ -1,6 +1,7 @@
 // Cross-checks over a whole config: what no single key can know by itself.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <tuple>
@@ -35,6 +36,10 @@ class Validator {
       }
     }
     return false;
+  }
+
+  [[nodiscard]] bool badExact(std::string_view path) const {
+    return std::find(bad_.begin(), bad_.end(), path) != bad_.end();
   }
 
   [[nodiscard]] SourcePos pos(const std::string& path) const {
@@ -112,18 +117,25 @@ class Validator {
       if (u.gateway.family != u.address.addr.family) {
         error(path + ".gateway", "address family differs from the uplink address");
       } else if (!u.address.contains(u.gateway)) {
-        error(path + ".gateway", fmt::format("{} is outside the uplink prefix {}",
-                                             u.gateway.str(), u.address.str()));
+        error(path + ".gateway",
+              fmt::format("{} is outside the uplink prefix {}", u.gateway.str(), u.address.str()));
       } else if (u.gateway == u.address.addr) {
         error(path + ".gateway", "equals the node's own address on this uplink");
+      }
+      if (!bad(path + ".peer_address") && u.peerAddress.family != u.address.addr.family) {
+        error(path + ".peer_address", "address family differs from the uplink address");
       }
       if (!bad(path + ".hold_time") && u.holdTime != 0 && u.holdTime < 3) {
         error(path + ".hold_time", "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)");
       }
-      if (!bad(path + ".keepalive") && !bad(path + ".hold_time") && u.holdTime != 0 &&
-          u.keepalive * 3 > u.holdTime) {
-        error(path + ".keepalive",
-              fmt::format("{} s is more than a third of hold_time {} s", u.keepalive, u.holdTime));
+      if (!bad(path + ".keepalive") && !bad(path + ".hold_time") && u.holdTime >= 3 &&
+          (u.keepalive == 0 || u.keepalive * 3 > u.holdTime)) {
+        error(
+            path + ".keepalive",
+            u.keepalive == 0
+                ? fmt::format("0 disables keepalives, but hold_time {} s expects them", u.holdTime)
+                : fmt::format("{} s is more than a third of hold_time {} s", u.keepalive,
+                              u.holdTime));
       }
       for (size_t j = 0; j < i; ++j) {
         if (!bad(fmt::format("uplink[{}].address", j)) && ups[j].address.overlaps(u.address)) {
@@ -136,8 +148,11 @@ class Validator {
 
   void checkLocalAddresses() {
     const auto& lips = cfg_.localAddresses;
+    // An invalid entry was dropped, so indexes no longer match the file: check nothing more.
+    if (bad("local_addresses.prefixes")) return;
     if (lips.empty() && !cfg_.services.empty() && !bad("local_addresses")) {
-      error("local_addresses", "services need at least one local address prefix (prefixes = [...])");
+      error("local_addresses",
+            "services need at least one local address prefix (prefixes = [...])");
     }
     for (size_t i = 0; i < lips.size(); ++i) {
       const auto path = fmt::format("local_addresses.prefixes[{}]", i);
@@ -171,19 +186,25 @@ class Validator {
 
   void checkServices() {
     std::set<std::tuple<IpAddr, uint16_t, Protocol>> seen;
+    std::set<std::string> names;
     for (size_t i = 0; i < cfg_.services.size(); ++i) {
       const auto& s = cfg_.services[i];
       const auto path = fmt::format("service[{}]", i);
       const bool keyOk = !bad(path + ".vip") && !bad(path + ".port") && !bad(path + ".protocol");
       if (keyOk && !seen.emplace(s.vip, s.port, s.protocol).second) {
-        error(path + ".vip", fmt::format("{}:{}/{} is defined twice", s.vip.str(), s.port,
-                                         toString(s.protocol)));
+        error(path + ".vip",
+              fmt::format("{}:{}/{} is defined twice", s.vip.str(), s.port, toString(s.protocol)));
+      }
+      if (!s.name.empty() && !names.insert(s.name).second) {
+        error(path + ".name", fmt::format("service name '{}' is used twice", s.name));
       }
       if (!bad(path + ".vip")) {
         for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
           if (cfg_.uplinks[u].address.addr == s.vip) {
-            error(path + ".vip", fmt::format("{} is the node address of uplink[{}]",
-                                             s.vip.str(), u));
+            error(path + ".vip",
+                  fmt::format("{} is the node address of uplink[{}]", s.vip.str(), u));
+          } else if (cfg_.uplinks[u].gateway == s.vip) {
+            error(path + ".vip", fmt::format("{} is the gateway of uplink[{}]", s.vip.str(), u));
           }
         }
       }
@@ -196,7 +217,7 @@ class Validator {
           error(path + ".maglev_table_size", fmt::format("{} is not prime", s.maglevTableSize));
         }
       }
-      if (!bad(path + ".min_healthy") && !bad(path + ".real_server") &&
+      if (!bad(path + ".min_healthy") && !badExact(path + ".real_server") &&
           s.minHealthy > s.realServers.size()) {
         error(path + ".min_healthy", fmt::format("{} is more than the {} real servers configured",
                                                  s.minHealthy, s.realServers.size()));
@@ -211,9 +232,8 @@ class Validator {
         const auto rpath = fmt::format("{}.real_server[{}]", path, j);
         if (bad(rpath + ".address") || bad(rpath + ".port")) continue;
         if (!rsSeen.emplace(rs.address, rs.port).second) {
-          error(rpath + ".address",
-                fmt::format("{} is listed twice in this service",
-                            Endpoint{rs.address, rs.port}.str()));
+          error(rpath + ".address", fmt::format("{} is listed twice in this service",
+                                                Endpoint{rs.address, rs.port}.str()));
         }
         if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
           error(rpath + ".address",
@@ -224,6 +244,10 @@ class Validator {
           error(rpath + ".address",
                 fmt::format("no local address prefix of family IPv{} to reach {}",
                             static_cast<int>(rs.address.family), rs.address.str()));
+        }
+        if (s.protocol == Protocol::kUdp && rs.check.kind == CheckKind::kHttp &&
+            s.check.kind != CheckKind::kHttp) {
+          error(rpath + ".health_check.type", "an HTTP check cannot probe a UDP service");
         }
         if (where_.contains(rpath + ".health_check")) checkCheck(rpath + ".health_check", rs.check);
       }
@@ -263,10 +287,11 @@ std::vector<ConfigError> validate(const Config& cfg, const PositionMap& where,
 std::string summary(const Config& cfg) {
   size_t rs = 0;
   for (const auto& s : cfg.services) rs += s.realServers.size();
-  return fmt::format("{}: node {}, {} worker(s), {} uplink(s), {} LIP prefix(es), {} service(s), "
-                     "{} real server(s)",
-                     cfg.file, cfg.node.name, cfg.dataplane.workers, cfg.uplinks.size(),
-                     cfg.localAddresses.size(), cfg.services.size(), rs);
+  return fmt::format(
+      "{}: node {}, {} worker(s), {} uplink(s), {} LIP prefix(es), {} service(s), "
+      "{} real server(s)",
+      cfg.file, cfg.node.name, cfg.dataplane.workers, cfg.uplinks.size(), cfg.localAddresses.size(),
+      cfg.services.size(), rs);
 }
 
 }  // namespace anylb::config

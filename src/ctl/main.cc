@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "check-config") {
     return anylb::config::checkConfigCommand(argv[2]);
   }
-  std::fprintf(stderr, "anylbctl: %s\n%s", argc < 2 ? "missing command" : "unknown command or arguments", kUsage);
+  std::fprintf(stderr, "anylbctl: %s\n%s",
+               argc < 2 ? "missing command" : "unknown command or arguments", kUsage);
   return 2;
 }

@@ -6,7 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <exception>
 #include <functional>
 #include <string>
 
@@ -40,7 +40,7 @@ int run(const std::string& path, int verbose) {
   boost::asio::signal_set hup(io, SIGHUP);
   stop.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("received {}, stopping", strsignal(sig));
+    spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     hup.cancel();
     io.stop();
   });
@@ -90,5 +90,11 @@ int main(int argc, char** argv) {
   }
   if (!check.empty()) return anylb::config::checkConfigCommand(check);
   if (config.empty()) return usageError("no config file (-c FILE)");
-  return run(config, verbose);
+  try {
+    return run(config, verbose);
+  } catch (const std::exception& e) {
+    // Reaching here is a bug; say so plainly rather than terminate() without a word.
+    std::fprintf(stderr, "anylbd: fatal: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,9 +1,9 @@
 // Proves the GoBGP API stubs generated from Debian's protos link and keep gobgpd's type URLs:
 // gobgpd decodes Path.nlri and Path.pattrs by the Any's type URL, so the package must stay
 // `apipb`.
+#include <attribute.pb.h>
 #include <gobgp.grpc.pb.h>
 #include <gobgp.pb.h>
-#include <attribute.pb.h>
 #include <gtest/gtest.h>
 
 TEST(GobgpApi, PrefixPacksWithGobgpTypeUrl) {

@@ -55,7 +55,8 @@ TEST(Prefix, CarriesAcrossBytes) {
 TEST(Endpoint, ParsesBothForms) {
   EXPECT_EQ(Endpoint::parse("127.0.0.1:9469")->str(), "127.0.0.1:9469");
   EXPECT_EQ(Endpoint::parse("[::1]:80")->str(), "[::1]:80");
-  for (const char* s : {"127.0.0.1", "::1:80", "[::1]80", "1.2.3.4:65536", "1.2.3.4:", "[1.2.3.4]:1"}) {
+  for (const char* s :
+       {"127.0.0.1", "::1:80", "[::1]80", "1.2.3.4:65536", "1.2.3.4:", "[1.2.3.4]:1"}) {
     EXPECT_FALSE(Endpoint::parse(s)) << s;
   }
 }

@@ -1,5 +1,5 @@
 // Broken configs, each with exactly the message(s) an operator must see. The base is
-// testing::kMinimal; positions refer to its lines (weight is on line 33, service on 26, ...).
+// testing::kMinimalText; positions refer to its lines (weight is on line 33, service on 26, ...).
 #include <gtest/gtest.h>
 
 #include "config_test_util.h"
@@ -8,7 +8,6 @@ namespace anylb::config {
 namespace {
 
 using testing::errorsOf;
-using testing::kMinimal;
 using testing::replaced;
 using Errors = std::vector<std::string>;
 
@@ -18,7 +17,7 @@ struct Case {
   Errors expected;
 };
 
-const std::string kSecondService = R"(
+constexpr const char* kSecondService = R"(
 [[service]]
 vip = "10.100.0.10"
 port = 80
@@ -28,7 +27,7 @@ address = "10.20.0.12"
 port = 80
 )";
 
-const std::string kExtraUplink = R"(
+constexpr const char* kExtraUplink = R"(
 [[uplink]]
 name = "u%"
 port = "p%"
@@ -39,7 +38,7 @@ peer_as = 65002
 )";
 
 std::string uplink(char n) {
-  std::string s = kExtraUplink;
+  std::string s(kExtraUplink);
   for (auto& ch : s) {
     if (ch == '%') ch = n;
   }
@@ -47,28 +46,37 @@ std::string uplink(char n) {
 }
 
 std::vector<Case> cases() {
+  const std::string kMinimal = testing::minimal();
   return {
-      {"weight_out_of_range", replaced("weight = 1", "weight = 70000"),
+      {"weight_out_of_range",
+       replaced("weight = 1", "weight = 70000"),
        {"t.toml:33:10: service[0].real_server[0].weight: 70000 is out of range 0..65535"}},
-      {"unknown_key_typo", replaced("weight = 1", "wieght = 1"),
+      {"unknown_key_typo",
+       replaced("weight = 1", "wieght = 1"),
        {"t.toml:33:1: service[0].real_server[0].wieght: unknown key"}},
-      {"unknown_scheduler", replaced("port = 80\n\n", "port = 80\nscheduler = \"fifo\"\n\n"),
+      {"unknown_scheduler",
+       replaced("port = 80\n\n", "port = 80\nscheduler = \"fifo\"\n\n"),
        {"t.toml:29:13: service[0].scheduler: unknown value 'fifo' (expected one of rr, wrr, lc, "
         "wlc, sh, mh)"}},
-      {"duplicate_service", kMinimal + kSecondService,
+      {"duplicate_service",
+       kMinimal + kSecondService,
        {"t.toml:36:7: service[1].vip: 10.100.0.10:80/tcp is defined twice"}},
       {"duplicate_real_server",
        kMinimal + "\n[[service.real_server]]\naddress = \"10.20.0.11\"\nport = 80\n",
        {"t.toml:36:11: service[0].real_server[1].address: 10.20.0.11:80 is listed twice in this "
         "service"}},
-      {"lip_contains_vip", replaced("10.200.0.0/28", "10.100.0.0/24"),
+      {"lip_contains_vip",
+       replaced("10.200.0.0/28", "10.100.0.0/24"),
        {"t.toml:24:12: local_addresses.prefixes[0]: 10.100.0.0/24 contains the VIP 10.100.0.10 "
         "of service[0]"}},
-      {"lip_overlaps_uplink", replaced("10.200.0.0/28", "10.1.0.0/29"),
+      {"lip_overlaps_uplink",
+       replaced("10.200.0.0/28", "10.1.0.0/29"),
        {"t.toml:24:12: local_addresses.prefixes[0]: 10.1.0.0/29 overlaps uplink[0] 10.1.0.2/30"}},
-      {"gateway_outside_prefix", replaced("gateway = \"10.1.0.1\"", "gateway = \"10.1.0.9\""),
+      {"gateway_outside_prefix",
+       replaced("gateway = \"10.1.0.1\"", "gateway = \"10.1.0.9\""),
        {"t.toml:16:11: uplink[0].gateway: 10.1.0.9 is outside the uplink prefix 10.1.0.2/30"}},
-      {"family_mix_rs_vs_vip", replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
+      {"family_mix_rs_vs_vip",
+       replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
        {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
         "10.100.0.10 is IPv4 (no NAT46/64)"}},
       {"no_lip_for_rs_family",
@@ -76,43 +84,55 @@ std::vector<Case> cases() {
                 replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\"")),
        {"t.toml:31:11: service[0].real_server[0].address: no local address prefix of family "
         "IPv6 to reach fd00::11"}},
-      {"port_zero", replaced("port = 80\n\n", "port = 0\n\n"),
+      {"port_zero",
+       replaced("port = 80\n\n", "port = 0\n\n"),
        {"t.toml:28:8: service[0].port: 0 is out of range 1..65535"}},
-      {"port_too_large", replaced("port = 80\nweight", "port = 65536\nweight"),
+      {"port_too_large",
+       replaced("port = 80\nweight", "port = 65536\nweight"),
        {"t.toml:32:8: service[0].real_server[0].port: 65536 is out of range 1..65535"}},
-      {"empty_real_server_list", kMinimal.substr(0, kMinimal.find("\n[[service.real_server]]")),
+      {"empty_real_server_list",
+       kMinimal.substr(0, kMinimal.find("\n[[service.real_server]]")),
        {"t.toml:26:1: service[0].real_server: a service needs at least one [[real_server]]"}},
       {"three_uplinks",
-       replaced("[[dataplane.port]]", "[[dataplane.port]]\nname = \"p2\"\ndevice = \"net_tap2\"\n"
-                                      "[[dataplane.port]]\nname = \"p3\"\ndevice = \"net_tap3\"\n"
-                                      "[[dataplane.port]]") +
+       replaced("[[dataplane.port]]",
+                "[[dataplane.port]]\nname = \"p2\"\ndevice = \"net_tap2\"\n"
+                "[[dataplane.port]]\nname = \"p3\"\ndevice = \"net_tap3\"\n"
+                "[[dataplane.port]]") +
            uplink('2') + uplink('3'),
        {"t.toml:49:1: uplink[2]: 3 uplinks configured; a node has one or two"}},
       {"zero_uplinks",
-       kMinimal.substr(0, kMinimal.find("[[uplink]]")) +
-           kMinimal.substr(kMinimal.find("[bgp]")),
+       kMinimal.substr(0, kMinimal.find("[[uplink]]")) + kMinimal.substr(kMinimal.find("[bgp]")),
        {"t.toml: uplink: at least one [[uplink]] is required (one or two)"}},
-      {"uplink_unknown_port", replaced("port = \"p0\"", "port = \"p9\""),
+      {"uplink_unknown_port",
+       replaced("port = \"p0\"", "port = \"p9\""),
        {"t.toml:14:8: uplink[0].port: no [[dataplane.port]] is named 'p9'"}},
-      {"not_toml_at_all", "this is = = not toml\n\x01\x02",
+      {"not_toml_at_all",
+       "this is = = not toml\n\x01\x02",
        {"t.toml:1:6: Error while parsing key-value pair: expected '=', saw 'i'"}},
-      {"wrong_type", replaced("port = 80\n\n", "port = \"80\"\n\n"),
+      {"wrong_type",
+       replaced("port = 80\n\n", "port = \"80\"\n\n"),
        {"t.toml:28:8: service[0].port: expected an integer, got a string"}},
-      {"missing_vip", replaced("vip = \"10.100.0.10\"\n", ""),
+      {"missing_vip",
+       replaced("vip = \"10.100.0.10\"\n", ""),
        {"t.toml:26:1: service[0].vip: required key is missing"}},
-      {"bad_address", replaced("10.100.0.10", "10.100.0.300"),
+      {"bad_address",
+       replaced("10.100.0.10", "10.100.0.300"),
        {"t.toml:27:7: service[0].vip: '10.100.0.300' is not an IP address"}},
-      {"bad_prefix", replaced("10.1.0.2/30", "10.1.0.2/33"),
+      {"bad_prefix",
+       replaced("10.1.0.2/30", "10.1.0.2/33"),
        {"t.toml:15:11: uplink[0].address: '10.1.0.2/33' is not an IP prefix (ADDRESS/LENGTH)"}},
-      {"hold_time_too_short", replaced("peer_as = 65001", "peer_as = 65001\nhold_time = 2\nkeepalive = 0"),
+      {"hold_time_too_short",
+       replaced("peer_as = 65001", "peer_as = 65001\nhold_time = 2\nkeepalive = 0"),
        {"t.toml:19:13: uplink[0].hold_time: must be 0 (no keepalives) or at least 3 seconds "
         "(RFC 4271)"}},
-      {"keepalive_too_long", replaced("peer_as = 65001", "peer_as = 65001\nkeepalive = 4"),
+      {"keepalive_too_long",
+       replaced("peer_as = 65001", "peer_as = 65001\nkeepalive = 4"),
        {"t.toml:19:13: uplink[0].keepalive: 4 s is more than a third of hold_time 9 s"}},
       {"maglev_size_not_prime",
        replaced("port = 80\n\n", "port = 80\nscheduler = \"mh\"\nmaglev_table_size = 65536\n\n"),
        {"t.toml:30:21: service[0].maglev_table_size: 65536 is not prime"}},
-      {"min_healthy_above_rs_count", replaced("port = 80\n\n", "port = 80\nmin_healthy = 2\n\n"),
+      {"min_healthy_above_rs_count",
+       replaced("port = 80\n\n", "port = 80\nmin_healthy = 2\n\n"),
        {"t.toml:29:15: service[0].min_healthy: 2 is more than the 1 real servers configured"}},
       {"check_timeout_over_interval",
        kMinimal + "[service.health_check]\ninterval = 1\ntimeout = 2\n",
@@ -121,27 +141,74 @@ std::vector<Case> cases() {
        replaced("port = 80\n\n", "port = 80\nprotocol = \"udp\"\n\n") +
            "[service.health_check]\ntype = \"http\"\n",
        {"t.toml:36:8: service[0].health_check.type: an HTTP check cannot probe a UDP service"}},
-      {"router_id_v6", replaced("10.255.0.1", "fd00::1"),
+      {"router_id_v6",
+       replaced("10.255.0.1", "fd00::1"),
        {"t.toml:3:13: node.router_id: must be an IPv4 address"}},
-      {"ibgp_to_tor", replaced("peer_as = 65001", "peer_as = 65100"),
+      {"ibgp_to_tor",
+       replaced("peer_as = 65001", "peer_as = 65100"),
        {"t.toml:18:11: uplink[0].peer_as: equals bgp.local_as: the ToR sessions are eBGP"}},
-      {"bad_community", replaced("local_as = 65100", "local_as = 65100\ncommunities = [\"65100\"]"),
+      {"bad_community",
+       replaced("local_as = 65100", "local_as = 65100\ncommunities = [\"65100\"]"),
        {"t.toml:22:16: bgp.communities[0]: '65100' is not a community (ASN:VALUE, each 0..65535)"}},
-      {"missing_node_table", kMinimal.substr(kMinimal.find("[dataplane]")),
+      {"missing_node_table",
+       kMinimal.substr(kMinimal.find("[dataplane]")),
        {"t.toml:1:1: node: required table [node] is missing"}},
       {"bad_expect_status",
        kMinimal + "[service.health_check]\ntype = \"http\"\nexpect_status = [200, \"500-400\"]\n",
        {"t.toml:36:23: service[0].health_check.expect_status[1]: expected a status 100..599 or a "
         "range \"LO-HI\""}},
-      {"unknown_log_level", kMinimal + "[logging]\nlevel = \"loud\"\n",
+      {"unknown_log_level",
+       kMinimal + "[logging]\nlevel = \"loud\"\n",
        {"t.toml:35:9: logging.level: unknown value 'loud' (expected one of trace, debug, info, "
         "warn, error, critical, off)"}},
-      {"lcores_do_not_match_workers", replaced("workers = 1", "workers = 2\nworker_lcores = [1]"),
+      {"lcores_do_not_match_workers",
+       replaced("workers = 1", "workers = 2\nworker_lcores = [1]"),
        {"t.toml:7:17: dataplane.worker_lcores: lists 1 lcores for 2 workers"}},
-      {"bad_metrics_listen", kMinimal + "[control]\nmetrics_listen = \"localhost\"\n",
+      {"bad_metrics_listen",
+       kMinimal + "[control]\nmetrics_listen = \"localhost\"\n",
        {"t.toml:35:18: control.metrics_listen: 'localhost' is not ADDRESS:PORT"}},
-      {"vip_is_uplink_address", replaced("vip = \"10.100.0.10\"", "vip = \"10.1.0.2\""),
+      {"vip_is_uplink_address",
+       replaced("vip = \"10.100.0.10\"", "vip = \"10.1.0.2\""),
        {"t.toml:27:7: service[0].vip: 10.1.0.2 is the node address of uplink[0]"}},
+      {"http_check_on_udp_rs_override",
+       replaced("port = 80\n\n", "port = 80\nprotocol = \"udp\"\n\n") +
+           "[service.real_server.health_check]\ntype = \"http\"\n",
+       {"t.toml:36:8: service[0].real_server[0].health_check.type: an HTTP check cannot probe a "
+        "UDP service"}},
+      {"empty_real_server_array",
+       kMinimal.substr(0, kMinimal.find("\n[[service.real_server]]")) + "real_server = []\n",
+       {"t.toml:26:1: service[0].real_server: a service needs at least one [[real_server]]"}},
+      {"bad_lip_entry_stops_lip_cross_checks",
+       replaced("[\"10.200.0.0/28\"]", "[\"bogus\", \"10.200.0.0/28\", \"10.200.0.0/29\"]"),
+       {"t.toml:24:13: local_addresses.prefixes[0]: 'bogus' is not an IP prefix "
+        "(ADDRESS/LENGTH)"}},
+      {"bad_weight_does_not_hide_min_healthy",
+       replaced("weight = 1", "weight = 70000",
+                replaced("port = 80\n\n", "port = 80\nmin_healthy = 2\n\n")),
+       {"t.toml:29:15: service[0].min_healthy: 2 is more than the 1 real servers configured",
+        "t.toml:34:10: service[0].real_server[0].weight: 70000 is out of range 0..65535"}},
+      {"keepalive_zero_with_hold_time",
+       replaced("peer_as = 65001", "peer_as = 65001\nkeepalive = 0"),
+       {"t.toml:19:13: uplink[0].keepalive: 0 disables keepalives, but hold_time 9 s expects "
+        "them"}},
+      {"worker_on_lcore_zero",
+       replaced("workers = 1", "workers = 1\nworker_lcores = [0]"),
+       {"t.toml:7:18: dataplane.worker_lcores[0]: expected an lcore id 1..1023 (lcore 0 runs the "
+        "control thread)"}},
+      {"peer_address_family",
+       replaced("peer_address = \"10.1.0.1\"", "peer_address = \"fd00::1\""),
+       {"t.toml:17:16: uplink[0].peer_address: address family differs from the uplink address"}},
+      {"vip_is_gateway",
+       replaced("vip = \"10.100.0.10\"", "vip = \"10.1.0.1\""),
+       {"t.toml:27:7: service[0].vip: 10.1.0.1 is the gateway of uplink[0]"}},
+      {"duplicate_service_name",
+       replaced("vip = \"10.100.0.10\"", "name = \"web\"\nvip = \"10.100.0.10\"") +
+           "[[service]]\nname = \"web\"\nvip = \"10.100.0.11\"\nport = 80\n"
+           "[[service.real_server]]\naddress = \"10.20.0.11\"\nport = 80\n",
+       {"t.toml:36:8: service[1].name: service name 'web' is used twice"}},
+      {"empty_expect_status",
+       kMinimal + "[service.health_check]\nexpect_status = []\n",
+       {"t.toml:35:17: service[0].health_check.expect_status: must list at least one status"}},
       // Several independent mistakes: all reported in one pass, in file order, and a key that
       // is itself broken does not cause follow-up errors in the cross-checks.
       {"several_errors_at_once",
@@ -161,7 +228,10 @@ std::vector<Case> cases() {
 }
 
 // gtest prints a failing parameter with this instead of its bytes.
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks for
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class BrokenConfig : public ::testing::TestWithParam<Case> {};
 
@@ -172,7 +242,9 @@ TEST_P(BrokenConfig, ReportsExactlyTheExpectedErrors) {
 INSTANTIATE_TEST_SUITE_P(Config, BrokenConfig, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(BrokenConfig, TheBaseItselfIsValid) { EXPECT_EQ(errorsOf(kMinimal), Errors{}); }
+TEST(BrokenConfig, TheBaseItselfIsValid) {
+  EXPECT_EQ(errorsOf(testing::minimal()), Errors{});
+}
 
 }  // namespace
 }  // namespace anylb::config

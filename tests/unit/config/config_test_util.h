@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/loader.h"
@@ -9,7 +10,7 @@
 namespace anylb::config::testing {
 
 // Line numbers matter: broken-config expectations name positions in this text.
-inline const std::string kMinimal = R"([node]
+inline constexpr std::string_view kMinimalText = R"([node]
 name = "t"
 router_id = "10.255.0.1"
 
@@ -44,6 +45,10 @@ port = 80
 weight = 1
 )";
 
+inline std::string minimal() {
+  return std::string(kMinimalText);
+}
+
 inline std::vector<std::string> errorsOf(const std::string& text) {
   std::vector<std::string> out;
   for (const auto& e : loadConfigString(text, "t.toml").errors) out.push_back(e.str());
@@ -52,7 +57,7 @@ inline std::vector<std::string> errorsOf(const std::string& text) {
 
 // kMinimal with the first occurrence of `from` replaced by `to` (which must exist).
 inline std::string replaced(const std::string& from, const std::string& to,
-                            std::string text = kMinimal) {
+                            std::string text = minimal()) {
   const auto at = text.find(from);
   if (at == std::string::npos) return "<<'" + from + "' not in the base config>>";
   return text.replace(at, from.size(), to);

@@ -6,8 +6,6 @@
 namespace anylb::config {
 namespace {
 
-using testing::kMinimal;
-
 TEST(ConfigExamples, EveryCheckedInConfigValidates) {
   for (const char* path :
        {"config/anylb.example.toml", "config/lab/node1.toml", "config/lab/node2.toml"}) {
@@ -51,7 +49,7 @@ TEST(ConfigLoader, ReadsTheExampleFaithfully) {
 }
 
 TEST(ConfigLoader, DefaultsApplyToTheMinimalConfig) {
-  auto r = loadConfigString(kMinimal, "t.toml");
+  auto r = loadConfigString(testing::minimal(), "t.toml");
   ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
   const auto& c = *r.config;
   EXPECT_EQ(c.dataplane.sessionCapacity, 1U << 20);
@@ -86,7 +84,7 @@ TEST(ConfigLoader, MissingFileIsOneClearError) {
 }
 
 TEST(ConfigLoader, SummaryCountsWhatWasLoaded) {
-  auto r = loadConfigString(kMinimal, "t.toml");
+  auto r = loadConfigString(testing::minimal(), "t.toml");
   ASSERT_TRUE(r.config);
   EXPECT_EQ(summary(*r.config),
             "t.toml: node t, 1 worker(s), 1 uplink(s), 1 LIP prefix(es), 1 service(s), 1 real "
