@@ -179,7 +179,7 @@ std::vector<Case> cases() {
        kMinimal.substr(0, kMinimal.find("\n[[service.real_server]]")) + "real_server = []\n",
        {"t.toml:26:1: service[0].real_server: a service needs at least one [[real_server]]"}},
       {"bad_lip_entry_stops_lip_cross_checks",
-       replaced("[\"10.200.0.0/28\"]", "[\"bogus\", \"10.200.0.0/28\", \"10.200.0.0/29\"]"),
+       replaced(R"(["10.200.0.0/28"])", R"(["bogus", "10.200.0.0/28", "10.200.0.0/29"])"),
        {"t.toml:24:13: local_addresses.prefixes[0]: 'bogus' is not an IP prefix "
         "(ADDRESS/LENGTH)"}},
       {"bad_weight_does_not_hide_min_healthy",
