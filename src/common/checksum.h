@@ -1,0 +1,60 @@
+// Internet checksum helpers (RFC 1071 sums, RFC 1624 incremental updates).
+//
+// Everything works on raw memory words: sums are accumulated over 16-bit words exactly as they
+// sit in the packet (network byte order, loaded natively), and checksum fields are read and
+// written the same way. One's complement arithmetic is byte-order independent, so no swaps.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace anylb::csum {
+
+// Partial sum of `len` bytes (len may be odd: the last byte is padded with zero).
+inline uint32_t partial(const void* data, size_t len, uint32_t sum = 0) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    len -= 2;
+  }
+  if (len != 0) {
+    uint16_t w = 0;
+    std::memcpy(&w, p, 1);
+    sum += w;
+  }
+  return sum;
+}
+
+inline uint16_t fold(uint32_t sum) {
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+// The checksum field value for data whose partial sum is `sum`.
+inline uint16_t finish(uint32_t sum) {
+  return static_cast<uint16_t>(~fold(sum));
+}
+
+// RFC 1624 eq. 3: HC' = ~(~HC + ~m + m'), where m and m' are the old and new partial sums of
+// every word that changed. `field` is the checksum as stored in the packet.
+inline uint16_t update(uint16_t field, uint32_t oldSum, uint32_t newSum) {
+  uint32_t s = static_cast<uint16_t>(~field);
+  s += static_cast<uint16_t>(~fold(oldSum));
+  s += fold(newSum);
+  return static_cast<uint16_t>(~fold(s));
+}
+
+// Same, for a single changed 16-bit word / 32-bit word (both raw).
+inline uint16_t update16(uint16_t field, uint16_t oldWord, uint16_t newWord) {
+  return update(field, oldWord, newWord);
+}
+inline uint32_t sum32(uint32_t raw) {
+  return (raw & 0xFFFF) + (raw >> 16);
+}
+
+}  // namespace anylb::csum

@@ -1,0 +1,369 @@
+// The FULLNAT packet path. A burst goes through three passes so that the session table's cache
+// misses overlap: (1) validate, classify, hash, prefetch the index bucket; (2) read the
+// bucket, prefetch the candidate session; (3) verify and translate. Each stage returns a
+// verdict; the first verdict ends a packet's processing. No allocation, locks, exceptions,
+// syscalls or logging here.
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <cstring>
+
+#include "common/checksum.h"
+#include "fullnat/engine_internal.h"
+#include "fullnat/worker.h"
+#include "toa/tcp_options.h"
+
+namespace anylb::fullnat {
+
+using detail::Parsed;
+using detail::rewriteIp;
+using detail::rewritePorts;
+using detail::tcpHeaderSum;
+
+using session::Dir;
+using session::FlowKey;
+using session::Session;
+using session::SessionTable;
+using session::TcpState;
+
+namespace {
+
+constexpr uint16_t kEtherIpv4 = RTE_ETHER_TYPE_IPV4;
+constexpr uint16_t kEtherArp = RTE_ETHER_TYPE_ARP;
+
+inline uint32_t load32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+}  // namespace
+
+uint16_t Worker::ownerOf(uint16_t lportBe, uint16_t workers) {
+  return static_cast<uint16_t>(rte_be_to_cpu_16(lportBe) % workers);
+}
+
+// Pass 1 for one packet: L2/L3/L4 validation and classification. Returns false with `v` set
+// when the packet is already decided.
+bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
+  const uint32_t dataLen = rte_pktmbuf_data_len(m);
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  if (dataLen < sizeof(rte_ether_hdr)) return v = drop(DropReason::kTruncatedL2), false;
+  const uint16_t etherType = rte_be_to_cpu_16(reinterpret_cast<rte_ether_hdr*>(data)->ether_type);
+  if (etherType != kEtherIpv4) {
+    if (etherType == kEtherArp) return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
+    return v = drop(DropReason::kUnsupportedL3), false;
+  }
+  p.l3off = sizeof(rte_ether_hdr);
+  if (dataLen < p.l3off + sizeof(rte_ipv4_hdr)) return v = drop(DropReason::kTruncatedIp), false;
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  if ((ip->version_ihl >> 4) != 4) return v = drop(DropReason::kBadIpVersion), false;
+  const unsigned ihl = (ip->version_ihl & 0x0F) * 4U;
+  if (ihl < sizeof(rte_ipv4_hdr) || p.l3off + ihl > dataLen) {
+    return v = drop(DropReason::kBadIhl), false;
+  }
+  const unsigned total = rte_be_to_cpu_16(ip->total_length);
+  if (total < ihl || p.l3off + total > rte_pktmbuf_pkt_len(m)) {
+    return v = drop(DropReason::kBadIpLength), false;
+  }
+  if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+    return v = drop(DropReason::kBadIpChecksum), false;
+  }
+  if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+      csum::fold(csum::partial(ip, ihl)) != 0xFFFF) {
+    return v = drop(DropReason::kBadIpChecksum), false;
+  }
+  // Ethernet pads short frames: cut the mbuf to the IP length so lengths below are exact.
+  if (p.l3off + total < rte_pktmbuf_pkt_len(m)) {
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - (p.l3off + total)));
+  }
+  if ((ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) !=
+      0) {
+    return v = drop(DropReason::kFragment), false;
+  }
+  p.ipTotal = static_cast<uint16_t>(total);
+  p.l4off = static_cast<uint16_t>(p.l3off + ihl);
+  p.l4len = static_cast<uint16_t>(total - ihl);
+  p.proto = ip->next_proto_id;
+  const uint32_t l4InSeg = dataLen - p.l4off;  // L4 headers must sit in the first segment
+
+  const uint32_t src = load32(&ip->src_addr);
+  const uint32_t dst = load32(&ip->dst_addr);
+  if (p.proto == IPPROTO_TCP) {
+    if (p.l4len < sizeof(rte_tcp_hdr) || l4InSeg < sizeof(rte_tcp_hdr)) {
+      return v = drop(DropReason::kTruncatedL4), false;
+    }
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+    p.tcpHdrLen = static_cast<uint16_t>((tcp->data_off >> 4) * 4U);
+    if (p.tcpHdrLen < sizeof(rte_tcp_hdr) || p.tcpHdrLen > p.l4len || p.tcpHdrLen > l4InSeg) {
+      return v = drop(DropReason::kBadTcpOffset), false;
+    }
+    if (p.tcpHdrLen > sizeof(rte_tcp_hdr) &&
+        !toa::optionsValid(reinterpret_cast<uint8_t*>(tcp + 1),
+                           p.tcpHdrLen - sizeof(rte_tcp_hdr))) {
+      return v = drop(DropReason::kBadTcpOptions), false;
+    }
+    p.tcpFlags = tcp->tcp_flags;
+    p.key.sport = tcp->src_port;
+    p.key.dport = tcp->dst_port;
+  } else if (p.proto == IPPROTO_UDP) {
+    if (p.l4len < sizeof(rte_udp_hdr) || l4InSeg < sizeof(rte_udp_hdr)) {
+      return v = drop(DropReason::kTruncatedL4), false;
+    }
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(data + p.l4off);
+    if (rte_be_to_cpu_16(udp->dgram_len) != p.l4len) {
+      return v = drop(DropReason::kBadUdpLength), false;
+    }
+    p.key.sport = udp->src_port;
+    p.key.dport = udp->dst_port;
+  } else if (p.proto == IPPROTO_ICMP) {
+    if (p.l4len < 8 || l4InSeg < 8) return v = drop(DropReason::kTruncatedL4), false;
+    p.isIcmp = true;
+    return true;  // classified in icmp()
+  } else {
+    if (snap_->isNodeAddress(Addr::fromV4Raw(dst))) {
+      return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
+    }
+    return v = drop(DropReason::kUnsupportedL4), false;
+  }
+  if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+    return v = drop(DropReason::kBadL4Checksum), false;
+  }
+
+  p.key.proto = p.proto;
+  p.key.src = Addr::fromV4Raw(src);
+  p.key.dst = Addr::fromV4Raw(dst);
+  if (snap_->isLip4(dst)) {
+    p.dir = Dir::kOut;
+    const uint16_t owner = ownerOf(p.key.dport, workers_);
+    if (owner != id_) return v = PacketVerdict{Verdict::kRedirect, {}, owner}, false;
+  } else {
+    p.service = snap_->findService(p.proto, p.key.dst, p.key.dport);
+    if (p.service < 0) {
+      if (snap_->isNodeAddress(p.key.dst)) {
+        return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
+      }
+      return v = drop(snap_->isVip(p.key.dst) ? DropReason::kNoService : DropReason::kNotLocal),
+             false;
+    }
+    p.dir = Dir::kIn;
+  }
+  p.hash = SessionTable::hash(p.key);
+  table_.prefetch(p.hash);
+  return true;
+}
+
+uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out) {
+  Parsed parsed[kMaxBurst];
+  bool live[kMaxBurst];
+  if (n > kMaxBurst) n = kMaxBurst;
+  counters_.rxPackets += n;
+  for (uint16_t i = 0; i < n; ++i) {
+    parsed[i] = Parsed{};
+    live[i] = parse(pkts[i], parsed[i], out[i]);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!live[i] || parsed[i].isIcmp) continue;
+    parsed[i].idx = table_.candidate(parsed[i].hash, parsed[i].dir);
+    if (parsed[i].idx != SessionTable::kInvalid) table_.prefetchSession(parsed[i].idx);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    if (live[i]) {
+      Parsed& p = parsed[i];
+      if (p.isIcmp) {
+        out[i] = icmp(pkts[i], p, nowMs);
+      } else {
+        if (p.idx != SessionTable::kInvalid && !table_.verify(p.idx, p.dir, p.key)) {
+          p.idx = table_.find(p.hash, p.dir, p.key);
+        }
+        out[i] = p.dir == Dir::kIn ? inbound(pkts[i], p, nowMs) : outbound(pkts[i], p, nowMs);
+      }
+    }
+    switch (out[i].verdict) {
+      case Verdict::kForward:
+        ++counters_.forwarded;
+        break;
+      case Verdict::kToKernel:
+        ++counters_.toKernel;
+        break;
+      case Verdict::kRedirect:
+        ++counters_.redirected;
+        break;
+      case Verdict::kDrop:
+        ++counters_.dropped;
+        break;
+    }
+  }
+  return n;
+}
+
+PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  // Before any state changes: a packet that cannot be forwarded must not create a session.
+  if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
+  const bool tcp = p.proto == IPPROTO_TCP;
+  const bool syn = tcp && (p.tcpFlags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
+                                         RTE_TCP_FIN_FLAG)) == RTE_TCP_SYN_FLAG;
+  if (p.idx != SessionTable::kInvalid && syn) {
+    Session& old = table_.at(p.idx);
+    // A new connection reusing the 4-tuple of one that is closing: LVS's conn_reuse. Drop the
+    // old session and schedule afresh.
+    if (old.state == TcpState::kTimeWait || old.state == TcpState::kClose) {
+      countSession(old, -1);
+      table_.remove(p.idx);
+      p.idx = SessionTable::kInvalid;
+      ++counters_.sessionsReused;
+    }
+  }
+  if (p.idx == SessionTable::kInvalid) {
+    if (tcp && !syn) return drop(DropReason::kTcpNonSynMiss);
+    const PacketVerdict v = newSession(p, nowMs);
+    if (v.verdict == Verdict::kDrop) return v;
+  }
+  Session& s = table_.at(p.idx);
+  if (tcp) {
+    auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+    const uint8_t f = p.tcpFlags;
+    if ((f & RTE_TCP_RST_FLAG) != 0) {
+      setState(s, TcpState::kClose);
+    } else if ((f & RTE_TCP_FIN_FLAG) != 0) {
+      s.flags |= session::kFinFromClient;
+      if (s.state == TcpState::kEstablished) setState(s, TcpState::kFinWait);
+      if ((s.flags & session::kFinFromRs) != 0) setState(s, TcpState::kLastAck);
+    } else if ((f & RTE_TCP_ACK_FLAG) != 0 && (f & RTE_TCP_SYN_FLAG) == 0) {
+      if (s.state == TcpState::kSynRecv && (s.flags & session::kSynAckSeen) != 0) {
+        setState(s, TcpState::kEstablished);
+      } else if (s.state == TcpState::kLastAck) {
+        setState(s, TcpState::kTimeWait);
+      }
+    }
+    // Option work: scrub what the client must not send, then TOA while the RS is silent.
+    const bool wantToa = (s.flags & session::kToa) != 0 && (s.flags & session::kRsSentData) == 0 &&
+                         (f & (RTE_TCP_SYN_FLAG | RTE_TCP_RST_FLAG)) == 0 &&
+                         (f & RTE_TCP_ACK_FLAG) != 0 && s.state != TcpState::kSynRecv;
+    if (p.tcpHdrLen > sizeof(rte_tcp_hdr) || wantToa) {
+      const uint32_t before = tcpHeaderSum(th, p.tcpHdrLen);
+      const uint16_t l4lenBefore = p.l4len;
+      bool changed = false;
+      if (p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
+        const auto r = toa::scrubClientOptions(reinterpret_cast<uint8_t*>(th + 1),
+                                               p.tcpHdrLen - sizeof(rte_tcp_hdr),
+                                               syn && snap_->stripClientTimestamps());
+        changed = r.changed;
+        counters_.toaForgedRemoved += r.removedToa ? 1 : 0;
+        counters_.timestampsStripped += r.removedTimestamp ? 1 : 0;
+      }
+      if (wantToa && insertToa(m, p, s)) {
+        changed = true;
+        data = rte_pktmbuf_mtod(m, uint8_t*);
+        ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+        th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+      }
+      if (changed) {
+        p.l4Old += before + rte_cpu_to_be_16(l4lenBefore);
+        p.l4New += tcpHeaderSum(th, p.tcpHdrLen) + rte_cpu_to_be_16(p.l4len);
+      }
+    }
+  }
+  rewritePorts(data + p.l4off, s.lport, s.rport, p);
+  rewriteIp(ip, s.lip.v4Raw(), s.rip.v4Raw(), p);
+  finishChecksums(m, p);
+  table_.touch(p.idx, nowMs + timeoutOf(s));
+  ++s.packetsIn;
+  return PacketVerdict{Verdict::kForward, {}, 0};
+}
+
+PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
+  if (p.idx == SessionTable::kInvalid) return drop(DropReason::kOutboundMiss);
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
+  Session& s = table_.at(p.idx);
+
+  if (p.proto == IPPROTO_TCP) {
+    auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+    const uint8_t f = p.tcpFlags;
+    if ((f & RTE_TCP_RST_FLAG) != 0) {
+      setState(s, TcpState::kClose);
+    } else if ((f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+               (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) {
+      s.flags |= session::kSynAckSeen;
+      // The client's segments grow by the TOA option: advertise a smaller MSS so that a
+      // full-sized segment plus TOA still fits the path MTU.
+      if ((s.flags & session::kToa) != 0 && p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
+        auto* opts = reinterpret_cast<uint8_t*>(th + 1);
+        const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
+        const uint32_t before = csum::partial(opts, optLen);
+        if (toa::clampMss(opts, optLen, toa::kToaLenV4)) {
+          p.l4Old += before;
+          p.l4New += csum::partial(opts, optLen);
+          ++counters_.mssClamped;
+        }
+      }
+    } else if ((f & RTE_TCP_FIN_FLAG) != 0) {
+      s.flags |= session::kFinFromRs;
+      if (s.state == TcpState::kEstablished) setState(s, TcpState::kCloseWait);
+      if ((s.flags & session::kFinFromClient) != 0) setState(s, TcpState::kLastAck);
+    } else if ((f & RTE_TCP_ACK_FLAG) != 0 && s.state == TcpState::kLastAck) {
+      setState(s, TcpState::kTimeWait);
+    }
+    if (p.l4len > p.tcpHdrLen) s.flags |= session::kRsSentData;
+  }
+  rewritePorts(data + p.l4off, s.vport, s.cport, p);
+  rewriteIp(ip, s.vip.v4Raw(), s.cip.v4Raw(), p);
+  finishChecksums(m, p);
+  table_.touch(p.idx, nowMs + timeoutOf(s));
+  ++s.packetsOut;
+  return PacketVerdict{Verdict::kForward, {}, 0};
+}
+
+bool Worker::insertToa(rte_mbuf* m, Parsed& p, const Session& s) {
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+  const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
+  uint8_t toaOpt[toa::kToaLenV4] = {toa::kKindToa, toa::kToaLenV4};
+  std::memcpy(toaOpt + 2, &s.cport, 2);
+  std::memcpy(toaOpt + 4, s.cip.b, 4);
+  uint8_t opts[toa::kMaxOptionBytes];
+  const int newLen =
+      toa::buildWithToa(reinterpret_cast<uint8_t*>(th + 1), optLen, toaOpt, sizeof(toaOpt), opts);
+  if (newLen < 0) {
+    ++counters_.toaNoRoom;
+    return false;
+  }
+  const int delta = newLen - static_cast<int>(optLen);
+  // Move the headers (Ethernet, IP, fixed TCP) rather than the payload: at most 54 bytes.
+  const unsigned moved = p.l4off + sizeof(rte_tcp_hdr);
+  if (delta > 0) {
+    auto* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(delta)));
+    if (start == nullptr) {
+      ++counters_.toaNoRoom;  // no headroom: forward without TOA
+      return false;
+    }
+    std::memmove(start, start + delta, moved);
+  } else if (delta < 0) {
+    std::memmove(data - delta, data, moved);
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(-delta));
+  }
+  data = rte_pktmbuf_mtod(m, uint8_t*);
+  th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+  std::memcpy(th + 1, opts, static_cast<size_t>(newLen));
+  p.tcpHdrLen = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + static_cast<unsigned>(newLen));
+  th->data_off = static_cast<uint8_t>((p.tcpHdrLen / 4) << 4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  const uint16_t oldTotal = ip->total_length;
+  p.ipTotal = static_cast<uint16_t>(p.ipTotal + delta);
+  p.l4len = static_cast<uint16_t>(p.l4len + delta);
+  ip->total_length = rte_cpu_to_be_16(p.ipTotal);
+  p.ipOld += oldTotal;
+  p.ipNew += ip->total_length;
+  ++counters_.toaInserted;
+  return true;
+}
+
+}  // namespace anylb::fullnat

@@ -1,0 +1,74 @@
+// Internals shared by the packet-path files (engine.cc, icmp.cc). Not a public interface.
+#pragma once
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <cstring>
+
+#include "common/checksum.h"
+#include "session/session_table.h"
+
+namespace anylb::fullnat::detail {
+
+// What pass 1 learned about a packet, plus the checksum bookkeeping of its rewrite: partial
+// sums of every word that changed, old and new, applied once at the end (RFC 1624).
+struct Parsed {
+  session::FlowKey key;
+  uint32_t hash = 0;
+  uint32_t idx = session::SessionTable::kInvalid;
+  int32_t service = -1;
+  session::Dir dir = session::Dir::kIn;
+  uint16_t l3off = 0;
+  uint16_t l4off = 0;
+  uint16_t l4len = 0;
+  uint16_t ipTotal = 0;
+  uint16_t tcpHdrLen = 0;
+  uint8_t proto = 0;
+  uint8_t tcpFlags = 0;
+  bool isIcmp = false;
+  uint32_t ipOld = 0;
+  uint32_t ipNew = 0;
+  uint32_t l4Old = 0;
+  uint32_t l4New = 0;
+};
+
+// Sum of the TCP header words an option rewrite can change: data offset/flags, window, urgent
+// pointer and options. Leaves out ports (tracked separately) and the checksum itself.
+inline uint32_t tcpHeaderSum(const rte_tcp_hdr* th, unsigned hdrLen) {
+  const auto* b = reinterpret_cast<const uint8_t*>(th);
+  return csum::partial(b + 12, 4) + csum::partial(b + 18, hdrLen - 18);
+}
+
+// TCP and UDP both carry source and destination port in their first 4 bytes.
+inline void rewritePorts(uint8_t* l4, uint16_t newSrc, uint16_t newDst, Parsed& p) {
+  uint16_t ports[2];
+  std::memcpy(ports, l4, 4);
+  p.l4Old += uint32_t{ports[0]} + ports[1];
+  p.l4New += uint32_t{newSrc} + newDst;
+  ports[0] = newSrc;
+  ports[1] = newDst;
+  std::memcpy(l4, ports, 4);
+}
+
+// New source and destination (raw, network order) and one TTL step. The addresses are also in
+// the L4 pseudo-header; the TTL is not.
+inline void rewriteIp(rte_ipv4_hdr* ip, uint32_t newSrc, uint32_t newDst, Parsed& p) {
+  uint16_t ttlProto;
+  std::memcpy(&ttlProto, &ip->time_to_live, 2);
+  const uint32_t oldAddrs = csum::sum32(ip->src_addr) + csum::sum32(ip->dst_addr);
+  const uint32_t newAddrs = csum::sum32(newSrc) + csum::sum32(newDst);
+  ip->src_addr = newSrc;
+  ip->dst_addr = newDst;
+  --ip->time_to_live;
+  uint16_t ttlProtoNew;
+  std::memcpy(&ttlProtoNew, &ip->time_to_live, 2);
+  p.ipOld += oldAddrs + ttlProto;
+  p.ipNew += newAddrs + ttlProtoNew;
+  p.l4Old += oldAddrs;
+  p.l4New += newAddrs;
+}
+
+}  // namespace anylb::fullnat::detail

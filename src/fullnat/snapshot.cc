@@ -1,0 +1,152 @@
+#include "fullnat/snapshot.h"
+
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_hash_crc.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace anylb::fullnat {
+
+Addr toAddr(const IpAddr& a) {
+  Addr out{};
+  std::memcpy(out.b, a.bytes.data(), a.isV4() ? 4 : 16);
+  return out;
+}
+
+uint32_t RsRegistry::idFor(const config::Service& svc, const config::RealServer& rs) {
+  const auto key =
+      std::make_tuple(svc.vip, svc.port, static_cast<int>(svc.protocol), rs.address, rs.port);
+  auto [it, inserted] = ids_.emplace(key, next_);
+  if (inserted) ++next_;
+  return it->second;
+}
+
+uint32_t Snapshot::serviceHash(uint8_t proto, const Addr& vip, uint16_t portBe) {
+  uint64_t w[2];
+  std::memcpy(w, vip.b, 16);
+  uint32_t h = rte_hash_crc_8byte(w[0], proto);
+  h = rte_hash_crc_8byte(w[1], h);
+  return rte_hash_crc_4byte(portBe, h);
+}
+
+std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint64_t generation,
+                                                uint32_t workers, RsRegistry& registry,
+                                                const std::map<uint32_t, uint32_t>& weights) {
+  auto s = std::make_shared<Snapshot>();
+  s->generation_ = generation;
+  s->workers_ = workers;
+  s->stripTs_ = cfg.dataplane.stripClientTimestamps;
+  const auto& t = cfg.dataplane.timeouts;
+  auto ms = [](uint32_t sec) { return sec * 1000U; };
+  using session::TcpState;
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kNone)] = ms(t.udp);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kSynRecv)] = ms(t.tcpSynRecv);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kEstablished)] = ms(t.tcpEstablished);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kFinWait)] = ms(t.tcpFinWait);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kCloseWait)] = ms(t.tcpCloseWait);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kLastAck)] = ms(t.tcpLastAck);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kTimeWait)] = ms(t.tcpTimeWait);
+  s->timeouts_.ms[static_cast<unsigned>(TcpState::kClose)] = ms(t.tcpClose);
+  s->timeouts_.udpMs = ms(t.udp);
+
+  for (const auto& p : cfg.localAddresses) {
+    s->lipPrefixes_.push_back(p);
+    if (p.addr.isV4()) {
+      const uint32_t mask = p.len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - p.len));
+      s->lipNets4_.emplace_back(toAddr(p.network()).v4Raw(), mask);
+    }
+    auto& list = p.addr.isV4() ? s->lips4_ : s->lips6_;
+    // LIP pools are small prefixes (a /28 is 16 addresses); cap what one prefix contributes.
+    const uint64_t n = std::min<uint64_t>(p.size(), 4096);
+    for (uint64_t i = 0; i < n; ++i) list.push_back(toAddr(p.at(i)));
+  }
+  for (const auto& u : cfg.uplinks) s->nodeAddrs_.push_back(toAddr(u.address.addr));
+
+  for (const auto& svc : cfg.services) {
+    ServiceFwd f;
+    f.name = svc.name;
+    f.proto = svc.protocol == config::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+    f.family = svc.vip.isV4() ? 4 : 6;
+    f.vip = toAddr(svc.vip);
+    f.vipIp = svc.vip;
+    f.port = svc.port;
+    f.portBe = rte_cpu_to_be_16(svc.port);
+    f.toa = svc.toa;
+    f.persistenceMs = svc.persistence * 1000U;
+    f.scheduler = svc.scheduler;
+    std::vector<SchedTarget> targets;
+    for (const auto& rs : svc.realServers) {
+      RsFwd r;
+      r.addr = toAddr(rs.address);
+      r.ip = rs.address;
+      r.portBe = rte_cpu_to_be_16(rs.port);
+      r.rsId = registry.idFor(svc, rs);
+      auto w = weights.find(r.rsId);
+      r.weight = w != weights.end() ? w->second : rs.weight;
+      // Identity: address and port, so every node builds the same Maglev table.
+      uint64_t ident = 0;
+      for (auto b : rs.address.bytes) ident = ident * 131 + b;
+      ident = ident * 65599 + rs.port;
+      targets.push_back(SchedTarget{r.weight, ident});
+      f.rs.push_back(r);
+    }
+    f.plan = SchedulerPlan::build(svc.scheduler, targets, svc.maglevTableSize);
+    s->vips_.push_back(f.vip);
+    s->services_.push_back(std::move(f));
+  }
+
+  const size_t slots = std::bit_ceil(std::max<size_t>(8, s->services_.size() * 4));
+  s->serviceIndex_.assign(slots, -1);
+  for (size_t i = 0; i < s->services_.size(); ++i) {
+    const auto& f = s->services_[i];
+    size_t b = serviceHash(f.proto, f.vip, f.portBe) & (slots - 1);
+    while (s->serviceIndex_[b] != -1) b = (b + 1) & (slots - 1);
+    s->serviceIndex_[b] = static_cast<int32_t>(i);
+  }
+
+  s->rsIdLimit_ = registry.size();
+  s->rsById_.assign(s->rsIdLimit_, RsRef{});
+  for (size_t i = 0; i < s->services_.size(); ++i) {
+    for (size_t j = 0; j < s->services_[i].rs.size(); ++j) {
+      s->rsById_[s->services_[i].rs[j].rsId] =
+          RsRef{static_cast<int32_t>(i), static_cast<int32_t>(j)};
+    }
+  }
+  return s;
+}
+
+int32_t Snapshot::findService(uint8_t proto, const Addr& vip, uint16_t portBe) const {
+  const size_t mask = serviceIndex_.size() - 1;
+  size_t b = serviceHash(proto, vip, portBe) & mask;
+  for (size_t probes = 0; probes <= mask; ++probes) {
+    const int32_t i = serviceIndex_[b];
+    if (i < 0) return -1;
+    const auto& f = services_[static_cast<size_t>(i)];
+    if (f.proto == proto && f.portBe == portBe && f.vip == vip) return i;
+    b = (b + 1) & mask;
+  }
+  return -1;
+}
+
+bool Snapshot::isVip(const Addr& a) const {
+  return std::find(vips_.begin(), vips_.end(), a) != vips_.end();
+}
+
+bool Snapshot::isLip(const Addr& a) const {
+  for (const auto& p : lipPrefixes_) {
+    IpAddr ip;
+    ip.family = p.addr.family;
+    std::memcpy(ip.bytes.data(), a.b, 16);
+    if (p.contains(ip)) return true;
+  }
+  return false;
+}
+
+bool Snapshot::isNodeAddress(const Addr& a) const {
+  return std::find(nodeAddrs_.begin(), nodeAddrs_.end(), a) != nodeAddrs_.end();
+}
+
+}  // namespace anylb::fullnat

@@ -1,0 +1,121 @@
+// The immutable forwarding snapshot: everything a worker needs to forward, derived from one
+// validated config. Built on the control thread (allocates), then only read by workers, so it
+// is shared without locks; a new config produces a new snapshot (see docs/architecture.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/ip.h"
+#include "config/config.h"
+#include "fullnat/scheduler.h"
+#include "session/session.h"
+
+namespace anylb::fullnat {
+
+using session::Addr;
+
+Addr toAddr(const IpAddr& a);
+
+struct RsFwd {
+  Addr addr;
+  uint16_t portBe = 0;
+  uint32_t weight = 0;  // effective: configured, or 0 while quiescent / failed
+  uint32_t rsId = 0;    // stable across snapshots (RsRegistry)
+  IpAddr ip;            // for the control plane's listings
+};
+
+struct ServiceFwd {
+  std::string name;
+  uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP
+  uint8_t family = 4;
+  Addr vip{};
+  uint16_t portBe = 0;
+  bool toa = true;
+  uint32_t persistenceMs = 0;
+  config::Scheduler scheduler = config::Scheduler::kWrr;
+  std::vector<RsFwd> rs;
+  SchedulerPlan plan;
+  IpAddr vipIp;
+  uint16_t port = 0;
+};
+
+// Gives every (service, real server) pair a small id that survives reloads, so per-RS counters
+// and sessions keep referring to the same server across snapshots. Control thread only.
+class RsRegistry {
+ public:
+  uint32_t idFor(const config::Service& svc, const config::RealServer& rs);
+  [[nodiscard]] uint32_t size() const { return next_; }
+
+ private:
+  std::map<std::tuple<IpAddr, uint16_t, int, IpAddr, uint16_t>, uint32_t> ids_;
+  uint32_t next_ = 0;
+};
+
+struct Timeouts {
+  uint32_t ms[session::kTcpStateCount];  // per TCP state; [kNone] unused
+  uint32_t udpMs;
+};
+
+class Snapshot {
+ public:
+  // `weights` overrides per rsId (health checks); absent ids use the configured weight.
+  static std::shared_ptr<const Snapshot> build(const config::Config& cfg, uint64_t generation,
+                                               uint32_t workers, RsRegistry& registry,
+                                               const std::map<uint32_t, uint32_t>& weights = {});
+
+  [[nodiscard]] uint64_t generation() const { return generation_; }
+  [[nodiscard]] uint32_t workers() const { return workers_; }
+  [[nodiscard]] const std::vector<ServiceFwd>& services() const { return services_; }
+  [[nodiscard]] const ServiceFwd& service(uint32_t i) const { return services_[i]; }
+  // Service index for (proto, VIP, port), or -1. VIP given as raw IPv4 or full address.
+  [[nodiscard]] int32_t findService(uint8_t proto, const Addr& vip, uint16_t portBe) const;
+  [[nodiscard]] bool isVip(const Addr& a) const;
+  [[nodiscard]] bool isLip(const Addr& a) const;
+  // Fast path for IPv4 (raw, network order).
+  [[nodiscard]] bool isLip4(uint32_t raw) const {
+    for (const auto& [net, mask] : lipNets4_) {
+      if ((raw & mask) == net) return true;
+    }
+    return false;
+  }
+  [[nodiscard]] bool isNodeAddress(const Addr& a) const;
+  [[nodiscard]] const std::vector<Addr>& lips(uint8_t family) const {
+    return family == 4 ? lips4_ : lips6_;
+  }
+  [[nodiscard]] const Timeouts& timeouts() const { return timeouts_; }
+  [[nodiscard]] bool stripClientTimestamps() const { return stripTs_; }
+  [[nodiscard]] uint32_t rsIdLimit() const { return rsIdLimit_; }
+  // Where an rsId lives in this snapshot: service and RS index, or service = -1.
+  struct RsRef {
+    int32_t service = -1;
+    int32_t rs = -1;
+  };
+  [[nodiscard]] RsRef rsRef(uint32_t rsId) const {
+    return rsId < rsById_.size() ? rsById_[rsId] : RsRef{};
+  }
+
+ private:
+  static uint32_t serviceHash(uint8_t proto, const Addr& vip, uint16_t portBe);
+
+  uint64_t generation_ = 0;
+  uint32_t workers_ = 1;
+  std::vector<ServiceFwd> services_;
+  std::vector<int32_t> serviceIndex_;  // open addressing, power-of-two size, -1 empty
+  std::vector<Addr> vips_;
+  std::vector<Prefix> lipPrefixes_;
+  std::vector<std::pair<uint32_t, uint32_t>> lipNets4_;  // (network, mask), raw network order
+  std::vector<Addr> lips4_;
+  std::vector<Addr> lips6_;
+  std::vector<Addr> nodeAddrs_;
+  Timeouts timeouts_{};
+  bool stripTs_ = true;
+  uint32_t rsIdLimit_ = 0;
+  std::vector<RsRef> rsById_;
+};
+
+}  // namespace anylb::fullnat

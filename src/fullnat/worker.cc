@@ -1,0 +1,233 @@
+// Worker lifecycle and the slower half of the packet path: creating sessions (scheduling,
+// persistence, local address and port), state accounting, expiry and flushes.
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_hash_crc.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <algorithm>
+
+#include "fullnat/engine_internal.h"
+#include "fullnat/worker.h"
+
+namespace anylb::fullnat {
+
+using detail::Parsed;
+using session::Session;
+using session::SessionTable;
+using session::TcpState;
+
+namespace {
+constexpr uint32_t kPersistSlots = 1U << 16;  // per worker; direct-mapped, overwrite on clash
+constexpr unsigned kPortProbes = 64;          // LIP:LPORT candidates tried per new session
+constexpr uint16_t kFirstLocalPort = 1024;
+
+const char* const kDropNames[] = {
+#define ANYLB_X(id, name, help) name,
+    ANYLB_DROP_REASONS(ANYLB_X)
+#undef ANYLB_X
+};
+const char* const kDropHelp[] = {
+#define ANYLB_X(id, name, help) help,
+    ANYLB_DROP_REASONS(ANYLB_X)
+#undef ANYLB_X
+};
+}  // namespace
+
+const char* dropReasonName(DropReason r) {
+  return kDropNames[static_cast<unsigned>(r)];
+}
+const char* dropReasonHelp(DropReason r) {
+  return kDropHelp[static_cast<unsigned>(r)];
+}
+
+Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts)
+    : id_(id), workers_(workers), opts_(opts), table_(sessionCapacity), persist_(kPersistSlots) {}
+
+void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
+  // Scheduler positions are per service of the new snapshot; counts are per stable rsId and
+  // only ever grow in range, so sessions created under an older snapshot keep counting right.
+  sched_.assign(snap->services().size(), SchedulerState{});
+  size_t maxRs = 0;
+  for (const auto& s : snap->services()) maxRs = std::max(maxRs, s.rs.size());
+  scratchActive_.assign(maxRs, 0);
+  scratchInactive_.assign(maxRs, 0);
+  if (active_.size() < snap->rsIdLimit()) {
+    active_.resize(snap->rsIdLimit(), 0);
+    inactive_.resize(snap->rsIdLimit(), 0);
+  }
+  portCursor_.assign(snap->lips(4).size() + snap->lips(6).size(), 0);
+  snap_ = std::move(snap);
+}
+
+uint32_t Worker::timeoutOf(const Session& s) const {
+  const auto& t = snap_->timeouts();
+  return s.proto == IPPROTO_UDP ? t.udpMs : t.ms[static_cast<unsigned>(s.state)];
+}
+
+void Worker::countSession(const Session& s, int delta) {
+  if (s.rsId >= active_.size()) return;
+  auto& counts = s.state == TcpState::kEstablished ? active_ : inactive_;
+  counts[s.rsId] = static_cast<uint32_t>(static_cast<int64_t>(counts[s.rsId]) + delta);
+}
+
+void Worker::setState(Session& s, TcpState st) {
+  if (s.state == st) return;
+  countSession(s, -1);
+  s.state = st;
+  countSession(s, +1);
+}
+
+int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint32_t keyHash,
+                         uint32_t nowMs) {
+  const ServiceFwd& svc = snap_->service(serviceIdx);
+  PersistEntry* tmpl = nullptr;
+  uint64_t tag = 0;
+  if (svc.persistenceMs != 0) {
+    // Persistence template: (service, client address) -> RS, like LVS's persistent service.
+    uint64_t w[2];
+    std::memcpy(w, key.src.b, 16);
+    const uint32_t h1 = rte_hash_crc_8byte(w[0] ^ serviceIdx, 0x1234567);
+    const uint32_t h2 = rte_hash_crc_8byte(w[1], h1);
+    tag = (uint64_t{h1} << 32 | h2) | 1;
+    tmpl = &persist_[h2 & (kPersistSlots - 1)];
+    if (tmpl->tag == tag && static_cast<int32_t>(tmpl->expires - nowMs) > 0) {
+      const auto ref = snap_->rsRef(tmpl->rsId);
+      if (ref.service == static_cast<int32_t>(serviceIdx) &&
+          svc.rs[static_cast<size_t>(ref.rs)].weight > 0) {
+        tmpl->expires = nowMs + svc.persistenceMs;
+        return ref.rs;
+      }
+    }
+  }
+  uint32_t flowHash = keyHash;
+  if (svc.scheduler == config::Scheduler::kSh) {
+    uint64_t w[2];
+    std::memcpy(w, key.src.b, 16);
+    flowHash = rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0));
+  }
+  std::span<const uint32_t> act;
+  std::span<const uint32_t> inact;
+  if (svc.scheduler == config::Scheduler::kLc || svc.scheduler == config::Scheduler::kWlc) {
+    for (size_t i = 0; i < svc.rs.size(); ++i) {
+      scratchActive_[i] = activeConns(svc.rs[i].rsId);
+      scratchInactive_[i] = inactiveConns(svc.rs[i].rsId);
+    }
+    act = {scratchActive_.data(), svc.rs.size()};
+    inact = {scratchInactive_.data(), svc.rs.size()};
+  }
+  const int32_t rs = sched_[serviceIdx].pick(svc.plan, flowHash, act, inact);
+  if (rs >= 0 && tmpl != nullptr) {
+    *tmpl = PersistEntry{tag, svc.rs[static_cast<size_t>(rs)].rsId, nowMs + svc.persistenceMs};
+  }
+  return rs;
+}
+
+bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe) {
+  // Ports owned by this worker: p % workers == id, so replies can be steered by LPORT. A port
+  // is free toward this RS when the outbound key (RIP, RPORT, LIP, LPORT) is unused: the same
+  // LIP:LPORT may serve different RS at once. Cursors make successive probes walk the space.
+  const auto& lips = snap_->lips(4);
+  if (lips.empty()) return false;
+  const uint32_t base = kFirstLocalPort + (id_ + workers_ - kFirstLocalPort % workers_) % workers_;
+  const uint32_t count = (65535 - base) / workers_ + 1;
+  for (unsigned probe = 0; probe < kPortProbes; ++probe) {
+    const uint32_t li = lipCursor_++ % lips.size();
+    const uint32_t port = base + (portCursor_[li]++ % count) * workers_;
+    const uint16_t be = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+    const session::FlowKey out{rs.addr, lips[li], rs.portBe, be, proto};
+    if (table_.find(SessionTable::hash(out), session::Dir::kOut, out) == SessionTable::kInvalid) {
+      lip = lips[li];
+      lportBe = be;
+      return true;
+    }
+  }
+  return false;
+}
+
+PacketVerdict Worker::newSession(Parsed& p, uint32_t nowMs) {
+  const ServiceFwd& svc = snap_->service(static_cast<uint32_t>(p.service));
+  const int32_t rsIdx = schedule(static_cast<uint32_t>(p.service), p.key, p.hash, nowMs);
+  if (rsIdx < 0) return drop(DropReason::kNoRealServer);
+  const RsFwd& rs = svc.rs[static_cast<size_t>(rsIdx)];
+  const uint32_t idx = table_.allocate();
+  if (idx == SessionTable::kInvalid) return drop(DropReason::kSessionTableFull);
+  Session& s = table_.at(idx);
+  if (!allocateLocal(rs, p.proto, s.lip, s.lport)) {
+    table_.discard(idx);
+    return drop(DropReason::kNoLocalPort);
+  }
+  s.cip = p.key.src;
+  s.cport = p.key.sport;
+  s.vip = p.key.dst;
+  s.vport = p.key.dport;
+  s.rip = rs.addr;
+  s.rport = rs.portBe;
+  s.rsId = rs.rsId;
+  s.generation = static_cast<uint32_t>(snap_->generation());
+  s.service = static_cast<uint16_t>(p.service);
+  s.proto = p.proto;
+  s.family = 4;
+  s.state = p.proto == IPPROTO_TCP ? TcpState::kSynRecv : TcpState::kNone;
+  s.flags = p.proto == IPPROTO_TCP && svc.toa ? session::kToa : 0;
+  s.packetsIn = s.packetsOut = 0;
+  s.expires = nowMs + timeoutOf(s);
+  if (!table_.insert(idx)) return drop(DropReason::kSessionTableFull);  // cannot happen: checked
+  countSession(s, +1);
+  ++counters_.sessionsCreated;
+  p.idx = idx;
+  return PacketVerdict{Verdict::kForward, {}, 0};
+}
+
+void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  uint16_t* l4sum = nullptr;
+  if (p.proto == IPPROTO_TCP) {
+    l4sum = &reinterpret_cast<rte_tcp_hdr*>(data + p.l4off)->cksum;
+  } else if (p.proto == IPPROTO_UDP) {
+    l4sum = &reinterpret_cast<rte_udp_hdr*>(data + p.l4off)->dgram_cksum;
+    if (*l4sum == 0) l4sum = nullptr;  // IPv4 UDP without checksum stays without
+  }
+  if (opts_.txChecksumOffload) {
+    m->l2_len = p.l3off;
+    m->l3_len = p.l4off - p.l3off;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    ip->hdr_checksum = 0;
+    if (l4sum != nullptr) {
+      m->ol_flags |= p.proto == IPPROTO_TCP ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM;
+      *l4sum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    }
+    return;
+  }
+  ip->hdr_checksum = csum::update(ip->hdr_checksum, p.ipOld, p.ipNew);
+  if (l4sum != nullptr) {
+    uint16_t v = csum::update(*l4sum, p.l4Old, p.l4New);
+    if (v == 0 && p.proto == IPPROTO_UDP) v = 0xFFFF;  // 0 means "no checksum" for UDP
+    *l4sum = v;
+  }
+}
+
+uint32_t Worker::expire(uint32_t nowMs, uint32_t budget) {
+  const uint32_t n =
+      table_.expire(nowMs, budget, [this](const Session& s) { countSession(s, -1); });
+  counters_.sessionsExpired += n;
+  return n;
+}
+
+uint32_t Worker::flushRealServer(uint32_t rsId) {
+  uint32_t n = 0;
+  table_.forEach([&](uint32_t idx) {
+    Session& s = table_.at(idx);
+    if (s.rsId == rsId) {
+      countSession(s, -1);
+      table_.remove(idx);
+      ++n;
+    }
+  });
+  return n;
+}
+
+}  // namespace anylb::fullnat

@@ -1,0 +1,122 @@
+// One dataplane worker's FULLNAT engine: its session table, scheduler state, counters, and the
+// burst function that translates packets. Everything here is owned by the worker's thread.
+// The hot path (processBurst) is in engine.cc; ICMP error translation in icmp.cc.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fullnat/snapshot.h"
+#include "fullnat/verdict.h"
+#include "session/session_table.h"
+
+namespace anylb::fullnat {
+
+namespace detail {
+struct Parsed;
+}  // namespace detail
+
+struct alignas(64) WorkerCounters {
+  uint64_t rxPackets = 0;
+  uint64_t forwarded = 0;
+  uint64_t toKernel = 0;
+  uint64_t redirected = 0;
+  uint64_t dropped = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+  uint64_t sessionsCreated = 0;
+  uint64_t sessionsExpired = 0;
+  uint64_t sessionsReused = 0;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
+  uint64_t toaInserted = 0;
+  uint64_t toaNoRoom = 0;         // forwarded without TOA: option space full
+  uint64_t toaForgedRemoved = 0;  // client-sent TOA options overwritten
+  uint64_t timestampsStripped = 0;
+  uint64_t mssClamped = 0;
+  uint64_t icmpTranslated = 0;
+};
+
+struct EngineOptions {
+  // The TX port computes IP and L4 checksums (RTE_ETH_TX_OFFLOAD_*_CKSUM): set the mbuf
+  // flags and pseudo-header sums instead of updating checksums in software.
+  bool txChecksumOffload = false;
+};
+
+class Worker {
+ public:
+  static constexpr uint16_t kMaxBurst = 64;
+
+  Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
+
+  // Worker thread: switch to a new snapshot between bursts. Existing sessions keep their
+  // translation; per-RS state is re-mapped by rsId.
+  void setSnapshot(std::shared_ptr<const Snapshot> snap);
+
+  // Translates a burst in place. out[i] tells what to do with pkts[i]; dropped packets are NOT
+  // freed here (the caller owns all mbufs). Returns n.
+  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out);
+
+  // Expires idle sessions; call once per loop iteration. Returns how many expired.
+  uint32_t expire(uint32_t nowMs, uint32_t budget = 256);
+
+  // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
+  uint32_t flushRealServer(uint32_t rsId);
+
+  [[nodiscard]] uint16_t id() const { return id_; }
+  [[nodiscard]] const WorkerCounters& counters() const { return counters_; }
+  [[nodiscard]] const session::SessionTable& sessions() const { return table_; }
+  [[nodiscard]] uint32_t activeConns(uint32_t rsId) const {
+    return rsId < active_.size() ? active_[rsId] : 0;
+  }
+  [[nodiscard]] uint32_t inactiveConns(uint32_t rsId) const {
+    return rsId < inactive_.size() ? inactive_[rsId] : 0;
+  }
+
+  // The worker that owns local port `lportBe` (network order): replies are steered by it.
+  static uint16_t ownerOf(uint16_t lportBe, uint16_t workers);
+
+ private:
+  using Parsed = detail::Parsed;
+  struct PersistEntry {
+    uint64_t tag = 0;
+    uint32_t rsId = 0;
+    uint32_t expires = 0;
+  };
+
+  bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
+  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
+  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
+  PacketVerdict newSession(Parsed& p, uint32_t nowMs);
+  PacketVerdict icmp(rte_mbuf* m, Parsed& p, uint32_t nowMs);
+  [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
+  bool allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe);
+  int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint32_t keyHash,
+                   uint32_t nowMs);
+  void setState(session::Session& s, session::TcpState st);
+  void countSession(const session::Session& s, int delta);
+  bool insertToa(rte_mbuf* m, Parsed& p, const session::Session& s);
+  void finishChecksums(rte_mbuf* m, Parsed& p);
+  PacketVerdict drop(DropReason r) {
+    ++counters_.drops[static_cast<unsigned>(r)];
+    return PacketVerdict{Verdict::kDrop, r, 0};
+  }
+
+  uint16_t id_;
+  uint16_t workers_;
+  EngineOptions opts_;
+  std::shared_ptr<const Snapshot> snap_;
+  session::SessionTable table_;
+  std::vector<SchedulerState> sched_;  // per service of snap_
+  std::vector<uint32_t> active_;       // per rsId, sessions in ESTABLISHED
+  std::vector<uint32_t> inactive_;     // per rsId, other states
+  std::vector<PersistEntry> persist_;  // direct-mapped persistence templates
+  uint32_t lipCursor_ = 0;
+  std::vector<uint32_t> portCursor_;     // per LIP (v4 list, then v6 list)
+  std::vector<uint32_t> scratchActive_;  // lc/wlc: per-RS counts of the service being scheduled
+  std::vector<uint32_t> scratchInactive_;
+  WorkerCounters counters_;
+};
+
+}  // namespace anylb::fullnat

@@ -1,0 +1,193 @@
+// Per-worker session table: a preallocated pool of sessions, one index holding every session
+// twice (under its inbound and its outbound key), and a timer wheel for idle expiry.
+//
+// Owned and used by one worker thread only: no locks. No allocation after construction; a full
+// pool makes allocate() fail, which refuses the new connection and nothing else.
+//
+// Index: open addressing over 64-byte buckets of 7 slots (hash signature + session index with
+// the key's direction in bit 0). A bucket that had to pass an entry on to the next bucket
+// counts it in `overflow`; lookups stop at the first bucket whose overflow is 0, and removal
+// decrements the counts it incremented, so probe lengths do not grow with churn.
+//
+// Timers: a wheel of 4096 slots of 1024 ms (~70 minutes per turn). A packet only moves a
+// session's `expires` forward (one store); the session stays in the slot it was filed in, and
+// when that slot comes due it is either expired or re-filed under its new expiry.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "session/session.h"
+
+namespace anylb::session {
+
+enum class Dir : uint8_t { kIn = 0, kOut = 1 };
+
+// The lookup key of one direction: inbound (CIP, CPORT -> VIP, VPORT) or outbound
+// (RIP, RPORT -> LIP, LPORT). Ports in network order.
+struct FlowKey {
+  Addr src;
+  Addr dst;
+  uint16_t sport;
+  uint16_t dport;
+  uint8_t proto;
+};
+
+class SessionTable {
+ public:
+  static constexpr uint32_t kInvalid = UINT32_MAX;
+  static constexpr unsigned kSlotsPerBucket = 7;
+  static constexpr unsigned kWheelSlots = 4096;
+  static constexpr unsigned kTickShift = 10;  // 1 wheel tick = 1024 ms
+
+  explicit SessionTable(uint32_t capacity);
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  [[nodiscard]] uint32_t capacity() const { return capacity_; }
+  [[nodiscard]] uint32_t size() const { return capacity_ - freeCount_; }
+  // Bytes of memory held per session of capacity (pool + index), for sizing and the docs.
+  [[nodiscard]] size_t bytesPerSession() const;
+
+  static uint32_t hash(const FlowKey& k);
+
+  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & bucketMask_]); }
+  // First index slot whose signature matches (a candidate to prefetch and verify), or kInvalid.
+  [[nodiscard]] uint32_t find(uint32_t hash, Dir dir, const FlowKey& key) const;
+
+  // Burst pipelining: candidate() reads only the (prefetched) bucket and names the first
+  // session whose signature and direction match, so the caller can prefetch it; verify() then
+  // compares the key, and find() is the fallback for a false candidate.
+  [[nodiscard]] uint32_t candidate(uint32_t hash, Dir dir) const {
+    const Bucket& bk = buckets_[hash & bucketMask_];
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+      const uint32_t e = bk.entry[i];
+      if (bk.sig[i] == hash && e != kEmpty && (e & 1U) == static_cast<uint32_t>(dir)) {
+        return e >> 1;
+      }
+    }
+    return kInvalid;
+  }
+  [[nodiscard]] bool verify(uint32_t idx, Dir dir, const FlowKey& key) const {
+    return matches(pool_[idx], dir, key);
+  }
+  void prefetchSession(uint32_t idx) const {
+    __builtin_prefetch(&pool_[idx]);
+    __builtin_prefetch(reinterpret_cast<const char*>(&pool_[idx]) + 64);
+  }
+
+  Session& at(uint32_t idx) { return pool_[idx]; }
+  [[nodiscard]] const Session& at(uint32_t idx) const { return pool_[idx]; }
+
+  // Takes a free session (fields undefined), or kInvalid when the pool is full.
+  uint32_t allocate();
+  // Indexes a filled-in session under both keys and files it in the timer wheel. Returns false
+  // (and frees it) if either key is already present.
+  bool insert(uint32_t idx);
+  // Unindexes, unfiles and frees a session.
+  void remove(uint32_t idx);
+  // Sets a session's expiry. Later expiries cost one store (the session is re-filed when its
+  // old slot comes due); an earlier one (a RST shortening the timeout) re-files it now.
+  void touch(uint32_t idx, uint32_t expiresMs) {
+    Session& s = pool_[idx];
+    s.expires = expiresMs;
+    if (static_cast<int32_t>((expiresMs >> kTickShift) - s.timerTick) < 0) {
+      wheelUnlink(idx);
+      wheelLink(idx);
+    }
+  }
+
+  // Returns an allocated session that was never inserted.
+  void discard(uint32_t idx) { release(idx); }
+
+  // Calls fn(index) for every live session. fn may remove that session. Control operations
+  // only (flush): it walks the whole index.
+  template <typename Fn>
+  void forEach(Fn&& fn) {
+    for (uint32_t b = 0; b <= bucketMask_; ++b) {
+      for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+        const uint32_t e = buckets_[b].entry[i];
+        if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
+      }
+    }
+  }
+
+  // Expires sessions whose `expires` is due at `nowMs`, at most `budget` of them, calling
+  // onExpire(Session&) before each is freed. Returns how many were expired.
+  template <typename OnExpire>
+  uint32_t expire(uint32_t nowMs, uint32_t budget, OnExpire&& onExpire);
+
+  static FlowKey inboundKey(const Session& s);
+  static FlowKey outboundKey(const Session& s);
+
+ private:
+  struct alignas(64) Bucket {
+    uint32_t sig[kSlotsPerBucket];
+    uint32_t overflow;
+    uint32_t entry[kSlotsPerBucket];  // (session index << 1) | dir, or kEmpty
+    uint32_t pad;
+  };
+  static_assert(sizeof(Bucket) == 64);
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  static bool matches(const Session& s, Dir dir, const FlowKey& k);
+  bool indexInsert(uint32_t hash, uint32_t entry);
+  void indexRemove(uint32_t hash, uint32_t entry);
+  void wheelLink(uint32_t idx);
+  void wheelUnlink(uint32_t idx);
+  void release(uint32_t idx);
+
+  uint32_t capacity_;
+  uint32_t freeCount_;
+  uint32_t bucketMask_;
+  std::unique_ptr<Session[]> pool_;
+  std::unique_ptr<Bucket[]> buckets_;
+  std::unique_ptr<uint32_t[]> freeList_;
+  std::unique_ptr<uint32_t[]> wheel_;  // list heads
+  // Next tick to process. Starts at 0: the clock is ms since the worker started; a later start
+  // only costs empty slots on the first calls (one turn per call at most).
+  uint32_t wheelTick_ = 0;
+};
+
+template <typename OnExpire>
+uint32_t SessionTable::expire(uint32_t nowMs, uint32_t budget, OnExpire&& onExpire) {
+  const uint32_t nowTick = nowMs >> kTickShift;
+  uint32_t expired = 0;
+  // Only ticks that have fully elapsed; at most one turn of the wheel per call.
+  for (unsigned turns = 0; static_cast<int32_t>(nowTick - wheelTick_) > 0 && turns < kWheelSlots;
+       ++turns) {
+    const uint32_t slot = wheelTick_ & (kWheelSlots - 1);
+    uint32_t idx = wheel_[slot];
+    wheel_[slot] = kInvalid;  // detach the list; survivors are re-filed below
+    while (idx != kInvalid) {
+      Session& s = pool_[idx];
+      const uint32_t next = s.timerNext;
+      if (expired == budget) {
+        // Out of budget: put the rest back and resume here next time.
+        while (idx != kInvalid) {
+          const uint32_t n = pool_[idx].timerNext;
+          wheelLink(idx);
+          idx = n;
+        }
+        return expired;
+      }
+      if (static_cast<int32_t>(s.expires - nowMs) <= 0) {
+        onExpire(s);
+        s.timerPrev = kInvalid;  // already detached from the wheel
+        s.timerNext = kInvalid;
+        indexRemove(hash(inboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kIn));
+        indexRemove(hash(outboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kOut));
+        release(idx);
+        ++expired;
+      } else {
+        wheelLink(idx);
+      }
+      idx = next;
+    }
+    ++wheelTick_;
+  }
+  return expired;
+}
+
+}  // namespace anylb::session

@@ -1,0 +1,204 @@
+// A worker with a small, fixed config, and helpers to push one frame through it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "dpdk_env.h"
+#include "fullnat/worker.h"
+#include "packet.h"
+
+namespace anylb::testing {
+
+// Addresses exist only in these test frames; nothing is sent anywhere.
+inline constexpr const char* kClient = "192.0.2.7";
+inline constexpr const char* kVip = "10.100.0.10";
+inline constexpr const char* kLip = "10.200.0.1";
+inline constexpr const char* kRs = "10.20.0.11";
+
+inline constexpr const char* kEngineConfig = R"(
+[node]
+name = "t"
+router_id = "10.255.0.1"
+[dataplane]
+workers = 1
+[[dataplane.port]]
+name = "p0"
+device = "net_tap0"
+[[uplink]]
+name = "u0"
+port = "p0"
+address = "10.1.0.2/30"
+gateway = "10.1.0.1"
+peer_address = "10.1.0.1"
+peer_as = 65001
+[bgp]
+local_as = 65100
+[local_addresses]
+prefixes = ["10.200.0.1/32"]
+
+[[service]]            # 0: one RS, TOA: the handshake fixtures
+vip = "10.100.0.10"
+port = 80
+[[service.real_server]]
+address = "10.20.0.11"
+port = 8080
+
+[[service]]            # 1: UDP
+vip = "10.100.0.10"
+port = 53
+protocol = "udp"
+[[service.real_server]]
+address = "10.20.0.21"
+port = 53
+
+[[service]]            # 2: persistence over two RS
+vip = "10.100.0.10"
+port = 81
+scheduler = "rr"
+persistence = 300
+[[service.real_server]]
+address = "10.20.0.31"
+port = 81
+[[service.real_server]]
+address = "10.20.0.32"
+port = 81
+
+[[service]]            # 3: quiescence (weight 0)
+vip = "10.100.0.10"
+port = 82
+scheduler = "wrr"
+min_healthy = 0
+[[service.real_server]]
+address = "10.20.0.41"
+port = 82
+weight = 0
+[[service.real_server]]
+address = "10.20.0.42"
+port = 82
+weight = 1
+)";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  struct Out {
+    fullnat::PacketVerdict v;
+    std::vector<uint8_t> bytes;
+  };
+
+  void SetUp() override {
+    mbufPool();
+    auto r = config::loadConfigString(kEngineConfig, "engine.toml");
+    ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+    cfg_ = *r.config;
+    makeWorker(1024, 0, 1);
+  }
+
+  void makeWorker(uint32_t capacity, uint16_t id, uint16_t workers,
+                  fullnat::EngineOptions opts = {}) {
+    worker_ = std::make_unique<fullnat::Worker>(id, workers, capacity, opts);
+    worker_->setSnapshot(fullnat::Snapshot::build(cfg_, ++generation_, workers, registry_));
+  }
+
+  void reweight(const std::map<uint32_t, uint32_t>& weights) {
+    worker_->setSnapshot(fullnat::Snapshot::build(cfg_, ++generation_, 1, registry_, weights));
+  }
+
+  Out run(const std::vector<uint8_t>& in, uint32_t nowMs = 1000) {
+    rte_mbuf* m = toMbuf(in);
+    fullnat::PacketVerdict v;
+    worker_->processBurst(&m, 1, nowMs, &v);
+    Out o{v, toBytes(m)};
+    rte_pktmbuf_free(m);
+    return o;
+  }
+
+  // Runs `in` and expects it forwarded as exactly `expected`, with every checksum right.
+  void expectForward(const L4Spec& in, const L4Spec& expected, uint32_t nowMs = 1000) {
+    const auto out = run(frame(in), nowMs);
+    ASSERT_EQ(out.v.verdict, fullnat::Verdict::kForward)
+        << "dropped: " << fullnat::dropReasonName(out.v.reason);
+    EXPECT_EQ(checksumProblems(out.bytes), "");
+    EXPECT_EQ(out.bytes, frame(expected));
+  }
+
+  const session::Session* findInbound(const std::string& cip, uint16_t cport, uint16_t vport,
+                                      uint8_t proto = 6) {
+    session::FlowKey k{};
+    k.src = fullnat::toAddr(*IpAddr::parse(cip));
+    k.dst = fullnat::toAddr(*IpAddr::parse(kVip));
+    k.sport = htons(cport);
+    k.dport = htons(vport);
+    k.proto = proto;
+    const auto& t = worker_->sessions();
+    const uint32_t idx = t.find(session::SessionTable::hash(k), session::Dir::kIn, k);
+    return idx == session::SessionTable::kInvalid ? nullptr : &t.at(idx);
+  }
+
+  config::Config cfg_;
+  fullnat::RsRegistry registry_;
+  uint64_t generation_ = 0;
+  std::unique_ptr<fullnat::Worker> worker_;
+};
+
+// Client -> VIP:80 and RS -> LIP specs for the one-RS service, as a flow moves along.
+inline L4Spec fromClient(uint8_t flags, std::vector<uint8_t> opts = {},
+                         std::vector<uint8_t> payload = {}, uint16_t cport = 40000,
+                         uint16_t vport = 80) {
+  L4Spec s;
+  s.src = kClient;
+  s.dst = kVip;
+  s.sport = cport;
+  s.dport = vport;
+  s.flags = flags;
+  s.seq = 1000;
+  s.ack = flags & kAck ? 5001 : 0;
+  s.options = std::move(opts);
+  s.payload = std::move(payload);
+  return s;
+}
+
+// What the RS receives for `c`: LIP:lport -> RS:8080, TTL one lower, options as given.
+inline L4Spec toRs(const L4Spec& c, std::vector<uint8_t> opts, uint16_t lport = 1024,
+                   const char* rs = kRs, uint16_t rport = 8080) {
+  L4Spec s = c;
+  s.src = kLip;
+  s.dst = rs;
+  s.sport = lport;
+  s.dport = rport;
+  s.ttl = static_cast<uint8_t>(c.ttl - 1);
+  s.options = std::move(opts);
+  return s;
+}
+
+inline L4Spec fromRs(uint8_t flags, std::vector<uint8_t> opts = {},
+                     std::vector<uint8_t> payload = {}, uint16_t lport = 1024) {
+  L4Spec s;
+  s.src = kRs;
+  s.dst = kLip;
+  s.sport = 8080;
+  s.dport = lport;
+  s.flags = flags;
+  s.seq = 5000;
+  s.ack = 1001;
+  s.options = std::move(opts);
+  s.payload = std::move(payload);
+  return s;
+}
+
+inline L4Spec toClient(const L4Spec& r, std::vector<uint8_t> opts, uint16_t cport = 40000) {
+  L4Spec s = r;
+  s.src = kVip;
+  s.dst = kClient;
+  s.sport = 80;
+  s.dport = cport;
+  s.ttl = static_cast<uint8_t>(r.ttl - 1);
+  s.options = std::move(opts);
+  return s;
+}
+
+}  // namespace anylb::testing

@@ -1,0 +1,163 @@
+// Test packets as bytes: a builder for Ethernet/IPv4/TCP|UDP|ICMP frames with correct
+// checksums (full computation, independent of the engine's incremental updates), and a checker
+// that recomputes every checksum of a frame.
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace anylb::testing {
+
+inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10;
+
+struct L4Spec {
+  uint8_t proto = 6;  // 6 TCP, 17 UDP, 1 ICMP
+  std::string src;
+  std::string dst;
+  uint16_t sport = 0;  // host order
+  uint16_t dport = 0;
+  uint8_t flags = 0;  // TCP
+  uint32_t seq = 1000;
+  uint32_t ack = 0;
+  std::vector<uint8_t> options;  // TCP options (multiple of 4)
+  std::vector<uint8_t> payload;
+  uint8_t ttl = 64;
+  uint16_t ipId = 0x1234;
+  uint16_t window = 29200;
+  bool udpNoChecksum = false;
+  uint8_t icmpType = 3;  // ICMP: type, code, 4 bytes rest (e.g. next-hop MTU), quoted bytes
+  uint8_t icmpCode = 4;
+  uint32_t icmpRest = 0;
+};
+
+inline uint32_t sumBytes(const uint8_t* p, size_t n, uint32_t s = 0) {
+  for (size_t i = 0; i + 1 < n; i += 2) s += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (n % 2 != 0) s += static_cast<uint32_t>(p[n - 1] << 8);
+  return s;
+}
+inline uint16_t foldSum(uint32_t s) {
+  while ((s >> 16) != 0) s = (s & 0xFFFF) + (s >> 16);
+  return static_cast<uint16_t>(~s & 0xFFFF);
+}
+
+inline void put16(std::vector<uint8_t>& b, size_t off, uint16_t v) {
+  b[off] = static_cast<uint8_t>(v >> 8);
+  b[off + 1] = static_cast<uint8_t>(v);
+}
+inline uint16_t get16(const std::vector<uint8_t>& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+inline void putAddr(std::vector<uint8_t>& b, size_t off, const std::string& a) {
+  in_addr x{};
+  inet_pton(AF_INET, a.c_str(), &x);
+  std::memcpy(&b[off], &x, 4);
+}
+
+// The IP packet (no Ethernet) of a spec, with correct checksums.
+inline std::vector<uint8_t> ipPacket(const L4Spec& s) {
+  std::vector<uint8_t> l4;
+  if (s.proto == 6) {
+    l4.assign(20 + s.options.size(), 0);
+    put16(l4, 0, s.sport);
+    put16(l4, 2, s.dport);
+    for (int i = 0; i < 4; ++i) l4[4 + i] = static_cast<uint8_t>(s.seq >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i) l4[8 + i] = static_cast<uint8_t>(s.ack >> (24 - 8 * i));
+    l4[12] = static_cast<uint8_t>(((20 + s.options.size()) / 4) << 4);
+    l4[13] = s.flags;
+    put16(l4, 14, s.window);
+    std::copy(s.options.begin(), s.options.end(), l4.begin() + 20);
+  } else if (s.proto == 17) {
+    l4.assign(8, 0);
+    put16(l4, 0, s.sport);
+    put16(l4, 2, s.dport);
+    put16(l4, 4, static_cast<uint16_t>(8 + s.payload.size()));
+  } else {
+    l4.assign(8, 0);
+    l4[0] = s.icmpType;
+    l4[1] = s.icmpCode;
+    for (int i = 0; i < 4; ++i) l4[4 + i] = static_cast<uint8_t>(s.icmpRest >> (24 - 8 * i));
+  }
+  l4.insert(l4.end(), s.payload.begin(), s.payload.end());
+  std::vector<uint8_t> ip(20, 0);
+  ip[0] = 0x45;
+  put16(ip, 2, static_cast<uint16_t>(20 + l4.size()));
+  put16(ip, 4, s.ipId);
+  put16(ip, 6, 0x4000);  // DF
+  ip[8] = s.ttl;
+  ip[9] = s.proto;
+  putAddr(ip, 12, s.src);
+  putAddr(ip, 16, s.dst);
+  put16(ip, 10, foldSum(sumBytes(ip.data(), 20)));
+  if (s.proto == 1) {
+    put16(l4, 2, foldSum(sumBytes(l4.data(), l4.size())));
+  } else {
+    uint32_t ph = sumBytes(&ip[12], 8) + s.proto + static_cast<uint32_t>(l4.size());
+    const size_t ck = s.proto == 6 ? 16 : 6;
+    if (!(s.proto == 17 && s.udpNoChecksum)) {
+      uint16_t v = foldSum(sumBytes(l4.data(), l4.size(), ph));
+      if (v == 0 && s.proto == 17) v = 0xFFFF;
+      put16(l4, ck, v);
+    }
+  }
+  ip.insert(ip.end(), l4.begin(), l4.end());
+  return ip;
+}
+
+inline std::vector<uint8_t> frame(const std::vector<uint8_t>& ip) {
+  std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00};
+  f.insert(f.end(), ip.begin(), ip.end());
+  return f;
+}
+inline std::vector<uint8_t> frame(const L4Spec& s) {
+  return frame(ipPacket(s));
+}
+
+// Every checksum of a frame recomputed in full: IP header, and TCP/UDP (with pseudo-header) or
+// ICMP. Returns "" when all are right, else what is wrong.
+inline std::string checksumProblems(const std::vector<uint8_t>& f) {
+  if (f.size() < 34) return "short frame";
+  const size_t ip = 14;
+  const size_t ihl = (f[ip] & 0x0F) * 4U;
+  const size_t total = get16(f, ip + 2);
+  if (foldSum(sumBytes(&f[ip], ihl)) != 0) return "ip checksum";
+  const uint8_t proto = f[ip + 9];
+  const size_t l4 = ip + ihl;
+  const size_t l4len = total - ihl;
+  if (proto == 1) {
+    if (foldSum(sumBytes(&f[l4], l4len)) != 0) return "icmp checksum";
+    return "";
+  }
+  if (proto == 17 && get16(f, l4 + 6) == 0) return "";
+  const uint32_t ph = sumBytes(&f[ip + 12], 8) + proto + static_cast<uint32_t>(l4len);
+  if (foldSum(sumBytes(&f[l4], l4len, ph)) != 0)
+    return proto == 6 ? "tcp checksum" : "udp checksum";
+  return "";
+}
+
+// TCP options helpers (bytes).
+inline std::vector<uint8_t> optMss(uint16_t mss) {
+  return {2, 4, static_cast<uint8_t>(mss >> 8), static_cast<uint8_t>(mss)};
+}
+inline std::vector<uint8_t> optTs(uint32_t val, uint32_t ecr) {
+  std::vector<uint8_t> o = {1, 1, 8, 10};
+  for (int i = 0; i < 4; ++i) o.push_back(static_cast<uint8_t>(val >> (24 - 8 * i)));
+  for (int i = 0; i < 4; ++i) o.push_back(static_cast<uint8_t>(ecr >> (24 - 8 * i)));
+  return o;
+}
+inline std::vector<uint8_t> optToa(uint16_t port, const std::string& addr) {
+  std::vector<uint8_t> o = {
+      254, 8, static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port), 0, 0, 0, 0};
+  putAddr(o, 4, addr);
+  return o;
+}
+inline std::vector<uint8_t> cat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace anylb::testing
