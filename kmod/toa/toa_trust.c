@@ -52,29 +52,31 @@ static __be32 toa_mask4(unsigned int plen)
 	return plen ? htonl(~0U << (32 - plen)) : 0;
 }
 
+/* Parse "addr" or "addr/len" in @tok (restored before returning). */
 static int toa_prefix_parse(char *tok, struct toa_prefix *p)
 {
 	char *slash = strchr(tok, '/');
 	const char *end;
 	unsigned int max;
+	int err = -EINVAL;
 
 	if (slash)
 		*slash = '\0';
 	if (strchr(tok, ':')) {
 		if (!in6_pton(tok, -1, p->addr.s6_addr, -1, &end) || *end)
-			return -EINVAL;
+			goto out;
 		p->family = AF_INET6;
 		max = 128;
 	} else {
 		if (!in4_pton(tok, -1, (u8 *)&p->addr.s6_addr32[0], -1, &end) ||
 		    *end)
-			return -EINVAL;
+			goto out;
 		p->family = AF_INET;
 		max = 32;
 	}
 	p->plen = max;
 	if (slash && (kstrtouint(slash + 1, 10, &p->plen) || p->plen > max))
-		return -EINVAL;
+		goto out;
 
 	if (p->family == AF_INET) {
 		p->addr.s6_addr32[0] &= toa_mask4(p->plen);
@@ -83,7 +85,11 @@ static int toa_prefix_parse(char *tok, struct toa_prefix *p)
 
 		ipv6_addr_prefix(&p->addr, &full, p->plen);
 	}
-	return 0;
+	err = 0;
+out:
+	if (slash)
+		*slash = '/';
+	return err;
 }
 
 /* Parse @val into a new list; *out is NULL for "trust everything". */

@@ -10,6 +10,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -30,6 +31,19 @@ static int ifr_ioctl(int fd, unsigned long req, struct ifreq *ifr, const char *w
 		return -1;
 	}
 	return 0;
+}
+
+/* IPv6 output routing needs lo up, as on any real system. */
+static int if_up(int s, const char *name)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	if (ifr_ioctl(s, SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS"))
+		return -1;
+	ifr.ifr_flags |= IFF_UP;
+	return ifr_ioctl(s, SIOCSIFFLAGS, &ifr, "SIOCSIFFLAGS");
 }
 
 static int write_file(const char *path, const char *val)
@@ -87,11 +101,7 @@ int tun_setup(const char *name, const char *addr4, int plen4,
 	if (ifr_ioctl(s4, SIOCSIFNETMASK, &ifr, "SIOCSIFNETMASK"))
 		goto err;
 
-	memset(&ifr.ifr_ifru, 0, sizeof(ifr.ifr_ifru));
-	if (ifr_ioctl(s4, SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS"))
-		goto err;
-	ifr.ifr_flags |= IFF_UP;
-	if (ifr_ioctl(s4, SIOCSIFFLAGS, &ifr, "SIOCSIFFLAGS"))
+	if (if_up(s4, "lo") || if_up(s4, name))
 		goto err;
 
 	memset(&ifr.ifr_ifru, 0, sizeof(ifr.ifr_ifru));
@@ -275,6 +285,9 @@ int seg_wait(int tun, const struct flow *f, uint8_t mask, uint8_t want,
 		n = read(tun, buf, sizeof(buf));
 		if (n <= 0)
 			continue;
+		if (getenv("TOA_GUEST_DEBUG"))
+			fprintf(stderr, "tun read %zd bytes: v%d proto/nh %u\n", n,
+				buf[0] >> 4, (buf[0] >> 4) == 6 ? buf[6] : buf[9]);
 		th = seg_of_flow(f, buf, (size_t)n);
 		if (!th || (th[13] & mask) != want)
 			continue;

@@ -1,0 +1,1087 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * toa_guest.c - runs inside the qemu guest (static binary in the initramfs)
+ * and tests toa.ko end to end: it loads and unloads the module itself, plays
+ * the load balancer through a TUN device (guest_net.c), and checks what
+ * accept() and getpeername() return and what /proc/net/toa_stats counts.
+ *
+ * Output, one line each, parsed by run_qemu.sh on the host:
+ *   TOA-RESULT <name> PASS|FAIL [detail]
+ *   TOA-STATS <checkpoint> <key>=<value>...
+ *   TOA-SUMMARY passed=<n> failed=<n>
+ * The exit status is 0 only when nothing failed.
+ *
+ * Usage: toa_guest /path/to/toa.ko
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest_net.h"
+
+#define TUN_NAME	"toa0"
+#define RS4		"10.77.0.1"
+#define RS6		"fd77::1"
+#define LB4		"10.77.1.1"	/* trusted LB addresses */
+#define LB4B		"10.77.1.2"
+#define LB6		"fd77:1::1"
+#define EVIL4		"10.77.2.1"	/* reach the RS directly: not trusted */
+#define EVIL6		"fd77:2::1"
+#define TRUSTED		"10.77.1.0/24,fd77:1::/64"
+
+#define PORT_V4		8001	/* AF_INET listener */
+#define PORT_V6		8002	/* AF_INET6, IPV6_V6ONLY */
+#define PORT_DS		8003	/* AF_INET6 dual-stack */
+#define PORT_UNACC	8004	/* listener closed with children queued */
+
+#define CHURN		10000
+#define STATS_WAIT_MS	5000
+#define TRUSTED_PARAM	"/sys/module/toa/parameters/trusted"
+
+static const char *toa_ko;
+static int tun, l4, l6, lds;
+static int n_pass, n_fail;
+static uint16_t next_sport = 30000;	/* LB ports of one-off connections */
+static uint32_t next_iss = 100000;
+
+/* ---- reporting --------------------------------------------------------- */
+
+static void report(const char *name, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(const char *name, int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		n_pass++;
+	else
+		n_fail++;
+	printf("TOA-RESULT %s %s", name, ok ? "PASS" : "FAIL");
+	if (fmt && *fmt) {
+		putchar(' ');
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+	}
+	putchar('\n');
+	fflush(stdout);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* ---- /proc/net/toa_stats ---------------------------------------------- */
+
+enum { S_FOUND, S_REWRITTEN, S_UNTRUSTED, S_MALFORMED, S_UNMAPPABLE,
+       S_NOMEM, S_MISSED, S_ENTRIES, S_MAX };
+
+static const char *const stat_names[S_MAX] = {
+	"found", "rewritten", "untrusted", "malformed", "unmappable",
+	"nomem", "missed", "entries",
+};
+
+/* What the tests sent so far; compared with the file after every step. */
+static long expect[S_MAX];
+
+static int stats_read(long *v)
+{
+	char key[64];
+	long val;
+	int seen = 0, i;
+	FILE *f = fopen("/proc/net/toa_stats", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2)
+		for (i = 0; i < S_MAX; i++)
+			if (!strcmp(key, stat_names[i])) {
+				v[i] = val;
+				seen |= 1 << i;
+			}
+	fclose(f);
+	return seen == (1 << S_MAX) - 1 ? 0 : -1;
+}
+
+static int stats_equal(const long *a, const long *b)
+{
+	return !memcmp(a, b, sizeof(long) * S_MAX);
+}
+
+static void stats_format(const long *v, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < S_MAX && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%s=%ld", i ? " " : "",
+				stat_names[i], v[i]);
+}
+
+/*
+ * Poll until the file matches expect[] (records go away when the kernel
+ * frees the socket, which can trail close() a little).
+ */
+static int stats_check(const char *name)
+{
+	long got[S_MAX] = { 0 };
+	char g[256], w[256];
+	long deadline = now_ms() + STATS_WAIT_MS;
+
+	for (;;) {
+		if (!stats_read(got) && stats_equal(got, expect))
+			return 0;
+		if (now_ms() > deadline)
+			break;
+		usleep(20000);
+	}
+	stats_format(got, g, sizeof(g));
+	stats_format(expect, w, sizeof(w));
+	report(name, 0, "toa_stats got {%s} want {%s}", g, w);
+	return -1;
+}
+
+static void stats_checkpoint(const char *checkpoint)
+{
+	long got[S_MAX] = { 0 };
+	char g[256];
+
+	if (stats_read(got)) {
+		printf("TOA-STATS %s unreadable\n", checkpoint);
+		return;
+	}
+	stats_format(got, g, sizeof(g));
+	printf("TOA-STATS %s %s\n", checkpoint, g);
+	fflush(stdout);
+}
+
+/* ---- addresses --------------------------------------------------------- */
+
+struct want {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/* @text in the socket's @family: an IPv4 address on AF_INET6 is v4-mapped. */
+static void want_set(struct want *w, int family, const char *text, uint16_t port)
+{
+	memset(w, 0, sizeof(*w));
+	w->family = family;
+	w->port = port;
+	if (family == AF_INET) {
+		inet_pton(AF_INET, text, w->addr);
+	} else if (strchr(text, ':')) {
+		inet_pton(AF_INET6, text, w->addr);
+	} else {
+		w->addr[10] = 0xff;
+		w->addr[11] = 0xff;
+		inet_pton(AF_INET, text, w->addr + 12);
+	}
+}
+
+static void sa_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(sin->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "family %d", ss->ss_family);
+	}
+}
+
+static void want_format(const struct want *w, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = w->family;
+	if (w->family == AF_INET) {
+		struct sockaddr_in *sin = (void *)&ss;
+
+		memcpy(&sin->sin_addr, w->addr, 4);
+		sin->sin_port = htons(w->port);
+	} else {
+		struct sockaddr_in6 *sin6 = (void *)&ss;
+
+		memcpy(&sin6->sin6_addr, w->addr, 16);
+		sin6->sin6_port = htons(w->port);
+	}
+	sa_format(&ss, buf, len);
+}
+
+/* 0 when @ss is @w; else a message in @why. */
+static int addr_check(const char *what, const struct sockaddr_storage *ss,
+		      socklen_t len, const struct want *w, char *why, size_t wl)
+{
+	char g[80], e[80];
+	int ok;
+
+	if (w->family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+
+		ok = len == sizeof(*sin) && sin->sin_family == AF_INET &&
+		     !memcmp(&sin->sin_addr, w->addr, 4) &&
+		     ntohs(sin->sin_port) == w->port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+		ok = len == sizeof(*sin6) && sin6->sin6_family == AF_INET6 &&
+		     !memcmp(&sin6->sin6_addr, w->addr, 16) &&
+		     ntohs(sin6->sin6_port) == w->port;
+	}
+	if (ok)
+		return 0;
+	sa_format(ss, g, sizeof(g));
+	want_format(w, e, sizeof(e));
+	snprintf(why, wl, "%s returned %s (len %u), want %s", what, g,
+		 (unsigned int)len, e);
+	return -1;
+}
+
+static int peer_check(int fd, const struct want *w, char *why, size_t wl)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(fd, (struct sockaddr *)&ss, &len)) {
+		snprintf(why, wl, "getpeername: %s", strerror(errno));
+		return -1;
+	}
+	return addr_check("getpeername", &ss, len, w, why, wl);
+}
+
+static int name_check(int fd, const struct want *w, char *why, size_t wl)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len)) {
+		snprintf(why, wl, "getsockname: %s", strerror(errno));
+		return -1;
+	}
+	return addr_check("getsockname", &ss, len, w, why, wl);
+}
+
+/* ---- sockets ----------------------------------------------------------- */
+
+static int listen_on(int family, const char *addr, uint16_t port, int v6only)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd, tries;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (void *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		inet_pton(AF_INET, addr, &sin->sin_addr);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (void *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		inet_pton(AF_INET6, addr, &sin6->sin6_addr);
+		len = sizeof(*sin6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	/* A fresh IPv6 address may still be tentative for a moment. */
+	for (tries = 0; bind(fd, (struct sockaddr *)&ss, len); tries++) {
+		if (errno != EADDRNOTAVAIL || tries == 100) {
+			fprintf(stderr, "bind %s:%u: %s\n", addr, port, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		usleep(50000);
+	}
+	if (listen(fd, 512)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* close() that resets: the socket is destroyed at once. */
+static void close_rst(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* One connection: where it goes, what the ACK carries, what to expect. */
+struct conn {
+	int listener;
+	int family;		/* of the accepted socket */
+	const char *lb;		/* LB source address */
+	const char *rs;		/* RS destination address */
+	uint16_t rs_port;
+	const uint8_t *opt;
+	size_t opt_len;
+	const char *toa;	/* client address expected, NULL: the real peer */
+	uint16_t toa_port;
+};
+
+/*
+ * Handshake, accept() and check the address accept() returned.  Returns the
+ * accepted fd or -1 with a message in @why.
+ */
+static int conn_open(const struct conn *c, struct flow *f, struct want *w,
+		     char *why, size_t wl)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint16_t sport = next_sport++;
+	int fd;
+
+	if (flow_init(f, c->lb, sport, c->rs, c->rs_port, next_iss)) {
+		snprintf(why, wl, "bad addresses");
+		return -1;
+	}
+	next_iss += 100003;
+	if (c->toa)
+		want_set(w, c->family, c->toa, c->toa_port);
+	else
+		want_set(w, c->family, c->lb, sport);
+	if (handshake(tun, f, c->opt, c->opt_len)) {
+		snprintf(why, wl, "handshake failed");
+		return -1;
+	}
+	memset(&ss, 0, sizeof(ss));
+	fd = accept4(c->listener, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, wl, "accept: %s", strerror(errno));
+		return -1;
+	}
+	if (addr_check("accept", &ss, len, w, why, wl)) {
+		close_rst(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Counter changes one connection of @c causes once opened and checked. */
+struct delta {
+	int found, untrusted, malformed, unmappable;
+};
+
+static void expect_add(const struct conn *c, const struct delta *d, int getnames)
+{
+	expect[S_FOUND] += d->found;
+	expect[S_UNTRUSTED] += d->untrusted;
+	expect[S_MALFORMED] += d->malformed;
+	expect[S_UNMAPPABLE] += d->unmappable;
+	if (c->toa)
+		expect[S_REWRITTEN] += getnames;
+}
+
+/*
+ * The basic case: open, check accept() and getpeername() (and that
+ * getsockname() is untouched), reset, then check every counter.
+ */
+static void conn_case(const char *name, const struct conn *c, const struct delta *d)
+{
+	struct want w, local;
+	struct flow f;
+	char why[256] = "";
+	int fd, ok;
+
+	fd = conn_open(c, &f, &w, why, sizeof(why));
+	ok = fd >= 0;
+	if (ok) {
+		want_set(&local, c->family, c->rs, c->rs_port);
+		ok = !peer_check(fd, &w, why, sizeof(why)) &&
+		     !name_check(fd, &local, why, sizeof(why));
+		close_rst(fd);
+	}
+	/* Count what the kernel saw, even when the answer was wrong. */
+	expect_add(c, d, 2);
+	tun_drain(tun);
+	if (!ok) {
+		report(name, 0, "%s", why);
+		return;
+	}
+	if (!stats_check(name))
+		report(name, 1, NULL);
+}
+
+/* ---- module ------------------------------------------------------------- */
+
+static int toa_load(const char *params)
+{
+	int fd = open(toa_ko, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -1;
+	err = (int)syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return err;
+}
+
+static int toa_unload(void)
+{
+	return (int)syscall(SYS_delete_module, "toa", O_NONBLOCK);
+}
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int write_text(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+/* ---- test cases --------------------------------------------------------- */
+
+static uint8_t opt_buf[64];
+
+/* Concatenate option bytes into opt_buf. */
+static size_t opts(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	memcpy(opt_buf, a, al);
+	if (bl)
+		memcpy(opt_buf + al, b, bl);
+	return al + bl;
+}
+
+static void test_basic(void)
+{
+	uint8_t t4[8], t6[20];
+	struct conn c;
+	struct delta one = { .found = 1 };
+
+	opt_toa4(t4, "198.51.100.1", 1111);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t4, 8, "198.51.100.1", 1111 };
+	conn_case("ipv4", &c, &one);
+
+	opt_toa6(t6, "2001:db8::1", 2222);
+	c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t6, 20, "2001:db8::1", 2222 };
+	conn_case("ipv6", &c, &one);
+
+	opt_toa4(t4, "198.51.100.3", 3333);
+	c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t4, 8, "198.51.100.3", 3333 };
+	conn_case("ipv4_toa_dual_stack_socket", &c, &one);
+
+	opt_toa6(t6, "2001:db8::4", 4444);
+	c = (struct conn){ lds, AF_INET6, LB6, RS6, PORT_DS, t6, 20, "2001:db8::4", 4444 };
+	conn_case("ipv6_toa_dual_stack_socket", &c, &one);
+
+	opt_toa4(t4, "198.51.100.5", 5555);
+	c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t4, 8, "198.51.100.5", 5555 };
+	conn_case("ipv4_toa_over_ipv6", &c, &one);
+}
+
+static void test_ignored(void)
+{
+	static const uint8_t eol[4] = { 0, 0, 0, 0 };
+	uint8_t t4[8], t6[20];
+	struct conn c;
+	struct delta none = { 0 };
+	struct delta unmappable = { .found = 1, .unmappable = 1 };
+	struct delta untrusted = { .found = 1, .untrusted = 1 };
+
+	opt_toa6(t6, "2001:db8::6", 6666);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, NULL, 0 };
+	conn_case("ipv6_toa_on_ipv4_socket", &c, &unmappable);
+
+	opt_toa4(t4, "198.51.100.7", 7777);
+	c = (struct conn){ l4, AF_INET, EVIL4, RS4, PORT_V4, t4, 8, NULL, 0 };
+	conn_case("untrusted_ipv4", &c, &untrusted);
+
+	opt_toa6(t6, "2001:db8::8", 8888);
+	c = (struct conn){ l6, AF_INET6, EVIL6, RS6, PORT_V6, t6, 20, NULL, 0 };
+	conn_case("untrusted_ipv6", &c, &untrusted);
+
+	opt_toa4(t4, "198.51.100.9", 9999);
+	c = (struct conn){ lds, AF_INET6, EVIL4, RS4, PORT_DS, t4, 8, NULL, 0 };
+	conn_case("untrusted_dual_stack", &c, &untrusted);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, NULL, 0, NULL, 0 };
+	conn_case("no_toa_ipv4", &c, &none);
+
+	c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, NULL, 0, NULL, 0 };
+	conn_case("no_toa_ipv6", &c, &none);
+
+	c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, NULL, 0, NULL, 0 };
+	conn_case("no_toa_dual_stack", &c, &none);
+
+	/* Everything after EOL is padding, not options. */
+	opt_toa4(t4, "198.51.100.10", 1010);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(eol, 4, t4, 8), NULL, 0 };
+	conn_case("toa_after_eol", &c, &none);
+}
+
+static void test_malformed(void)
+{
+	static const uint8_t len7[8] = { 254, 7, 0x04, 0x57, 198, 51, 100, 1 };
+	static const uint8_t len0[4] = { 30, 0, 1, 1 };
+	static const uint8_t len1[4] = { 30, 1, 1, 1 };
+	static const uint8_t overrun4[12] = { 1, 1, 254, 20, 0x04, 0x57, 198, 51, 100, 11, 1, 1 };
+	static const uint8_t lone_kind[4] = { 1, 1, 1, 254 };
+	static const uint8_t overrun6[16] = { 1, 1, 254, 20, 0x04, 0x57, 0x20, 0x01, 0x0d, 0xb8 };
+	uint8_t t4[8];
+	struct conn c;
+	struct delta bad = { .malformed = 1 };
+
+	/* Kind 254 of length 7 (then NOP padding): not a TOA. */
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, len7, 8, NULL, 0 };
+	conn_case("malformed_toa_length_7", &c, &bad);
+
+	/* An option of length 0 or 1 ends the walk before the TOA. */
+	opt_toa4(t4, "198.51.100.12", 1212);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(len0, 4, t4, 8), NULL, 0 };
+	conn_case("malformed_option_length_0", &c, &bad);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(len1, 4, t4, 8), NULL, 0 };
+	conn_case("malformed_option_length_1", &c, &bad);
+
+	/* A TOA whose length runs past the header. */
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, overrun4, 12, NULL, 0 };
+	conn_case("malformed_toa_overruns_header", &c, &bad);
+
+	c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, overrun6, 16, NULL, 0 };
+	conn_case("malformed_toa6_overruns_header", &c, &bad);
+
+	/* Kind byte with no room for its length. */
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, lone_kind, 4, NULL, 0 };
+	conn_case("malformed_lone_kind_byte", &c, &bad);
+}
+
+static void test_option_walk(void)
+{
+	static const uint8_t nops[4] = { 1, 1, 1, 1 };
+	static const uint8_t unknown[4] = { 30, 4, 0xab, 0xcd };
+	static const uint8_t ts[12] = { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0 };
+	static const uint8_t bad_tail[4] = { 30, 0, 1, 1 };
+	uint8_t a4[8], b4[8], a6[20];
+	struct conn c;
+	struct delta one = { .found = 1 };
+	struct delta one_bad = { .found = 1, .malformed = 1 };
+
+	opt_toa4(a4, "198.51.100.20", 2020);
+	opt_toa4(b4, "198.51.100.21", 2121);
+	opt_toa6(a6, "2001:db8::20", 2020);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(nops, 4, a4, 8), "198.51.100.20", 2020 };
+	conn_case("nop_then_toa", &c, &one);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(unknown, 4, a4, 8), "198.51.100.20", 2020 };
+	conn_case("unknown_option_then_toa", &c, &one);
+
+	c = (struct conn){ l4, AF_INET, LB4B, RS4, PORT_V4, opt_buf, opts(ts, 12, a4, 8), "198.51.100.20", 2020 };
+	conn_case("timestamp_then_toa", &c, &one);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(a4, 8, b4, 8), "198.51.100.20", 2020 };
+	conn_case("duplicate_toa_first_wins", &c, &one);
+
+	c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, opt_buf, opts(a6, 20, b4, 8), "2001:db8::20", 2020 };
+	conn_case("duplicate_toa6_first_wins", &c, &one);
+
+	/* As in tcp_parse_options(), options before a bad one stand. */
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(a4, 8, bad_tail, 4), "198.51.100.20", 2020 };
+	conn_case("toa_then_bad_option", &c, &one_bad);
+}
+
+/* Records must go whichever way the socket dies. */
+static void test_close_paths(void)
+{
+	struct want w;
+	struct flow f[3];
+	int fd[3], i, ok = 1;
+	char why[256] = "";
+	uint8_t t4[8];
+	struct conn c;
+
+	opt_toa4(t4, "198.51.100.30", 3030);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t4, 8, "198.51.100.30", 3030 };
+	for (i = 0; i < 3; i++) {
+		fd[i] = conn_open(&c, &f[i], &w, why, sizeof(why));
+		expect[S_FOUND]++;
+		if (fd[i] < 0) {
+			report("close_paths", 0, "%s", why);
+			return;
+		}
+		expect[S_REWRITTEN]++;
+	}
+	expect[S_ENTRIES] = 3;
+	if (stats_check("close_paths_open"))
+		ok = 0;
+	expect[S_ENTRIES] = 0;
+
+	/* Reset by us, then closed by the server. */
+	if (rst_close(tun, &f[0]))
+		ok = 0;
+	usleep(100000);
+	close(fd[0]);
+	/* Server resets (SO_LINGER 0). */
+	close_rst(fd[1]);
+	/* Orderly: server FIN, our FIN, server goes to TIME_WAIT. */
+	close(fd[2]);
+	if (fin_close(tun, &f[2]))
+		ok = 0;
+	tun_drain(tun);
+	if (!ok) {
+		report("close_paths", 0, "close sequence failed");
+		return;
+	}
+	if (!stats_check("close_paths"))
+		report("close_paths", 1, NULL);
+}
+
+/* Children queued but never accepted die with their listener. */
+static void test_unaccepted(void)
+{
+	struct flow f;
+	uint8_t t4[8];
+	int lfd, i;
+
+	lfd = listen_on(AF_INET, RS4, PORT_UNACC, 0);
+	if (lfd < 0) {
+		report("unaccepted_children", 0, "listen failed");
+		return;
+	}
+	for (i = 0; i < 5; i++) {
+		opt_toa4(t4, "198.51.100.40", 4000 + i);
+		flow_init(&f, LB4, next_sport++, RS4, PORT_UNACC, next_iss);
+		next_iss += 100003;
+		if (handshake(tun, &f, t4, 8)) {
+			report("unaccepted_children", 0, "handshake failed");
+			close(lfd);
+			return;
+		}
+		expect[S_FOUND]++;
+	}
+	expect[S_ENTRIES] = 5;
+	if (stats_check("unaccepted_children_queued")) {
+		close(lfd);
+		expect[S_ENTRIES] = 0;
+		return;
+	}
+	close(lfd);
+	expect[S_ENTRIES] = 0;
+	tun_drain(tun);
+	if (!stats_check("unaccepted_children"))
+		report("unaccepted_children", 1, NULL);
+}
+
+/* A second netns has its own counters and its own /proc/net/toa_stats. */
+static int netns_child(void)
+{
+	long got[S_MAX] = { 0 }, want[S_MAX] = { 0 };
+	struct want w;
+	struct flow f;
+	char why[256] = "", g[256];
+	uint8_t t4[8];
+	struct conn c;
+	int fd, lfd, i;
+
+	if (unshare(CLONE_NEWNET)) {
+		printf("TOA-INFO netns: unshare: %s\n", strerror(errno));
+		return 1;
+	}
+	tun = tun_setup(TUN_NAME, RS4, 16, RS6, 16);
+	lfd = listen_on(AF_INET, RS4, PORT_V4, 0);
+	if (tun < 0 || lfd < 0) {
+		printf("TOA-INFO netns: setup failed\n");
+		return 1;
+	}
+	if (stats_read(got) || !stats_equal(got, want)) {
+		stats_format(got, g, sizeof(g));
+		printf("TOA-INFO netns: fresh netns stats {%s}\n", g);
+		return 1;
+	}
+	opt_toa4(t4, "198.51.100.50", 5050);
+	c = (struct conn){ lfd, AF_INET, LB4, RS4, PORT_V4, t4, 8, "198.51.100.50", 5050 };
+	fd = conn_open(&c, &f, &w, why, sizeof(why));
+	if (fd < 0 || peer_check(fd, &w, why, sizeof(why))) {
+		printf("TOA-INFO netns: %s\n", why);
+		return 1;
+	}
+	close_rst(fd);
+	want[S_FOUND] = 1;
+	want[S_REWRITTEN] = 2;
+	for (i = 0; i < 250; i++) {
+		if (!stats_read(got) && stats_equal(got, want))
+			return 0;
+		usleep(20000);
+	}
+	stats_format(got, g, sizeof(g));
+	printf("TOA-INFO netns: stats {%s}\n", g);
+	return 1;
+}
+
+static void test_netns(void)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(netns_child());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status)) {
+		report("netns_separate_stats", 0, "child failed");
+		return;
+	}
+	/* The child's connection must not show up here. */
+	if (!stats_check("netns_separate_stats"))
+		report("netns_separate_stats", 1, NULL);
+}
+
+/* Many short connections; every accept() checked; records must not leak. */
+static void test_churn(void)
+{
+	long t0 = now_ms();
+	int i, bad = 0;
+	char why[256] = "";
+
+	for (i = 0; i < CHURN; i++) {
+		int v6 = i % 4 == 3;
+		char toa[64];
+		uint8_t t[20];
+		struct conn c;
+		struct want w;
+		struct flow f;
+		size_t tl;
+		int fd;
+
+		if (v6) {
+			snprintf(toa, sizeof(toa), "2001:db8:c::%x", i);
+			tl = opt_toa6(t, toa, 1024 + i);
+			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(1024 + i) };
+		} else {
+			snprintf(toa, sizeof(toa), "198.18.%d.%d", i >> 8, i & 0xff);
+			tl = opt_toa4(t, toa, 1024 + i);
+			c = (struct conn){ l4, AF_INET, i & 1 ? LB4B : LB4, RS4, PORT_V4, t, tl, toa, (uint16_t)(1024 + i) };
+		}
+		next_sport = 10000 + i;		/* 10000..19999: unique 4-tuples */
+		fd = conn_open(&c, &f, &w, why, sizeof(why));
+		expect[S_FOUND]++;
+		if (fd < 0) {
+			if (bad++ < 5)
+				printf("TOA-INFO churn %d: %s\n", i, why);
+			continue;
+		}
+		expect[S_REWRITTEN]++;
+		if (i % 10 == 0) {
+			close(fd);
+			if (fin_close(tun, &f) && bad++ < 5)
+				printf("TOA-INFO churn %d: FIN close failed\n", i);
+		} else {
+			close_rst(fd);
+		}
+		if (i % 64 == 0)
+			tun_drain(tun);
+	}
+	tun_drain(tun);
+	next_sport = 30000 + 5000;
+	printf("TOA-INFO churn: %d connections in %ld ms\n", CHURN, now_ms() - t0);
+	if (bad) {
+		report("churn_10000", 0, "%d connections failed", bad);
+		return;
+	}
+	if (!stats_check("churn_10000"))
+		report("churn_10000", 1, NULL);
+}
+
+/*
+ * rmmod with connections open (and one child recorded but not yet
+ * accepted): afterwards everything reports its real peer.
+ */
+static void test_unload_open(void)
+{
+	struct conn c[3];
+	struct flow f[3], fq;
+	struct want w[3], real;
+	uint8_t t4a[8], t6[20], t4b[8], t4q[8];
+	char why[256] = "";
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd[3], qfd, i, ok = 1;
+
+	opt_toa4(t4a, "198.51.100.60", 6060);
+	opt_toa6(t6, "2001:db8::60", 6060);
+	opt_toa4(t4b, "198.51.100.61", 6161);
+	c[0] = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t4a, 8, "198.51.100.60", 6060 };
+	c[1] = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t6, 20, "2001:db8::60", 6060 };
+	c[2] = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t4b, 8, "198.51.100.61", 6161 };
+	for (i = 0; i < 3; i++) {
+		fd[i] = conn_open(&c[i], &f[i], &w[i], why, sizeof(why));
+		expect[S_FOUND]++;
+		if (fd[i] < 0 || peer_check(fd[i], &w[i], why, sizeof(why))) {
+			report("unload_with_open_connections", 0, "%s", why);
+			return;
+		}
+		expect[S_REWRITTEN] += 2;
+	}
+	/* One more, left in the accept queue. */
+	opt_toa4(t4q, "198.51.100.62", 6262);
+	flow_init(&fq, LB4, next_sport++, RS4, PORT_V4, next_iss);
+	next_iss += 100003;
+	if (handshake(tun, &fq, t4q, 8)) {
+		report("unload_with_open_connections", 0, "handshake failed");
+		return;
+	}
+	expect[S_FOUND]++;
+	expect[S_ENTRIES] = 4;
+	if (stats_check("before_unload"))
+		return;
+	stats_checkpoint("before_unload");
+
+	if (toa_unload()) {
+		report("unload_with_open_connections", 0, "delete_module: %s", strerror(errno));
+		return;
+	}
+	if (!access("/proc/net/toa_stats", F_OK)) {
+		ok = 0;
+		snprintf(why, sizeof(why), "/proc/net/toa_stats still there");
+	}
+	for (i = 0; i < 3 && ok; i++) {
+		int fam = c[i].family;
+
+		want_set(&real, fam, c[i].lb, f[i].sport);
+		if (peer_check(fd[i], &real, why, sizeof(why)))
+			ok = 0;
+	}
+	if (ok) {
+		memset(&ss, 0, sizeof(ss));
+		qfd = accept4(l4, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+		want_set(&real, AF_INET, LB4, fq.sport);
+		if (qfd < 0) {
+			ok = 0;
+			snprintf(why, sizeof(why), "accept: %s", strerror(errno));
+		} else {
+			if (addr_check("accept", &ss, len, &real, why, sizeof(why)) ||
+			    peer_check(qfd, &real, why, sizeof(why)))
+				ok = 0;
+			close_rst(qfd);
+		}
+	}
+	for (i = 0; i < 3; i++)
+		close_rst(fd[i]);
+	tun_drain(tun);
+	report("unload_with_open_connections", ok, "%s", ok ? "" : why);
+
+	/* And a new connection with a TOA is left alone. */
+	c[0].toa = NULL;
+	fd[0] = conn_open(&c[0], &f[0], &w[0], why, sizeof(why));
+	if (fd[0] < 0 || peer_check(fd[0], &w[0], why, sizeof(why)))
+		report("no_rewrite_after_unload", 0, "%s", why);
+	else
+		report("no_rewrite_after_unload", 1, NULL);
+	if (fd[0] >= 0)
+		close_rst(fd[0]);
+	tun_drain(tun);
+}
+
+/* Second load: default trusted= (everything), small table, sysfs changes. */
+static void test_reload(void)
+{
+	struct delta one = { .found = 1 };
+	struct delta untrusted = { .found = 1, .untrusted = 1 };
+	enum { MANY = 300 };
+	static int fds[MANY];
+	static struct want ws[MANY];
+	char buf[256], why[256] = "";
+	uint8_t t4[8];
+	struct conn c;
+	int i, err, ok;
+
+	memset(expect, 0, sizeof(expect));
+	if (toa_load("hash_bits=8")) {
+		report("reload_default_trusted", 0, "finit_module: %s", strerror(errno));
+		return;
+	}
+	if (stats_check("reload_fresh_stats"))
+		return;
+	if (read_text(TRUSTED_PARAM, buf, sizeof(buf)) || strcmp(buf, "\n")) {
+		report("reload_default_trusted", 0, "trusted reads '%s'", buf);
+		return;
+	}
+
+	/* Default: every source is trusted. */
+	opt_toa4(t4, "198.51.100.70", 7070);
+	c = (struct conn){ l4, AF_INET, EVIL4, RS4, PORT_V4, t4, 8, "198.51.100.70", 7070 };
+	conn_case("reload_default_trusts_every_source", &c, &one);
+
+	/* Narrow it at run time. */
+	err = write_text(TRUSTED_PARAM, " 10.77.1.0/24 , fd77:1::/64\n");
+	ok = !err && !read_text(TRUSTED_PARAM, buf, sizeof(buf)) &&
+	     !strcmp(buf, TRUSTED "\n");
+	if (ok)
+		report("sysfs_trusted_write", 1, NULL);
+	else
+		report("sysfs_trusted_write", 0, "write %d, reads '%s'", err, buf);
+
+	c = (struct conn){ l4, AF_INET, EVIL4, RS4, PORT_V4, t4, 8, NULL, 0 };
+	conn_case("sysfs_trusted_excludes", &c, &untrusted);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t4, 8, "198.51.100.70", 7070 };
+	conn_case("sysfs_trusted_includes", &c, &one);
+
+	/* A bad value is refused and the old list stays. */
+	err = write_text(TRUSTED_PARAM, "10.77.1.0/33");
+	ok = err == -EINVAL && !read_text(TRUSTED_PARAM, buf, sizeof(buf)) &&
+	     !strcmp(buf, TRUSTED "\n");
+	if (ok)
+		report("sysfs_trusted_rejects_bad_prefix", 1, NULL);
+	else
+		report("sysfs_trusted_rejects_bad_prefix", 0, "write %d, reads '%s'", err, buf);
+
+	/* Many records in a 256-bucket table, all open at the final rmmod. */
+	ok = 1;
+	for (i = 0; i < MANY && ok; i++) {
+		char toa[64];
+		uint8_t t[20];
+		struct flow f;
+		size_t tl;
+
+		if (i & 1) {
+			snprintf(toa, sizeof(toa), "2001:db8:d::%x", i);
+			tl = opt_toa6(t, toa, 2000 + i);
+			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(2000 + i) };
+		} else {
+			snprintf(toa, sizeof(toa), "198.19.1.%d", i / 2);
+			tl = opt_toa4(t, toa, 2000 + i);
+			c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t, tl, toa, (uint16_t)(2000 + i) };
+		}
+		fds[i] = conn_open(&c, &f, &ws[i], why, sizeof(why));
+		expect[S_FOUND]++;
+		if (fds[i] < 0) {
+			ok = 0;
+			break;
+		}
+		expect[S_REWRITTEN]++;
+		/* Keep the real peer for after the unload. */
+		want_set(&ws[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
+		tun_drain(tun);
+	}
+	if (!ok) {
+		report("many_records_small_table", 0, "%s", why);
+		return;
+	}
+	expect[S_ENTRIES] = MANY;
+	if (!stats_check("many_records_small_table"))
+		report("many_records_small_table", 1, NULL);
+	stats_checkpoint("before_final_unload");
+
+	if (toa_unload()) {
+		report("final_unload", 0, "delete_module: %s", strerror(errno));
+		return;
+	}
+	ok = 1;
+	for (i = 0; i < MANY; i++) {
+		if (ok && peer_check(fds[i], &ws[i], why, sizeof(why)))
+			ok = 0;
+		close_rst(fds[i]);
+	}
+	tun_drain(tun);
+	report("final_unload", ok, "%s", ok ? "" : why);
+}
+
+int main(int argc, char **argv)
+{
+	char buf[256];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s toa.ko\n", argv[0]);
+		return 2;
+	}
+	toa_ko = argv[1];
+
+	tun = tun_setup(TUN_NAME, RS4, 16, RS6, 16);
+	l4 = listen_on(AF_INET, RS4, PORT_V4, 0);
+	l6 = listen_on(AF_INET6, RS6, PORT_V6, 1);
+	lds = listen_on(AF_INET6, "::", PORT_DS, 0);
+	if (tun < 0 || l4 < 0 || l6 < 0 || lds < 0) {
+		report("setup", 0, "tun or listeners");
+		goto out;
+	}
+
+	if (toa_load("trusted=" TRUSTED)) {
+		report("load", 0, "finit_module: %s", strerror(errno));
+		goto out;
+	}
+	if (read_text(TRUSTED_PARAM, buf, sizeof(buf)) || strcmp(buf, TRUSTED "\n")) {
+		report("load", 0, "trusted reads '%s'", buf);
+		goto out;
+	}
+	if (stats_check("load"))
+		goto out;
+	report("load", 1, NULL);
+
+	test_basic();
+	test_ignored();
+	test_malformed();
+	test_option_walk();
+	test_close_paths();
+	test_unaccepted();
+	test_netns();
+	test_churn();
+	test_unload_open();
+	test_reload();
+out:
+	printf("TOA-SUMMARY passed=%d failed=%d\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}
