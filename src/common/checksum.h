@@ -11,28 +11,42 @@
 
 namespace anylb::csum {
 
-// Partial sum of `len` bytes (len may be odd: the last byte is padded with zero).
+// Partial sums are kept small (at most 0x1FFFE per term) so that callers can add up many of
+// them in a uint32_t without overflow; fold() reduces any such total to 16 bits.
+inline uint16_t fold(uint32_t sum) {
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+// Partial sum of `len` bytes (len may be odd: the last byte is padded with zero), folded to
+// 16 bits. Adds 32-bit words into a 64-bit accumulator: 2^16 = 1 modulo 0xFFFF, so summing
+// wider words and folding gives the same one's complement sum as 16-bit words.
 inline uint32_t partial(const void* data, size_t len, uint32_t sum = 0) {
   const auto* p = static_cast<const uint8_t*>(data);
-  while (len >= 2) {
+  uint64_t acc = sum;
+  while (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    acc += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
     uint16_t w;
     std::memcpy(&w, p, 2);
-    sum += w;
+    acc += w;
     p += 2;
     len -= 2;
   }
   if (len != 0) {
     uint16_t w = 0;
     std::memcpy(&w, p, 1);
-    sum += w;
+    acc += w;
   }
-  return sum;
-}
-
-inline uint16_t fold(uint32_t sum) {
-  sum = (sum & 0xFFFF) + (sum >> 16);
-  sum = (sum & 0xFFFF) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
+  acc = (acc & 0xFFFFFFFF) + (acc >> 32);
+  acc = (acc & 0xFFFFFFFF) + (acc >> 32);
+  return fold(static_cast<uint32_t>(acc));
 }
 
 // The checksum field value for data whose partial sum is `sum`.
@@ -55,6 +69,11 @@ inline uint16_t update16(uint16_t field, uint16_t oldWord, uint16_t newWord) {
 }
 inline uint32_t sum32(uint32_t raw) {
   return (raw & 0xFFFF) + (raw >> 16);
+}
+
+// True when an IPv4 header (ihl bytes, checksum included) sums to 0xFFFF.
+inline bool ipv4HeaderValid(const void* hdr, size_t ihl) {
+  return partial(hdr, ihl) == 0xFFFF;
 }
 
 }  // namespace anylb::csum

@@ -74,7 +74,7 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
     return v = drop(DropReason::kBadIpChecksum), false;
   }
   if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
-      csum::fold(csum::partial(ip, ihl)) != 0xFFFF) {
+      !csum::ipv4HeaderValid(ip, ihl)) {
     return v = drop(DropReason::kBadIpChecksum), false;
   }
   // Ethernet pads short frames: cut the mbuf to the IP length so lengths below are exact.
@@ -142,7 +142,7 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
     const uint16_t owner = ownerOf(p.key.dport, workers_);
     if (owner != id_) return v = PacketVerdict{Verdict::kRedirect, {}, owner}, false;
   } else {
-    p.service = snap_->findService(p.proto, p.key.dst, p.key.dport);
+    p.service = snap_->findService4(p.proto, dst, p.key.dport);
     if (p.service < 0) {
       if (snap_->isNodeAddress(p.key.dst)) {
         return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
@@ -163,7 +163,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, Packe
   if (n > kMaxBurst) n = kMaxBurst;
   counters_.rxPackets += n;
   for (uint16_t i = 0; i < n; ++i) {
-    parsed[i] = Parsed{};
+    parsed[i].reset();
     live[i] = parse(pkts[i], parsed[i], out[i]);
   }
   for (uint16_t i = 0; i < n; ++i) {

@@ -33,6 +33,16 @@ struct Parsed {
   uint32_t ipNew = 0;
   uint32_t l4Old = 0;
   uint32_t l4New = 0;
+
+  // Per packet: cheaper than assigning a value-initialised Parsed (the key is set by parse()).
+  void reset() {
+    idx = session::SessionTable::kInvalid;
+    service = -1;
+    isIcmp = false;
+    tcpHdrLen = 0;
+    tcpFlags = 0;
+    ipOld = ipNew = l4Old = l4New = 0;
+  }
 };
 
 // Sum of the TCP header words an option rewrite can change: data offset/flags, window, urgent

@@ -107,6 +107,16 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     s->serviceIndex_[b] = static_cast<int32_t>(i);
   }
 
+  s->service4_.assign(slots * 2, Service4{});
+  for (size_t i = 0; i < s->services_.size(); ++i) {
+    const auto& f = s->services_[i];
+    if (f.family != 4) continue;
+    const uint64_t key = service4Key(f.proto, f.vip.v4Raw(), f.portBe);
+    size_t b = rte_hash_crc_8byte(key, 0) & (s->service4_.size() - 1);
+    while (s->service4_[b].index >= 0) b = (b + 1) & (s->service4_.size() - 1);
+    s->service4_[b] = Service4{key, static_cast<int32_t>(i)};
+  }
+
   s->rsIdLimit_ = registry.size();
   s->rsById_.assign(s->rsIdLimit_, RsRef{});
   for (size_t i = 0; i < s->services_.size(); ++i) {

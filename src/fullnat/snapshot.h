@@ -10,6 +10,8 @@
 #include <tuple>
 #include <vector>
 
+#include <rte_hash_crc.h>
+
 #include "common/ip.h"
 #include "config/config.h"
 #include "fullnat/scheduler.h"
@@ -74,6 +76,16 @@ class Snapshot {
   [[nodiscard]] const ServiceFwd& service(uint32_t i) const { return services_[i]; }
   // Service index for (proto, VIP, port), or -1. VIP given as raw IPv4 or full address.
   [[nodiscard]] int32_t findService(uint8_t proto, const Addr& vip, uint16_t portBe) const;
+  // IPv4 fast path: one CRC and one compare per probe.
+  [[nodiscard]] int32_t findService4(uint8_t proto, uint32_t vipRaw, uint16_t portBe) const {
+    const uint64_t key = service4Key(proto, vipRaw, portBe);
+    const size_t mask = service4_.size() - 1;
+    for (size_t b = rte_hash_crc_8byte(key, 0) & mask;; b = (b + 1) & mask) {
+      const auto& e = service4_[b];
+      if (e.key == key) return e.index;
+      if (e.index < 0) return -1;
+    }
+  }
   [[nodiscard]] bool isVip(const Addr& a) const;
   [[nodiscard]] bool isLip(const Addr& a) const;
   // Fast path for IPv4 (raw, network order).
@@ -101,6 +113,14 @@ class Snapshot {
 
  private:
   static uint32_t serviceHash(uint8_t proto, const Addr& vip, uint16_t portBe);
+  static uint64_t service4Key(uint8_t proto, uint32_t vipRaw, uint16_t portBe) {
+    return uint64_t{vipRaw} | uint64_t{portBe} << 32 | uint64_t{proto} << 48 | uint64_t{1} << 56;
+  }
+  struct Service4 {
+    uint64_t key = 0;  // 0: empty (a real key has bit 56 set)
+    int32_t index = -1;
+  };
+  std::vector<Service4> service4_;  // open addressing, power of two, at most half full
 
   uint64_t generation_ = 0;
   uint32_t workers_ = 1;

@@ -245,7 +245,7 @@ start_qemu() {
 	(timeout "$qemu_timeout" qemu-system-x86_64 "${cpu[@]}" -smp 2 -m 1024 \
 		-nographic -no-reboot -nic none \
 		-kernel "$kcache/vmlinuz-$abi" -initrd "$tmp/initramfs.cpio.gz" \
-		-append "$append" >"$console" 2>&1) &
+		-append "$append" >"$console" 2>&1 || exit $?) &
 	qemu_pid=$!
 }
 

@@ -2,7 +2,6 @@
 // binaries can run in parallel), and provides a plain mbuf pool.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>

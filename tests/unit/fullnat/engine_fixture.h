@@ -9,79 +9,11 @@
 
 #include "config/loader.h"
 #include "dpdk_env.h"
+#include "engine_config.h"
 #include "fullnat/worker.h"
 #include "packet.h"
 
 namespace anylb::testing {
-
-// Addresses exist only in these test frames; nothing is sent anywhere.
-inline constexpr const char* kClient = "192.0.2.7";
-inline constexpr const char* kVip = "10.100.0.10";
-inline constexpr const char* kLip = "10.200.0.1";
-inline constexpr const char* kRs = "10.20.0.11";
-
-inline constexpr const char* kEngineConfig = R"(
-[node]
-name = "t"
-router_id = "10.255.0.1"
-[dataplane]
-workers = 1
-[[dataplane.port]]
-name = "p0"
-device = "net_tap0"
-[[uplink]]
-name = "u0"
-port = "p0"
-address = "10.1.0.2/30"
-gateway = "10.1.0.1"
-peer_address = "10.1.0.1"
-peer_as = 65001
-[bgp]
-local_as = 65100
-[local_addresses]
-prefixes = ["10.200.0.1/32"]
-
-[[service]]            # 0: one RS, TOA: the handshake fixtures
-vip = "10.100.0.10"
-port = 80
-[[service.real_server]]
-address = "10.20.0.11"
-port = 8080
-
-[[service]]            # 1: UDP
-vip = "10.100.0.10"
-port = 53
-protocol = "udp"
-[[service.real_server]]
-address = "10.20.0.21"
-port = 53
-
-[[service]]            # 2: persistence over two RS
-vip = "10.100.0.10"
-port = 81
-scheduler = "rr"
-persistence = 300
-[[service.real_server]]
-address = "10.20.0.31"
-port = 81
-[[service.real_server]]
-address = "10.20.0.32"
-port = 81
-
-[[service]]            # 3: quiescence (weight 0)
-vip = "10.100.0.10"
-port = 82
-scheduler = "wrr"
-min_healthy = 0
-[[service.real_server]]
-address = "10.20.0.41"
-port = 82
-weight = 0
-[[service.real_server]]
-address = "10.20.0.42"
-port = 82
-weight = 1
-)";
 
 class EngineTest : public ::testing::Test {
  protected:
