@@ -75,6 +75,7 @@ static int toa_syn_recv_entry(struct kretprobe_instance *ri,
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_IPV6)
 static int toa_syn_recv6_entry(struct kretprobe_instance *ri,
 			       struct pt_regs *regs)
 {
@@ -85,6 +86,7 @@ static int toa_syn_recv6_entry(struct kretprobe_instance *ri,
 		return 1;	/* mapped: the nested v4 call records it */
 	return toa_syn_recv_entry(ri, regs);
 }
+#endif
 
 /* The handshake's source: the LB address the TOA is trusted for. */
 static bool toa_skb_source(const struct sk_buff *skb, struct in6_addr *src)
@@ -228,6 +230,7 @@ static int toa_getname4_ret(struct kretprobe_instance *ri,
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_IPV6)
 static int toa_getname6_ret(struct kretprobe_instance *ri,
 			    struct pt_regs *regs)
 {
@@ -251,6 +254,7 @@ static int toa_getname6_ret(struct kretprobe_instance *ri,
 	toa_stats_inc(d->sk, TOA_CTR_REWRITTEN);
 	return 0;
 }
+#endif
 
 /* ---- destroy: forget ------------------------------------------------- */
 
@@ -280,12 +284,14 @@ static struct kretprobe toa_syn_recv4_probe = {
 	.data_size = sizeof(struct toa_syn_recv_data),
 };
 
+#if IS_ENABLED(CONFIG_IPV6)
 static struct kretprobe toa_syn_recv6_probe = {
 	.kp.symbol_name = "tcp_v6_syn_recv_sock",
 	.entry_handler = toa_syn_recv6_entry,
 	.handler = toa_syn_recv_ret,
 	.data_size = sizeof(struct toa_syn_recv_data),
 };
+#endif
 
 static struct kretprobe toa_getname4_probe = {
 	.kp.symbol_name = "inet_getname",
@@ -294,12 +300,14 @@ static struct kretprobe toa_getname4_probe = {
 	.data_size = sizeof(struct toa_getname_data),
 };
 
+#if IS_ENABLED(CONFIG_IPV6)
 static struct kretprobe toa_getname6_probe = {
 	.kp.symbol_name = "inet6_getname",
 	.entry_handler = toa_getname_entry,
 	.handler = toa_getname6_ret,
 	.data_size = sizeof(struct toa_getname_data),
 };
+#endif
 
 /* Registration order: the destroy probe before anything can be recorded. */
 static struct kretprobe *toa_syn_recv_probes[] = {
@@ -319,6 +327,7 @@ static struct kretprobe *toa_getname_probes[] = {
 int toa_hooks_register(void)
 {
 	unsigned int cpus = num_possible_cpus();
+	unsigned int i;
 	int err;
 
 	/*
@@ -326,10 +335,10 @@ int toa_hooks_register(void)
 	 * a few per CPU suffice; getname sleeps in lock_sock(), so allow many.
 	 * A shortfall shows up as "missed" in toa_stats.
 	 */
-	toa_syn_recv4_probe.maxactive = max(16U, 4 * cpus);
-	toa_syn_recv6_probe.maxactive = max(16U, 4 * cpus);
-	toa_getname4_probe.maxactive = max(256U, 16 * cpus);
-	toa_getname6_probe.maxactive = max(256U, 16 * cpus);
+	for (i = 0; i < ARRAY_SIZE(toa_syn_recv_probes); i++)
+		toa_syn_recv_probes[i]->maxactive = max(16U, 4 * cpus);
+	for (i = 0; i < ARRAY_SIZE(toa_getname_probes); i++)
+		toa_getname_probes[i]->maxactive = max(256U, 16 * cpus);
 
 	err = register_kprobe(&toa_destroy_probe);
 	if (err) {
