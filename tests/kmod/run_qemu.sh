@@ -30,6 +30,8 @@ if [[ -z "$src" || ! -d "$src/kmod/toa" ]]; then
 	src=$(cd "$here/../.." && pwd)
 fi
 build_root=${3:-$src/build}
+mkdir -p "$build_root"
+build_root=$(cd "$build_root" && pwd)	# Kbuild wants an absolute M=
 cache=${ANYLB_KMOD_CACHE:-/var/cache/anylb-kmod}
 accel=${ANYLB_KMOD_ACCEL:-auto}
 qemu_timeout=${ANYLB_KMOD_TIMEOUT:-600}
