@@ -60,8 +60,14 @@ Parsed parseTcp(const Bytes& opts, int doffWords = -1, size_t avail = SIZE_MAX) 
 }
 
 Bytes toa4(std::array<uint8_t, 4> addr, uint16_t port) {
-  return {kToa, 8, static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port & 0xff),
-          addr[0], addr[1], addr[2], addr[3]};
+  return {kToa,
+          8,
+          static_cast<uint8_t>(port >> 8),
+          static_cast<uint8_t>(port & 0xff),
+          addr[0],
+          addr[1],
+          addr[2],
+          addr[3]};
 }
 
 Bytes toa6(uint8_t last, uint16_t port) {
@@ -278,8 +284,7 @@ TEST(ToaParseTcp, DataOffsetPastTheBufferIsRejected) {
 
 TEST(ToaParseTcp, OptionsPastTheDataOffsetAreNotRead) {
   // The TOA sits in the buffer but after the header the data offset ends.
-  auto p = parseTcp(cat({{kNop, kNop, kNop, kNop}, toa4({1, 2, 3, 4}, 1)}), 6,
-                    20 + 4 + 8);
+  auto p = parseTcp(cat({{kNop, kNop, kNop, kNop}, toa4({1, 2, 3, 4}, 1)}), 6, 20 + 4 + 8);
   EXPECT_EQ(p.flags, 0u);
   expectNone(p);
 }
@@ -301,12 +306,13 @@ TEST(ToaParse, RandomListsStayInBounds) {
     Bytes opts(rng() % 41);
     for (auto& b : opts) {
       const unsigned r = rng() % 8;
-      b = r == 0 ? kToa : r == 1 ? kNop : r == 2 ? static_cast<uint8_t>(rng() % 24)
-                                                : static_cast<uint8_t>(rng());
+      b = r == 0   ? kToa
+          : r == 1 ? kNop
+          : r == 2 ? static_cast<uint8_t>(rng() % 24)
+                   : static_cast<uint8_t>(rng());
     }
     auto p = parseOptions(opts);
-    ASSERT_TRUE(p.toa.family == TOA_NONE || p.toa.family == TOA_IPV4 ||
-                p.toa.family == TOA_IPV6);
+    ASSERT_TRUE(p.toa.family == TOA_NONE || p.toa.family == TOA_IPV4 || p.toa.family == TOA_IPV6);
     if (p.toa.family == TOA_NONE) continue;
     const uint8_t len = p.toa.family == TOA_IPV4 ? TOA_OPT_LEN_V4 : TOA_OPT_LEN_V6;
     bool present = false;
