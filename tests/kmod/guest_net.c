@@ -27,7 +27,7 @@ struct toa_in6_ifreq {
 static int ifr_ioctl(int fd, unsigned long req, struct ifreq *ifr, const char *what)
 {
 	if (ioctl(fd, req, ifr) < 0) {
-		fprintf(stderr, "tun_setup: %s: %s\n", what, strerror(errno));
+		fprintf(stderr, "tun setup: %s: %s\n", what, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -69,7 +69,7 @@ int tun_setup(const char *name, const char *addr4, int plen4,
 
 	tun = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (tun < 0) {
-		fprintf(stderr, "tun_setup: /dev/net/tun: %s\n", strerror(errno));
+		fprintf(stderr, "%s: /dev/net/tun: %s\n", __func__, strerror(errno));
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -112,7 +112,7 @@ int tun_setup(const char *name, const char *addr4, int plen4,
 	ifr6.prefixlen = plen6;
 	ifr6.ifindex = ifr.ifr_ifindex;
 	if (ioctl(s6, SIOCSIFADDR, &ifr6) < 0) {
-		fprintf(stderr, "tun_setup: SIOCSIFADDR v6: %s\n", strerror(errno));
+		fprintf(stderr, "%s: SIOCSIFADDR v6: %s\n", __func__, strerror(errno));
 		goto err;
 	}
 	close(s4);
@@ -226,7 +226,7 @@ int seg_send(int tun, const struct flow *f, uint32_t seq, uint32_t ack,
 	put16(th + 16, csum_fold(sum));
 
 	if (write(tun, pkt, total) != (ssize_t)total) {
-		fprintf(stderr, "seg_send: write: %s\n", strerror(errno));
+		fprintf(stderr, "%s: write: %s\n", __func__, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -314,11 +314,11 @@ int handshake(int tun, struct flow *f, const uint8_t *opt, size_t opt_len)
 	if (seg_send(tun, f, f->iss, 0, TH_SYN, mss, sizeof(mss)))
 		return -1;
 	if (seg_wait(tun, f, TH_SYN | TH_ACK | TH_RST, TH_SYN | TH_ACK, &s, 5000)) {
-		fprintf(stderr, "handshake: no SYN-ACK for port %u\n", f->sport);
+		fprintf(stderr, "%s: no SYN-ACK for port %u\n", __func__, f->sport);
 		return -1;
 	}
 	if (s.ack != f->iss + 1) {
-		fprintf(stderr, "handshake: SYN-ACK acks %u, want %u\n", s.ack, f->iss + 1);
+		fprintf(stderr, "%s: SYN-ACK acks %u, want %u\n", __func__, s.ack, f->iss + 1);
 		return -1;
 	}
 	f->irs = s.seq;
@@ -330,7 +330,7 @@ int fin_close(int tun, const struct flow *f)
 	struct seg s;
 
 	if (seg_wait(tun, f, TH_FIN, TH_FIN, &s, 5000)) {
-		fprintf(stderr, "fin_close: no FIN on port %u\n", f->sport);
+		fprintf(stderr, "%s: no FIN on port %u\n", __func__, f->sport);
 		return -1;
 	}
 	return seg_send(tun, f, f->iss + 1, s.seq + 1, TH_FIN | TH_ACK, NULL, 0);

@@ -89,8 +89,10 @@ static long now_ms(void)
 
 /* ---- /proc/net/toa_stats ---------------------------------------------- */
 
-enum { S_FOUND, S_REWRITTEN, S_UNTRUSTED, S_MALFORMED, S_UNMAPPABLE,
-       S_NOMEM, S_MISSED, S_ENTRIES, S_MAX };
+enum {
+	S_FOUND, S_REWRITTEN, S_UNTRUSTED, S_MALFORMED, S_UNMAPPABLE,
+	S_NOMEM, S_MISSED, S_ENTRIES, S_MAX
+};
 
 static const char *const stat_names[S_MAX] = {
 	"found", "rewritten", "untrusted", "malformed", "unmappable",
