@@ -152,7 +152,7 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
     }
     p.dir = Dir::kIn;
   }
-  p.hash = SessionTable::hash(p.key);
+  p.hash = SessionTable::hash4(src, dst, p.key.sport, p.key.dport, p.proto);
   table_.prefetch(p.hash);
   return true;
 }
@@ -169,7 +169,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, Packe
   for (uint16_t i = 0; i < n; ++i) {
     if (!live[i] || parsed[i].isIcmp) continue;
     parsed[i].idx = table_.candidate(parsed[i].hash, parsed[i].dir);
-    if (parsed[i].idx != SessionTable::kInvalid) table_.prefetchSession(parsed[i].idx);
+    if (parsed[i].idx < SessionTable::kProbe) table_.prefetchSession(parsed[i].idx);
   }
   for (uint16_t i = 0; i < n; ++i) {
     if (live[i]) {
@@ -177,9 +177,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, Packe
       if (p.isIcmp) {
         out[i] = icmp(pkts[i], p, nowMs);
       } else {
-        if (p.idx != SessionTable::kInvalid && !table_.verify(p.idx, p.dir, p.key)) {
-          p.idx = table_.find(p.hash, p.dir, p.key);
-        }
+        p.idx = table_.resolve(p.idx, p.hash, p.dir, p.key);
         out[i] = p.dir == Dir::kIn ? inbound(pkts[i], p, nowMs) : outbound(pkts[i], p, nowMs);
       }
     }

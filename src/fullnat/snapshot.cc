@@ -2,7 +2,6 @@
 
 #include <netinet/in.h>
 #include <rte_byteorder.h>
-#include <rte_hash_crc.h>
 
 #include <algorithm>
 #include <bit>
@@ -27,9 +26,9 @@ uint32_t RsRegistry::idFor(const config::Service& svc, const config::RealServer&
 uint32_t Snapshot::serviceHash(uint8_t proto, const Addr& vip, uint16_t portBe) {
   uint64_t w[2];
   std::memcpy(w, vip.b, 16);
-  uint32_t h = rte_hash_crc_8byte(w[0], proto);
-  h = rte_hash_crc_8byte(w[1], h);
-  return rte_hash_crc_4byte(portBe, h);
+  uint32_t h = crc64(w[0], proto);
+  h = crc64(w[1], h);
+  return crc32(portBe, h);
 }
 
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint64_t generation,
@@ -112,7 +111,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     const auto& f = s->services_[i];
     if (f.family != 4) continue;
     const uint64_t key = service4Key(f.proto, f.vip.v4Raw(), f.portBe);
-    size_t b = rte_hash_crc_8byte(key, 0) & (s->service4_.size() - 1);
+    size_t b = crc64(key, 0) & (s->service4_.size() - 1);
     while (s->service4_[b].index >= 0) b = (b + 1) & (s->service4_.size() - 1);
     s->service4_[b] = Service4{key, static_cast<int32_t>(i)};
   }

@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include <rte_hash_crc.h>
+#include "common/crc.h"
 
 #include "common/ip.h"
 #include "config/config.h"
@@ -80,7 +80,7 @@ class Snapshot {
   [[nodiscard]] int32_t findService4(uint8_t proto, uint32_t vipRaw, uint16_t portBe) const {
     const uint64_t key = service4Key(proto, vipRaw, portBe);
     const size_t mask = service4_.size() - 1;
-    for (size_t b = rte_hash_crc_8byte(key, 0) & mask;; b = (b + 1) & mask) {
+    for (size_t b = crc64(key, 0) & mask;; b = (b + 1) & mask) {
       const auto& e = service4_[b];
       if (e.key == key) return e.index;
       if (e.index < 0) return -1;

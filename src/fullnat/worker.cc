@@ -2,13 +2,13 @@
 // persistence, local address and port), state accounting, expiry and flushes.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
-#include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
 #include <algorithm>
 
+#include "common/crc.h"
 #include "fullnat/engine_internal.h"
 #include "fullnat/worker.h"
 
@@ -89,8 +89,8 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint3
     // Persistence template: (service, client address) -> RS, like LVS's persistent service.
     uint64_t w[2];
     std::memcpy(w, key.src.b, 16);
-    const uint32_t h1 = rte_hash_crc_8byte(w[0] ^ serviceIdx, 0x1234567);
-    const uint32_t h2 = rte_hash_crc_8byte(w[1], h1);
+    const uint32_t h1 = crc64(w[0] ^ serviceIdx, 0x1234567);
+    const uint32_t h2 = crc64(w[1], h1);
     tag = (uint64_t{h1} << 32 | h2) | 1;
     tmpl = &persist_[h2 & (kPersistSlots - 1)];
     if (tmpl->tag == tag && static_cast<int32_t>(tmpl->expires - nowMs) > 0) {
@@ -106,7 +106,7 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint3
   if (svc.scheduler == config::Scheduler::kSh) {
     uint64_t w[2];
     std::memcpy(w, key.src.b, 16);
-    flowHash = rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0));
+    flowHash = crc64(w[1], crc64(w[0], 0));
   }
   std::span<const uint32_t> act;
   std::span<const uint32_t> inact;

@@ -1,7 +1,5 @@
 #include "session/session_table.h"
 
-#include <rte_hash_crc.h>
-
 #include <bit>
 
 namespace anylb::session {
@@ -20,8 +18,8 @@ SessionTable::SessionTable(uint32_t capacity)
       bucketMask_(static_cast<uint32_t>(std::bit_ceil(
                       (uint64_t{capacity} * 2 * 10 / 6 + kSlotsPerBucket - 1) / kSlotsPerBucket)) -
                   1),
-      pool_(new Session[capacity]),
-      buckets_(new Bucket[bucketMask_ + 1]),
+      pool_(hugeArray<Session>(capacity)),
+      buckets_(hugeArray<Bucket>(size_t{bucketMask_} + 1)),
       freeList_(new uint32_t[capacity]),
       wheel_(new uint32_t[kWheelSlots]) {
   for (uint32_t b = 0; b <= bucketMask_; ++b) {
@@ -43,18 +41,20 @@ size_t SessionTable::bytesPerSession() const {
 }
 
 uint32_t SessionTable::hash(const FlowKey& k) {
-  // CRC32-C (SSE4.2) over the key: addresses, then ports and protocol. Deterministic across
-  // processes and nodes, which the Maglev scheduler relies on.
-  uint32_t h = 0x9E3779B9;
-  uint64_t w[2];
-  std::memcpy(w, k.src.b, 16);
-  h = rte_hash_crc_8byte(w[0], h);
-  if (w[1] != 0) h = rte_hash_crc_8byte(w[1], h);
-  std::memcpy(w, k.dst.b, 16);
-  h = rte_hash_crc_8byte(w[0], h);
-  if (w[1] != 0) h = rte_hash_crc_8byte(w[1], h);
+  // CRC32-C (SSE4.2). Deterministic across processes and nodes, which the Maglev scheduler
+  // relies on. IPv4 keys (the last 12 address bytes zero) hash exactly like hash4().
+  uint64_t s[2];
+  uint64_t d[2];
+  std::memcpy(s, k.src.b, 16);
+  std::memcpy(d, k.dst.b, 16);
+  if (s[1] == 0 && d[1] == 0 && (s[0] >> 32) == 0 && (d[0] >> 32) == 0) {
+    return hash4(static_cast<uint32_t>(s[0]), static_cast<uint32_t>(d[0]), k.sport, k.dport,
+                 k.proto);
+  }
+  uint32_t h = kHashSeed6;
+  for (const uint64_t w : {s[0], s[1], d[0], d[1]}) h = crc64(w, h);
   const uint64_t tail = uint64_t{k.sport} | (uint64_t{k.dport} << 16) | (uint64_t{k.proto} << 32);
-  return rte_hash_crc_8byte(tail, h);
+  return crc64(tail, h);
 }
 
 FlowKey SessionTable::inboundKey(const Session& s) {

@@ -18,6 +18,9 @@
 #include <memory>
 #include <vector>
 
+#include "common/crc.h"
+#include "common/huge_alloc.h"
+
 #include "session/session.h"
 
 namespace anylb::session {
@@ -51,14 +54,22 @@ class SessionTable {
   [[nodiscard]] size_t bytesPerSession() const;
 
   static uint32_t hash(const FlowKey& k);
+  // The same hash for an IPv4 key given as raw addresses (network order): two CRC32-C steps.
+  static uint32_t hash4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                        uint8_t proto) {
+    const uint64_t tail = uint64_t{sport} | (uint64_t{dport} << 16) | (uint64_t{proto} << 32);
+    return crc64(tail, crc64(uint64_t{src} | uint64_t{dst} << 32, kHashSeed4));
+  }
 
   void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & bucketMask_]); }
   // First index slot whose signature matches (a candidate to prefetch and verify), or kInvalid.
   [[nodiscard]] uint32_t find(uint32_t hash, Dir dir, const FlowKey& key) const;
 
-  // Burst pipelining: candidate() reads only the (prefetched) bucket and names the first
-  // session whose signature and direction match, so the caller can prefetch it; verify() then
-  // compares the key, and find() is the fallback for a false candidate.
+  // Burst pipelining: candidate() reads only the (prefetched) home bucket and names the first
+  // session whose signature and direction match, so the caller can prefetch it; resolve()
+  // then gives the answer find() would: it verifies the candidate and searches on when the
+  // candidate was a false match or the entry may sit in a later bucket (kProbe).
+  static constexpr uint32_t kProbe = UINT32_MAX - 1;
   [[nodiscard]] uint32_t candidate(uint32_t hash, Dir dir) const {
     const Bucket& bk = buckets_[hash & bucketMask_];
     for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
@@ -67,10 +78,13 @@ class SessionTable {
         return e >> 1;
       }
     }
-    return kInvalid;
+    return bk.overflow == 0 ? kInvalid : kProbe;
   }
-  [[nodiscard]] bool verify(uint32_t idx, Dir dir, const FlowKey& key) const {
-    return matches(pool_[idx], dir, key);
+  [[nodiscard]] uint32_t resolve(uint32_t candidate, uint32_t hash, Dir dir,
+                                 const FlowKey& key) const {
+    if (candidate == kInvalid) return kInvalid;
+    if (candidate != kProbe && matches(pool_[candidate], dir, key)) return candidate;
+    return find(hash, dir, key);
   }
   void prefetchSession(uint32_t idx) const {
     __builtin_prefetch(&pool_[idx]);
@@ -130,6 +144,8 @@ class SessionTable {
   };
   static_assert(sizeof(Bucket) == 64);
   static constexpr uint32_t kEmpty = UINT32_MAX;
+  static constexpr uint32_t kHashSeed4 = 0x9E3779B9;
+  static constexpr uint32_t kHashSeed6 = 0x7F4A7C15;
 
   static bool matches(const Session& s, Dir dir, const FlowKey& k);
   bool indexInsert(uint32_t hash, uint32_t entry);
@@ -141,8 +157,8 @@ class SessionTable {
   uint32_t capacity_;
   uint32_t freeCount_;
   uint32_t bucketMask_;
-  std::unique_ptr<Session[]> pool_;
-  std::unique_ptr<Bucket[]> buckets_;
+  HugeArray<Session> pool_;
+  HugeArray<Bucket> buckets_;
   std::unique_ptr<uint32_t[]> freeList_;
   std::unique_ptr<uint32_t[]> wheel_;  // list heads
   // Next tick to process. Starts at 0: the clock is ms since the worker started; a later start

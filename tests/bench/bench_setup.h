@@ -137,6 +137,7 @@ class Populated {
   }
 
   fullnat::Worker& worker() { return *worker_; }
+  uint32_t now = 2000;  // ms; the benchmark's clock for this table, monotonic
 
   // Frames hitting `count` sessions picked uniformly at random (fixed seed).
   FrameSet inbound(size_t count) const {

@@ -50,7 +50,8 @@ expected_results=(
 	unload_with_open_connections no_rewrite_after_unload
 	reload_default_trusts_every_source sysfs_trusted_write
 	sysfs_trusted_excludes sysfs_trusted_includes
-	sysfs_trusted_rejects_bad_prefix many_records_small_table final_unload
+	sysfs_trusted_rejects_bad_prefix many_records_small_table
+	unload_under_getpeername_load final_unload
 )
 
 # /proc/net/toa_stats at the guest's checkpoints, worked out from what the
@@ -198,7 +199,7 @@ if nm -u "$work/toa/toa.ko" | grep -E 'kallsyms_lookup_name|kallsyms_on_each_sym
 fi
 log "built $work/toa/toa.ko"
 
-gcc -static -O2 -Wall -Wextra -Werror -o "$work/toa_guest" \
+gcc -static -pthread -O2 -Wall -Wextra -Werror -o "$work/toa_guest" \
 	"$here/toa_guest.c" "$here/guest_net.c"
 
 # --- initramfs -------------------------------------------------------------

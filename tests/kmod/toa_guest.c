@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -937,14 +938,72 @@ static void test_unload_open(void)
 	tun_drain(tun);
 }
 
+/*
+ * getpeername() in a loop from two threads while the module goes away: each
+ * answer must be the client (before) or the real peer (after), nothing else.
+ */
+enum { MANY = 300 };
+static int many_fd[MANY];
+static struct want many_toa[MANY], many_real[MANY];
+static volatile int hammer_stop;
+
+struct hammer {
+	pthread_t thread;
+	long toa, real, bad;
+	char why[256];
+};
+
+static void *hammer_run(void *arg)
+{
+	struct hammer *h = arg;
+	char why[256];
+	int i;
+
+	while (!hammer_stop) {
+		for (i = 0; i < MANY; i++) {
+			if (!peer_check(many_fd[i], &many_toa[i], why, sizeof(why)))
+				h->toa++;
+			else if (!peer_check(many_fd[i], &many_real[i], why, sizeof(why)))
+				h->real++;
+			else if (h->bad++ == 0)
+				snprintf(h->why, sizeof(h->why), "%s", why);
+		}
+	}
+	return NULL;
+}
+
+static void test_unload_under_load(void)
+{
+	struct hammer h[2];
+	int i, err, ok;
+
+	memset(h, 0, sizeof(h));
+	hammer_stop = 0;
+	for (i = 0; i < 2; i++)
+		pthread_create(&h[i].thread, NULL, hammer_run, &h[i]);
+	usleep(300000);
+	err = toa_unload() ? errno : 0;
+	usleep(300000);
+	hammer_stop = 1;
+	for (i = 0; i < 2; i++)
+		pthread_join(h[i].thread, NULL);
+	printf("TOA-INFO unload under load: client answers %ld+%ld, real-peer answers %ld+%ld\n",
+	       h[0].toa, h[1].toa, h[0].real, h[1].real);
+	ok = !err && !h[0].bad && !h[1].bad && h[0].toa + h[1].toa > 0 &&
+	     h[0].real + h[1].real > 0;
+	if (ok)
+		report("unload_under_getpeername_load", 1, NULL);
+	else
+		report("unload_under_getpeername_load", 0,
+		       "rmmod %s, bad answers %ld+%ld %s", strerror(err),
+		       h[0].bad, h[1].bad, h[0].bad ? h[0].why : h[1].why);
+}
+
 /* Second load: default trusted= (everything), small table, sysfs changes. */
 static void test_reload(void)
 {
 	struct delta one = { .found = 1 };
 	struct delta untrusted = { .found = 1, .untrusted = 1 };
-	enum { MANY = 300 };
-	static int fds[MANY];
-	static struct want ws[MANY];
 	char buf[256], why[256] = "";
 	uint8_t t4[8];
 	struct conn c;
@@ -1007,15 +1066,15 @@ static void test_reload(void)
 			tl = opt_toa4(t, toa, 2000 + i);
 			c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t, tl, toa, (uint16_t)(2000 + i) };
 		}
-		fds[i] = conn_open(&c, &f, &ws[i], why, sizeof(why));
+		many_fd[i] = conn_open(&c, &f, &many_toa[i], why, sizeof(why));
 		expect[S_FOUND]++;
-		if (fds[i] < 0) {
+		if (many_fd[i] < 0) {
 			ok = 0;
 			break;
 		}
 		expect[S_REWRITTEN]++;
-		/* Keep the real peer for after the unload. */
-		want_set(&ws[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
+		/* What the socket must say once the module is gone. */
+		want_set(&many_real[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
 		tun_drain(tun);
 	}
 	if (!ok) {
@@ -1027,15 +1086,14 @@ static void test_reload(void)
 		report("many_records_small_table", 1, NULL);
 	stats_checkpoint("before_final_unload");
 
-	if (toa_unload()) {
-		report("final_unload", 0, "delete_module: %s", strerror(errno));
-		return;
-	}
-	ok = 1;
+	test_unload_under_load();
+	ok = access("/proc/net/toa_stats", F_OK) != 0;
+	if (!ok)
+		snprintf(why, sizeof(why), "/proc/net/toa_stats still there");
 	for (i = 0; i < MANY; i++) {
-		if (ok && peer_check(fds[i], &ws[i], why, sizeof(why)))
+		if (ok && peer_check(many_fd[i], &many_real[i], why, sizeof(why)))
 			ok = 0;
-		close_rst(fds[i]);
+		close_rst(many_fd[i]);
 	}
 	tun_drain(tun);
 	report("final_unload", ok, "%s", ok ? "" : why);
