@@ -46,7 +46,7 @@ expected_results=(
 	malformed_toa6_overruns_header malformed_lone_kind_byte nop_then_toa
 	unknown_option_then_toa timestamp_then_toa duplicate_toa_first_wins
 	duplicate_toa6_first_wins toa_then_bad_option close_paths
-	unaccepted_children netns_separate_stats churn_10000
+	unaccepted_children netns_separate_stats churn_10000 parallel_churn
 	unload_with_open_connections no_rewrite_after_unload
 	reload_default_trusts_every_source sysfs_trusted_write
 	sysfs_trusted_excludes sysfs_trusted_includes
@@ -57,11 +57,12 @@ expected_results=(
 # /proc/net/toa_stats at the guest's checkpoints, worked out from what the
 # guest sends (see toa_guest.c):
 #  before_unload: 5 basic + 6 option-walk cases rewritten (accept+getpeername
-#   each), 4 ignored-but-found, 3 close_paths + 5 unaccepted, 10000 churn
-#   (accept only), 3 open + 1 queued; 6 malformed cases + toa_then_bad_option.
+#   each), 4 ignored-but-found, 3 close_paths + 5 unaccepted, 10000 churn and
+#   2 x 2000 parallel churn (accept only), 3 open + 1 queued; 6 malformed
+#   cases + toa_then_bad_option.
 #  before_final_unload: after reload, 3 single cases + 300 open connections.
 declare -A expected_stats=(
-	[before_unload]="found=10027 rewritten=10031 untrusted=3 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
+	[before_unload]="found=14027 rewritten=14031 untrusted=3 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
 	[before_final_unload]="found=303 rewritten=304 untrusted=1 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
 )
 

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/route.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,6 +49,11 @@
 #define PORT_UNACC	8004	/* listener closed with children queued */
 
 #define CHURN		10000
+#define PAR_CHURN	2000	/* per thread, two threads, two TUNs */
+#define TUN2_NAME	"toa1"
+#define RS4B		"10.79.0.1"	/* the second TUN's RS address */
+#define LB4_PAR_A	"10.77.1.3"	/* via toa0 */
+#define LB4_PAR_B	"10.77.1.129"	/* via toa1: 10.77.1.128/25 routes there */
 #define STATS_WAIT_MS	5000
 #define TRUSTED_PARAM	"/sys/module/toa/parameters/trusted"
 
@@ -365,27 +372,27 @@ struct conn {
 };
 
 /*
- * Handshake, accept() and check the address accept() returned.  Returns the
- * accepted fd or -1 with a message in @why.
+ * Handshake through @tunfd from LB port @sport with ISN @iss, accept() and
+ * check the address accept() returned.  Returns the accepted fd or -1 with
+ * a message in @why.  Thread-safe as long as each thread has its own TUN.
  */
-static int conn_open(const struct conn *c, struct flow *f, struct want *w,
-		     char *why, size_t wl)
+static int conn_open_at(int tunfd, const struct conn *c, uint16_t sport,
+			uint32_t iss, struct flow *f, struct want *w,
+			char *why, size_t wl)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	uint16_t sport = next_sport++;
 	int fd;
 
-	if (flow_init(f, c->lb, sport, c->rs, c->rs_port, next_iss)) {
+	if (flow_init(f, c->lb, sport, c->rs, c->rs_port, iss)) {
 		snprintf(why, wl, "bad addresses");
 		return -1;
 	}
-	next_iss += 100003;
 	if (c->toa)
 		want_set(w, c->family, c->toa, c->toa_port);
 	else
 		want_set(w, c->family, c->lb, sport);
-	if (handshake(tun, f, c->opt, c->opt_len)) {
+	if (handshake(tunfd, f, c->opt, c->opt_len)) {
 		snprintf(why, wl, "handshake failed");
 		return -1;
 	}
@@ -400,6 +407,16 @@ static int conn_open(const struct conn *c, struct flow *f, struct want *w,
 		return -1;
 	}
 	return fd;
+}
+
+/* conn_open_at() on the main TUN with the next free port and ISN. */
+static int conn_open(const struct conn *c, struct flow *f, struct want *w,
+		     char *why, size_t wl)
+{
+	uint32_t iss = next_iss;
+
+	next_iss += 100003;
+	return conn_open_at(tun, c, next_sport++, iss, f, w, why, wl);
 }
 
 /* Counter changes one connection of @c causes once opened and checked. */
@@ -848,6 +865,121 @@ static void test_churn(void)
 		report("churn_10000", 1, NULL);
 }
 
+/* A second TUN whose RS address is RS4B and which 10.77.1.128/25 routes to. */
+static int tun2_setup(void)
+{
+	struct sockaddr_in *sin;
+	struct rtentry rt;
+	int fd, s;
+
+	fd = tun_setup(TUN2_NAME, RS4B, 16, "fd79::1", 16);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || s < 0)
+		goto err;
+	memset(&rt, 0, sizeof(rt));
+	sin = (struct sockaddr_in *)&rt.rt_dst;
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, "10.77.1.128", &sin->sin_addr);
+	sin = (struct sockaddr_in *)&rt.rt_genmask;
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, "255.255.255.128", &sin->sin_addr);
+	rt.rt_flags = RTF_UP;
+	rt.rt_dev = TUN2_NAME;
+	if (ioctl(s, SIOCADDRT, &rt) < 0) {
+		fprintf(stderr, "SIOCADDRT: %s\n", strerror(errno));
+		goto err;
+	}
+	close(s);
+	return fd;
+err:
+	if (s >= 0)
+		close(s);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+struct churn_worker {
+	pthread_t thread;
+	int tun, listener;
+	const char *lb, *rs;
+	uint32_t iss;
+	int done, bad;
+	char why[256];
+};
+
+static void *churn_worker_run(void *arg)
+{
+	struct churn_worker *w = arg;
+	int i;
+
+	for (i = 0; i < PAR_CHURN; i++) {
+		char toa[64];
+		uint8_t t[8];
+		struct want want;
+		struct flow f;
+		struct conn c;
+		int fd;
+
+		snprintf(toa, sizeof(toa), "198.20.%d.%d", i >> 8, i & 0xff);
+		opt_toa4(t, toa, 3000 + i);
+		c = (struct conn){ w->listener, AF_INET, w->lb, w->rs, PORT_V4, t, 8, toa, (uint16_t)(3000 + i) };
+		fd = conn_open_at(w->tun, &c, 40000 + i, w->iss + i * 100003U,
+				  &f, &want, w->why, sizeof(w->why));
+		if (fd < 0) {
+			if (w->bad++ > 5)
+				break;
+			continue;
+		}
+		close_rst(fd);
+		w->done++;
+		if (i % 64 == 0)
+			tun_drain(w->tun);
+	}
+	return NULL;
+}
+
+/*
+ * Two threads, each on its own TUN, so handshakes are processed in softirq
+ * on both CPUs while the other CPU inserts and frees records.
+ */
+static void test_parallel_churn(void)
+{
+	struct churn_worker w[2];
+	long t0 = now_ms();
+	int tun2, lb, i;
+
+	tun2 = tun2_setup();
+	lb = listen_on(AF_INET, RS4B, PORT_V4, 0);
+	if (tun2 < 0 || lb < 0) {
+		report("parallel_churn", 0, "second TUN setup failed");
+		return;
+	}
+	memset(w, 0, sizeof(w));
+	w[0] = (struct churn_worker){ .tun = tun, .listener = l4, .lb = LB4_PAR_A,
+				      .rs = RS4, .iss = 7 };
+	w[1] = (struct churn_worker){ .tun = tun2, .listener = lb, .lb = LB4_PAR_B,
+				      .rs = RS4B, .iss = 11 };
+	for (i = 0; i < 2; i++)
+		pthread_create(&w[i].thread, NULL, churn_worker_run, &w[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(w[i].thread, NULL);
+	tun_drain(tun);
+	close(lb);
+	close(tun2);
+	printf("TOA-INFO parallel churn: %d+%d connections in %ld ms\n",
+	       w[0].done, w[1].done, now_ms() - t0);
+
+	expect[S_FOUND] += w[0].done + w[1].done;
+	expect[S_REWRITTEN] += w[0].done + w[1].done;
+	if (w[0].bad || w[1].bad) {
+		report("parallel_churn", 0, "%s", w[0].bad ? w[0].why : w[1].why);
+		return;
+	}
+	if (!stats_check("parallel_churn"))
+		report("parallel_churn", 1, NULL);
+}
+
 /*
  * rmmod with connections open (and one child recorded but not yet
  * accepted): afterwards everything reports its real peer.
@@ -1139,6 +1271,7 @@ int main(int argc, char **argv)
 	test_unaccepted();
 	test_netns();
 	test_churn();
+	test_parallel_churn();
 	test_unload_open();
 	test_reload();
 out:
