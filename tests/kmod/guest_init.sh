@@ -15,7 +15,6 @@ done </lib/modules/load.list
 
 /bin/toa_guest /lib/modules/toa.ko
 echo "TOA-GUEST-EXIT rc=$?"
-echo "TOA-INFO softirqs $(grep NET_RX /proc/softirqs)"
 
 echo "TOA-DMESG-BEGIN"
 dmesg

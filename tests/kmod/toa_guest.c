@@ -940,8 +940,9 @@ static void *churn_worker_run(void *arg)
 }
 
 /*
- * Two threads, each on its own TUN, so handshakes are processed in softirq
- * on both CPUs while the other CPU inserts and frees records.
+ * Two threads, each on its own TUN.  tun hands a written segment to the
+ * stack right away in the writer's context (bottom halves off), so the two
+ * CPUs record, look up and free records at the same time.
  */
 static void test_parallel_churn(void)
 {
