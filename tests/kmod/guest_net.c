@@ -59,7 +59,7 @@ static int write_file(const char *path, const char *val)
 }
 
 int tun_setup(const char *name, const char *addr4, int plen4,
-	      const char *addr6, int plen6)
+	      const char *addr6, int plen6, int napi)
 {
 	struct sockaddr_in *sin;
 	struct toa_in6_ifreq ifr6;
@@ -74,7 +74,7 @@ int tun_setup(const char *name, const char *addr4, int plen4,
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (napi ? IFF_NAPI : 0);
 	if (ifr_ioctl(tun, TUNSETIFF, &ifr, "TUNSETIFF"))
 		goto err;
 

@@ -38,9 +38,14 @@ struct seg {
 	uint32_t ack;
 };
 
-/* Create and configure the TUN device; returns its fd or -1. */
+/*
+ * Create and configure the TUN device; returns its fd or -1.  Without @napi
+ * tun hands written packets to the stack in the writer's context (bottom
+ * halves off); with it (IFF_NAPI) they go through NAPI, i.e. the NET_RX
+ * softirq, like packets from a NIC.
+ */
 int tun_setup(const char *name, const char *addr4, int plen4,
-	      const char *addr6, int plen6);
+	      const char *addr6, int plen6, int napi);
 
 /* Fill @f; addresses are text; @iss is our ISN. */
 int flow_init(struct flow *f, const char *src, uint16_t sport,
