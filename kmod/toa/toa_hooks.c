@@ -187,7 +187,7 @@ static int toa_getname_entry(struct kretprobe_instance *ri,
 	struct toa_entry e;
 
 	/* int getname(struct socket *sock, struct sockaddr *uaddr, int peer) */
-	if (!regs_get_kernel_argument(regs, 2) || toa_table_empty())
+	if (!(int)regs_get_kernel_argument(regs, 2) || toa_table_empty())
 		return 1;
 	sock = (struct socket *)regs_get_kernel_argument(regs, 0);
 	if (!sock || !sock->sk || !toa_table_lookup(sock->sk, &e))

@@ -158,6 +158,23 @@ static int toa_trust_format(const struct toa_trust *t, char *buf, size_t size)
 	return len;
 }
 
+/* Does @t let every IPv4 and every IPv6 source through? */
+static bool toa_trust_is_everything(const struct toa_trust *t)
+{
+	bool all4 = false, all6 = false;
+	unsigned int i;
+
+	for (i = 0; t && i < t->n; i++) {
+		if (t->p[i].plen)
+			continue;
+		if (t->p[i].family == AF_INET)
+			all4 = true;
+		else
+			all6 = true;
+	}
+	return !t || (all4 && all6);
+}
+
 static void toa_trust_log_locked(const struct toa_trust *t)
 {
 	char *buf;
@@ -170,7 +187,10 @@ static void toa_trust_log_locked(const struct toa_trust *t)
 	if (!buf)
 		return;
 	toa_trust_format(t, buf, PAGE_SIZE);
-	pr_info("TOA honoured only from %s\n", buf);
+	if (toa_trust_is_everything(t))
+		pr_warn("trusted=%s: TOA is honoured from every source\n", buf);
+	else
+		pr_info("TOA honoured only from %s\n", buf);
 	kfree(buf);
 }
 

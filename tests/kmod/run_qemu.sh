@@ -50,7 +50,7 @@ expected_results=(
 	unload_with_open_connections no_rewrite_after_unload
 	reload_default_trusts_every_source sysfs_trusted_write
 	sysfs_trusted_excludes sysfs_trusted_includes
-	sysfs_trusted_rejects_bad_prefix many_records_small_table
+	sysfs_trusted_rejects_bad_prefix sysfs_trusted_everything many_records_small_table
 	unload_under_getpeername_load final_unload
 )
 
@@ -60,10 +60,10 @@ expected_results=(
 #   each), 4 ignored-but-found, 3 close_paths + 5 unaccepted, 10000 churn and
 #   2 x 2000 parallel churn (accept only), 3 open + 1 queued; 6 malformed
 #   cases + toa_then_bad_option.
-#  before_final_unload: after reload, 3 single cases + 300 open connections.
+#  before_final_unload: after reload, 4 single cases + 300 open connections.
 declare -A expected_stats=(
 	[before_unload]="found=14027 rewritten=14031 untrusted=3 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
-	[before_final_unload]="found=303 rewritten=304 untrusted=1 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
+	[before_final_unload]="found=304 rewritten=306 untrusted=1 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
 )
 
 # Kernel messages the module must have printed.
@@ -71,6 +71,7 @@ expected_log=(
 	"toa: TOA honoured only from 10.77.1.0/24,fd77:1::/64"
 	"toa: trusted= is empty: TOA is honoured from every source"
 	"toa: trusted: '10.77.1.0/33' is not an address or prefix"
+	"toa: trusted=0.0.0.0/0,::/0: TOA is honoured from every source"
 	"toa: freed 4 records of sockets still open"
 	"toa: freed 300 records of sockets still open"
 )

@@ -1164,7 +1164,7 @@ static void test_reload(void)
 	struct delta one = { .found = 1 };
 	struct delta untrusted = { .found = 1, .untrusted = 1 };
 	char buf[256], why[256] = "";
-	uint8_t t4[8];
+	uint8_t t4[8], t6[20];
 	struct conn c;
 	int i, err, ok;
 
@@ -1207,6 +1207,15 @@ static void test_reload(void)
 		report("sysfs_trusted_rejects_bad_prefix", 1, NULL);
 	else
 		report("sysfs_trusted_rejects_bad_prefix", 0, "write %d, reads '%s'", err, buf);
+
+	/* Both /0 prefixes: everything again (and the module says so). */
+	err = write_text(TRUSTED_PARAM, "0.0.0.0/0,::/0");
+	opt_toa6(t6, "2001:db8::71", 7171);
+	c = (struct conn){ l6, AF_INET6, EVIL6, RS6, PORT_V6, t6, 20, "2001:db8::71", 7171 };
+	if (err)
+		report("sysfs_trusted_everything", 0, "write %d", err);
+	else
+		conn_case("sysfs_trusted_everything", &c, &one);
 
 	/* Many records in a 256-bucket table, all open at the final rmmod. */
 	ok = 1;
