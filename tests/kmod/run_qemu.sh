@@ -104,10 +104,10 @@ trap cleanup EXIT
 
 # --- tools: only through the project's bootstrap (scripts/deps/kmod.list) ---
 need_bootstrap=0
-for cmd in qemu-system-x86_64 cpio xz gcc make dpkg-deb apt-get modinfo; do
+for cmd in qemu-system-x86_64 cpio xz gcc make nm dpkg-deb apt-get modinfo flock; do
 	command -v "$cmd" >/dev/null || need_bootstrap=1
 done
-for pkg in busybox-static "$meta"; do
+for pkg in busybox-static libc6-dev "$meta"; do
 	[[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] ||
 		need_bootstrap=1
 done
