@@ -12,6 +12,8 @@ namespace anylb {
 inline uint32_t crc64(uint64_t data, uint32_t init) {
   return static_cast<uint32_t>(_mm_crc32_u64(init, data));
 }
-inline uint32_t crc32(uint32_t data, uint32_t init) { return _mm_crc32_u32(init, data); }
+inline uint32_t crc32(uint32_t data, uint32_t init) {
+  return _mm_crc32_u32(init, data);
+}
 
 }  // namespace anylb

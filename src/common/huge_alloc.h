@@ -27,8 +27,8 @@ template <typename T>
 HugeArray<T> hugeArray(size_t n) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t bytes = (n * sizeof(T) + kHuge - 1) / kHuge * kHuge;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                 -1, 0);
   if (p == MAP_FAILED) {
     p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();

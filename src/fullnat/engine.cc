@@ -19,13 +19,11 @@
 
 namespace anylb::fullnat {
 
-using detail::Parsed;
 using detail::rewriteIp;
 using detail::rewritePorts;
 using detail::tcpHeaderSum;
 
 using session::Dir;
-using session::FlowKey;
 using session::Session;
 using session::SessionTable;
 using session::TcpState;

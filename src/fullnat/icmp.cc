@@ -17,7 +17,6 @@
 
 namespace anylb::fullnat {
 
-using detail::Parsed;
 using session::Dir;
 using session::SessionTable;
 

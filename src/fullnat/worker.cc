@@ -14,7 +14,6 @@
 
 namespace anylb::fullnat {
 
-using detail::Parsed;
 using session::Session;
 using session::SessionTable;
 using session::TcpState;

@@ -111,9 +111,9 @@ void SessionTable::indexRemove(uint32_t hash, uint32_t entry) {
   uint32_t b = hash & bucketMask_;
   for (uint32_t probes = 0; probes <= bucketMask_; ++probes) {
     Bucket& bk = buckets_[b];
-    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-      if (bk.entry[i] == entry) {
-        bk.entry[i] = kEmpty;
+    for (uint32_t& slot : bk.entry) {
+      if (slot == entry) {
+        slot = kEmpty;
         // Undo the overflow counts the insert left in the buckets it passed.
         for (uint32_t p = hash & bucketMask_; p != b; p = (p + 1) & bucketMask_) {
           --buckets_[p].overflow;

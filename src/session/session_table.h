@@ -55,8 +55,7 @@ class SessionTable {
 
   static uint32_t hash(const FlowKey& k);
   // The same hash for an IPv4 key given as raw addresses (network order): two CRC32-C steps.
-  static uint32_t hash4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-                        uint8_t proto) {
+  static uint32_t hash4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto) {
     const uint64_t tail = uint64_t{sport} | (uint64_t{dport} << 16) | (uint64_t{proto} << 32);
     return crc64(tail, crc64(uint64_t{src} | uint64_t{dst} << 32, kHashSeed4));
   }
@@ -120,8 +119,7 @@ class SessionTable {
   template <typename Fn>
   void forEach(Fn&& fn) {
     for (uint32_t b = 0; b <= bucketMask_; ++b) {
-      for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-        const uint32_t e = buckets_[b].entry[i];
+      for (const uint32_t e : buckets_[b].entry) {
         if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
       }
     }

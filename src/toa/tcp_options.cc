@@ -78,7 +78,7 @@ int buildWithToa(const uint8_t* opts, unsigned len, const uint8_t* toa, unsigned
 bool clampMss(uint8_t* opts, unsigned len, uint16_t by) {
   for (unsigned i = 0; i < len && opts[i] != kKindEol; i += optLen(opts, i)) {
     if (opts[i] != kKindMss) continue;
-    const uint16_t mss = static_cast<uint16_t>((opts[i + 2] << 8) | opts[i + 3]);
+    const auto mss = static_cast<uint16_t>((opts[i + 2] << 8) | opts[i + 3]);
     const uint16_t clamped = mss > 536 + by ? static_cast<uint16_t>(mss - by) : 536;
     if (clamped >= mss) return false;
     opts[i + 2] = static_cast<uint8_t>(clamped >> 8);

@@ -144,7 +144,7 @@ class Populated {
     FrameSet fs;
     std::mt19937 rng(42);
     for (size_t k = 0; k < count; ++k) {
-      const uint32_t i = static_cast<uint32_t>(rng() % n_);
+      const auto i = static_cast<uint32_t>(rng() % n_);
       fs.add(testing::frame(clientSpec(i, testing::kAck, {}, {'d', 'a', 't', 'a'})));
     }
     return fs;
@@ -153,7 +153,7 @@ class Populated {
     FrameSet fs;
     std::mt19937 rng(43);
     for (size_t k = 0; k < count; ++k) {
-      const uint32_t i = static_cast<uint32_t>(rng() % n_);
+      const auto i = static_cast<uint32_t>(rng() % n_);
       fs.add(testing::frame(rsSpec(i, testing::kAck, {}, {'d', 'a', 't', 'a'})));
     }
     return fs;

@@ -80,8 +80,8 @@ void run(benchmark::State& state, Populated& p, const FrameSet& fs, BetweenWraps
               fullnat::dropReasonName(v[0].reason) + " (sessions " +
               std::to_string(p.worker().sessions().size()) + "/" +
               std::to_string(p.worker().sessions().capacity()) + ", created " +
-              std::to_string(k.sessionsCreated) + ", expired " +
-              std::to_string(k.sessionsExpired) + ", now " + std::to_string(now) + ")";
+              std::to_string(k.sessionsCreated) + ", expired " + std::to_string(k.sessionsExpired) +
+              ", now " + std::to_string(now) + ")";
       state.SkipWithError(error.c_str());
       break;
     }
@@ -89,7 +89,7 @@ void run(benchmark::State& state, Populated& p, const FrameSet& fs, BetweenWraps
   const double gross =
       packets != 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
   const double net = gross - rebuild;
-  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const auto hz = static_cast<double>(rte_get_tsc_hz());
   state.counters["cycles_per_pkt"] = gross;
   state.counters["rebuild_cycles"] = rebuild;
   state.counters["net_cycles_per_pkt"] = net;

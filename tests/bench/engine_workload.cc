@@ -8,7 +8,8 @@
 
 #include "bench_setup.h"
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   using namespace anylb;  // NOLINT(google-build-using-namespace)
   const char* kind = argc > 1 ? argv[1] : "inbound";
   // The table is filled through processBurst too; callgrind.sh runs with 0 packets as well
@@ -34,4 +35,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long>(p.worker().counters().forwarded),
               static_cast<unsigned long>(p.worker().counters().dropped));
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_workload: %s\n", e.what());
+    return 1;
+  }
 }

@@ -193,9 +193,10 @@ struct Bad {
   DropReason reason;
 };
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks for
 void PrintTo(const Bad& b, std::ostream* os) {
   *os << b.name;
-}  // NOLINT
+}
 
 std::vector<Bad> badFrames() {
   const auto syn = frame(fromClient(kSyn, kMss));
@@ -205,7 +206,9 @@ std::vector<Bad> badFrames() {
     if (fixSum) fixIpChecksum(f);
     return f;
   };
-  auto tcpOpts = [&](std::vector<uint8_t> opts) { return frame(fromClient(kSyn, opts)); };
+  auto tcpOpts = [&](std::vector<uint8_t> opts) {
+    return frame(fromClient(kSyn, std::move(opts)));
+  };
   L4Spec udp = fromClient(0, {}, {1, 2, 3}, 5353, 53);
   udp.proto = 17;
   L4Spec gre = fromClient(0);
