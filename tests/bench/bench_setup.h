@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../unit/fullnat/dpdk_env.h"
+#include "../unit/fullnat/engine_config.h"
 #include "../unit/fullnat/packet.h"
 #include "config/loader.h"
 #include "fullnat/worker.h"
@@ -21,26 +22,9 @@
 namespace anylb::bench {
 
 // 8 RS and a /26 of LIPs: 4 M sessions need about 8 LIP:LPORT pairs per port.
-inline constexpr const char* kBenchConfig = R"(
-[node]
-name = "bench"
-router_id = "10.255.0.1"
-[dataplane]
-workers = 1
+inline constexpr const char* kBenchServicesToml = R"(
 [dataplane.timeouts]
 tcp_established = 604800
-[[dataplane.port]]
-name = "p0"
-device = "net_tap0"
-[[uplink]]
-name = "u0"
-port = "p0"
-address = "10.1.0.2/30"
-gateway = "10.1.0.1"
-peer_address = "10.1.0.1"
-peer_as = 65001
-[bgp]
-local_as = 65100
 [local_addresses]
 prefixes = ["10.200.0.0/26"]
 [[service]]
@@ -108,7 +92,8 @@ class Populated {
  public:
   explicit Populated(uint32_t sessions, uint32_t extraCapacity = 0) : n_(sessions) {
     testing::mbufPool();
-    auto r = config::loadConfigString(kBenchConfig, "bench.toml");
+    auto r = config::loadConfigString(std::string(testing::kNodeToml) + kBenchServicesToml,
+                                      "bench.toml");
     if (!r.config) throw std::runtime_error("bench config: " + r.errors.at(0).str());
     worker_ = std::make_unique<fullnat::Worker>(0, 1, sessions + extraCapacity);
     worker_->setSnapshot(fullnat::Snapshot::build(*r.config, 1, 1, registry_));

@@ -43,7 +43,7 @@ L4Spec tcp(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t f
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   mbufPool();
-  auto r = config::loadConfigString(kEngineConfig, "fuzz.toml");
+  auto r = config::loadConfigString(engineConfig(), "fuzz.toml");
   if (!r.config) __builtin_trap();
   static fullnat::RsRegistry registry;
   gWorker = std::make_unique<fullnat::Worker>(0, 1, 4096);

@@ -1,5 +1,7 @@
-// The engine tests' and the engine fuzzer's node config and addresses.
+// The node config and addresses of the engine tests, the engine fuzzer and the benchmark.
 #pragma once
+
+#include <string>
 
 namespace anylb::testing {
 
@@ -9,7 +11,8 @@ inline constexpr const char* kVip = "10.100.0.10";
 inline constexpr const char* kLip = "10.200.0.1";
 inline constexpr const char* kRs = "10.20.0.11";
 
-inline constexpr const char* kEngineConfig = R"(
+// A one-uplink node without services: what every engine test config starts with.
+inline constexpr const char* kNodeToml = R"(
 [node]
 name = "t"
 router_id = "10.255.0.1"
@@ -27,6 +30,9 @@ peer_address = "10.1.0.1"
 peer_as = 65001
 [bgp]
 local_as = 65100
+)";
+
+inline constexpr const char* kEngineServicesToml = R"(
 [local_addresses]
 prefixes = ["10.200.0.1/32"]
 
@@ -71,5 +77,9 @@ address = "10.20.0.42"
 port = 82
 weight = 1
 )";
+
+inline std::string engineConfig() {
+  return std::string(kNodeToml) + kEngineServicesToml;
+}
 
 }  // namespace anylb::testing

@@ -24,7 +24,7 @@ class EngineTest : public ::testing::Test {
 
   void SetUp() override {
     mbufPool();
-    auto r = config::loadConfigString(kEngineConfig, "engine.toml");
+    auto r = config::loadConfigString(engineConfig(), "engine.toml");
     ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
     cfg_ = *r.config;
     makeWorker(1024, 0, 1);
