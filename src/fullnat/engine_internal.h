@@ -15,28 +15,31 @@ namespace anylb::fullnat::detail {
 
 // What pass 1 learned about a packet, plus the checksum bookkeeping of its rewrite: partial
 // sums of every word that changed, old and new, applied once at the end (RFC 1624).
+// No default member initialisers: a burst's array of these is not zeroed, reset() sets what
+// is read before parse() writes it.
 struct Parsed {
   session::FlowKey key;
-  uint32_t hash = 0;
-  uint32_t idx = session::SessionTable::kInvalid;
-  int32_t service = -1;
-  session::Dir dir = session::Dir::kIn;
-  uint16_t l3off = 0;
-  uint16_t l4off = 0;
-  uint16_t l4len = 0;
-  uint16_t ipTotal = 0;
-  uint16_t tcpHdrLen = 0;
-  uint8_t proto = 0;
-  uint8_t tcpFlags = 0;
-  bool isIcmp = false;
-  uint32_t ipOld = 0;
-  uint32_t ipNew = 0;
-  uint32_t l4Old = 0;
-  uint32_t l4New = 0;
+  uint32_t hash;
+  uint32_t idx;
+  int32_t service;
+  session::Dir dir;
+  uint16_t l3off;
+  uint16_t l4off;
+  uint16_t l4len;
+  uint16_t ipTotal;
+  uint16_t tcpHdrLen;
+  uint8_t proto;
+  uint8_t tcpFlags;
+  bool isIcmp;
+  uint32_t ipOld;
+  uint32_t ipNew;
+  uint32_t l4Old;
+  uint32_t l4New;
 
   // Per packet: cheaper than assigning a value-initialised Parsed (the key is set by parse()).
   void reset() {
     idx = session::SessionTable::kInvalid;
+    dir = session::Dir::kIn;
     service = -1;
     isIcmp = false;
     tcpHdrLen = 0;

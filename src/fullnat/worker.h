@@ -54,8 +54,9 @@ class Worker {
   // translation; per-RS state is re-mapped by rsId.
   void setSnapshot(std::shared_ptr<const Snapshot> snap);
 
-  // Translates a burst in place. out[i] tells what to do with pkts[i]; dropped packets are NOT
-  // freed here (the caller owns all mbufs). Returns n.
+  // Translates up to kMaxBurst packets in place and returns how many it handled (the caller
+  // passes the rest again). out[i] tells what to do with pkts[i]; dropped packets are NOT
+  // freed here (the caller owns all mbufs).
   uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out);
 
   // Expires idle sessions; call once per loop iteration. Returns how many expired.
