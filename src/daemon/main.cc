@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -12,6 +13,8 @@
 
 #include "common/logging.h"
 #include "config/loader.h"
+#include "dataplane/dataplane.h"
+#include "fullnat/snapshot.h"
 
 namespace {
 
@@ -35,15 +38,50 @@ int run(const std::string& path, int verbose) {
   anylb::setupLogging(cfg.logging.level, cfg.logging.file, verbose);
   spdlog::info("anylbd starting: {}", anylb::config::summary(cfg));
 
+  anylb::fullnat::RsRegistry registry;
+  auto snapshot = anylb::fullnat::Snapshot::build(cfg, 1, cfg.dataplane.workers, registry);
+  anylb::dataplane::Dataplane dataplane(cfg);
+  if (auto err = dataplane.start(snapshot); !err.empty()) {
+    spdlog::critical("dataplane did not start: {}", err);
+    return 1;
+  }
+  spdlog::info("dataplane running: {} worker(s), {} uplink(s)", cfg.dataplane.workers,
+               cfg.uplinks.size());
+
   boost::asio::io_context io;
   boost::asio::signal_set stop(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
+  boost::asio::signal_set usr1(io, SIGUSR1);
+  boost::asio::steady_timer ticker(io);
   stop.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    hup.cancel();
     io.stop();
   });
+  // Link state, ARP, worker heartbeats. A stalled worker means a dead dataplane: the BGP
+  // controller withdraws on it (dataplaneAlive), here it is logged once per change.
+  bool alive = true;
+  std::function<void(const boost::system::error_code&)> onTick =
+      [&](const boost::system::error_code& ec) {
+        if (ec) return;
+        const bool now = dataplane.tick();
+        if (now != alive) {
+          alive = now;
+          if (!alive) spdlog::critical("dataplane is not alive: a worker stalled");
+        }
+        ticker.expires_after(std::chrono::milliseconds(500));
+        ticker.async_wait(onTick);
+      };
+  ticker.expires_after(std::chrono::milliseconds(100));
+  ticker.async_wait(onTick);
+  std::function<void(const boost::system::error_code&, int)> onUsr1 =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        spdlog::info("stats {}", dataplane.statsJson());
+        spdlog::default_logger()->flush();
+        usr1.async_wait(onUsr1);
+      };
+  usr1.async_wait(onUsr1);
   std::function<void(const boost::system::error_code&, int)> onHup =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
@@ -59,6 +97,7 @@ int run(const std::string& path, int verbose) {
       };
   hup.async_wait(onHup);
   io.run();
+  dataplane.stop();
   spdlog::info("anylbd stopped");
   return 0;
 }

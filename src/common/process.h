@@ -1,0 +1,23 @@
+// Running short external commands (ip, sysctl) from the control thread, bounded in time.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace anylb {
+
+struct CommandResult {
+  int status = -1;      // exit status, or -1 (could not start, killed on timeout, signalled)
+  std::string output;   // stdout and stderr, at most 4 KiB
+  [[nodiscard]] bool ok() const { return status == 0; }
+};
+
+// Runs argv[0] (looked up in PATH) with the arguments, without a shell. Kills it after
+// `timeout`. Never throws.
+CommandResult runCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+std::string joinArgs(const std::vector<std::string>& argv);
+
+}  // namespace anylb

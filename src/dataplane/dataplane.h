@@ -1,0 +1,116 @@
+// The running dataplane: EAL, ports (uplinks and their TAP exception ports), worker lcores,
+// redirect rings, neighbours and routes. Created and driven by the control thread; the packet
+// work happens in worker_loop.cc on the worker lcores.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "dataplane/neighbors.h"
+#include "fullnat/worker.h"
+
+namespace anylb::dataplane {
+
+// Drops that happen outside the engine, after its verdict. With the engine's reasons they
+// make up every dropped packet.
+#define ANYLB_DP_DROPS(X)                                                       \
+  X(kNoRoute, "no_route", "no uplink is up")                                    \
+  X(kNeighborQueueFull, "neighbor_queue_full", "next hop unresolved, queue full") \
+  X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")   \
+  X(kTxFull, "tx_full", "port TX ring full")                                    \
+  X(kRedirectFull, "redirect_full", "ring to the owning worker full")           \
+  X(kKernelFull, "kernel_full", "exception path (TAP) TX full")
+
+enum class DpDrop : uint8_t {
+#define ANYLB_X(id, name, help) id,
+  ANYLB_DP_DROPS(ANYLB_X)
+#undef ANYLB_X
+      kCount
+};
+inline constexpr unsigned kDpDropCount = static_cast<unsigned>(DpDrop::kCount);
+const char* dpDropName(DpDrop d);
+
+struct alignas(64) LoopCounters {
+  std::array<uint64_t, kDpDropCount> drops{};
+  uint64_t toKernel = 0;      // packets handed to a TAP
+  uint64_t fromKernel = 0;    // packets the kernel sent out through a TAP
+  uint64_t redirectedOut = 0;  // handed to another worker
+  uint64_t redirectedIn = 0;   // received from another worker
+  uint64_t idleSleeps = 0;
+};
+
+struct UplinkRt {
+  std::string name;
+  uint16_t port = 0;  // DPDK port id of the uplink
+  uint16_t tap = 0;   // DPDK port id of its TAP
+  uint32_t addrRaw = 0;
+  uint32_t netRaw = 0;
+  uint32_t maskRaw = 0;
+  int gateway = -1;  // neighbour index
+  uint64_t mac = 0;  // the uplink port's MAC
+  std::atomic<bool> linkUp{false};
+};
+
+class Dataplane {
+ public:
+  explicit Dataplane(const config::Config& cfg);
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // Initialises the EAL, ports, TAPs and workers, and launches the worker lcores.
+  // Returns an empty string on success, else what went wrong (and nothing is left running).
+  std::string start(std::shared_ptr<const fullnat::Snapshot> snap);
+  void stop();
+
+  // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
+  // stale neighbours, worker heartbeats. Returns false when a worker has stalled.
+  bool tick();
+  // Control thread: the stats JSON the SIGUSR1 dump and the tests read.
+  std::string statsJson() const;
+  [[nodiscard]] uint32_t nowMs() const;
+  [[nodiscard]] bool running() const { return running_; }
+
+  // --- used by worker_loop.cc
+  struct WorkerCtx;
+  int runWorker(WorkerCtx& w);
+  friend int workerMain(void* arg);
+
+ private:
+  std::string initEal();
+  std::string initPorts();
+  std::string initTap(UplinkRt& u, size_t index);
+  void configureKernelSide();
+  void sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratuitous);
+  int route(uint32_t dstRaw, uint32_t flowHash) const;  // neighbour index or -1
+
+  const config::Config& cfg_;
+  uint16_t workers_;
+  std::vector<std::unique_ptr<UplinkRt>> uplinks_;
+  NeighborTable neighbors_;
+  std::vector<rte_mempool*> pools_;       // per worker
+  std::vector<rte_ring*> redirect_;       // per destination worker, multi-producer
+  std::vector<std::unique_ptr<WorkerCtx>> ctx_;
+  rte_mempool* controlPool_ = nullptr;  // the control thread's frames (ARP)
+  rte_ring* controlTx_ = nullptr;       // ... sent by worker 0 (mbuf->port = uplink port)
+  std::atomic<bool> stop_{false};
+  bool ealUp_ = false;
+  bool running_ = false;
+  uint64_t tscHz_ = 0;
+  uint64_t tscStart_ = 0;
+  std::vector<uint64_t> lastHeartbeat_;
+  std::vector<uint32_t> heartbeatStallMs_;
+  uint32_t lastTickMs_ = 0;
+};
+
+int workerMain(void* arg);  // rte_eal_remote_launch entry: arg is a Dataplane::WorkerCtx
+
+}  // namespace anylb::dataplane

@@ -1,0 +1,46 @@
+// One worker lcore's state, owned by that lcore (the control thread only reads counters and
+// the heartbeat).
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+
+#include "dataplane/dataplane.h"
+#include "fullnat/worker.h"
+
+namespace anylb::dataplane {
+
+inline constexpr unsigned kMaxNeighbors = 16;
+inline constexpr unsigned kPendingPerNeighbor = 16;
+inline constexpr uint32_t kPendingTimeoutMs = 3000;
+inline constexpr unsigned kMaxPorts = 8;  // uplinks + their TAPs
+inline constexpr uint16_t kBurst = 32;
+
+struct alignas(64) Dataplane::WorkerCtx {
+  uint16_t id = 0;
+  unsigned lcore = 0;
+  Dataplane* dp = nullptr;
+  std::unique_ptr<fullnat::Worker> engine;
+  std::atomic<uint64_t> heartbeat{0};
+  LoopCounters counters;
+
+  // Packets waiting for a next hop's MAC, per neighbour.
+  struct Pending {
+    rte_mbuf* m[kPendingPerNeighbor];
+    uint16_t n = 0;
+    uint32_t sinceMs = 0;
+  };
+  std::array<Pending, kMaxNeighbors> pending{};
+
+  // TX batches per DPDK port id, flushed after each RX burst.
+  struct TxBatch {
+    rte_mbuf* m[kBurst * 2];
+    uint16_t n = 0;
+  };
+  std::array<TxBatch, kMaxPorts> tx{};
+};
+
+}  // namespace anylb::dataplane

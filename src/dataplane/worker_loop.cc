@@ -1,0 +1,198 @@
+// The worker lcore loop: RX bursts from the uplinks, the engine, routing to a next hop, TX in
+// batches; the kernel's packets from the TAPs out of their uplinks; packets redirected from
+// other workers; session expiry; a heartbeat; and an idle back-off for shared machines.
+// No syscalls, allocation, locks or logging per packet (the back-off sleeps only when idle).
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_arp.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/crc.h"
+#include "dataplane/worker_ctx.h"
+
+namespace anylb::dataplane {
+
+namespace {
+
+void dropCount(Dataplane::WorkerCtx& w, DpDrop d, uint16_t n = 1) {
+  w.counters.drops[static_cast<unsigned>(d)] += n;
+}
+
+void txQueue(Dataplane::WorkerCtx& w, uint16_t port, rte_mbuf* m) {
+  auto& b = w.tx[port];
+  if (b.n == std::size(b.m)) {
+    rte_pktmbuf_free(m);
+    dropCount(w, DpDrop::kTxFull);
+    return;
+  }
+  b.m[b.n++] = m;
+}
+
+void txFlush(Dataplane::WorkerCtx& w, bool toKernelPort[kMaxPorts]) {
+  for (uint16_t port = 0; port < kMaxPorts; ++port) {
+    auto& b = w.tx[port];
+    if (b.n == 0) continue;
+    const uint16_t sent = rte_eth_tx_burst(port, w.id, b.m, b.n);
+    if (sent < b.n) {
+      rte_pktmbuf_free_bulk(b.m + sent, b.n - sent);
+      dropCount(w, toKernelPort[port] ? DpDrop::kKernelFull : DpDrop::kTxFull, b.n - sent);
+    }
+    b.n = 0;
+  }
+}
+
+// Learns the sender of an ARP frame if it is one of our neighbours.
+void learnArp(NeighborTable& nt, rte_mbuf* m, uint32_t nowMs) {
+  if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) return;
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return;
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(eth + 1);
+  if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) || arp->arp_hlen != 6 ||
+      arp->arp_plen != 4) {
+    return;
+  }
+  nt.learn(arp->arp_data.arp_sip, arp->arp_data.arp_sha.addr_bytes, nowMs);
+}
+
+}  // namespace
+
+int workerMain(void* arg) {
+  auto* w = static_cast<Dataplane::WorkerCtx*>(arg);
+  return w->dp->runWorker(*w);
+}
+
+int Dataplane::runWorker(WorkerCtx& w) {
+  rte_mbuf* pkts[kBurst];
+  fullnat::PacketVerdict verdicts[kBurst];
+  bool kernelPort[kMaxPorts] = {};
+  for (const auto& u : uplinks_) kernelPort[u->tap] = true;
+  uint32_t idleRounds = 0;
+  const uint32_t maxSleep = cfg_.dataplane.idleSleepMaxUs;
+
+  // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.
+  auto forward = [&](rte_mbuf* m, uint32_t now) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+    const uint32_t flow = crc64(uint64_t{ip->src_addr} | uint64_t{ip->dst_addr} << 32, 0);
+    const int nh = route(ip->dst_addr, flow);
+    if (nh < 0) {
+      rte_pktmbuf_free(m);
+      dropCount(w, DpDrop::kNoRoute);
+      return;
+    }
+    const Neighbor& n = neighbors_.at(static_cast<size_t>(nh));
+    if (!n.resolved.load(std::memory_order_acquire)) {
+      auto& p = w.pending[static_cast<size_t>(nh)];
+      if (p.n == kPendingPerNeighbor) {
+        rte_pktmbuf_free(m);
+        dropCount(w, DpDrop::kNeighborQueueFull);
+        return;
+      }
+      if (p.n == 0) p.sinceMs = now;
+      p.m[p.n++] = m;
+      return;
+    }
+    const auto& up = *uplinks_[n.uplink];
+    const uint64_t mac = n.mac.load(std::memory_order_relaxed);
+    std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);
+    std::memcpy(eth->src_addr.addr_bytes, &up.mac, 6);
+    txQueue(w, up.port, m);
+  };
+
+  // Runs the engine over packets received on `arrival` (uplink index; redirected packets use
+  // the uplink they first came in on, which the exception path does not need) and acts on
+  // the verdicts.
+  auto handle = [&](size_t arrival, rte_mbuf** ms, uint16_t n, uint32_t now) {
+    for (uint16_t i = 0; i < n; ++i) learnArp(neighbors_, ms[i], now);
+    w.engine->processBurst(ms, n, now, verdicts);
+    for (uint16_t i = 0; i < n; ++i) {
+      switch (verdicts[i].verdict) {
+        case fullnat::Verdict::kForward:
+          forward(ms[i], now);
+          break;
+        case fullnat::Verdict::kToKernel:
+          txQueue(w, uplinks_[arrival]->tap, ms[i]);
+          ++w.counters.toKernel;
+          break;
+        case fullnat::Verdict::kRedirect:
+          if (rte_ring_enqueue(redirect_[verdicts[i].worker], ms[i]) != 0) {
+            rte_pktmbuf_free(ms[i]);
+            dropCount(w, DpDrop::kRedirectFull);
+          } else {
+            ++w.counters.redirectedOut;
+          }
+          break;
+        case fullnat::Verdict::kDrop:
+          rte_pktmbuf_free(ms[i]);  // counted by the engine
+          break;
+      }
+    }
+  };
+
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const uint32_t now = nowMs();
+    w.heartbeat.fetch_add(1, std::memory_order_relaxed);
+    unsigned work = 0;
+    for (size_t u = 0; u < uplinks_.size(); ++u) {
+      uint16_t n = rte_eth_rx_burst(uplinks_[u]->port, w.id, pkts, kBurst);
+      if (n != 0) {
+        // Remember the arrival port in the mbuf for a redirect's exception-path needs.
+        for (uint16_t i = 0; i < n; ++i) pkts[i]->port = static_cast<uint16_t>(u);
+        handle(u, pkts, n, now);
+        work += n;
+      }
+      // The kernel's packets (ARP replies, BGP, ICMP, probes) go out of this uplink as they are.
+      n = rte_eth_rx_burst(uplinks_[u]->tap, w.id, pkts, kBurst);
+      for (uint16_t i = 0; i < n; ++i) txQueue(w, uplinks_[u]->port, pkts[i]);
+      w.counters.fromKernel += n;
+      work += n;
+    }
+    uint16_t n = static_cast<uint16_t>(rte_ring_dequeue_burst(redirect_[w.id],
+                                                              reinterpret_cast<void**>(pkts),
+                                                              kBurst, nullptr));
+    if (n != 0) {
+      w.counters.redirectedIn += n;
+      // Group by arrival uplink is unnecessary: redirected packets are replies to sessions.
+      handle(std::min<size_t>(pkts[0]->port, uplinks_.size() - 1), pkts, n, now);
+      work += n;
+    }
+    if (w.id == 0) {
+      n = static_cast<uint16_t>(
+          rte_ring_dequeue_burst(controlTx_, reinterpret_cast<void**>(pkts), kBurst, nullptr));
+      for (uint16_t i = 0; i < n; ++i) txQueue(w, pkts[i]->port, pkts[i]);
+    }
+    // Parked packets: send once their next hop resolved, drop after the timeout.
+    for (size_t nh = 0; nh < neighbors_.size(); ++nh) {
+      auto& p = w.pending[nh];
+      if (p.n == 0) continue;
+      if (neighbors_.at(nh).resolved.load(std::memory_order_acquire)) {
+        const uint16_t cnt = p.n;
+        p.n = 0;
+        for (uint16_t i = 0; i < cnt; ++i) forward(p.m[i], now);
+      } else if (now - p.sinceMs > kPendingTimeoutMs) {
+        rte_pktmbuf_free_bulk(p.m, p.n);
+        dropCount(w, DpDrop::kNeighborTimeout, p.n);
+        p.n = 0;
+      }
+    }
+    txFlush(w, kernelPort);
+    w.engine->expire(now);
+
+    if (work == 0 && maxSleep != 0) {
+      // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
+      const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));
+      ++idleRounds;
+      ++w.counters.idleSleeps;
+      rte_delay_us_sleep(us);
+    } else {
+      idleRounds = 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace anylb::dataplane
