@@ -210,7 +210,8 @@ void Dataplane::configureKernelSide() {
     run({"ip", "addr", "replace", u.address.str(), "dev", u.name});
     run({"ip", "route", "replace", "default", "via", u.gateway.str(), "dev", u.name, "table",
          table});
-    run({"ip", "rule", "del", "from", u.address.addr.str(), "table", table});
+    // Idempotent across restarts: remove a rule a previous run left (absent is fine).
+    runCommand({"ip", "rule", "del", "from", u.address.addr.str(), "table", table});
     run({"ip", "rule", "add", "from", u.address.addr.str(), "table", table, "priority",
          std::to_string(1000 + i)});
   }
