@@ -46,11 +46,19 @@ struct Port {
   [[nodiscard]] bool isVdev() const { return device.rfind("net_", 0) == 0; }
 };
 
+// A static route: traffic to `prefix` goes to `via`, a next hop on one uplink's connected
+// prefix. Everything else follows the default route: ECMP over the uplinks' gateways.
+struct Route {
+  Prefix prefix;
+  IpAddr via;
+};
+
 struct Dataplane {
   uint32_t workers = 1;
   std::vector<uint32_t> workerLcores;  // empty: lcores 1..workers
   std::vector<std::string> ealArgs;
   std::vector<Port> ports;
+  std::vector<Route> routes;
   uint32_t sessionCapacity = 1U << 20;  // per worker
   uint32_t idleSleepMaxUs = 0;          // 0 = busy polling (production); > 0 = lab back-off
   bool stripClientTimestamps = true;    // remove TCP timestamps from client SYNs

@@ -103,6 +103,14 @@ class SchemaLoader {
       pr.finish();
       d.ports.push_back(std::move(p));
     }
+    for (const auto& [rt, path] : r.tables("route")) {
+      TableReader rr(*rt, path, diag_);
+      Route route;
+      rr.set(route.prefix, rr.prefix("prefix", true));
+      rr.set(route.via, rr.address("via", true));
+      rr.finish();
+      d.routes.push_back(route);
+    }
     if (const auto* tt = r.table("timeouts")) {
       TableReader tr(*tt, "dataplane.timeouts", diag_);
       auto& to = d.timeouts;

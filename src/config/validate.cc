@@ -20,6 +20,7 @@ class Validator {
   std::vector<ConfigError> run() {
     checkDataplane();
     checkUplinks();
+    checkRoutes();
     checkLocalAddresses();
     checkServices();
     checkBgp();
@@ -85,6 +86,26 @@ class Validator {
       }
       if (!bad(path + ".device") && !devices.insert(d.ports[i].device).second) {
         error(path + ".device", fmt::format("device '{}' is used twice", d.ports[i].device));
+      }
+    }
+  }
+
+  void checkRoutes() {
+    for (size_t i = 0; i < cfg_.dataplane.routes.size(); ++i) {
+      const auto& r = cfg_.dataplane.routes[i];
+      const auto path = fmt::format("dataplane.route[{}]", i);
+      if (bad(path + ".prefix") || bad(path + ".via")) continue;
+      if (!r.prefix.addr.isV4() || !r.via.isV4()) {
+        error(path + ".prefix", "static routes are IPv4 (IPv6 forwarding is not built yet)");
+        continue;
+      }
+      bool onLink = false;
+      for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
+        onLink = onLink || (!bad(fmt::format("uplink[{}].address", u)) &&
+                            cfg_.uplinks[u].address.contains(r.via));
+      }
+      if (!onLink) {
+        error(path + ".via", fmt::format("{} is on no uplink's connected prefix", r.via.str()));
       }
     }
   }

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/process.h"
@@ -184,6 +185,22 @@ std::string Dataplane::initPorts() {
     if (auto err = initTap(*rt, i); !err.empty()) return err;
     uplinks_.push_back(std::move(rt));
   }
+  // Static routes: their next hops become neighbours on the uplink that reaches them.
+  auto routes = cfg_.dataplane.routes;
+  std::stable_sort(routes.begin(), routes.end(),
+                   [](const config::Route& a, const config::Route& b) {
+                     return a.prefix.len > b.prefix.len;
+                   });
+  for (const auto& r : routes) {
+    for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
+      if (!cfg_.uplinks[i].address.contains(r.via)) continue;
+      const int nh = neighbors_.add(rawOf(r.via), static_cast<uint16_t>(i));
+      if (nh < 0) return "too many static route next hops";
+      const uint32_t mask = r.prefix.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - r.prefix.len));
+      routes_.push_back(StaticRoute{rawOf(r.prefix.network()), mask, nh});
+      break;
+    }
+  }
   return {};
 }
 
@@ -343,6 +360,14 @@ int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
   // Connected: the destination itself must be a known neighbour (the ToR).
   for (const auto& u : uplinks_) {
     if ((dstRaw & u->maskRaw) == u->netRaw) return neighbors_.find(dstRaw);
+  }
+  // Static routes, longest prefix first, while their uplink is up.
+  for (const auto& r : routes_) {
+    if ((dstRaw & r.maskRaw) == r.netRaw &&
+        uplinks_[neighbors_.at(static_cast<size_t>(r.neighbor)).uplink]->linkUp.load(
+            std::memory_order_relaxed)) {
+      return r.neighbor;
+    }
   }
   // Default: ECMP over the gateways of the uplinks whose link is up, per flow.
   int up[8];

@@ -95,6 +95,12 @@ class Dataplane {
   const config::Config& cfg_;
   uint16_t workers_;
   std::vector<std::unique_ptr<UplinkRt>> uplinks_;
+  struct StaticRoute {
+    uint32_t netRaw;
+    uint32_t maskRaw;
+    int neighbor;
+  };
+  std::vector<StaticRoute> routes_;  // longest prefix first
   NeighborTable neighbors_;
   std::vector<rte_mempool*> pools_;       // per worker
   std::vector<rte_ring*> redirect_;       // per destination worker, multi-producer

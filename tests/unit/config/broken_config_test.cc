@@ -209,6 +209,9 @@ std::vector<Case> cases() {
       {"empty_expect_status",
        kMinimal + "[service.health_check]\nexpect_status = []\n",
        {"t.toml:35:17: service[0].health_check.expect_status: must list at least one status"}},
+      {"route_via_off_link",
+       kMinimal + "[[dataplane.route]]\nprefix = \"192.0.2.0/24\"\nvia = \"10.9.9.9\"\n",
+       {"t.toml:36:7: dataplane.route[0].via: 10.9.9.9 is on no uplink's connected prefix"}},
       // Several independent mistakes: all reported in one pass, in file order, and a key that
       // is itself broken does not cause follow-up errors in the cross-checks.
       {"several_errors_at_once",

@@ -76,6 +76,17 @@ TEST(ConfigLoader, RealServerCheckOverridesMergeOverTheService) {
   EXPECT_DOUBLE_EQ(rs.check.interval.count(), 5.0);
 }
 
+TEST(ConfigLoader, ReadsStaticRoutes) {
+  auto r = loadConfigString(testing::minimal() +
+                                "[[dataplane.route]]\nprefix = \"192.0.2.0/24\"\n"
+                                "via = \"10.1.0.1\"\n",
+                            "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  ASSERT_EQ(r.config->dataplane.routes.size(), 1U);
+  EXPECT_EQ(r.config->dataplane.routes[0].prefix.str(), "192.0.2.0/24");
+  EXPECT_EQ(r.config->dataplane.routes[0].via.str(), "10.1.0.1");
+}
+
 TEST(ConfigLoader, MissingFileIsOneClearError) {
   auto r = loadConfigFile("/nonexistent/anylb.toml");
   EXPECT_FALSE(r.config);
