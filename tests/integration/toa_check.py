@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""Check the TOA option in pcap captures taken on real servers (lab test lab_toa).
+
+usage: toa_check.py --client IP --lip-prefix CIDR --ports P,P,... [--no-toa] PCAP...
+
+For every TCP connection from an address in the LIP prefix to port 80 found in the captures,
+find the packet that completes the handshake (the first packet from the LIP side with ACK and
+without SYN, after the SYN) and decode its options. Expected (anylbd, toa = true): option kind
+254, length 8, carrying (client port, client IPv4), and every port in --ports (the client's
+source ports, from curl) appears in exactly one connection. With --no-toa (kernel FULLNAT):
+only the LIP source and one connection per client port are checked, and no TOA may be present.
+Reads classic pcap (tshark -F pcap), Ethernet link type. Prints one line per connection.
+"""
+import argparse
+import ipaddress
+import struct
+import sys
+
+
+def packets(path):
+    with open(path, "rb") as f:
+        hdr = f.read(24)
+        if len(hdr) < 24:
+            return
+        magic = struct.unpack("<I", hdr[:4])[0]
+        if magic in (0xA1B2C3D4, 0xA1B23C4D):
+            end = "<"
+        elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+            end = ">"
+        else:
+            raise SystemExit(f"{path}: not a classic pcap file (use tshark -F pcap)")
+        linktype = struct.unpack(end + "I", hdr[20:24])[0]
+        if linktype != 1:
+            raise SystemExit(f"{path}: link type {linktype}, expected Ethernet")
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                return
+            _, _, incl, _ = struct.unpack(end + "IIII", rec)
+            yield f.read(incl)
+
+
+def parse_tcp(frame):
+    if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
+        return None
+    ip = frame[14:]
+    ihl = (ip[0] & 0x0F) * 4
+    if ip[9] != 6 or len(ip) < ihl + 20:
+        return None
+    src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
+    tcp = ip[ihl:]
+    sport, dport = struct.unpack("!HH", tcp[:4])
+    off = (tcp[12] >> 4) * 4
+    flags = tcp[13]
+    opts = []
+    o = tcp[20:off]
+    i = 0
+    while i < len(o):
+        kind = o[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(o) or o[i + 1] < 2:
+            opts.append((kind, None))
+            break
+        ln = o[i + 1]
+        opts.append((kind, bytes(o[i:i + ln])))
+        i += ln
+    return src, sport, dst, dport, flags, opts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", required=True)
+    ap.add_argument("--lip-prefix", required=True)
+    ap.add_argument("--ports", required=True)
+    ap.add_argument("--no-toa", action="store_true")
+    ap.add_argument("pcaps", nargs="+")
+    a = ap.parse_args()
+    client = ipaddress.ip_address(a.client)
+    lipnet = ipaddress.ip_network(a.lip_prefix)
+    want = {int(p) for p in a.ports.split(",") if p}
+    errors = []
+    conns = {}  # (pcap, lip, lport) -> state
+    for path in a.pcaps:
+        for frame in packets(path):
+            t = parse_tcp(frame)
+            if t is None:
+                continue
+            src, sport, dst, dport, flags, opts = t
+            if dport != 80 or src not in lipnet:
+                continue
+            key = (path, str(src), sport)
+            c = conns.setdefault(key, {"syn": False, "ack": None})
+            syn, ack = flags & 0x02, flags & 0x10
+            if syn and not ack:
+                c["syn"] = True
+            elif ack and not syn and c["syn"] and c["ack"] is None:
+                c["ack"] = opts
+    seen = {}
+    for (path, lip, lport), c in sorted(conns.items()):
+        if not c["syn"] or c["ack"] is None:
+            continue  # a connection whose start the capture missed
+        toa = [o for o in c["ack"] if o[0] == 254]
+        desc = f"{path.rsplit('/', 1)[-1]}: {lip}:{lport} -> :80"
+        if a.no_toa:
+            if toa:
+                errors.append(f"{desc}: unexpected TOA {toa[0][1].hex()}")
+            print(f"{desc}: handshake ACK options {[k for k, _ in c['ack']]}")
+            continue
+        if len(toa) != 1:
+            errors.append(f"{desc}: handshake-completing ACK has {len(toa)} TOA options "
+                          f"(options {[k for k, _ in c['ack']]})")
+            continue
+        raw = toa[0][1]
+        if raw is None or len(raw) != 8:
+            errors.append(f"{desc}: TOA length {None if raw is None else len(raw)}, expected 8")
+            continue
+        port = struct.unpack("!H", raw[2:4])[0]
+        addr = ipaddress.ip_address(raw[4:8])
+        print(f"{desc}: TOA kind 254 len 8 client {addr}:{port}")
+        if addr != client:
+            errors.append(f"{desc}: TOA address {addr}, expected {client}")
+        if port in want:
+            seen[port] = seen.get(port, 0) + 1
+    if not a.no_toa:
+        for p in sorted(want):
+            if seen.get(p, 0) != 1:
+                errors.append(f"client port {p}: carried by {seen.get(p, 0)} connection(s)' TOA, "
+                              "expected 1")
+    else:
+        n = sum(1 for c in conns.values() if c["syn"] and c["ack"] is not None)
+        if n < len(want):
+            errors.append(f"{n} complete handshakes from the LIP prefix, expected >= {len(want)}")
+    for e in errors:
+        print("ERROR:", e, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
