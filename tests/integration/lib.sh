@@ -89,6 +89,7 @@ _lab_end() {
 }
 
 # lab_begin [--nodes N]: a fresh lab whatever state the machine was in, torn down on exit.
+# shellcheck disable=SC2120 # optional arguments (--nodes N)
 lab_begin() {
   trap _lab_end EXIT
   trap 'exit 143' TERM
@@ -163,15 +164,15 @@ node_alive() {
 
 # anylb_stats I: ask node I for its stats; prints the JSON object (one line). Bounded (5 s).
 anylb_stats() {
-  local i=${1:-1} logf=$STATE/node${1:-1}.log pid before now w json
+  local i=${1:-1} logf=$STATE/node${1:-1}.log pid before now json
   pid=$(node_pid "$i")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || {
+  if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
     echo "anylb_stats: node$i is not running" >&2
     return 1
-  }
+  fi
   before=$(grep -c 'stats {' "$logf" 2>/dev/null || true)
   kill -USR1 "$pid"
-  for w in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     sleep 0.1
     now=$(grep -c 'stats {' "$logf" 2>/dev/null || true)
     if ((now > before)); then

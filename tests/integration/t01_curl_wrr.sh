@@ -4,6 +4,7 @@
 # consecutive new connections: 3 x rs1, 2 x rs2, 1 x rs3), so 300 connections give 150/100/50;
 # +-2 tolerates a retried connection or two. Health checks do not go through the VIP, so they do
 # not move the scheduler.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin

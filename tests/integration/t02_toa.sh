@@ -3,9 +3,11 @@
 # each handshake, the TOA option: kind 254, length 8, the client's port and address 10.10.0.2;
 # and the RS sees a LIP (10.200.1.0/28) as the connection's source (capture and nginx's log).
 # LAB_MODE=kernel: only the LIP source is checked (the kernel inserts no TOA).
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 command -v tshark >/dev/null || fail "tshark missing (scripts/deps/lab.list)"
+tshark_pid=()
 lab_begin
 node_up 1
 wait_vip 30
@@ -15,10 +17,10 @@ for k in 1 2 3; do
   ip netns exec "alb-rs$k" tshark -i eth0 -f 'tcp port 80' -F pcap -w "$STATE/toa-rs$k.pcap" \
     -a duration:60 -q >"$STATE/tshark-rs$k.txt" 2>&1 &
   bg_track $!
-  eval "tshark$k=$!"
+  tshark_pid[k]=$!
 done
 for k in 1 2 3; do
-  for w in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     grep -q 'Capturing on' "$STATE/tshark-rs$k.txt" && break
     sleep 0.1
   done
@@ -35,13 +37,9 @@ for n in $(seq 1 6); do
   log "connection $n: client port ${out##*$'\n'}, answered by ${out%%$'\n'*}"
 done
 sleep 1
+for k in 1 2 3; do kill -INT "${tshark_pid[k]}" 2>/dev/null || true; done
 for k in 1 2 3; do
-  eval "pid=\$tshark$k"
-  kill -INT "$pid" 2>/dev/null || true
-done
-for k in 1 2 3; do
-  eval "pid=\$tshark$k"
-  for w in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 100); do kill -0 "${tshark_pid[k]}" 2>/dev/null || break; sleep 0.1; done
 done
 
 plist=$(IFS=,; echo "${ports[*]}")

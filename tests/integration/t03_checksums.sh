@@ -3,6 +3,7 @@
 # short connections, a 50 MB download and a 5 MB upload through the VIP, the checksum and header
 # error counters stay 0 in every RS namespace (packets from the LIP side), in the client
 # (packets from the VIP side) and in the fabric (IP header errors on the ToRs and the spine).
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # lab_bulk_transfer: a 50 MB download through the VIP arrives intact (sha256 against the file
 # every RS serves), and a 50 MB upload (PUT, nginx dav) arrives intact on the RS that took it.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin
@@ -8,7 +9,6 @@ node_up 1
 wait_vip 30
 
 want=$(cat "$STATE/big.sha256")
-t0=$(date +%s.%N)
 cl timeout 150 curl -s --connect-timeout 2 -m 120 -o "$STATE/download.bin" \
   -w '%{http_code} %{size_download} %{speed_download}\n' "$URL/big" >"$STATE/download.txt" ||
   fail "download failed: $(cat "$STATE/download.txt")"

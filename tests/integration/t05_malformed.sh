@@ -6,6 +6,7 @@
 # fabric. See malformed.py for the cases (and why fragments may reach the dataplane reassembled:
 # DPDK's af_packet PMD asks the kernel to defragment). LAB_MODE=kernel: the node's kernel must see the
 # injected frames (its IP header error counters rise) and the VIP must still work.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 N=20
@@ -38,6 +39,7 @@ if is_anylb; then
   bad=0
   while read -r case alts; do
     ok=0 seen=""
+    # shellcheck disable=SC2086 # split "reason count reason count ..." on purpose
     set -- $alts
     while (($# >= 2)); do
       b=$(sget "$before" "workers.*.drops.$1")

@@ -3,6 +3,7 @@
 # tor1/tor2 in alb-lb1 carrying 10.1.1.2/30 and 10.2.1.2/30): ping from the client to both
 # uplink addresses, and a TCP listener in alb-lb1's kernel bound to 10.1.1.2 serves the client.
 # LAB_MODE=kernel: the same addresses sit on the node's veths, which checks the fabric's routes.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin
@@ -26,7 +27,7 @@ ip netns exec alb-lb1 "$PY" -m http.server --bind 10.1.1.2 --directory "$STATE/l
   >"$STATE/lb1-http.log" 2>&1 &
 bg_track $!
 got=
-for w in $(seq 1 50); do
+for _ in $(seq 1 50); do
   got=$(cl curl -s --connect-timeout 1 -m 3 http://10.1.1.2:8080/ 2>/dev/null || true)
   [[ -n $got ]] && break
   sleep 0.2

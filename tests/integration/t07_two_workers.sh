@@ -4,6 +4,7 @@
 # addresses all succeed; both workers create sessions; and since af_packet spreads packets over
 # its queues by the kernel's flow hash, not by the LIP port that names a session's owner, replies
 # must be handed between workers: redirected_out and redirected_in rise.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin

@@ -9,6 +9,7 @@
 # the node's VIP and LIP paths, the spine would lose ToR 1's). Without that the spine would keep
 # hashing half the flows to ToR 1, which has no way to the node any more. Once the lab runs FRR
 # (LAB_ROUTING=frr), the same command only flips the link and the withdrawal is real.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
 lab_begin
@@ -42,8 +43,8 @@ connections() {
 
 wait_port_up() { # anylbd: until port up0 reports link_up again (bounded 15 s)
   is_anylb || return 0
-  local w s
-  for w in $(seq 1 30); do
+  local s
+  for _ in $(seq 1 30); do
     s=$(anylb_stats 1) || fail "no stats from anylbd"
     [[ $(port_stat "$s" 0 link_up) == true ]] && return 0
     sleep 0.5
