@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "common/process.h"
@@ -176,11 +177,17 @@ std::string Dataplane::initPorts() {
     rte_eth_macaddr_get(rt->port, &mac);
     std::memcpy(&rt->mac, mac.addr_bytes, 6);
     rt->gateway = neighbors_.add(rawOf(u.gateway), static_cast<uint16_t>(i));
-    // The kernel must not also take the packets of an af_packet interface it still owns.
-    if (const auto iface = devArg(port->device, "iface"); !iface.empty()) {
-      run({"ip", "link", "set", "dev", iface, "arp", "off"});
-      run({"sysctl", "-qw", fmt::format("net.ipv4.conf.{}.rp_filter=1", iface)});
-      run({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", iface)});
+    rt->portName = port->name;
+    // The kernel must not also take the packets of an af_packet interface it still owns (it
+    // holds the node address on the TAP, and Linux accepts local addresses on any interface).
+    // Undone in stop().
+    rt->iface = devArg(port->device, "iface");
+    if (!rt->iface.empty()) {
+      const auto key = fmt::format("net.ipv4.conf.{}.rp_filter", rt->iface);
+      auto prev = runCommand({"sysctl", "-n", key});
+      rt->savedRpFilter = prev.ok() ? prev.output.substr(0, prev.output.find('\n')) : "0";
+      run({"ip", "link", "set", "dev", rt->iface, "arp", "off"});
+      run({"sysctl", "-qw", key + "=1"});
     }
     if (auto err = initTap(*rt, i); !err.empty()) return err;
     uplinks_.push_back(std::move(rt));
@@ -281,8 +288,15 @@ void Dataplane::stop() {
   if (ealUp_) {
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) {
+      rte_eth_promiscuous_disable(port);
       rte_eth_dev_stop(port);
       rte_eth_dev_close(port);
+    }
+    for (const auto& u : uplinks_) {
+      if (u->iface.empty()) continue;
+      runCommand({"ip", "link", "set", "dev", u->iface, "arp", "on"});
+      runCommand({"sysctl", "-qw",
+                  fmt::format("net.ipv4.conf.{}.rp_filter={}", u->iface, u->savedRpFilter)});
     }
     ctx_.clear();
     rte_eal_cleanup();
@@ -315,9 +329,20 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
 bool Dataplane::tick() {
   const uint32_t now = nowMs();
   for (const auto& u : uplinks_) {
-    rte_eth_link link{};
-    rte_eth_link_get_nowait(u->port, &link);
-    const bool up = link.link_status == RTE_ETH_LINK_UP;
+    bool up = false;
+    if (!u->iface.empty()) {
+      // net_af_packet does not report link changes: read the interface's carrier.
+      std::FILE* f = std::fopen(fmt::format("/sys/class/net/{}/carrier", u->iface).c_str(), "r");
+      int c = 0;
+      if (f != nullptr) {
+        up = std::fscanf(f, "%d", &c) == 1 && c == 1;
+        std::fclose(f);
+      }
+    } else {
+      rte_eth_link link{};
+      rte_eth_link_get_nowait(u->port, &link);
+      up = link.link_status == RTE_ETH_LINK_UP;
+    }
     if (up != u->linkUp.exchange(up)) {
       spdlog::warn("uplink {}: link {}", u->name, up ? "up" : "down");
       if (up) sendArpRequest(*u, u->addrRaw, true);
@@ -369,12 +394,21 @@ int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
       return r.neighbor;
     }
   }
-  // Default: ECMP over the gateways of the uplinks whose link is up, per flow.
+  // Default: ECMP per flow over the gateways of the uplinks whose link is up, preferring
+  // gateways that answer ARP: a ToR that stopped answering is as dead as a down link. With
+  // none resolved, an up uplink is still chosen so that its packets wait for resolution.
   int up[8];
+  int live[8];
   unsigned n = 0;
+  unsigned nLive = 0;
   for (const auto& u : uplinks_) {
-    if (u->linkUp.load(std::memory_order_relaxed) && n < 8) up[n++] = u->gateway;
+    if (!u->linkUp.load(std::memory_order_relaxed) || n == 8) continue;
+    up[n++] = u->gateway;
+    if (neighbors_.at(static_cast<size_t>(u->gateway)).resolved.load(std::memory_order_relaxed)) {
+      live[nLive++] = u->gateway;
+    }
   }
+  if (nLive != 0) return live[flowHash % nLive];
   return n == 0 ? -1 : up[flowHash % n];
 }
 
@@ -413,9 +447,11 @@ std::string Dataplane::statsJson() const {
     const auto& u = *uplinks_[i];
     rte_eth_stats s{};
     rte_eth_stats_get(u.port, &s);
-    j += fmt::format("{}{{\"name\":\"{}\",\"rx\":{},\"tx\":{},\"tx_dropped\":{},\"link_up\":{}}}",
-                     i == 0 ? "" : ",", u.name, s.ipackets, s.opackets, s.oerrors,
-                     u.linkUp.load() ? "true" : "false");
+    j += fmt::format(
+        "{}{{\"name\":\"{}\",\"uplink\":\"{}\",\"rx\":{},\"tx\":{},\"tx_dropped\":{},"
+        "\"link_up\":{}}}",
+        i == 0 ? "" : ",", u.portName, u.name, s.ipackets, s.opackets, s.oerrors,
+        u.linkUp.load() ? "true" : "false");
   }
   uint64_t toK = 0;
   uint64_t fromK = 0;

@@ -56,6 +56,9 @@ struct UplinkRt {
   uint32_t maskRaw = 0;
   int gateway = -1;  // neighbour index
   uint64_t mac = 0;  // the uplink port's MAC
+  std::string portName;  // config name of the port ("up0")
+  std::string iface;     // kernel interface of an af_packet port ("n1t1"), else empty
+  std::string savedRpFilter;  // restored at stop
   std::atomic<bool> linkUp{false};
 };
 

@@ -41,8 +41,10 @@ for ns in rs1 rs2 rs3 cl sp t1 t2; do
   log "$line (TcpInSegs=$segs)"
 done
 ((bad == 0)) || fail "a kernel counted checksum/header errors (see above)"
-# Each RS really received traffic (else the zeros prove nothing).
+# Each RS really received traffic (else the zeros prove nothing). rs3's share of the 120
+# short connections is 20 (weights 3:2:1), 5 segments each; where the bulk transfers land
+# depends on the scheduler, so only the short connections' minimum is certain.
 for k in 1 2 3; do
-  assert_gt "$(nstat_val "rs$k" TcpInSegs)" 100 "TcpInSegs on rs$k"
+  assert_gt "$(nstat_val "rs$k" TcpInSegs)" 50 "TcpInSegs on rs$k"
 done
 pass
