@@ -2,12 +2,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawnp
 
@@ -22,8 +22,7 @@ std::string joinArgs(const std::vector<std::string>& argv) {
   return s;
 }
 
-CommandResult runCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout) {
+CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   CommandResult r;
   if (argv.empty()) return r;
   int fds[2];

@@ -8,8 +8,8 @@
 namespace anylb {
 
 struct CommandResult {
-  int status = -1;      // exit status, or -1 (could not start, killed on timeout, signalled)
-  std::string output;   // stdout and stderr, at most 4 KiB
+  int status = -1;     // exit status, or -1 (could not start, killed on timeout, signalled)
+  std::string output;  // stdout and stderr, at most 4 KiB
   [[nodiscard]] bool ok() const { return status == 0; }
 };
 

@@ -3,12 +3,12 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <rte_arp.h>
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
-#include <rte_arp.h>
 #include <rte_ether.h>
 #include <rte_lcore.h>
 #include <spdlog/spdlog.h>
@@ -59,12 +59,16 @@ bool run(const std::vector<std::string>& argv) {
 }
 }  // namespace
 
-const char* dpDropName(DpDrop d) { return kDpDropNames[static_cast<unsigned>(d)]; }
+const char* dpDropName(DpDrop d) {
+  return kDpDropNames[static_cast<unsigned>(d)];
+}
 
 Dataplane::Dataplane(const config::Config& cfg)
     : cfg_(cfg), workers_(static_cast<uint16_t>(cfg.dataplane.workers)), neighbors_(16) {}
 
-Dataplane::~Dataplane() { stop(); }
+Dataplane::~Dataplane() {
+  stop();
+}
 
 uint32_t Dataplane::nowMs() const {
   return static_cast<uint32_t>((rte_rdtsc() - tscStart_) * 1000 / tscHz_);
@@ -83,8 +87,8 @@ std::string Dataplane::initEal() {
     const long cpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
     std::string map = "0@0";
     for (uint16_t w = 0; w < workers_; ++w) {
-      const uint32_t lcore = cfg_.dataplane.workerLcores.empty() ? w + 1U
-                                                                 : cfg_.dataplane.workerLcores[w];
+      const uint32_t lcore =
+          cfg_.dataplane.workerLcores.empty() ? w + 1U : cfg_.dataplane.workerLcores[w];
       map += fmt::format(",{}@{}", lcore, lcore % cpus);
     }
     args.push_back("--lcores=" + map);
@@ -94,6 +98,7 @@ std::string Dataplane::initEal() {
   }
   spdlog::info("EAL: {}", joinArgs(args));
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     return fmt::format("EAL initialisation failed: {} (arguments: {})", rte_strerror(rte_errno),
@@ -110,9 +115,10 @@ static std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
   rte_eth_dev_info info{};
   if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read device info";
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
-    return fmt::format("has {} RX / {} TX queues, {} workers need {} (for net_af_packet set "
-                       "qpairs={})",
-                       info.max_rx_queues, info.max_tx_queues, queues, queues, queues);
+    return fmt::format(
+        "has {} RX / {} TX queues, {} workers need {} (for net_af_packet set "
+        "qpairs={})",
+        info.max_rx_queues, info.max_tx_queues, queues, queues, queues);
   }
   rte_eth_conf conf{};
   if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0) {
@@ -137,11 +143,11 @@ std::string Dataplane::initPorts() {
   for (uint16_t w = 0; w < workers_; ++w) {
     const auto name = fmt::format("anylb_w{}", w);
     const unsigned n = std::max<unsigned>(cfg_.dataplane.mbufsPerPort, 4096);
-    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                              SOCKET_ID_ANY);
+    rte_mempool* mp =
+        rte_pktmbuf_pool_create(name.c_str(), n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (mp == nullptr) {
-      return fmt::format("no memory for {} mbufs of worker {} ({}); raise the EAL -m",
-                         n, w, rte_strerror(rte_errno));
+      return fmt::format("no memory for {} mbufs of worker {} ({}); raise the EAL -m", n, w,
+                         rte_strerror(rte_errno));
     }
     pools_.push_back(mp);
     const auto ringName = fmt::format("anylb_redir{}", w);
@@ -149,8 +155,8 @@ std::string Dataplane::initPorts() {
     if (r == nullptr) return fmt::format("redirect ring: {}", rte_strerror(rte_errno));
     redirect_.push_back(r);
   }
-  controlPool_ = rte_pktmbuf_pool_create("anylb_ctl", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                         SOCKET_ID_ANY);
+  controlPool_ =
+      rte_pktmbuf_pool_create("anylb_ctl", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   controlTx_ = rte_ring_create("anylb_ctltx", 256, SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_SP_ENQ);
   if (controlPool_ == nullptr || controlTx_ == nullptr) return "no memory for the control path";
 
@@ -194,10 +200,9 @@ std::string Dataplane::initPorts() {
   }
   // Static routes: their next hops become neighbours on the uplink that reaches them.
   auto routes = cfg_.dataplane.routes;
-  std::stable_sort(routes.begin(), routes.end(),
-                   [](const config::Route& a, const config::Route& b) {
-                     return a.prefix.len > b.prefix.len;
-                   });
+  std::stable_sort(
+      routes.begin(), routes.end(),
+      [](const config::Route& a, const config::Route& b) { return a.prefix.len > b.prefix.len; });
   for (const auto& r : routes) {
     for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
       if (!cfg_.uplinks[i].address.contains(r.via)) continue;
@@ -241,7 +246,7 @@ void Dataplane::configureKernelSide() {
   }
 }
 
-std::string Dataplane::start(std::shared_ptr<const fullnat::Snapshot> snap) {
+std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& snap) {
   if (auto err = initEal(); !err.empty()) return err;
   if (rte_lcore_count() < workers_ + 1U) {
     return fmt::format("{} lcores for {} workers plus the control thread", rte_lcore_count(),
@@ -309,6 +314,10 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
   if (m == nullptr) return;
   auto* eth = reinterpret_cast<rte_ether_hdr*>(
       rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
   std::memset(eth->dst_addr.addr_bytes, 0xFF, 6);
   std::memcpy(eth->src_addr.addr_bytes, &u.mac, 6);
   eth->ether_type = htons(RTE_ETHER_TYPE_ARP);
@@ -357,8 +366,8 @@ bool Dataplane::tick() {
     if (!resolved || age > 15000) sendArpRequest(u, n.ipRaw, false);
     if (resolved && age > 60000) {
       n.resolved.store(false);
-      spdlog::warn("neighbor {} on {}: no ARP for 60 s, unresolved", IpAddr::v4(ntohl(n.ipRaw)).str(),
-                   u.name);
+      spdlog::warn("neighbor {} on {}: no ARP for 60 s, unresolved",
+                   IpAddr::v4(ntohl(n.ipRaw)).str(), u.name);
     }
   }
   bool alive = true;
@@ -378,6 +387,7 @@ bool Dataplane::tick() {
     }
     lastHeartbeat_[w] = hb;
   }
+  alive_ = alive;
   return alive;
 }
 
@@ -422,9 +432,9 @@ std::string Dataplane::statsJson() const {
     uint64_t dropped = k.dropped;
     for (unsigned r = 0; r < fullnat::kDropReasonCount; ++r) {
       if (k.drops[r] != 0) {
-        drops += fmt::format("{}\"{}\":{}", drops.empty() ? "" : ",",
-                             fullnat::dropReasonName(static_cast<fullnat::DropReason>(r)),
-                             k.drops[r]);
+        drops +=
+            fmt::format("{}\"{}\":{}", drops.empty() ? "" : ",",
+                        fullnat::dropReasonName(static_cast<fullnat::DropReason>(r)), k.drops[r]);
       }
     }
     for (unsigned r = 0; r < kDpDropCount; ++r) {
@@ -438,9 +448,9 @@ std::string Dataplane::statsJson() const {
         "{}{{\"id\":{},\"rx\":{},\"forwarded\":{},\"to_kernel\":{},\"redirected_out\":{},"
         "\"redirected_in\":{},\"dropped\":{},\"drops\":{{{}}},\"sessions\":{},"
         "\"sessions_created\":{},\"sessions_expired\":{},\"toa_inserted\":{},\"idle_sleeps\":{}}}",
-        w == 0 ? "" : ",", w, k.rxPackets, k.forwarded, l.toKernel, l.redirectedOut,
-        l.redirectedIn, dropped, drops, c.engine->sessions().size(), k.sessionsCreated,
-        k.sessionsExpired, k.toaInserted, l.idleSleeps);
+        w == 0 ? "" : ",", w, k.rxPackets, k.forwarded, l.toKernel, l.redirectedOut, l.redirectedIn,
+        dropped, drops, c.engine->sessions().size(), k.sessionsCreated, k.sessionsExpired,
+        k.toaInserted, l.idleSleeps);
   }
   j += "],\"ports\":[";
   for (size_t i = 0; i < uplinks_.size(); ++i) {
@@ -459,11 +469,13 @@ std::string Dataplane::statsJson() const {
     toK += c->counters.toKernel;
     fromK += c->counters.fromKernel;
   }
-  j += fmt::format("],\"exception\":{{\"to_kernel\":{},\"from_kernel\":{}}},\"neighbors\":[", toK,
-                   fromK);
+  j += fmt::format(
+      "],\"dataplane_alive\":{},\"exception\":{{\"to_kernel\":{},\"from_kernel\":{}}},"
+      "\"neighbors\":[",
+      alive_.load() ? "true" : "false", toK, fromK);
   for (size_t i = 0; i < neighbors_.size(); ++i) {
     const auto& n = neighbors_.at(i);
-    j += fmt::format("{}{{\"ip\":\"{}\",\"mac\":\"{}\",\"state\":\"{}\"}}", i == 0 ? "" : ",",
+    j += fmt::format(R"({}{{"ip":"{}","mac":"{}","state":"{}"}})", i == 0 ? "" : ",",
                      IpAddr::v4(ntohl(n.ipRaw)).str(), macString(n.mac.load()),
                      n.resolved.load() ? "reachable" : "unresolved");
   }

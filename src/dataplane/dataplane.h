@@ -21,12 +21,12 @@ namespace anylb::dataplane {
 
 // Drops that happen outside the engine, after its verdict. With the engine's reasons they
 // make up every dropped packet.
-#define ANYLB_DP_DROPS(X)                                                       \
-  X(kNoRoute, "no_route", "no uplink is up")                                    \
+#define ANYLB_DP_DROPS(X)                                                         \
+  X(kNoRoute, "no_route", "no uplink is up")                                      \
   X(kNeighborQueueFull, "neighbor_queue_full", "next hop unresolved, queue full") \
-  X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")   \
-  X(kTxFull, "tx_full", "port TX ring full")                                    \
-  X(kRedirectFull, "redirect_full", "ring to the owning worker full")           \
+  X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")     \
+  X(kTxFull, "tx_full", "port TX ring full")                                      \
+  X(kRedirectFull, "redirect_full", "ring to the owning worker full")             \
   X(kKernelFull, "kernel_full", "exception path (TAP) TX full")
 
 enum class DpDrop : uint8_t {
@@ -40,8 +40,8 @@ const char* dpDropName(DpDrop d);
 
 struct alignas(64) LoopCounters {
   std::array<uint64_t, kDpDropCount> drops{};
-  uint64_t toKernel = 0;      // packets handed to a TAP
-  uint64_t fromKernel = 0;    // packets the kernel sent out through a TAP
+  uint64_t toKernel = 0;       // packets handed to a TAP
+  uint64_t fromKernel = 0;     // packets the kernel sent out through a TAP
   uint64_t redirectedOut = 0;  // handed to another worker
   uint64_t redirectedIn = 0;   // received from another worker
   uint64_t idleSleeps = 0;
@@ -54,10 +54,10 @@ struct UplinkRt {
   uint32_t addrRaw = 0;
   uint32_t netRaw = 0;
   uint32_t maskRaw = 0;
-  int gateway = -1;  // neighbour index
-  uint64_t mac = 0;  // the uplink port's MAC
-  std::string portName;  // config name of the port ("up0")
-  std::string iface;     // kernel interface of an af_packet port ("n1t1"), else empty
+  int gateway = -1;           // neighbour index
+  uint64_t mac = 0;           // the uplink port's MAC
+  std::string portName;       // config name of the port ("up0")
+  std::string iface;          // kernel interface of an af_packet port ("n1t1"), else empty
   std::string savedRpFilter;  // restored at stop
   std::atomic<bool> linkUp{false};
 };
@@ -71,7 +71,7 @@ class Dataplane {
 
   // Initialises the EAL, ports, TAPs and workers, and launches the worker lcores.
   // Returns an empty string on success, else what went wrong (and nothing is left running).
-  std::string start(std::shared_ptr<const fullnat::Snapshot> snap);
+  std::string start(const std::shared_ptr<const fullnat::Snapshot>& snap);
   void stop();
 
   // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
@@ -105,8 +105,8 @@ class Dataplane {
   };
   std::vector<StaticRoute> routes_;  // longest prefix first
   NeighborTable neighbors_;
-  std::vector<rte_mempool*> pools_;       // per worker
-  std::vector<rte_ring*> redirect_;       // per destination worker, multi-producer
+  std::vector<rte_mempool*> pools_;  // per worker
+  std::vector<rte_ring*> redirect_;  // per destination worker, multi-producer
   std::vector<std::unique_ptr<WorkerCtx>> ctx_;
   rte_mempool* controlPool_ = nullptr;  // the control thread's frames (ARP)
   rte_ring* controlTx_ = nullptr;       // ... sent by worker 0 (mbuf->port = uplink port)
@@ -118,6 +118,7 @@ class Dataplane {
   std::vector<uint64_t> lastHeartbeat_;
   std::vector<uint32_t> heartbeatStallMs_;
   uint32_t lastTickMs_ = 0;
+  std::atomic<bool> alive_{true};  // no worker stalled (last tick)
 };
 
 int workerMain(void* arg);  // rte_eal_remote_launch entry: arg is a Dataplane::WorkerCtx

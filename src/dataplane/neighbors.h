@@ -16,7 +16,7 @@ namespace anylb::dataplane {
 struct alignas(64) Neighbor {
   uint32_t ipRaw = 0;  // network order
   uint16_t uplink = 0;
-  std::atomic<uint64_t> mac{0};       // 48-bit MAC in the low bytes (memcpy order); 0 = none
+  std::atomic<uint64_t> mac{0};         // 48-bit MAC in the low bytes (memcpy order); 0 = none
   std::atomic<uint64_t> lastSeenMs{0};  // last ARP from it (dataplane clock)
   std::atomic<bool> resolved{false};
 };

@@ -2,9 +2,9 @@
 // batches; the kernel's packets from the TAPs out of their uplinks; packets redirected from
 // other workers; session expiry; a heartbeat; and an idle back-off for shared machines.
 // No syscalls, allocation, locks or logging per packet (the back-off sleeps only when idle).
+#include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_arp.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 
@@ -32,7 +32,7 @@ void txQueue(Dataplane::WorkerCtx& w, uint16_t port, rte_mbuf* m) {
   b.m[b.n++] = m;
 }
 
-void txFlush(Dataplane::WorkerCtx& w, bool toKernelPort[kMaxPorts]) {
+void txFlush(Dataplane::WorkerCtx& w, const bool toKernelPort[kMaxPorts]) {
   for (uint16_t port = 0; port < kMaxPorts; ++port) {
     auto& b = w.tx[port];
     if (b.n == 0) continue;
@@ -151,9 +151,8 @@ int Dataplane::runWorker(WorkerCtx& w) {
       w.counters.fromKernel += n;
       work += n;
     }
-    uint16_t n = static_cast<uint16_t>(rte_ring_dequeue_burst(redirect_[w.id],
-                                                              reinterpret_cast<void**>(pkts),
-                                                              kBurst, nullptr));
+    auto n = static_cast<uint16_t>(
+        rte_ring_dequeue_burst(redirect_[w.id], reinterpret_cast<void**>(pkts), kBurst, nullptr));
     if (n != 0) {
       w.counters.redirectedIn += n;
       // Group by arrival uplink is unnecessary: redirected packets are replies to sessions.

@@ -8,7 +8,9 @@
 
 #include <unistd.h>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +28,12 @@ inline rte_mempool* mbufPool() {
     if (rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) < 0) {
       throw std::runtime_error(std::string("rte_eal_init: ") + rte_strerror(rte_errno));
     }
+    // Each test process gets its own runtime directory; remove it when the process ends.
+    static const std::string runtimeDir = rte_eal_get_runtime_dir();
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(runtimeDir, ec);
+    });
     rte_mempool* p =
         rte_pktmbuf_pool_create("test", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (p == nullptr) throw std::runtime_error("mbuf pool");
