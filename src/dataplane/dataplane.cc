@@ -150,6 +150,11 @@ std::string Dataplane::initPorts() {
                          rte_strerror(rte_errno));
     }
     pools_.push_back(mp);
+    const auto cmdName = fmt::format("anylb_cmd{}", w);
+    rte_ring* cmd =
+        rte_ring_create(cmdName.c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (cmd == nullptr) return fmt::format("command ring: {}", rte_strerror(rte_errno));
+    commands_.push_back(cmd);
     const auto ringName = fmt::format("anylb_redir{}", w);
     rte_ring* r = rte_ring_create(ringName.c_str(), kRedirectRing, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (r == nullptr) return fmt::format("redirect ring: {}", rte_strerror(rte_errno));
@@ -264,9 +269,12 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     ctx->dp = this;
     ctx->engine = std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity);
     ctx->engine->setSnapshot(snap);
+    ctx->inUse.store(snap.get());
     ctx->lcore = lcore;
     ctx_.push_back(std::move(ctx));
   }
+  retained_.push_back(snap);
+  current_.store(snap.get());
   lastHeartbeat_.assign(workers_, 0);
   heartbeatStallMs_.assign(workers_, 0);
   for (auto& c : ctx_) {
@@ -335,8 +343,32 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
   if (rte_ring_enqueue(controlTx_, m) != 0) rte_pktmbuf_free(m);
 }
 
+void Dataplane::publish(std::shared_ptr<const fullnat::Snapshot> snap) {
+  current_.store(snap.get(), std::memory_order_release);
+  retained_.push_back(std::move(snap));
+}
+
+void Dataplane::flushRealServer(uint32_t rsId) {
+  // A command is one pointer-sized word: no allocation, nothing to free.
+  for (auto* ring : commands_) {
+    const uintptr_t word = (uintptr_t{kCmdFlushRs} << 32) | rsId;
+    if (rte_ring_enqueue(ring, reinterpret_cast<void*>(word)) != 0) {
+      spdlog::error("flush of rs {} not queued: worker command ring full", rsId);
+    }
+  }
+}
+
 bool Dataplane::tick() {
   const uint32_t now = nowMs();
+  // Free the snapshots that no worker uses any more (the current one always stays).
+  const auto* cur = current_.load(std::memory_order_acquire);
+  std::erase_if(retained_, [&](const std::shared_ptr<const fullnat::Snapshot>& s) {
+    if (s.get() == cur) return false;
+    for (const auto& c : ctx_) {
+      if (c->inUse.load(std::memory_order_acquire) == s.get()) return false;
+    }
+    return true;
+  });
   for (const auto& u : uplinks_) {
     bool up = false;
     if (!u->iface.empty()) {
@@ -422,7 +454,7 @@ int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
   return n == 0 ? -1 : up[flowHash % n];
 }
 
-std::string Dataplane::statsJson() const {
+std::string Dataplane::statsJson(const std::string& extra) const {
   std::string j = "{\"workers\":[";
   for (size_t w = 0; w < ctx_.size(); ++w) {
     const auto& c = *ctx_[w];
@@ -479,7 +511,9 @@ std::string Dataplane::statsJson() const {
                      IpAddr::v4(ntohl(n.ipRaw)).str(), macString(n.mac.load()),
                      n.resolved.load() ? "reachable" : "unresolved");
   }
-  return j + "]}";
+  j += "]";
+  if (!extra.empty()) j += "," + extra;
+  return j + "}";
 }
 
 }  // namespace anylb::dataplane

@@ -74,11 +74,20 @@ class Dataplane {
   std::string start(const std::shared_ptr<const fullnat::Snapshot>& snap);
   void stop();
 
+  // Control thread: a new forwarding snapshot (weights from health checks, a reload). Workers
+  // switch between bursts; the old one is freed by tick() once no worker uses it.
+  void publish(std::shared_ptr<const fullnat::Snapshot> snap);
+  // Control thread: remove every session of a real server on every worker (on_rs_down or
+  // on_rs_removed = "flush"). Asynchronous; workers act within one loop.
+  void flushRealServer(uint32_t rsId);
+  [[nodiscard]] uint64_t generation() const { return current_.load()->generation(); }
+
   // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
   // stale neighbours, worker heartbeats. Returns false when a worker has stalled.
   bool tick();
   // Control thread: the stats JSON the SIGUSR1 dump and the tests read.
-  std::string statsJson() const;
+  // `extra` (JSON members, e.g. "\"services\":[...]") is added to the top-level object.
+  std::string statsJson(const std::string& extra = {}) const;
   [[nodiscard]] uint32_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }
 
@@ -119,6 +128,11 @@ class Dataplane {
   std::vector<uint32_t> heartbeatStallMs_;
   uint32_t lastTickMs_ = 0;
   std::atomic<bool> alive_{true};  // no worker stalled (last tick)
+  // Snapshot publication (grace periods): `current_` is what workers should use; every
+  // snapshot a worker may still hold stays in `retained_` until no worker's `inUse` names it.
+  std::atomic<const fullnat::Snapshot*> current_{nullptr};
+  std::vector<std::shared_ptr<const fullnat::Snapshot>> retained_;
+  std::vector<rte_ring*> commands_;  // control -> worker, one SP/SC ring per worker
 };
 
 int workerMain(void* arg);  // rte_eal_remote_launch entry: arg is a Dataplane::WorkerCtx

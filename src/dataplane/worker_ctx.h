@@ -18,6 +18,7 @@ inline constexpr unsigned kPendingPerNeighbor = 16;
 inline constexpr uint32_t kPendingTimeoutMs = 3000;
 inline constexpr unsigned kMaxPorts = 8;  // uplinks + their TAPs
 inline constexpr uint16_t kBurst = 32;
+inline constexpr uintptr_t kCmdFlushRs = 1;  // control command: (kCmdFlushRs << 32) | rsId
 
 struct alignas(64) Dataplane::WorkerCtx {
   uint16_t id = 0;
@@ -25,6 +26,8 @@ struct alignas(64) Dataplane::WorkerCtx {
   Dataplane* dp = nullptr;
   std::unique_ptr<fullnat::Worker> engine;
   std::atomic<uint64_t> heartbeat{0};
+  // The snapshot this worker's engine uses (read by the control thread to free old ones).
+  std::atomic<const fullnat::Snapshot*> inUse{nullptr};
   LoopCounters counters;
 
   // Packets waiting for a next hop's MAC, per neighbour.

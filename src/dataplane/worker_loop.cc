@@ -136,6 +136,19 @@ int Dataplane::runWorker(WorkerCtx& w) {
   while (!stop_.load(std::memory_order_relaxed)) {
     const uint32_t now = nowMs();
     w.heartbeat.fetch_add(1, std::memory_order_relaxed);
+    // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
+    // shared_ptr without owner); the control thread keeps it alive while inUse names it.
+    if (const auto* snap = current_.load(std::memory_order_acquire);
+        snap != w.inUse.load(std::memory_order_relaxed)) {
+      w.engine->setSnapshot(std::shared_ptr<const fullnat::Snapshot>(
+          std::shared_ptr<const fullnat::Snapshot>(), snap));
+      w.inUse.store(snap, std::memory_order_release);
+    }
+    void* cmd = nullptr;
+    while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
+      const auto word = reinterpret_cast<uintptr_t>(cmd);
+      if ((word >> 32) == kCmdFlushRs) w.engine->flushRealServer(static_cast<uint32_t>(word));
+    }
     unsigned work = 0;
     for (size_t u = 0; u < uplinks_.size(); ++u) {
       uint16_t n = rte_eth_rx_burst(uplinks_[u]->port, w.id, pkts, kBurst);
