@@ -1,0 +1,67 @@
+// Incremental check of the HTTP/1.x response to a health-check GET: status line, headers,
+// and optionally a substring of the body. Pure (no I/O), so hostile responses can be tested
+// byte by byte. Bounded: at most kMaxHeaderBytes of status line + headers and kMaxBodyBytes
+// of (de-chunked) body are looked at.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace anylb::health {
+
+class HttpResponseCheck {
+ public:
+  static constexpr size_t kMaxHeaderBytes = 16 * 1024;
+  static constexpr size_t kMaxBodyBytes = 64 * 1024;
+
+  enum class Verdict : uint8_t { kNeedMore, kOk, kFail };
+
+  HttpResponseCheck(std::vector<config::StatusRange> expectStatus, std::string expectBody);
+
+  // Bytes received from the server. Returns kOk or kFail as soon as the answer is known (a bad
+  // status fails on the status line alone); after that every call returns the same verdict.
+  Verdict feed(std::string_view bytes);
+  // The server closed the connection (EOF).
+  Verdict finish();
+
+  // Why it failed ("status 503", "invalid status line", ...), or what passed ("status 200").
+  [[nodiscard]] const std::string& reason() const { return reason_; }
+  [[nodiscard]] int status() const { return status_; }
+
+ private:
+  enum class Phase : uint8_t { kHead, kBody, kDone };
+  enum class ChunkPhase : uint8_t { kSize, kData, kDataEnd };
+
+  Verdict feedHead(std::string_view bytes);
+  Verdict onHeadComplete(size_t headLen);
+  Verdict feedBody(std::string_view bytes);
+  Verdict feedChunked(std::string_view bytes);
+  Verdict appendBody(std::string_view bytes);
+  Verdict done(Verdict v, std::string reason);
+
+  std::vector<config::StatusRange> expectStatus_;
+  std::string expectBody_;
+  Phase phase_ = Phase::kHead;
+  Verdict verdict_ = Verdict::kNeedMore;
+  std::string reason_;
+  int status_ = 0;
+
+  std::string head_;        // status line and headers received so far
+  size_t headScanned_ = 0;  // head_ bytes already searched for the blank line
+  bool statusChecked_ = false;
+
+  bool chunked_ = false;
+  bool haveLength_ = false;
+  uint64_t remaining_ = 0;  // body bytes left per Content-Length
+  ChunkPhase chunkPhase_ = ChunkPhase::kSize;
+  std::string chunkLine_;   // a chunk-size line being received
+  uint64_t chunkLeft_ = 0;  // data bytes left in the current chunk
+  std::string body_;        // de-chunked body, up to kMaxBodyBytes
+};
+
+}  // namespace anylb::health
