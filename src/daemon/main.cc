@@ -13,8 +13,7 @@
 
 #include "common/logging.h"
 #include "config/loader.h"
-#include "dataplane/dataplane.h"
-#include "fullnat/snapshot.h"
+#include "daemon/node.h"
 
 namespace {
 
@@ -38,17 +37,15 @@ int run(const std::string& path, int verbose) {
   anylb::setupLogging(cfg.logging.level, cfg.logging.file, verbose);
   spdlog::info("anylbd starting: {}", anylb::config::summary(cfg));
 
-  anylb::fullnat::RsRegistry registry;
-  auto snapshot = anylb::fullnat::Snapshot::build(cfg, 1, cfg.dataplane.workers, registry);
-  anylb::dataplane::Dataplane dataplane(cfg);
-  if (auto err = dataplane.start(snapshot); !err.empty()) {
+  boost::asio::io_context io;
+  anylb::Node node(io, cfg);
+  if (auto err = node.start(); !err.empty()) {
     spdlog::critical("dataplane did not start: {}", err);
     return 1;
   }
   spdlog::info("dataplane running: {} worker(s), {} uplink(s)", cfg.dataplane.workers,
                cfg.uplinks.size());
 
-  boost::asio::io_context io;
   boost::asio::signal_set stop(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
   boost::asio::signal_set usr1(io, SIGUSR1);
@@ -64,7 +61,7 @@ int run(const std::string& path, int verbose) {
   std::function<void(const boost::system::error_code&)> onTick =
       [&](const boost::system::error_code& ec) {
         if (ec) return;
-        const bool now = dataplane.tick();
+        const bool now = node.tick();
         if (now != alive) {
           alive = now;
           if (!alive) spdlog::critical("dataplane is not alive: a worker stalled");
@@ -77,7 +74,7 @@ int run(const std::string& path, int verbose) {
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("stats {}", dataplane.statsJson());
+        spdlog::info("stats {}", node.statsJson());
         spdlog::default_logger()->flush();
         usr1.async_wait(onUsr1);
       };
@@ -97,7 +94,7 @@ int run(const std::string& path, int verbose) {
       };
   hup.async_wait(onHup);
   io.run();
-  dataplane.stop();
+  node.stop();
   spdlog::info("anylbd stopped");
   return 0;
 }

@@ -352,6 +352,7 @@ void Dataplane::flushRealServer(uint32_t rsId) {
   // A command is one pointer-sized word: no allocation, nothing to free.
   for (auto* ring : commands_) {
     const uintptr_t word = (uintptr_t{kCmdFlushRs} << 32) | rsId;
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): the ring carries words, not pointers
     if (rte_ring_enqueue(ring, reinterpret_cast<void*>(word)) != 0) {
       spdlog::error("flush of rs {} not queued: worker command ring full", rsId);
     }

@@ -1,0 +1,128 @@
+#include "daemon/node.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "health/asio_prober.h"
+
+namespace anylb {
+
+Node::Node(boost::asio::io_context& io, config::Config cfg)
+    : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_) {
+  for (size_t s = 0; s < cfg_.services.size(); ++s) {
+    for (size_t r = 0; r < cfg_.services[s].realServers.size(); ++r) {
+      rsById_[registry_.idFor(cfg_.services[s], cfg_.services[s].realServers[r])] = {s, r};
+    }
+  }
+}
+
+std::shared_ptr<const fullnat::Snapshot> Node::buildSnapshot() {
+  return fullnat::Snapshot::build(cfg_, ++generation_, cfg_.dataplane.workers, registry_, weights_);
+}
+
+std::vector<health::Target> Node::targets() const {
+  std::vector<health::Target> out;
+  // Probes leave from the node's first uplink address, through the exception path.
+  const std::optional<IpAddr> source =
+      cfg_.uplinks.empty() ? std::nullopt : std::optional<IpAddr>(cfg_.uplinks[0].address.addr);
+  for (const auto& [rsId, ref] : rsById_) {
+    const auto& svc = cfg_.services[ref.service];
+    const auto& rs = svc.realServers[ref.rs];
+    health::Target t;
+    t.rsId = rsId;
+    t.service = svc.name.empty() ? fmt::format("{}:{}/{}", svc.vip.str(), svc.port,
+                                               config::toString(svc.protocol))
+                                 : svc.name;
+    t.address = rs.address;
+    t.port = rs.port;
+    t.check = rs.check;
+    t.source = source;
+    t.notify = svc.notify;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string Node::start() {
+  if (auto err = dataplane_.start(buildSnapshot()); !err.empty()) return err;
+  health_ = std::make_unique<health::HealthChecker>(io_, std::make_unique<health::AsioProber>(io_));
+  health_->onChange([this](const health::Change& c) { onHealthChange(c); });
+  health_->setTargets(targets());
+  return {};
+}
+
+void Node::stop() {
+  health_.reset();
+  dataplane_.stop();
+}
+
+void Node::onHealthChange(const health::Change& c) {
+  const auto it = rsById_.find(c.rsId);
+  if (it == rsById_.end()) return;
+  const auto& svc = cfg_.services[it->second.service];
+  const auto& rs = svc.realServers[it->second.rs];
+  // Unknown keeps serving (a node that just started must not refuse everything); Down gets
+  // weight 0: existing sessions finish, no new ones.
+  const uint32_t weight = c.to == health::State::kDown ? 0 : rs.weight;
+  const bool changed =
+      !weights_.contains(c.rsId) ? weight != rs.weight : weights_[c.rsId] != weight;
+  if (weight == rs.weight) {
+    weights_.erase(c.rsId);
+  } else {
+    weights_[c.rsId] = weight;
+  }
+  if (changed) dataplane_.publish(buildSnapshot());
+  if (c.to == health::State::kDown && svc.onRsDown == config::OnRemove::kFlush) {
+    dataplane_.flushRealServer(c.rsId);
+  }
+  const auto h = serviceHealth(it->second.service);
+  if (h.healthy < h.minHealthy) {
+    spdlog::warn("service {}:{}: {} of {} real servers healthy, below min_healthy {}",
+                 svc.vip.str(), svc.port, h.healthy, h.total, h.minHealthy);
+  }
+}
+
+Node::ServiceHealth Node::serviceHealth(size_t service) const {
+  ServiceHealth h;
+  const auto& svc = cfg_.services[service];
+  h.minHealthy = svc.minHealthy;
+  for (const auto& [rsId, ref] : rsById_) {
+    if (ref.service != service) continue;
+    ++h.total;
+    if (health_ && health_->state(rsId) == health::State::kUp) ++h.healthy;
+  }
+  return h;
+}
+
+std::string Node::statsJson() const {
+  std::string s = fmt::format(R"("generation":{},"services":[)", dataplane_.generation());
+  for (size_t i = 0; i < cfg_.services.size(); ++i) {
+    const auto& svc = cfg_.services[i];
+    const auto h = serviceHealth(i);
+    s += fmt::format(
+        R"({}{{"vip":"{}:{}/{}","healthy":{},"total":{},"min_healthy":{},"real_servers":[)",
+        i == 0 ? "" : ",", svc.vip.str(), svc.port, config::toString(svc.protocol), h.healthy,
+        h.total, h.minHealthy);
+    bool first = true;
+    for (const auto& [rsId, ref] : rsById_) {
+      if (ref.service != i) continue;
+      const auto& rs = svc.realServers[ref.rs];
+      const auto w = weights_.find(rsId);
+      s += fmt::format(R"({}{{"address":"{}","state":"{}","weight":{},"configured_weight":{}}})",
+                       first ? "" : ",", Endpoint{rs.address, rs.port}.str(),
+                       health::toString(health_ ? health_->state(rsId) : health::State::kUnknown),
+                       w == weights_.end() ? rs.weight : w->second, rs.weight);
+      first = false;
+    }
+    s += "]}";
+  }
+  s += "]";
+  if (health_) {
+    const auto st = health_->stats();
+    s += fmt::format(R"(,"health":{{"probes":{},"failures":{},"changes":{},"lag_p99_ms":{:.1f}}})",
+                     st.probes, st.failures, st.changes, st.lagP99Ms);
+  }
+  return dataplane_.statsJson(s);
+}
+
+}  // namespace anylb
