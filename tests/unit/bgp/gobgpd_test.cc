@@ -1,0 +1,133 @@
+// The gRPC client and the child process against Debian's real gobgpd (scripts/deps lists it).
+// gobgpd only talks to 127.0.0.x here: a peer that never answers, and our API socket.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "bgp/gobgp_client.h"
+#include "bgp/gobgpd_process.h"
+
+namespace anylb::bgp {
+namespace {
+
+class Gobgpd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/anylb-gobgpd-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    proc_ = std::make_unique<GobgpdProcess>("gobgpd", dir_ + "/api.sock", dir_ + "/gobgpd.log");
+    ASSERT_EQ(proc_->start(), "");
+    client_ = std::make_unique<GobgpClient>(dir_ + "/api.sock");
+    ASSERT_EQ(client_->startBgp({65100, *IpAddr::parse("10.255.0.1"), -1}), "");
+  }
+  void TearDown() override {
+    client_.reset();
+    proc_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<GobgpdProcess> proc_;
+  std::unique_ptr<GobgpClient> client_;
+};
+
+PathSpec path(const char* prefix, std::vector<uint32_t> communities = {}) {
+  return PathSpec{*Prefix::parse(prefix), *IpAddr::parse("10.1.1.2"), std::move(communities)};
+}
+
+TEST_F(Gobgpd, AnnouncesAndWithdrawsPathsWithCommunities) {
+  ASSERT_EQ(client_->addPath(path("10.100.0.10/32", {(65100U << 16) | 80, kGracefulShutdown})), "");
+  ASSERT_EQ(client_->addPath(path("10.200.1.0/28")), "");
+  std::vector<PathSpec> paths;
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 2U);
+  std::sort(paths.begin(), paths.end(),
+            [](const auto& a, const auto& b) { return a.prefix.str() < b.prefix.str(); });
+  EXPECT_EQ(paths[0].prefix.str(), "10.100.0.10/32");
+  EXPECT_EQ(paths[0].nextHop.str(), "10.1.1.2");
+  EXPECT_EQ(paths[0].communities, (std::vector<uint32_t>{(65100U << 16) | 80, kGracefulShutdown}));
+  EXPECT_EQ(communityString(paths[0].communities[1]), "65535:0");
+  EXPECT_EQ(paths[1].prefix.str(), "10.200.1.0/28");
+
+  ASSERT_EQ(client_->deletePath(path("10.100.0.10/32", {(65100U << 16) | 80, kGracefulShutdown})),
+            "");
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 1U);
+  EXPECT_EQ(paths[0].prefix.str(), "10.200.1.0/28");
+}
+
+TEST_F(Gobgpd, APeerThatNeverAnswersIsNotEstablished) {
+  ASSERT_EQ(
+      client_->addPeer({*IpAddr::parse("127.0.0.2"), 65001, *IpAddr::parse("127.0.0.1"), 9, 3}),
+      "");
+  std::vector<PeerStatus> peers;
+  ASSERT_EQ(client_->listPeers(peers), "");
+  ASSERT_EQ(peers.size(), 1U);
+  EXPECT_EQ(peers[0].address.str(), "127.0.0.2");
+  EXPECT_FALSE(peers[0].established);
+  EXPECT_NE(peers[0].state, "established");
+  // A second AddPeer for the same address is an error, reported, not thrown.
+  EXPECT_NE(
+      client_->addPeer({*IpAddr::parse("127.0.0.2"), 65001, *IpAddr::parse("127.0.0.1"), 9, 3}),
+      "");
+}
+
+TEST_F(Gobgpd, CallsFailWithinTheirDeadlineWhenGobgpdIsGone) {
+  proc_->stop();
+  GobgpClient late(dir_ + "/api.sock", std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_NE(late.addPath(path("10.100.0.10/32")), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_FALSE(proc_->alive());
+}
+
+TEST(GobgpdProcess, DiesWithItsParent) {
+  char tmpl[] = "/tmp/anylb-gobgpd-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    // Stands in for anylbd: starts gobgpd, reports its pid, waits to be killed.
+    GobgpdProcess p("gobgpd", dir + "/api.sock");
+    pid_t child = p.start().empty() ? p.pid() : -1;
+    (void)!write(fds[1], &child, sizeof(child));
+    pause();
+    _exit(0);
+  }
+  pid_t gobgpd = -1;
+  ASSERT_EQ(read(fds[0], &gobgpd, sizeof(gobgpd)), static_cast<ssize_t>(sizeof(gobgpd)));
+  ASSERT_GT(gobgpd, 0);
+  EXPECT_EQ(kill(gobgpd, 0), 0);
+  kill(parent, SIGKILL);  // anylbd crashes
+  waitpid(parent, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    // gobgpd is reparented (to init or a subreaper) and must be dead: /proc/PID gone or zombie.
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(gobgpd) + "/stat").c_str(), "r");
+    if (f == nullptr) {
+      gone = true;
+    } else {
+      char state = 0;
+      gone = std::fscanf(f, "%*d %*s %c", &state) == 1 && state == 'Z';
+      std::fclose(f);
+    }
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "gobgpd " << gobgpd << " outlived its parent";
+  close(fds[0]);
+  close(fds[1]);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace anylb::bgp
