@@ -64,13 +64,14 @@ void Node::onHealthChange(const health::Change& c) {
   // Unknown keeps serving (a node that just started must not refuse everything); Down gets
   // weight 0: existing sessions finish, no new ones.
   const uint32_t weight = c.to == health::State::kDown ? 0 : rs.weight;
-  const bool changed =
-      !weights_.contains(c.rsId) ? weight != rs.weight : weights_[c.rsId] != weight;
+  const auto old = weights_.find(c.rsId);
+  const uint32_t before = old == weights_.end() ? rs.weight : old->second;
   if (weight == rs.weight) {
     weights_.erase(c.rsId);
   } else {
     weights_[c.rsId] = weight;
   }
+  const bool changed = weight != before;
   if (changed) dataplane_.publish(buildSnapshot());
   if (c.to == health::State::kDown && svc.onRsDown == config::OnRemove::kFlush) {
     dataplane_.flushRealServer(c.rsId);
