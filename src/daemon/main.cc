@@ -1,5 +1,10 @@
 // anylbd: the node daemon. Parses arguments, loads and validates the config, sets up logging and
-// runs the control thread (Boost.Asio) until SIGTERM/SIGINT. SIGHUP re-validates the config.
+// runs the control thread (Boost.Asio): dataplane housekeeping, health checks and the BGP agent.
+//
+// Signals: SIGTERM drains (VIPs re-announced with GRACEFUL_SHUTDOWN for bgp.drain_seconds, then
+// withdrawn), then stops; a second SIGTERM, or SIGINT, stops at once. SIGHUP re-validates the
+// config; SIGUSR1 logs the stats. A file named "drain" next to the control socket drains the
+// node while it exists (removing it undrains).
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -8,9 +13,11 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <string>
 
+#include "bgp/agent.h"
 #include "common/logging.h"
 #include "config/loader.h"
 #include "daemon/node.h"
@@ -46,17 +53,42 @@ int run(const std::string& path, int verbose) {
   spdlog::info("dataplane running: {} worker(s), {} uplink(s)", cfg.dataplane.workers,
                cfg.uplinks.size());
 
+  // The BGP agent starts gobgpd at its first tick; it announces nothing before the health
+  // checks have made the VIPs healthy for rise_seconds.
+  anylb::bgp::Agent bgp(cfg);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto nowMs = [&] {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+  };
+  const auto drainFile = std::filesystem::path(cfg.control.socket).parent_path() / "drain";
+  bool stopping = false;   // SIGTERM: drain, then stop
+  uint64_t drainedAt = 0;  // when the drain completed (0 = not yet)
+
   boost::asio::signal_set stop(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
   boost::asio::signal_set usr1(io, SIGUSR1);
   boost::asio::steady_timer ticker(io);
-  stop.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    io.stop();
-  });
-  // Link state, ARP, worker heartbeats. A stalled worker means a dead dataplane: the BGP
-  // controller withdraws on it (dataplaneAlive), here it is logged once per change.
+  std::function<void(const boost::system::error_code&, int)> onStop =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGTERM && !stopping) {
+          stopping = true;
+          spdlog::info(
+              "received SIGTERM: draining for {} s, then stopping (SIGTERM again or "
+              "SIGINT: stop now)",
+              cfg.bgp.drainSeconds);
+          bgp.setDrain(true, nowMs());
+          stop.async_wait(onStop);
+          return;
+        }
+        spdlog::info("received {}, stopping now", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        io.stop();
+      };
+  stop.async_wait(onStop);
+  // Link state, ARP, worker heartbeats, then the BGP agent on the result. A stalled worker means
+  // a dead dataplane: the agent withdraws everything; here it is logged once per change.
   bool alive = true;
   std::function<void(const boost::system::error_code&)> onTick =
       [&](const boost::system::error_code& ec) {
@@ -66,15 +98,31 @@ int run(const std::string& path, int verbose) {
           alive = now;
           if (!alive) spdlog::critical("dataplane is not alive: a worker stalled");
         }
-        ticker.expires_after(std::chrono::milliseconds(500));
+        const auto ms = nowMs();
+        if (!stopping) {
+          std::error_code fe;
+          bgp.setDrain(std::filesystem::exists(drainFile, fe), ms);
+        }
+        bgp.tick(ms, alive, node.vipHealth(bgp.vips()));
+        if (stopping && bgp.drainComplete()) {
+          // Withdrawn: give the ToRs a moment to act on it, then stop forwarding.
+          if (drainedAt == 0) {
+            drainedAt = ms;
+            spdlog::info("drained: every VIP is withdrawn; stopping in 1 s");
+          } else if (ms - drainedAt >= 1000) {
+            io.stop();
+            return;
+          }
+        }
+        ticker.expires_after(std::chrono::milliseconds(200));
         ticker.async_wait(onTick);
       };
-  ticker.expires_after(std::chrono::milliseconds(100));
+  ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("stats {}", node.statsJson());
+        spdlog::info("stats {}", node.statsJson("\"bgp\":" + bgp.statusJson()));
         spdlog::default_logger()->flush();
         usr1.async_wait(onUsr1);
       };
@@ -94,6 +142,7 @@ int run(const std::string& path, int verbose) {
       };
   hup.async_wait(onHup);
   io.run();
+  bgp.stop();
   node.stop();
   spdlog::info("anylbd stopped");
   return 0;

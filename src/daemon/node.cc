@@ -95,8 +95,26 @@ Node::ServiceHealth Node::serviceHealth(size_t service) const {
   return h;
 }
 
-std::string Node::statsJson() const {
-  std::string s = fmt::format(R"("generation":{},"services":[)", dataplane_.generation());
+std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
+  std::vector<bool> out(vips.size(), false);
+  for (size_t v = 0; v < vips.size(); ++v) {
+    bool any = false;
+    bool all = true;
+    for (size_t i = 0; i < cfg_.services.size(); ++i) {
+      if (cfg_.services[i].vip != vips[v]) continue;
+      any = true;
+      const auto h = serviceHealth(i);
+      all = all && h.healthy >= h.minHealthy;
+    }
+    out[v] = any && all;
+  }
+  return out;
+}
+
+std::string Node::statsJson(const std::string& extra) const {
+  std::string s = extra;
+  if (!s.empty() && s.back() != ',') s += ',';
+  s += fmt::format(R"("generation":{},"services":[)", dataplane_.generation());
   for (size_t i = 0; i < cfg_.services.size(); ++i) {
     const auto& svc = cfg_.services[i];
     const auto h = serviceHealth(i);

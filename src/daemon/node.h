@@ -28,7 +28,8 @@ class Node {
   void stop();
   // Periodic (500 ms): dataplane housekeeping. False when the dataplane is not alive.
   bool tick() { return dataplane_.tick(); }
-  [[nodiscard]] std::string statsJson() const;
+  // The stats object; `extra` ("\"key\":value,...") is added to it.
+  [[nodiscard]] std::string statsJson(const std::string& extra = {}) const;
 
   struct ServiceHealth {
     uint32_t healthy = 0;  // RS whose check is up
@@ -36,6 +37,8 @@ class Node {
     uint32_t minHealthy = 0;
   };
   [[nodiscard]] ServiceHealth serviceHealth(size_t service) const;
+  // Per VIP address: every service on it has at least min_healthy healthy RS.
+  [[nodiscard]] std::vector<bool> vipHealth(const std::vector<IpAddr>& vips) const;
 
  private:
   std::vector<health::Target> targets() const;

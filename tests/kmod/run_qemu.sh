@@ -319,6 +319,10 @@ for line in "${expected_log[@]}"; do
 done
 if grep -nE "$bad_log" "$clean"; then
 	fail "kernel log has errors (lines above)"
+	# The first report in full, so a CI log alone is enough to debug it.
+	first=$(grep -nE -m1 "$bad_log" "$clean" | cut -d: -f1)
+	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 70))p" "$clean" |
+		sed "s/^/kmod_qemu_$series: | /"
 fi
 
 grep -E '^TOA-(INFO|STATS)' "$clean" | sed "s/^/kmod_qemu_$series: /"

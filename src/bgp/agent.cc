@@ -1,0 +1,136 @@
+#include "bgp/agent.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace anylb::bgp {
+
+namespace {
+
+constexpr uint64_t kFirstBackoffMs = 1000;
+constexpr uint64_t kMaxBackoffMs = 30000;
+constexpr uint64_t kStableMs = 60000;  // a gobgpd that ran this long resets the backoff
+
+// JSON string contents: quotes, backslashes and control characters escaped.
+std::string jsonEscape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ControllerOptions controllerOptions(const config::Config& cfg) {
+  ControllerOptions o;
+  o.global = GlobalSpec{cfg.bgp.localAs, cfg.node.routerId, 179};
+  for (const auto& u : cfg.uplinks) {
+    o.peers.push_back(PeerSpec{u.peerAddress, u.peerAs, u.address.addr, u.holdTime, u.keepalive});
+  }
+  for (const auto& l : cfg.localAddresses) {
+    if (l.addr.isV4()) o.lips.push_back(l);
+  }
+  for (const auto& s : cfg.services) {
+    if (s.vip.isV4() && std::find(o.vips.begin(), o.vips.end(), s.vip) == o.vips.end()) {
+      o.vips.push_back(s.vip);
+    }
+  }
+  for (const auto& c : cfg.bgp.communities) {
+    if (auto v = parseCommunity(c)) o.communities.push_back(*v);  // validated at load
+  }
+  o.riseMs = uint64_t{cfg.bgp.riseSeconds} * 1000;
+  o.holdDownMs = uint64_t{cfg.bgp.holdDownSeconds} * 1000;
+  o.drainMs = uint64_t{cfg.bgp.drainSeconds} * 1000;
+  return o;
+}
+
+Agent::Agent(const config::Config& cfg)
+    : opts_(controllerOptions(cfg)),
+      ctl_(opts_),
+      proc_(cfg.bgp.gobgpd, cfg.bgp.apiSocket,
+            (std::filesystem::path(cfg.bgp.apiSocket).parent_path() / "gobgpd.log").string()) {}
+
+Agent::~Agent() {
+  stop();
+}
+
+void Agent::failed(const std::string& why, uint64_t nowMs) {
+  ++failures_;
+  backoffMs_ = backoffMs_ == 0 ? kFirstBackoffMs : std::min(backoffMs_ * 2, kMaxBackoffMs);
+  restartAt_ = nowMs + backoffMs_;
+  if (why != lastFailure_) {
+    spdlog::error("bgp: {}; starting gobgpd again in {} ms (failure {})", why, backoffMs_,
+                  failures_);
+  }
+  lastFailure_ = why;
+}
+
+void Agent::supervise(uint64_t nowMs) {
+  if (client_ && !proc_.alive()) {
+    // Died on its own: its sessions are gone, and with them our routes at the ToRs.
+    ctl_.attach(nullptr, nowMs);
+    client_.reset();
+    lastFailure_.clear();  // a death is a new state: always logged
+    failed(fmt::format("gobgpd exited (status {})", proc_.lastExitStatus()), nowMs);
+    return;
+  }
+  if (client_) {
+    if (nowMs - startedAt_ >= kStableMs) backoffMs_ = 0;
+    return;
+  }
+  if (nowMs < restartAt_) return;
+  if (auto err = proc_.start(std::chrono::seconds(3)); !err.empty()) {
+    failed(err, nowMs);
+    return;
+  }
+  client_ = std::make_unique<GobgpClient>(proc_.socketPath(), std::chrono::seconds(1));
+  if (auto err = ctl_.attach(client_.get(), nowMs); !err.empty()) {
+    ctl_.attach(nullptr, nowMs);
+    client_.reset();
+    proc_.stop();
+    failed("configuring gobgpd: " + err, nowMs);
+    return;
+  }
+  ++starts_;
+  startedAt_ = nowMs;
+  spdlog::info("bgp: gobgpd running (pid {}, start {}, API {})", proc_.pid(), starts_,
+               proc_.socketPath());
+  lastFailure_.clear();
+}
+
+void Agent::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy) {
+  if (stopped_) return;
+  supervise(nowMs);
+  ctl_.tick(nowMs, dataplaneAlive, vipHealthy);
+}
+
+void Agent::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  ctl_.withdrawAll();
+  ctl_.attach(nullptr, 0);
+  client_.reset();
+  proc_.stop();
+}
+
+std::string Agent::statusJson() const {
+  // The controller's object, with the supervisor's fields in front.
+  const auto ctl = ctl_.statusJson();
+  return fmt::format(
+      R"({{"gobgpd":{{"pid":{},"running":{},"starts":{},"failures":{},"last_failure":"{}"}},{})",
+      client_ ? proc_.pid() : -1, client_ != nullptr, starts_, failures_, jsonEscape(lastFailure_),
+      ctl.substr(1));
+}
+
+}  // namespace anylb::bgp

@@ -1,0 +1,62 @@
+// The node's BGP side: gobgpd as a supervised child plus the Controller that drives it.
+//
+// gobgpd is started at start() and restarted whenever it dies on its own, after a backoff that
+// doubles from 1 s up to 30 s and resets once it has run for a minute. Each start gets a fresh
+// gRPC client (a channel to a dead socket would sit in gRPC's own reconnect backoff) and is
+// configured from scratch by Controller::attach; the next tick reconciles the paths. A start
+// or configuration failure is counted, logged once per change of the reason, and retried.
+// Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bgp/controller.h"
+#include "bgp/gobgp_client.h"
+#include "bgp/gobgpd_process.h"
+#include "config/config.h"
+
+namespace anylb::bgp {
+
+// The controller's view of a config: peers per uplink, LIPs, distinct IPv4 VIPs, timers.
+ControllerOptions controllerOptions(const config::Config& cfg);
+
+class Agent {
+ public:
+  explicit Agent(const config::Config& cfg);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // The VIPs in the order tick() expects their health.
+  [[nodiscard]] const std::vector<IpAddr>& vips() const { return opts_.vips; }
+
+  void tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy);
+  void setDrain(bool on, uint64_t nowMs) { ctl_.setDrain(on, nowMs); }
+  [[nodiscard]] bool draining() const { return ctl_.draining(); }
+  [[nodiscard]] bool drainComplete() const { return ctl_.drainComplete(); }
+  // Withdraws every path, then stops gobgpd (its peers get a Cease).
+  void stop();
+  [[nodiscard]] std::string statusJson() const;
+  [[nodiscard]] const Controller& controller() const { return ctl_; }
+
+ private:
+  void supervise(uint64_t nowMs);
+  void failed(const std::string& why, uint64_t nowMs);
+
+  ControllerOptions opts_;
+  Controller ctl_;
+  GobgpdProcess proc_;
+  std::unique_ptr<GobgpClient> client_;
+  bool stopped_ = false;
+  uint64_t restartAt_ = 0;
+  uint64_t backoffMs_ = 0;
+  uint64_t startedAt_ = 0;
+  uint64_t starts_ = 0;
+  uint64_t failures_ = 0;
+  std::string lastFailure_;
+};
+
+}  // namespace anylb::bgp

@@ -1,0 +1,266 @@
+#include "bgp/controller.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace anylb::bgp {
+
+std::optional<uint32_t> parseCommunity(const std::string& s) {
+  const auto colon = s.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  uint32_t hi = 0;
+  uint32_t lo = 0;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  auto r1 = std::from_chars(b, b + colon, hi);
+  auto r2 = std::from_chars(b + colon + 1, e, lo);
+  if (r1.ec != std::errc() || r1.ptr != b + colon || r2.ec != std::errc() || r2.ptr != e ||
+      colon == 0 || colon + 1 == s.size() || hi > 0xFFFF || lo > 0xFFFF) {
+    return std::nullopt;
+  }
+  return (hi << 16) | lo;
+}
+
+namespace {
+
+std::vector<uint32_t> sorted(std::vector<uint32_t> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Prefix hostPrefix(const IpAddr& a) {
+  return Prefix{a, static_cast<uint8_t>(a.isV4() ? 32 : 128)};
+}
+
+bool isVip(const ControllerOptions& o, const Prefix& p) {
+  return std::any_of(o.vips.begin(), o.vips.end(),
+                     [&](const IpAddr& v) { return p == hostPrefix(v); });
+}
+
+}  // namespace
+
+Controller::Controller(ControllerOptions o) : o_(std::move(o)) {
+  // gobgpd reports prefixes by their network address.
+  for (auto& l : o_.lips) l = Prefix{l.network(), l.len};
+  vips_.reserve(o_.vips.size());
+  for (size_t i = 0; i < o_.vips.size(); ++i)
+    vips_.emplace_back(o_.riseMs, o_.holdDownMs, o_.drainMs);
+  vipHealthy_.assign(o_.vips.size(), false);
+}
+
+bool Controller::outcome(const char* op, const std::string& err) {
+  auto& last = errors_[op];
+  if (err.empty()) {
+    if (!last.empty()) spdlog::info("bgp: {} works again", op);
+    last.clear();
+    return true;
+  }
+  ++counters_.apiErrors;
+  if (err != last) spdlog::warn("bgp: {} failed: {}", op, err);
+  last = err;
+  return false;
+}
+
+std::string Controller::attach(BgpClient* client, uint64_t nowMs) {
+  client_ = nullptr;
+  announced_.clear();
+  announcedKnown_ = false;
+  peers_.clear();
+  if (client == nullptr) return {};
+  if (auto err = client->startBgp(o_.global); !outcome("StartBgp", err)) return err;
+  for (const auto& p : o_.peers) {
+    if (auto err = client->addPeer(p); !outcome("AddPeer", err)) return err;
+  }
+  client_ = client;
+  dirty_ = true;
+  nextReconcile_ = nowMs;
+  nextPeerPoll_ = nowMs;
+  spdlog::info("bgp: speaker configured: AS {}, router id {}, {} peer(s)", o_.global.asn,
+               o_.global.routerId.str(), o_.peers.size());
+  return {};
+}
+
+std::vector<PathSpec> Controller::desired() const {
+  std::vector<PathSpec> out;
+  if (!dataplaneAlive_) return out;  // a dead dataplane attracts nothing
+  const IpAddr any = *IpAddr::parse("0.0.0.0");
+  for (const auto& l : o_.lips) out.push_back(PathSpec{l, any, o_.communities});
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    const auto st = vips_[i].current();
+    if (st == VipAnnounce::kWithdrawn) continue;
+    PathSpec p{hostPrefix(o_.vips[i]), any, o_.communities};
+    if (st == VipAnnounce::kGracefulShutdown) p.communities.push_back(kGracefulShutdown);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+void Controller::setDrain(bool on, uint64_t nowMs) {
+  if (on == draining_) return;
+  draining_ = on;
+  for (auto& v : vips_) v.drain(on, nowMs);
+  dirty_ = true;
+  spdlog::info("bgp: {}", on ? fmt::format("draining: VIPs carry GRACEFUL_SHUTDOWN for {} ms, "
+                                           "then are withdrawn",
+                                           o_.drainMs)
+                             : std::string("undrained: VIPs are announced again after rise"));
+}
+
+bool Controller::drainComplete() const {
+  if (!draining_) return false;
+  if (std::any_of(vips_.begin(), vips_.end(),
+                  [](const VipState& v) { return v.current() != VipAnnounce::kWithdrawn; })) {
+    return false;
+  }
+  if (client_ == nullptr) return true;
+  return announcedKnown_ && !dirty_ &&
+         std::none_of(announced_.begin(), announced_.end(),
+                      [&](const PathSpec& p) { return isVip(o_, p.prefix); });
+}
+
+void Controller::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy) {
+  const auto before = desired();
+  if (dataplaneAlive != dataplaneAlive_) {
+    spdlog::log(dataplaneAlive ? spdlog::level::info : spdlog::level::critical, "bgp: dataplane {}",
+                dataplaneAlive ? "alive: announcing LIPs" : "dead: withdrawing every prefix");
+  }
+  dataplaneAlive_ = dataplaneAlive;
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    const bool healthy = dataplaneAlive && i < vipHealthy.size() && vipHealthy[i];
+    const auto old = vips_[i].current();
+    const auto now = vips_[i].update(healthy, nowMs);
+    if (now != old) {
+      spdlog::info("bgp: VIP {} {} -> {} ({}; hold-down {} ms)", o_.vips[i].str(), toString(old),
+                   toString(now), healthy ? "healthy" : "not healthy", vips_[i].holdDownMs());
+    }
+    vipHealthy_[i] = healthy;
+  }
+  if (desired() != before) dirty_ = true;
+  if (client_ == nullptr) return;
+  if (dirty_ || nowMs >= nextReconcile_) reconcile(nowMs);
+  if (nowMs >= nextPeerPoll_) {
+    nextPeerPoll_ = nowMs + o_.peerPollMs;
+    pollPeers();
+  }
+}
+
+void Controller::reconcile(uint64_t nowMs) {
+  ++counters_.reconciles;
+  std::vector<PathSpec> have;
+  if (!outcome("ListPath", client_->listPaths(have))) {
+    announcedKnown_ = false;
+    dirty_ = true;
+    return;
+  }
+  const auto want = desired();
+  bool ok = true;
+  for (const auto& w : want) {
+    const auto it = std::find_if(have.begin(), have.end(),
+                                 [&](const PathSpec& h) { return h.prefix == w.prefix; });
+    if (it != have.end() && sorted(it->communities) == sorted(w.communities)) continue;
+    if (outcome("AddPath", client_->addPath(w))) {
+      ++counters_.pathsAdded;
+      spdlog::info("bgp: announce {}{}", w.prefix.str(),
+                   w.communities.empty() ? std::string() : fmt::format(" (communities {})", [&] {
+                     std::string c;
+                     for (auto x : w.communities) {
+                       c += (c.empty() ? "" : " ") + communityString(x);
+                     }
+                     return c;
+                   }()));
+      if (it != have.end()) {
+        *it = w;
+      } else {
+        have.push_back(w);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  for (auto it = have.begin(); it != have.end();) {
+    const bool wanted = std::any_of(want.begin(), want.end(),
+                                    [&](const PathSpec& w) { return w.prefix == it->prefix; });
+    if (wanted) {
+      ++it;
+      continue;
+    }
+    if (outcome("DeletePath", client_->deletePath(*it))) {
+      ++counters_.pathsDeleted;
+      spdlog::info("bgp: withdraw {}", it->prefix.str());
+      it = have.erase(it);
+    } else {
+      ok = false;
+      ++it;
+    }
+  }
+  announced_ = std::move(have);
+  announcedKnown_ = true;
+  dirty_ = !ok;
+  nextReconcile_ = nowMs + o_.reconcileMs;
+}
+
+void Controller::pollPeers() {
+  std::vector<PeerStatus> now;
+  if (!outcome("ListPeer", client_->listPeers(now))) return;
+  for (const auto& p : now) {
+    const auto key = p.address.str();
+    const auto it = peers_.find(key);
+    if (it == peers_.end() || it->second.established != p.established) {
+      if (it != peers_.end() || p.established) {
+        ++counters_.peerChanges;
+        spdlog::log(p.established ? spdlog::level::info : spdlog::level::warn, "bgp: peer {} {}",
+                    key, p.established ? "established" : "down (" + p.state + ")");
+      }
+    }
+    peers_[key] = p;
+  }
+}
+
+void Controller::withdrawAll() {
+  if (client_ == nullptr) return;
+  std::vector<PathSpec> have;
+  if (!outcome("ListPath", client_->listPaths(have))) return;
+  for (const auto& p : have) {
+    if (outcome("DeletePath", client_->deletePath(p))) ++counters_.pathsDeleted;
+  }
+  announced_.clear();
+  announcedKnown_ = true;
+}
+
+std::string Controller::statusJson() const {
+  std::string s = fmt::format(R"({{"speaker_attached":{},"draining":{},"drain_complete":{},)",
+                              client_ != nullptr, draining_, drainComplete());
+  s += R"("peers":[)";
+  bool first = true;
+  for (const auto& [addr, p] : peers_) {
+    s += fmt::format(R"({}{{"address":"{}","state":"{}","established":{}}})", first ? "" : ",",
+                     addr, p.state, p.established);
+    first = false;
+  }
+  s += R"(],"vips":[)";
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    s += fmt::format(R"({}{{"vip":"{}","state":"{}","healthy":{},"hold_down_ms":{}}})",
+                     i == 0 ? "" : ",", o_.vips[i].str(), toString(vips_[i].current()),
+                     static_cast<bool>(vipHealthy_[i]), vips_[i].holdDownMs());
+  }
+  s += R"(],"announced":[)";
+  first = true;
+  for (const auto& p : announced_) {
+    std::string cs;
+    for (auto c : p.communities)
+      cs += fmt::format(R"({}"{}")", cs.empty() ? "" : ",", communityString(c));
+    s += fmt::format(R"({}{{"prefix":"{}","communities":[{}]}})", first ? "" : ",", p.prefix.str(),
+                     cs);
+    first = false;
+  }
+  s += fmt::format(
+      R"(],"announced_known":{},"api_errors":{},"paths_added":{},"paths_deleted":{},"reconciles":{},"peer_changes":{}}})",
+      announcedKnown_, counters_.apiErrors, counters_.pathsAdded, counters_.pathsDeleted,
+      counters_.reconciles, counters_.peerChanges);
+  return s;
+}
+
+}  // namespace anylb::bgp

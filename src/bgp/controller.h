@@ -1,0 +1,104 @@
+// The BGP controller: what this node announces, kept in line with what gobgpd announces.
+//
+// Desired paths, recomputed every tick from the node's state:
+//  - each LIP prefix while the dataplane is alive (replies from the real servers must come back
+//    to the node that owns the session), drained or not;
+//  - each VIP /32 as its VipState says: healthy = dataplane alive and every service on the VIP
+//    has min_healthy healthy RS; rise, hold-down and drain (GRACEFUL_SHUTDOWN) from VipState.
+// The configured communities go on every path; draining VIPs also carry 65535:0. The next hop is
+// left unspecified (0.0.0.0): gobgpd sends each ToR its own session address, i.e. the uplink's.
+//
+// The speaker is attached with a fresh client after every (re)start of gobgpd; attach()
+// configures it from scratch (StartBgp, one AddPeer per uplink), and the next tick reconciles:
+// gobgpd's local paths are listed and compared by prefix with the desired ones, missing or
+// changed ones are added (an add replaces the old path of the same prefix), stray ones deleted.
+// Reconcile runs whenever the desired set changes or a call failed, and every `reconcileMs`
+// anyway. Failed calls are counted and logged once per change of the error.
+//
+// Control thread only; every BgpClient call is bounded by the client's deadline.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bgp/bgp_client.h"
+#include "bgp/vip_state.h"
+#include "common/ip.h"
+
+namespace anylb::bgp {
+
+struct ControllerOptions {
+  GlobalSpec global;
+  std::vector<PeerSpec> peers;
+  std::vector<Prefix> lips;
+  std::vector<IpAddr> vips;  // distinct VIP addresses; vipHealthy[] in tick() follows this order
+  std::vector<uint32_t> communities;
+  uint64_t riseMs = 5000;
+  uint64_t holdDownMs = 10000;
+  uint64_t drainMs = 30000;
+  uint64_t reconcileMs = 5000;
+  uint64_t peerPollMs = 1000;
+};
+
+// "ASN:VALUE" (each 0..65535) -> (ASN << 16) | VALUE.
+std::optional<uint32_t> parseCommunity(const std::string& s);
+
+class Controller {
+ public:
+  explicit Controller(ControllerOptions o);
+
+  // A freshly started gobgpd: configure it. Returns "" or the first error (the caller restarts
+  // gobgpd then). nullptr: the speaker is down; nothing is called until the next attach.
+  std::string attach(BgpClient* client, uint64_t nowMs);
+  [[nodiscard]] bool attached() const { return client_ != nullptr; }
+
+  void tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy);
+
+  // Drain every VIP (GRACEFUL_SHUTDOWN for drainMs, then withdrawn) or undrain.
+  void setDrain(bool on, uint64_t nowMs);
+  [[nodiscard]] bool draining() const { return draining_; }
+  // Draining, and gobgpd no longer announces any VIP (or is down).
+  [[nodiscard]] bool drainComplete() const;
+
+  // Best effort on the way out: delete every path this node announces.
+  void withdrawAll();
+
+  [[nodiscard]] std::vector<PathSpec> desired() const;
+  [[nodiscard]] VipAnnounce vipState(size_t i) const { return vips_[i].current(); }
+  [[nodiscard]] std::string statusJson() const;
+
+  struct Counters {
+    uint64_t apiErrors = 0;
+    uint64_t pathsAdded = 0;
+    uint64_t pathsDeleted = 0;
+    uint64_t reconciles = 0;
+    uint64_t peerChanges = 0;
+  };
+  [[nodiscard]] const Counters& counters() const { return counters_; }
+
+ private:
+  void reconcile(uint64_t nowMs);
+  void pollPeers();
+  // Records the outcome of one kind of call; logs on a change. True on success.
+  bool outcome(const char* op, const std::string& err);
+
+  ControllerOptions o_;
+  BgpClient* client_ = nullptr;
+  std::vector<VipState> vips_;
+  std::vector<bool> vipHealthy_;
+  bool dataplaneAlive_ = false;
+  bool draining_ = false;
+  bool dirty_ = true;                // reconcile at the next tick
+  std::vector<PathSpec> announced_;  // what gobgpd had after the last good reconcile
+  bool announcedKnown_ = false;
+  uint64_t nextReconcile_ = 0;
+  uint64_t nextPeerPoll_ = 0;
+  std::map<std::string, PeerStatus> peers_;    // by address
+  std::map<std::string, std::string> errors_;  // op -> last error ("" = fine)
+  Counters counters_;
+};
+
+}  // namespace anylb::bgp

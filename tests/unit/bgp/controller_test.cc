@@ -1,0 +1,257 @@
+// The BGP controller against a fake speaker: what is announced when, reconcile, failures.
+#include "bgp/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+namespace anylb::bgp {
+namespace {
+
+// A speaker that keeps paths by prefix the way gobgpd does (an add replaces the path of the same
+// prefix), records calls, and fails the calls it is told to.
+class FakeSpeaker : public BgpClient {
+ public:
+  std::string startBgp(const GlobalSpec& g) override {
+    calls.push_back("StartBgp");
+    global = g;
+    return fail("StartBgp");
+  }
+  std::string addPeer(const PeerSpec& p) override {
+    calls.push_back("AddPeer " + p.address.str());
+    if (auto e = fail("AddPeer"); !e.empty()) return e;
+    peers.push_back(PeerStatus{p.address, false, "active"});
+    return {};
+  }
+  std::string addPath(const PathSpec& p) override {
+    calls.push_back("AddPath " + p.prefix.str());
+    if (auto e = fail("AddPath"); !e.empty()) return e;
+    paths[p.prefix.str()] = p;
+    return {};
+  }
+  std::string deletePath(const PathSpec& p) override {
+    calls.push_back("DeletePath " + p.prefix.str());
+    if (auto e = fail("DeletePath"); !e.empty()) return e;
+    paths.erase(p.prefix.str());
+    return {};
+  }
+  std::string listPaths(std::vector<PathSpec>& out) override {
+    if (auto e = fail("ListPath"); !e.empty()) return e;
+    out.clear();
+    for (const auto& [k, v] : paths) out.push_back(v);
+    return {};
+  }
+  std::string listPeers(std::vector<PeerStatus>& out) override {
+    if (auto e = fail("ListPeer"); !e.empty()) return e;
+    out = peers;
+    return {};
+  }
+
+  [[nodiscard]] bool has(const std::string& prefix) const { return paths.count(prefix) != 0; }
+  [[nodiscard]] std::vector<uint32_t> communities(const std::string& prefix) const {
+    return paths.at(prefix).communities;
+  }
+  [[nodiscard]] size_t count(const std::string& call) const {
+    return static_cast<size_t>(std::count(calls.begin(), calls.end(), call));
+  }
+
+  std::map<std::string, std::string> failing;  // call -> error
+  std::map<std::string, PathSpec> paths;
+  std::vector<PeerStatus> peers;
+  std::vector<std::string> calls;
+  GlobalSpec global;
+
+ private:
+  std::string fail(const std::string& call) {
+    const auto it = failing.find(call);
+    return it == failing.end() ? std::string() : it->second;
+  }
+};
+
+constexpr uint64_t kRise = 2000;
+constexpr uint64_t kHold = 1000;
+constexpr uint64_t kDrain = 5000;
+
+ControllerOptions options() {
+  ControllerOptions o;
+  o.global = GlobalSpec{65100, *IpAddr::parse("10.255.0.1"), 179};
+  o.peers = {PeerSpec{*IpAddr::parse("10.1.1.1"), 65001, *IpAddr::parse("10.1.1.2"), 9, 3},
+             PeerSpec{*IpAddr::parse("10.2.1.1"), 65002, *IpAddr::parse("10.2.1.2"), 9, 3}};
+  o.lips = {*Prefix::parse("10.200.1.5/28")};  // host bits: announced as the network
+  o.vips = {*IpAddr::parse("10.100.0.10"), *IpAddr::parse("10.100.0.11")};
+  o.communities = {(65100U << 16) | 42};
+  o.riseMs = kRise;
+  o.holdDownMs = kHold;
+  o.drainMs = kDrain;
+  o.reconcileMs = 5000;
+  return o;
+}
+
+const std::string kLip = "10.200.1.0/28";
+const std::string kVip = "10.100.0.10/32";
+const std::string kVip2 = "10.100.0.11/32";
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(ctl.attach(&speaker, now), ""); }
+  // Ticks every 200 ms for `ms` with the given signals.
+  void run(uint64_t ms, bool alive, std::vector<bool> healthy) {
+    for (uint64_t t = 0; t < ms; t += 200) {
+      now += 200;
+      ctl.tick(now, alive, healthy);
+    }
+  }
+
+  FakeSpeaker speaker;
+  Controller ctl{options()};
+  uint64_t now = 0;
+};
+
+TEST_F(ControllerTest, ConfiguresTheSpeakerOnAttach) {
+  EXPECT_EQ(speaker.calls,
+            (std::vector<std::string>{"StartBgp", "AddPeer 10.1.1.1", "AddPeer 10.2.1.1"}));
+  EXPECT_EQ(speaker.global.asn, 65100U);
+  EXPECT_EQ(speaker.global.listenPort, 179);
+}
+
+TEST_F(ControllerTest, AnnouncesLipsAtOnceAndVipsAfterRise) {
+  run(200, true, {true, false});
+  EXPECT_TRUE(speaker.has(kLip));
+  EXPECT_FALSE(speaker.has(kVip));
+  EXPECT_EQ(speaker.communities(kLip), (std::vector<uint32_t>{(65100U << 16) | 42}));
+  run(kRise, true, {true, false});
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_FALSE(speaker.has(kVip2));  // never healthy
+  EXPECT_EQ(ctl.vipState(0), VipAnnounce::kAnnounced);
+}
+
+TEST_F(ControllerTest, WithdrawsAnUnhealthyVipAtOnceAndHoldsItDown) {
+  run(kRise + 400, true, {true, true});
+  ASSERT_TRUE(speaker.has(kVip));
+  run(200, true, {false, true});
+  EXPECT_FALSE(speaker.has(kVip));
+  EXPECT_TRUE(speaker.has(kVip2));
+  EXPECT_TRUE(speaker.has(kLip));
+  // Healthy again: not before rise, and the flap doubled the hold-down.
+  run(kRise - 400, true, {true, true});
+  EXPECT_FALSE(speaker.has(kVip));
+  run(1000, true, {true, true});
+  EXPECT_TRUE(speaker.has(kVip));
+}
+
+TEST_F(ControllerTest, DeadDataplaneWithdrawsEverythingAtOnce) {
+  run(kRise + 400, true, {true, true});
+  ASSERT_EQ(speaker.paths.size(), 3U);
+  run(200, false, {true, true});
+  EXPECT_TRUE(speaker.paths.empty());
+  run(200, true, {true, true});
+  EXPECT_TRUE(speaker.has(kLip));
+  EXPECT_FALSE(speaker.has(kVip));  // rise again
+}
+
+TEST_F(ControllerTest, DrainAnnouncesGracefulShutdownThenWithdrawsAndUndrains) {
+  run(kRise + 400, true, {true, true});
+  ctl.setDrain(true, now);
+  run(200, true, {true, true});
+  EXPECT_EQ(speaker.communities(kVip),
+            (std::vector<uint32_t>{(65100U << 16) | 42, kGracefulShutdown}));
+  EXPECT_EQ(speaker.communities(kLip), (std::vector<uint32_t>{(65100U << 16) | 42}));
+  EXPECT_FALSE(ctl.drainComplete());
+  run(kDrain, true, {true, true});
+  EXPECT_FALSE(speaker.has(kVip));
+  EXPECT_FALSE(speaker.has(kVip2));
+  EXPECT_TRUE(speaker.has(kLip));  // replies of existing sessions still come back
+  EXPECT_TRUE(ctl.drainComplete());
+  ctl.setDrain(false, now);
+  EXPECT_FALSE(ctl.drainComplete());
+  run(kRise + kHold, true, {true, true});
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_EQ(speaker.communities(kVip), (std::vector<uint32_t>{(65100U << 16) | 42}));
+}
+
+TEST_F(ControllerTest, DrainOfAWithdrawnVipNeverAnnouncesIt) {
+  run(400, true, {false, false});
+  ctl.setDrain(true, now);
+  run(kRise + 400, true, {true, true});
+  EXPECT_FALSE(speaker.has(kVip));
+  EXPECT_TRUE(ctl.drainComplete());
+}
+
+TEST_F(ControllerTest, ReconcileRepairsWhatChangedBehindItsBack) {
+  run(kRise + 400, true, {true, true});
+  speaker.paths.erase(kVip);                                                         // lost
+  speaker.paths["10.99.0.0/24"] = PathSpec{*Prefix::parse("10.99.0.0/24"), {}, {}};  // stray
+  speaker.paths[kVip2].communities.clear();                                          // changed
+  run(5000, true, {true, true});
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_FALSE(speaker.has("10.99.0.0/24"));
+  EXPECT_EQ(speaker.communities(kVip2), (std::vector<uint32_t>{(65100U << 16) | 42}));
+}
+
+TEST_F(ControllerTest, ANewSpeakerGetsEverythingAgain) {
+  run(kRise + 400, true, {true, true});
+  ctl.attach(nullptr, now);
+  run(1000, true, {true, true});  // nothing to talk to: no calls, no crash
+  FakeSpeaker fresh;
+  ASSERT_EQ(ctl.attach(&fresh, now), "");
+  run(200, true, {true, true});
+  EXPECT_TRUE(fresh.has(kLip));
+  EXPECT_TRUE(fresh.has(kVip));
+  EXPECT_TRUE(fresh.has(kVip2));
+}
+
+TEST_F(ControllerTest, FailedCallsAreCountedAndRetried) {
+  speaker.failing["AddPath"] = "deadline exceeded";
+  run(kRise + 400, true, {true, true});
+  EXPECT_TRUE(speaker.paths.empty());
+  const auto errors = ctl.counters().apiErrors;
+  EXPECT_GT(errors, 0U);
+  speaker.failing.clear();
+  run(200, true, {true, true});  // retried at the next tick, not only at the next reconcile
+  EXPECT_EQ(speaker.paths.size(), 3U);
+  EXPECT_EQ(ctl.counters().apiErrors, errors);
+}
+
+TEST_F(ControllerTest, AttachFailsWhenTheSpeakerCannotBeConfigured) {
+  FakeSpeaker broken;
+  broken.failing["AddPeer"] = "invalid peer";
+  Controller c{options()};
+  EXPECT_EQ(c.attach(&broken, 0), "invalid peer");
+  EXPECT_FALSE(c.attached());
+  c.tick(200, true, {true, true});
+  EXPECT_EQ(broken.count("AddPath " + kLip), 0U);
+}
+
+TEST_F(ControllerTest, WithdrawAllDeletesEveryPath) {
+  run(kRise + 400, true, {true, true});
+  ctl.withdrawAll();
+  EXPECT_TRUE(speaker.paths.empty());
+}
+
+TEST_F(ControllerTest, StatusNamesPeersVipsAndPaths) {
+  run(kRise + 400, true, {true, false});
+  speaker.peers[0].established = true;
+  speaker.peers[0].state = "established";
+  run(1000, true, {true, false});
+  const auto s = ctl.statusJson();
+  EXPECT_NE(s.find(R"({"address":"10.1.1.1","state":"established","established":true})"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find(R"({"vip":"10.100.0.10","state":"announced","healthy":true)"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find(R"({"prefix":"10.100.0.10/32","communities":["65100:42"]})"), std::string::npos)
+      << s;
+}
+
+TEST(ParseCommunity, AcceptsOnlyTwoSixteenBitNumbers) {
+  EXPECT_EQ(parseCommunity("65535:0"), kGracefulShutdown);
+  EXPECT_EQ(parseCommunity("1:2"), (1U << 16) | 2);
+  for (const char* bad :
+       {"", ":", "1:", ":2", "65536:0", "1:65536", "1:2:3", "a:b", "-1:2", " 1:2"}) {
+    EXPECT_FALSE(parseCommunity(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace anylb::bgp
