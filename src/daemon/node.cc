@@ -20,11 +20,36 @@ std::shared_ptr<const fullnat::Snapshot> Node::buildSnapshot() {
   return fullnat::Snapshot::build(cfg_, ++generation_, cfg_.dataplane.workers, registry_, weights_);
 }
 
+std::optional<IpAddr> Node::probeSource() const {
+  if (cfg_.uplinks.empty()) return std::nullopt;
+  for (size_t i = 0; i < cfg_.uplinks.size() && i < uplinksUp_.size(); ++i) {
+    if (uplinksUp_[i]) return cfg_.uplinks[i].address.addr;
+  }
+  return cfg_.uplinks[0].address.addr;
+}
+
+bool Node::tick() {
+  const bool alive = dataplane_.tick();
+  // A probe bound to the address of an uplink whose link is down cannot leave (the kernel's
+  // policy rule sends it out of that uplink): move the probes to a live one. Targets keep
+  // their state; the source applies from the next probe.
+  auto up = dataplane_.uplinksUp();
+  if (up != uplinksUp_) {
+    const auto before = probeSource();
+    uplinksUp_ = std::move(up);
+    const auto after = probeSource();
+    if (health_ && before != after) {
+      spdlog::info("health: probes now leave from {}", after ? after->str() : "-");
+      health_->setTargets(targets());
+    }
+  }
+  return alive;
+}
+
 std::vector<health::Target> Node::targets() const {
   std::vector<health::Target> out;
-  // Probes leave from the node's first uplink address, through the exception path.
-  const std::optional<IpAddr> source =
-      cfg_.uplinks.empty() ? std::nullopt : std::optional<IpAddr>(cfg_.uplinks[0].address.addr);
+  // Probes leave from an uplink address, through the exception path.
+  const std::optional<IpAddr> source = probeSource();
   for (const auto& [rsId, ref] : rsById_) {
     const auto& svc = cfg_.services[ref.service];
     const auto& rs = svc.realServers[ref.rs];

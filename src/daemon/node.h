@@ -26,8 +26,9 @@ class Node {
   // Starts the dataplane and the health checks. Returns an error message or "".
   std::string start();
   void stop();
-  // Periodic (500 ms): dataplane housekeeping. False when the dataplane is not alive.
-  bool tick() { return dataplane_.tick(); }
+  // Periodic (200 ms): dataplane housekeeping; health probes move to an uplink whose link is
+  // up. False when the dataplane is not alive.
+  bool tick();
   // The stats object; `extra` ("\"key\":value,...") is added to it.
   [[nodiscard]] std::string statsJson(const std::string& extra = {}) const;
 
@@ -42,6 +43,8 @@ class Node {
 
  private:
   std::vector<health::Target> targets() const;
+  // The uplink address probes leave from: the first uplink whose link is up (else the first).
+  [[nodiscard]] std::optional<IpAddr> probeSource() const;
   void onHealthChange(const health::Change& c);
   std::shared_ptr<const fullnat::Snapshot> buildSnapshot();
 
@@ -57,6 +60,7 @@ class Node {
   };
   std::map<uint32_t, RsRef> rsById_;
   uint64_t generation_ = 0;
+  std::vector<bool> uplinksUp_;
 };
 
 }  // namespace anylb

@@ -359,6 +359,13 @@ void Dataplane::flushRealServer(uint32_t rsId) {
   }
 }
 
+std::vector<bool> Dataplane::uplinksUp() const {
+  std::vector<bool> out;
+  out.reserve(uplinks_.size());
+  for (const auto& u : uplinks_) out.push_back(u->linkUp.load(std::memory_order_relaxed));
+  return out;
+}
+
 bool Dataplane::tick() {
   const uint32_t now = nowMs();
   // Free the snapshots that no worker uses any more (the current one always stays).

@@ -90,6 +90,8 @@ class Dataplane {
   std::string statsJson(const std::string& extra = {}) const;
   [[nodiscard]] uint32_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }
+  // Link state of each uplink (config order) as of the last tick().
+  [[nodiscard]] std::vector<bool> uplinksUp() const;
 
   // --- used by worker_loop.cc
   struct WorkerCtx;

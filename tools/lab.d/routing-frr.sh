@@ -514,7 +514,8 @@ routing_wait() {
   fi
 }
 
-# routing_bgp R [CMD...]: vtysh of router R (sp, t1, t2), or gobgp of node I's stand-in (lbI).
+# routing_bgp R [CMD...]: vtysh of router R (sp, t1, t2), or gobgp of node I's gobgpd (lbI):
+# anylbd's while it runs, else the stand-in's.
 routing_bgp() {
   local r=${1:-}
   shift || true
@@ -532,8 +533,16 @@ routing_bgp() {
     lb1 | lb2 | "${P}lb1" | "${P}lb2")
       r=${r#"$P"}
       r=${r#lb}
-      [[ -n $(speaker_pid "$r") ]] || die "no stand-in gobgpd on node$r ('tools/lab announce $r on')"
       [[ $# -gt 0 ]] || set -- neighbor
+      if node_running "$r"; then
+        # anylbd's own gobgpd: its API socket is bgp.api_socket of the node's config.
+        local sock
+        sock=$(sed -n 's/^api_socket *= *"\(.*\)".*/\1/p' "$(speaker_config "$r")" | head -n 1)
+        [[ -S $sock ]] || die "node$r: anylbd's gobgpd API socket '$sock' is not there"
+        timeout 10 gobgp --target "unix://$sock" "$@"
+        return
+      fi
+      [[ -n $(speaker_pid "$r") ]] || die "no gobgpd on node$r (start-node $r, or announce $r on)"
       gobgp_cli "$r" "$@"
       ;;
     *) die "usage: tools/lab bgp sp|t1|t2 ['VTYSH COMMAND'...] | tools/lab bgp lb1|lb2 GOBGP-ARGS..." ;;
