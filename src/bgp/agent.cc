@@ -47,7 +47,7 @@ ControllerOptions controllerOptions(const config::Config& cfg) {
     }
   }
   for (const auto& c : cfg.bgp.communities) {
-    if (auto v = parseCommunity(c)) o.communities.push_back(*v);  // validated at load
+    if (auto v = config::parseCommunity(c)) o.communities.push_back(*v);  // validated at load
   }
   o.riseMs = uint64_t{cfg.bgp.riseSeconds} * 1000;
   o.holdDownMs = uint64_t{cfg.bgp.holdDownSeconds} * 1000;
@@ -59,7 +59,18 @@ Agent::Agent(const config::Config& cfg)
     : opts_(controllerOptions(cfg)),
       ctl_(opts_),
       proc_(cfg.bgp.gobgpd, cfg.bgp.apiSocket,
-            (std::filesystem::path(cfg.bgp.apiSocket).parent_path() / "gobgpd.log").string()) {}
+            (std::filesystem::path(cfg.bgp.apiSocket).parent_path() / "gobgpd.log").string()) {
+  if (cfg.bgp.bfdIntervalMs > 0) {
+    std::vector<BfdPeerConfig> peers;
+    for (const auto& u : cfg.uplinks) {
+      if (u.address.addr.isV4() && u.peerAddress.isV4()) {
+        peers.push_back(BfdPeerConfig{u.name, u.address.addr, u.peerAddress});
+      }
+    }
+    bfd_ = std::make_unique<BfdAgent>(std::move(peers), cfg.bgp.bfdIntervalMs,
+                                      static_cast<uint8_t>(cfg.bgp.bfdMultiplier));
+  }
+}
 
 Agent::~Agent() {
   stop();
@@ -111,6 +122,7 @@ void Agent::supervise(uint64_t nowMs) {
 
 void Agent::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy) {
   if (stopped_) return;
+  if (bfd_) bfd_->start();  // once; a no-op afterwards
   supervise(nowMs);
   ctl_.tick(nowMs, dataplaneAlive, vipHealthy);
 }
@@ -122,6 +134,7 @@ void Agent::stop() {
   ctl_.attach(nullptr, 0);
   client_.reset();
   proc_.stop();
+  if (bfd_) bfd_->stop();  // last: AdminDown tells the ToRs this is no failure
 }
 
 std::string Agent::statusJson() const {

@@ -5,7 +5,7 @@
 // gRPC client (a channel to a dead socket would sit in gRPC's own reconnect backoff) and is
 // configured from scratch by Controller::attach; the next tick reconciles the paths. A start
 // or configuration failure is counted, logged once per change of the reason, and retried.
-// Control thread only.
+// BFD toward the ToRs (bfd.h) runs beside it on its own thread. Control thread only.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bgp/bfd.h"
 #include "bgp/controller.h"
 #include "bgp/gobgp_client.h"
 #include "bgp/gobgpd_process.h"
@@ -50,6 +51,7 @@ class Agent {
   Controller ctl_;
   GobgpdProcess proc_;
   std::unique_ptr<GobgpClient> client_;
+  std::unique_ptr<BfdAgent> bfd_;  // null when bgp.bfd_interval_ms = 0
   bool stopped_ = false;
   uint64_t restartAt_ = 0;
   uint64_t backoffMs_ = 0;

@@ -4,25 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 
 namespace anylb::bgp {
-
-std::optional<uint32_t> parseCommunity(const std::string& s) {
-  const auto colon = s.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  uint32_t hi = 0;
-  uint32_t lo = 0;
-  const char* b = s.data();
-  const char* e = b + s.size();
-  auto r1 = std::from_chars(b, b + colon, hi);
-  auto r2 = std::from_chars(b + colon + 1, e, lo);
-  if (r1.ec != std::errc() || r1.ptr != b + colon || r2.ec != std::errc() || r2.ptr != e ||
-      colon == 0 || colon + 1 == s.size() || hi > 0xFFFF || lo > 0xFFFF) {
-    return std::nullopt;
-  }
-  return (hi << 16) | lo;
-}
 
 namespace {
 

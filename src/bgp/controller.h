@@ -20,7 +20,6 @@
 
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,9 +41,6 @@ struct ControllerOptions {
   uint64_t reconcileMs = 5000;
   uint64_t peerPollMs = 1000;
 };
-
-// "ASN:VALUE" (each 0..65535) -> (ASN << 16) | VALUE.
-std::optional<uint32_t> parseCommunity(const std::string& s);
 
 class Controller {
  public:

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ip.h"
@@ -85,6 +86,8 @@ struct Bgp {
   std::vector<std::string> communities;  // "ASN:VALUE", added to every announcement
   uint32_t riseSeconds = 5;              // VIP healthy this long before it is announced
   uint32_t holdDownSeconds = 10;         // minimum hold-down after a withdraw, doubles on flaps
+  uint32_t bfdIntervalMs = 300;          // BFD toward each ToR; 0 = off
+  uint32_t bfdMultiplier = 3;            // missed intervals before a BFD session is down
 };
 
 enum class Protocol : uint8_t { kTcp, kUdp };
@@ -159,6 +162,9 @@ struct Config {
   Control control;
   Logging logging;
 };
+
+// A standard community "ASN:VALUE" (each 0..65535) as (ASN << 16) | VALUE.
+std::optional<uint32_t> parseCommunity(std::string_view s);
 
 const char* toString(Protocol p);
 const char* toString(Scheduler s);

@@ -151,17 +151,16 @@ class SchemaLoader {
     r.setInt(b.drainSeconds, "drain_seconds", 0, 3600);
     r.setInt(b.riseSeconds, "rise_seconds", 0, 3600);
     r.setInt(b.holdDownSeconds, "hold_down_seconds", 0, 3600);
+    r.setInt(b.bfdIntervalMs, "bfd_interval_ms", 0, 60000);
+    if (b.bfdIntervalMs != 0 && b.bfdIntervalMs < 10) {
+      diag_.error(r.keyPos("bfd_interval_ms"), r.keyPath("bfd_interval_ms"),
+                  "must be 0 (off) or 10..60000");
+    }
+    r.setInt(b.bfdMultiplier, "bfd_multiplier", 1, 255);
     if (auto cs = r.strings("communities")) {
       for (size_t i = 0; i < cs->size(); ++i) {
         const auto& c = (*cs)[i];
-        const auto colon = c.find(':');
-        auto part = [&](std::string_view s) {
-          unsigned v = 0;
-          auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-          return !s.empty() && ec == std::errc{} && p == s.data() + s.size() && v <= 65535;
-        };
-        if (colon == std::string::npos || !part(std::string_view(c).substr(0, colon)) ||
-            !part(std::string_view(c).substr(colon + 1))) {
+        if (!parseCommunity(c)) {
           diag_.error(t.get("communities")->as_array()->get(i)->source(),
                       fmt::format("bgp.communities[{}]", i),
                       "'" + c + "' is not a community (ASN:VALUE, each 0..65535)");
@@ -361,6 +360,23 @@ LoadResult loadConfigFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return loadConfigString(ss.str(), path);
+}
+
+std::optional<uint32_t> parseCommunity(std::string_view s) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto part = [](std::string_view t) -> std::optional<uint32_t> {
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc{} || p != t.data() + t.size() || v > 65535) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto hi = part(s.substr(0, colon));
+  const auto lo = part(s.substr(colon + 1));
+  if (!hi || !lo) return std::nullopt;
+  return (*hi << 16) | *lo;
 }
 
 const char* toString(Protocol p) {

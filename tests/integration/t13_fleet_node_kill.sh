@@ -22,7 +22,14 @@ t2_ms=$(($(now_ms) - t0))
 log "kill -9 anylbd on node 1: tor1 dropped node 1 after $t1_ms ms, tor2 after $t2_ms ms (target < 1000)"
 ((t2_ms < HOLD * 1000 - 3000)) || fail "the ToRs dropped node 1 only after $t2_ms ms: the sessions did not close with anylbd"
 : "$ms1"
-kill -0 "$gobgpd1" 2>/dev/null && fail "gobgpd (pid $gobgpd1) outlived anylbd"
+# PR_SET_PDEATHSIG: gobgpd is killed with anylbd (a zombie until someone reaps it is gone too).
+gone=0
+for _ in $(seq 1 40); do
+  st=$(awk '{print $3}' "/proc/$gobgpd1/stat" 2>/dev/null || echo gone)
+  [[ $st == gone || $st == Z ]] && gone=1 && break
+  sleep 0.05
+done
+((gone)) || fail "gobgpd (pid $gobgpd1) outlived anylbd by 2 s"
 wait_nh 10 sp 10.200.1.0/28 >/dev/null
 
 read -r ok l1 l2 <<<"$(connections)"
