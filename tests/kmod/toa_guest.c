@@ -12,6 +12,10 @@
  * The exit status is 0 only when nothing failed.
  *
  * Usage: toa_guest /path/to/toa.ko
+ *
+ * With toa_unload_loop=N in the environment (run_qemu.sh puts it on the
+ * kernel command line, which hands it to /init) only the unload race runs,
+ * N times over: load, open connections, unload under getpeername() load.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -416,6 +420,8 @@ static int conn_open(const struct conn *c, struct flow *f, struct want *w,
 	uint32_t iss = next_iss;
 
 	next_iss += 100003;
+	if (next_sport < 30000)		/* wrapped (long stress runs) */
+		next_sport = 30000;
 	return conn_open_at(tun, c, next_sport++, iss, f, w, why, wl);
 }
 
@@ -1105,6 +1111,7 @@ enum { MANY = 300 };
 static int many_fd[MANY];
 static struct want many_toa[MANY], many_real[MANY];
 static volatile int hammer_stop;
+static int hammer_n;		/* how many of many_fd[] to hammer */
 
 struct hammer {
 	pthread_t thread;
@@ -1119,7 +1126,7 @@ static void *hammer_run(void *arg)
 	int i;
 
 	while (!hammer_stop) {
-		for (i = 0; i < MANY; i++) {
+		for (i = 0; i < hammer_n; i++) {
 			if (!peer_check(many_fd[i], &many_toa[i], why, sizeof(why)))
 				h->toa++;
 			else if (!peer_check(many_fd[i], &many_real[i], why, sizeof(why)))
@@ -1131,31 +1138,94 @@ static void *hammer_run(void *arg)
 	return NULL;
 }
 
-static void test_unload_under_load(void)
+/*
+ * Hammer the first @n of many_fd[], unload after @before_us, stop @after_us
+ * later.  0 when rmmod worked and every answer was one of the two allowed
+ * (and both were seen), else a message in @why.
+ */
+static int unload_hammered(int n, long before_us, long after_us, int verbose,
+			   char *why, size_t wl)
 {
 	struct hammer h[2];
-	int i, err, ok;
+	int i, err;
 
 	memset(h, 0, sizeof(h));
+	hammer_n = n;
 	hammer_stop = 0;
 	for (i = 0; i < 2; i++)
 		pthread_create(&h[i].thread, NULL, hammer_run, &h[i]);
-	usleep(300000);
+	usleep(before_us);
 	err = toa_unload() ? errno : 0;
-	usleep(300000);
+	usleep(after_us);
 	hammer_stop = 1;
 	for (i = 0; i < 2; i++)
 		pthread_join(h[i].thread, NULL);
-	printf("TOA-INFO unload under load: client answers %ld+%ld, real-peer answers %ld+%ld\n",
-	       h[0].toa, h[1].toa, h[0].real, h[1].real);
-	ok = !err && !h[0].bad && !h[1].bad && h[0].toa + h[1].toa > 0 &&
-	     h[0].real + h[1].real > 0;
-	if (ok)
+	if (verbose)
+		printf("TOA-INFO unload under load: client answers %ld+%ld, real-peer answers %ld+%ld\n",
+		       h[0].toa, h[1].toa, h[0].real, h[1].real);
+	if (!err && !h[0].bad && !h[1].bad && h[0].toa + h[1].toa > 0 &&
+	    h[0].real + h[1].real > 0)
+		return 0;
+	snprintf(why, wl, "rmmod %s, answers client %ld real %ld bad %ld+%ld %s",
+		 strerror(err), h[0].toa + h[1].toa, h[0].real + h[1].real,
+		 h[0].bad, h[1].bad, h[0].bad ? h[0].why : h[1].why);
+	return -1;
+}
+
+static void test_unload_under_load(void)
+{
+	char why[512];
+
+	if (!unload_hammered(MANY, 300000, 300000, 1, why, sizeof(why)))
 		report("unload_under_getpeername_load", 1, NULL);
 	else
-		report("unload_under_getpeername_load", 0,
-		       "rmmod %s, bad answers %ld+%ld %s", strerror(err),
-		       h[0].bad, h[1].bad, h[0].bad ? h[0].why : h[1].why);
+		report("unload_under_getpeername_load", 0, "%s", why);
+}
+
+/*
+ * Open @n connections into many_fd[], half IPv6, half IPv4 on the
+ * dual-stack listener, each with its own TOA (trusted with the default
+ * trusted=).  0, or -1 with a message in @why.
+ */
+static int many_open(int n, char *why, size_t wl)
+{
+	struct conn c;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		char toa[64];
+		uint8_t t[20];
+		struct flow f;
+		size_t tl;
+
+		if (i & 1) {
+			snprintf(toa, sizeof(toa), "2001:db8:d::%x", i);
+			tl = opt_toa6(t, toa, 2000 + i);
+			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(2000 + i) };
+		} else {
+			snprintf(toa, sizeof(toa), "198.19.1.%d", i / 2);
+			tl = opt_toa4(t, toa, 2000 + i);
+			c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t, tl, toa, (uint16_t)(2000 + i) };
+		}
+		many_fd[i] = conn_open(&c, &f, &many_toa[i], why, wl);
+		expect[S_FOUND]++;
+		if (many_fd[i] < 0)
+			return -1;
+		expect[S_REWRITTEN]++;
+		/* What the socket must say once the module is gone. */
+		want_set(&many_real[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
+		tun_drain(tun);
+	}
+	return 0;
+}
+
+static void many_close(int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		close_rst(many_fd[i]);
+	tun_drain(tun);
 }
 
 /* Second load: default trusted= (everything), small table, sysfs changes. */
@@ -1218,34 +1288,7 @@ static void test_reload(void)
 		conn_case("sysfs_trusted_everything", &c, &one);
 
 	/* Many records in a 256-bucket table, all open at the final rmmod. */
-	ok = 1;
-	for (i = 0; i < MANY && ok; i++) {
-		char toa[64];
-		uint8_t t[20];
-		struct flow f;
-		size_t tl;
-
-		if (i & 1) {
-			snprintf(toa, sizeof(toa), "2001:db8:d::%x", i);
-			tl = opt_toa6(t, toa, 2000 + i);
-			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(2000 + i) };
-		} else {
-			snprintf(toa, sizeof(toa), "198.19.1.%d", i / 2);
-			tl = opt_toa4(t, toa, 2000 + i);
-			c = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t, tl, toa, (uint16_t)(2000 + i) };
-		}
-		many_fd[i] = conn_open(&c, &f, &many_toa[i], why, sizeof(why));
-		expect[S_FOUND]++;
-		if (many_fd[i] < 0) {
-			ok = 0;
-			break;
-		}
-		expect[S_REWRITTEN]++;
-		/* What the socket must say once the module is gone. */
-		want_set(&many_real[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
-		tun_drain(tun);
-	}
-	if (!ok) {
+	if (many_open(MANY, why, sizeof(why))) {
 		report("many_records_small_table", 0, "%s", why);
 		return;
 	}
@@ -1267,8 +1310,40 @@ static void test_reload(void)
 	report("final_unload", ok, "%s", ok ? "" : why);
 }
 
+/*
+ * Stress mode: the unload race of test_unload_under_load(), @rounds times,
+ * with fewer connections and shorter waits so that many unloads fit in one
+ * boot.  One result, unload_loop.
+ */
+enum { LOOP_CONNS = 40 };
+
+static void unload_loop(int rounds)
+{
+	char why[512] = "";
+	long t0 = now_ms();
+	int r;
+
+	for (r = 0; r < rounds; r++) {
+		if (toa_load("hash_bits=8")) {
+			snprintf(why, sizeof(why), "finit_module: %s", strerror(errno));
+			break;
+		}
+		if (many_open(LOOP_CONNS, why, sizeof(why)))
+			break;
+		if (unload_hammered(LOOP_CONNS, 20000 + (r % 8) * 5000, 20000, 0,
+				    why, sizeof(why)))
+			break;
+		many_close(LOOP_CONNS);
+		if (r % 10 == 9)
+			printf("TOA-INFO unload loop: %d rounds in %ld ms\n",
+			       r + 1, now_ms() - t0);
+	}
+	report("unload_loop", r == rounds, "round %d: %s", r, why);
+}
+
 int main(int argc, char **argv)
 {
+	const char *loop = getenv("toa_unload_loop");
 	char buf[256];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1284,6 +1359,11 @@ int main(int argc, char **argv)
 	lds = listen_on(AF_INET6, "::", PORT_DS, 0);
 	if (tun < 0 || l4 < 0 || l6 < 0 || lds < 0) {
 		report("setup", 0, "tun or listeners");
+		goto out;
+	}
+
+	if (loop) {
+		unload_loop(atoi(loop));
 		goto out;
 	}
 

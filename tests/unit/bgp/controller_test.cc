@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <map>
 
+#include "config/config.h"
+
 namespace anylb::bgp {
 namespace {
 
@@ -245,6 +247,7 @@ TEST_F(ControllerTest, StatusNamesPeersVipsAndPaths) {
 }
 
 TEST(ParseCommunity, AcceptsOnlyTwoSixteenBitNumbers) {
+  using config::parseCommunity;
   EXPECT_EQ(parseCommunity("65535:0"), kGracefulShutdown);
   EXPECT_EQ(parseCommunity("1:2"), (1U << 16) | 2);
   for (const char* bad :

@@ -1,0 +1,204 @@
+// BFD: the packet codec, the session state machine in simulated time (two sessions wired to
+// each other), and two agents talking over loopback.
+#include "bgp/bfd.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <thread>
+
+namespace anylb::bgp {
+namespace {
+
+TEST(BfdPacket, RoundTrips) {
+  BfdPacket p;
+  p.diag = 3;
+  p.state = BfdState::kUp;
+  p.poll = true;
+  p.detectMult = 5;
+  p.myDiscr = 0x11223344;
+  p.yourDiscr = 0x55667788;
+  p.desiredMinTxUs = 100000;
+  p.requiredMinRxUs = 200000;
+  std::array<uint8_t, BfdPacket::kSize> buf{};
+  p.encode(buf.data());
+  EXPECT_EQ(buf[0], 0x23);  // version 1, diag 3
+  EXPECT_EQ(buf[1], 0xE0);  // Up, Poll
+  EXPECT_EQ(buf[3], 24);
+  BfdPacket q;
+  ASSERT_EQ(BfdPacket::decode(buf, q), "");
+  EXPECT_EQ(q.diag, 3);
+  EXPECT_EQ(q.state, BfdState::kUp);
+  EXPECT_TRUE(q.poll);
+  EXPECT_FALSE(q.final);
+  EXPECT_EQ(q.detectMult, 5);
+  EXPECT_EQ(q.myDiscr, 0x11223344U);
+  EXPECT_EQ(q.yourDiscr, 0x55667788U);
+  EXPECT_EQ(q.desiredMinTxUs, 100000U);
+  EXPECT_EQ(q.requiredMinRxUs, 200000U);
+}
+
+TEST(BfdPacket, RejectsWhatRfc5880SaysToDiscard) {
+  BfdPacket good;
+  good.myDiscr = 1;
+  std::array<uint8_t, BfdPacket::kSize> base{};
+  good.encode(base.data());
+  struct Case {
+    const char* name;
+    void (*mutate)(std::array<uint8_t, BfdPacket::kSize>&);
+    size_t size;
+  };
+  const Case cases[] = {
+      {"short", [](auto&) {}, 23},
+      {"version 0", [](auto& b) { b[0] &= 0x1F; }, 24},
+      {"length too big", [](auto& b) { b[3] = 40; }, 24},
+      {"length too small", [](auto& b) { b[3] = 20; }, 24},
+      {"auth", [](auto& b) { b[1] |= 0x04; }, 24},
+      {"multipoint", [](auto& b) { b[1] |= 0x01; }, 24},
+      {"multiplier 0", [](auto& b) { b[2] = 0; }, 24},
+      {"my discr 0", [](auto& b) { b[4] = b[5] = b[6] = b[7] = 0; }, 24},
+      {"up without your discr", [](auto& b) { b[1] = 0xC0; }, 24},
+      {"poll and final", [](auto& b) { b[1] |= 0x30; }, 24},
+  };
+  for (const auto& c : cases) {
+    auto b = base;
+    c.mutate(b);
+    BfdPacket out;
+    EXPECT_NE(BfdPacket::decode(std::span<const uint8_t>(b.data(), c.size), out), "") << c.name;
+  }
+  BfdPacket out;
+  EXPECT_EQ(BfdPacket::decode(base, out), "");
+}
+
+// Two sessions and a wire between them, in simulated time (1 ms steps).
+struct Pair {
+  BfdSession a{0xA, 100000, 3};
+  BfdSession b{0xB, 100000, 3};
+  uint64_t now = 1;
+  bool linkUp = true;
+  bool aSilent = false;  // a frozen: sends nothing
+
+  void deliver(BfdSession& from, BfdSession& to, bool final) {
+    const auto p = from.nextPacket(now, final);
+    BfdPacket wire;
+    std::array<uint8_t, BfdPacket::kSize> buf{};
+    p.encode(buf.data());
+    ASSERT_EQ(BfdPacket::decode(buf, wire), "");
+    if (to.receive(wire, now)) deliver(to, from, true);
+  }
+  void step() {
+    now += 1000;
+    a.poll(now);
+    b.poll(now);
+    if (!aSilent && a.txDue(now)) {
+      if (linkUp) deliver(a, b, false);
+      a.scheduleTx(now, 0.5);
+    }
+    if (b.txDue(now)) {
+      if (linkUp && !aSilent) deliver(b, a, false);
+      b.scheduleTx(now, 0.5);
+    }
+  }
+  void run(uint64_t ms) {
+    for (uint64_t i = 0; i < ms; ++i) step();
+  }
+};
+
+TEST(BfdSession, ComesUpThenSpeedsUpWithAPollSequence) {
+  Pair p;
+  p.run(3000);
+  EXPECT_EQ(p.a.state(), BfdState::kUp);
+  EXPECT_EQ(p.b.state(), BfdState::kUp);
+  EXPECT_FALSE(p.a.pollPending());  // the peer answered with Final
+  EXPECT_EQ(p.a.txIntervalUs(), 100000U);
+  EXPECT_EQ(p.a.detectTimeUs(), 300000U);
+}
+
+TEST(BfdSession, SendsSlowlyUntilUp) {
+  BfdSession s(1, 100000, 3);
+  EXPECT_EQ(s.txIntervalUs(), 1000000U);  // RFC 5880 6.8.3
+  auto pkt = s.nextPacket(0);
+  EXPECT_EQ(pkt.state, BfdState::kDown);
+  EXPECT_EQ(pkt.yourDiscr, 0U);
+  EXPECT_EQ(pkt.requiredMinRxUs, 100000U);
+}
+
+TEST(BfdSession, DetectsASilentPeerWithinTheDetectionTime) {
+  Pair p;
+  p.run(3000);
+  ASSERT_EQ(p.b.state(), BfdState::kUp);
+  p.aSilent = true;
+  const uint64_t t0 = p.now;
+  while (p.b.state() == BfdState::kUp && p.now - t0 < 2'000'000) p.step();
+  EXPECT_EQ(p.b.state(), BfdState::kDown);
+  EXPECT_EQ(p.b.diag(), 1);  // control detection time expired
+  // 3 x 100 ms after the last packet b heard, which came at most one interval (87.5 ms with
+  // this jitter) before a fell silent.
+  EXPECT_GE(p.now - t0, 300000U - 87500U);
+  EXPECT_LE(p.now - t0, 302000U);
+  p.aSilent = false;
+  p.run(4000);  // a noticed too (b said Down), then both come back
+  EXPECT_EQ(p.a.state(), BfdState::kUp);
+  EXPECT_EQ(p.b.state(), BfdState::kUp);
+}
+
+TEST(BfdSession, FollowsTheNeighborDownAndAdminDown) {
+  Pair p;
+  p.run(3000);
+  BfdPacket admin = p.b.nextPacket(p.now);
+  admin.state = BfdState::kAdminDown;
+  p.a.receive(admin, p.now);
+  EXPECT_EQ(p.a.state(), BfdState::kDown);
+  EXPECT_EQ(p.a.diag(), 3);
+}
+
+TEST(BfdSession, IgnoresPacketsForAnotherDiscriminator) {
+  Pair p;
+  p.run(3000);
+  BfdPacket other = p.b.nextPacket(p.now);
+  other.yourDiscr = 0xDEAD;
+  other.state = BfdState::kDown;
+  EXPECT_FALSE(p.a.receive(other, p.now));
+  EXPECT_EQ(p.a.state(), BfdState::kUp);
+}
+
+TEST(BfdSession, JitterKeepsTheIntervalWithin75To100Percent) {
+  BfdSession s(1, 100000, 3);
+  s.scheduleTx(0, 0.0);
+  EXPECT_FALSE(s.txDue(749999));
+  EXPECT_TRUE(s.txDue(750000));
+  s.scheduleTx(0, 1.0);
+  EXPECT_FALSE(s.txDue(999999));
+  EXPECT_TRUE(s.txDue(1000000));
+}
+
+// Two agents on loopback addresses of their own (so parallel test runs do not share ports).
+TEST(BfdAgent, TwoAgentsComeUpAndSeeAnAdminDown) {
+  const unsigned salt = static_cast<unsigned>(getpid()) % 200;
+  const auto a = *IpAddr::parse("127.77." + std::to_string(salt) + ".1");
+  const auto b = *IpAddr::parse("127.77." + std::to_string(salt) + ".2");
+  BfdAgent left({BfdPeerConfig{"tor1", a, b}}, 20, 3);
+  auto right = std::make_unique<BfdAgent>(std::vector<BfdPeerConfig>{{"node", b, a}}, 20, 3);
+  left.start();
+  right->start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(left.up()[0] && right->up()[0]) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(left.up()[0]) << left.statusJson();
+  ASSERT_TRUE(right->up()[0]) << right->statusJson();
+  EXPECT_NE(left.statusJson().find(R"("state":"up")"), std::string::npos);
+  right.reset();  // stops with AdminDown
+  const auto t0 = std::chrono::steady_clock::now();
+  while (left.up()[0] && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(left.up()[0]) << left.statusJson();
+  EXPECT_NE(left.statusJson().find("neighbor signaled session down"), std::string::npos)
+      << left.statusJson();
+}
+
+}  // namespace
+}  // namespace anylb::bgp
