@@ -63,8 +63,9 @@ int run(const std::string& path, int verbose) {
             .count());
   };
   const auto drainFile = std::filesystem::path(cfg.control.socket).parent_path() / "drain";
-  bool stopping = false;   // SIGTERM: drain, then stop
-  uint64_t drainedAt = 0;  // when the drain completed (0 = not yet)
+  bool stopping = false;     // SIGTERM: drain, then stop
+  bool drainByFile = false;  // the drain file existed at the last tick
+  uint64_t drainedAt = 0;    // when the drain completed (0 = not yet)
 
   boost::asio::signal_set stop(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
@@ -101,7 +102,13 @@ int run(const std::string& path, int verbose) {
         const auto ms = nowMs();
         if (!stopping) {
           std::error_code fe;
-          bgp.setDrain(std::filesystem::exists(drainFile, fe), ms);
+          const bool file = std::filesystem::exists(drainFile, fe);
+          if (file != drainByFile) {
+            drainByFile = file;
+            spdlog::info("drain file {} {}", drainFile.string(),
+                         file ? "exists: draining" : "removed: undraining");
+          }
+          bgp.setDrain(file, ms);
         }
         bgp.tick(ms, alive, node.vipHealth(bgp.vips()));
         if (stopping && bgp.drainComplete()) {

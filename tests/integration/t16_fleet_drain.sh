@@ -61,7 +61,7 @@ drain_watch "$t0"
 log "drain file: both ToRs showed 65535:0 (local-pref 0) after $GSHUT_MS ms; withdrawn after $GONE_MS ms (drain_seconds $DRAIN)"
 wait_nh 5 t1 10.200.1.0/28 10.1.1.2 >/dev/null # the LIP stays: replies of existing sessions
 s=$(anylb_stats 1)
-assert_eq "$(sget "$s" bgp.draining)" True "node 1 draining"
+assert_eq "$(sget "$s" bgp.draining)" true "node 1 draining"
 assert_eq "$(sget "$s" 'bgp.vips.0.state')" withdrawn "node 1's VIP after the drain"
 read -r ok failed <<<"$(client_loop_stop "$STATE/drain-client.txt")"
 log "client during the drain: $ok connections succeeded, $failed failed"

@@ -23,7 +23,7 @@ log "gobgpd killed: tor1 dropped node 1 after $gone ms; anylbd restarted gobgpd 
 grep -q 'gobgpd exited' "$STATE/node1.log" || fail "node 1 did not log gobgpd's exit"
 s=$(anylb_stats 1)
 assert_eq "$(sget "$s" bgp.gobgpd.starts)" 2 "gobgpd starts"
-assert_eq "$(sget "$s" bgp.gobgpd.running)" True "gobgpd running"
+assert_eq "$(sget "$s" bgp.gobgpd.running)" true "gobgpd running"
 node_alive 1 || fail "anylbd died with its gobgpd"
 read -r ok l1 l2 <<<"$(connections)"
 assert_eq "$ok" 64 "connections after the restart"
