@@ -370,6 +370,27 @@ err_destroy:
  * Reverse order: stop rewriting, stop recording, then stop forgetting.
  * Each unregister waits until no handler of that probe is running; pending
  * return probes of sleeping getname() calls are disarmed, not run.
+ *
+ * Why the static struct kretprobes and their handlers may go away with the
+ * module although getname() calls that entered a probe are still asleep in
+ * lock_sock() (x86 6.1 and 6.12 build kretprobes on rethook): each pending
+ * return holds a rethook node, allocated and refcounted by the kernel, not
+ * by us.  unregister_kretprobes() clears the rethook's handler, then waits
+ * for an RCU grace period.  The return trampoline reads that handler with
+ * preemption off, so a return either ran its handler (and reached ours
+ * through rp) before unregister returned, or finds the handler NULL and only
+ * recycles its node.  Nothing dereferences our kretprobe or code afterwards.
+ *
+ * Unloading under getname() load was seen to crash in the qemu tests, but
+ * not here: the probes on function entries are ftrace-based, unregistering
+ * re-patches the ftrace call site of the hot function with text_poke_bp(),
+ * and under multi-threaded TCG a vCPU could still execute that INT3 after
+ * the patching (and its CPU sync) had finished.  6.1 hands such a "ghost"
+ * INT3 to kprobe_int3_handler(), which takes it for a hit of our still
+ * registered ftrace kprobe and jumps to its (NULL) single-step slot; 6.12
+ * oopses on the unhandled INT3.  No probe API choice avoids that (every
+ * entry probe is ftrace-based there), so tests/kmod/run_qemu.sh runs TCG
+ * single-threaded; see docs/toa.md, "Unload".
  */
 void toa_hooks_unregister(void)
 {
