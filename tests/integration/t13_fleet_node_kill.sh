@@ -32,7 +32,7 @@ done
 ((gone)) || fail "gobgpd (pid $gobgpd1) outlived anylbd by 2 s"
 wait_nh 10 sp 10.200.1.0/28 >/dev/null
 
-read -r ok l1 l2 <<<"$(connections)"
+read -r ok l1 l2 <<<"$(connections 8)"
 log "after the kill: $ok/64 connections, node 1 carried $l1, node 2 carried $l2"
 assert_eq "$ok" 64 "connections after node 1 died"
 assert_eq "$l2" 64 "connections carried by node 2"

@@ -34,7 +34,7 @@ t0=$(now_ms)
 "$LAB" up --nodes 2 --routing frr >/dev/null 2>&1 || fail "tools/lab up (restart nginx) failed"
 ms=$(vip_at_tors 40 1 2)
 log "nginx started again: the VIP is back on both nodes after $(($(now_ms) - t0)) ms (health rise 2 x 1 s, bgp rise 2 s, hold-down 2 s)"
-read -r ok l1 l2 <<<"$(connections)"
+read -r ok l1 l2 <<<"$(connections 8)"
 assert_eq "$ok" 64 "connections after the real servers came back"
 : "$ms" "$l1" "$l2"
 pass

@@ -73,7 +73,7 @@ t0=$(now_ms)
 rm -f /run/anylb-lab1/drain
 ms=$(vip_at_tors 30 1 2)
 log "undrained: node 1 back at both ToRs after $(($(now_ms) - t0)) ms (rise 2 s)"
-read -r ok l1 l2 <<<"$(connections)"
+read -r ok l1 l2 <<<"$(connections 8)"
 assert_eq "$ok" 64 "connections after undrain"
 assert_gt "$l1" 0 "connections carried by node 1 after undrain"
 

@@ -25,7 +25,7 @@ s=$(anylb_stats 1)
 assert_eq "$(sget "$s" bgp.gobgpd.starts)" 2 "gobgpd starts"
 assert_eq "$(sget "$s" bgp.gobgpd.running)" true "gobgpd running"
 node_alive 1 || fail "anylbd died with its gobgpd"
-read -r ok l1 l2 <<<"$(connections)"
+read -r ok l1 l2 <<<"$(connections 8)"
 assert_eq "$ok" 64 "connections after the restart"
 assert_gt "$l1" 0 "connections carried by node 1 after the restart"
 : "$l2"

@@ -27,7 +27,7 @@ freeze_case() {
   log "$name: node 1 frozen; both ToRs dropped it after $FROZE_MS ms"
   ((FROZE_MS >= min && FROZE_MS <= max)) ||
     fail "$name: dropped after $FROZE_MS ms, expected $min..$max ms"
-  read -r ok l1 l2 <<<"$(connections)"
+  read -r ok l1 l2 <<<"$(connections 8)"
   assert_eq "$ok" 64 "$name: connections while node 1 is frozen"
   assert_eq "$l2" 64 "$name: connections carried by node 2"
   t0=$(now_ms)

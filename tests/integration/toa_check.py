@@ -13,62 +13,12 @@ Reads classic pcap (tshark -F pcap), Ethernet link type. Prints one line per con
 """
 import argparse
 import ipaddress
+import os
 import struct
 import sys
 
-
-def packets(path):
-    with open(path, "rb") as f:
-        hdr = f.read(24)
-        if len(hdr) < 24:
-            return
-        magic = struct.unpack("<I", hdr[:4])[0]
-        if magic in (0xA1B2C3D4, 0xA1B23C4D):
-            end = "<"
-        elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
-            end = ">"
-        else:
-            raise SystemExit(f"{path}: not a classic pcap file (use tshark -F pcap)")
-        linktype = struct.unpack(end + "I", hdr[20:24])[0]
-        if linktype != 1:
-            raise SystemExit(f"{path}: link type {linktype}, expected Ethernet")
-        while True:
-            rec = f.read(16)
-            if len(rec) < 16:
-                return
-            _, _, incl, _ = struct.unpack(end + "IIII", rec)
-            yield f.read(incl)
-
-
-def parse_tcp(frame):
-    if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
-        return None
-    ip = frame[14:]
-    ihl = (ip[0] & 0x0F) * 4
-    if ip[9] != 6 or len(ip) < ihl + 20:
-        return None
-    src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
-    tcp = ip[ihl:]
-    sport, dport = struct.unpack("!HH", tcp[:4])
-    off = (tcp[12] >> 4) * 4
-    flags = tcp[13]
-    opts = []
-    o = tcp[20:off]
-    i = 0
-    while i < len(o):
-        kind = o[i]
-        if kind == 0:
-            break
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= len(o) or o[i + 1] < 2:
-            opts.append((kind, None))
-            break
-        ln = o[i + 1]
-        opts.append((kind, bytes(o[i:i + ln])))
-        i += ln
-    return src, sport, dst, dport, flags, opts
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tools/lab.d"))
+from pcap_tcp import packets, parse_tcp  # noqa: E402 (the lab's shared pcap reader)
 
 
 def main():
