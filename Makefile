@@ -33,8 +33,7 @@ lint: bootstrap build
 	@scripts/lint
 
 demo: build
-	@if [ -x tools/demo ]; then tools/demo; else \
-	  echo "make demo: the lab fleet is not yet available (it arrives with the dataplane and BGP issues)"; fi
+	@tools/demo
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
