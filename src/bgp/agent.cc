@@ -65,6 +65,7 @@ Agent::Agent(const config::Config& cfg)
     for (const auto& u : cfg.uplinks) {
       if (u.address.addr.isV4() && u.peerAddress.isV4()) {
         peers.push_back(BfdPeerConfig{u.name, u.address.addr, u.peerAddress});
+        bfdPeers_.push_back(u.peerAddress);
       }
     }
     bfd_ = std::make_unique<BfdAgent>(std::move(peers), cfg.bgp.bfdIntervalMs,
@@ -125,6 +126,14 @@ void Agent::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& v
   if (bfd_) bfd_->start();  // once; a no-op afterwards
   supervise(nowMs);
   ctl_.tick(nowMs, dataplaneAlive, vipHealthy);
+  // BFD toward a ToR runs while the BGP session to it is up. Started before, it would be up
+  // when BGP comes up, and a ToR that re-installs its BFD session at that moment (FRR 8.4)
+  // would see it go down and reset the new BGP session.
+  if (bfd_) {
+    for (size_t i = 0; i < bfdPeers_.size(); ++i) {
+      bfd_->setEnabled(i, ctl_.peerEstablished(bfdPeers_[i]));
+    }
+  }
 }
 
 void Agent::stop() {

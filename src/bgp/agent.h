@@ -52,6 +52,7 @@ class Agent {
   GobgpdProcess proc_;
   std::unique_ptr<GobgpClient> client_;
   std::unique_ptr<BfdAgent> bfd_;  // null when bgp.bfd_interval_ms = 0
+  std::vector<IpAddr> bfdPeers_;   // the BFD peers, in BfdAgent's order
   bool stopped_ = false;
   uint64_t restartAt_ = 0;
   uint64_t backoffMs_ = 0;

@@ -148,6 +148,10 @@ bool BfdSession::receive(const BfdPacket& p, uint64_t nowUs) {
   remoteMinRxUs_ = p.requiredMinRxUs;
   remoteDesiredMinTxUs_ = p.desiredMinTxUs;
   remoteMult_ = p.detectMult;
+  // A shorter interval (the peer lowered RequiredMinRx, e.g. with its Poll once Up) applies to
+  // the next packet already, not after the longer one scheduled before: the peer's detection
+  // time is computed from the new value (6.8.7).
+  if (lastTxValid_) nextTxUs_ = std::min(nextTxUs_, lastTxUs_ + txIntervalUs() * 3 / 4);
   if (p.final) pollPending_ = false;
   lastRxUs_ = nowUs;
   heard_ = true;
@@ -193,6 +197,8 @@ BfdPacket BfdSession::nextPacket(uint64_t /*nowUs*/, bool final) {
 }
 
 void BfdSession::scheduleTx(uint64_t nowUs, double jitter) {
+  lastTxUs_ = nowUs;
+  lastTxValid_ = true;
   // 6.8.7: 75..100 % of the interval (75..90 % with a multiplier of 1).
   const double spread = mult_ == 1 ? 0.15 : 0.25;
   nextTxUs_ = nowUs + static_cast<uint64_t>(static_cast<double>(txIntervalUs()) *
@@ -210,6 +216,8 @@ struct BfdAgent::Peer {
   uint64_t nextOpenUs = 0;
   std::string openError;
   BfdState logged = BfdState::kDown;
+  bool enabled = false;
+  bool sayAdminDown = false;  // disabled while not Down: one AdminDown packet is due
   uint64_t rxPackets = 0;
   uint64_t txPackets = 0;
   uint64_t badPackets = 0;
@@ -302,11 +310,10 @@ void BfdAgent::run() {
     if (s == p.logged) return;
     if (s == BfdState::kUp) ++p.ups;
     if (p.logged == BfdState::kUp) ++p.downs;
-    spdlog::log(s == BfdState::kUp || p.logged != BfdState::kUp ? spdlog::level::info
-                                                                : spdlog::level::warn,
-                "bfd: {} ({}): {} -> {}{}", p.cfg.name, p.cfg.peer.str(), toString(p.logged),
-                toString(s),
-                p.session.diag() != 0 ? fmt::format(" ({})", diagName(p.session.diag())) : "");
+    spdlog::log(
+        s == BfdState::kUp || p.logged != BfdState::kUp ? spdlog::level::info : spdlog::level::warn,
+        "bfd: {} ({}): {} -> {}{}", p.cfg.name, p.cfg.peer.str(), toString(p.logged), toString(s),
+        p.session.diag() != 0 ? fmt::format(" ({})", diagName(p.session.diag())) : "");
     p.logged = s;
   };
 
@@ -324,7 +331,8 @@ void BfdAgent::run() {
           if (p.tx < 0) {
             p.closeAll();
             p.nextOpenUs = now + 1'000'000;
-            if (err != p.openError) spdlog::error("bfd: {}: {}; retrying every second", p.cfg.name, err);
+            if (err != p.openError)
+              spdlog::error("bfd: {}: {}; retrying every second", p.cfg.name, err);
             p.openError = err;
             continue;
           }
@@ -332,6 +340,20 @@ void BfdAgent::run() {
           p.openError.clear();
         }
         if (p.rx < 0) continue;
+        if (!p.enabled) {
+          if (p.sayAdminDown) {
+            auto pkt = p.session.nextPacket(now);
+            pkt.state = BfdState::kAdminDown;
+            pkt.diag = kDiagAdminDown;
+            pkt.poll = false;
+            send(p, pkt);
+            p.sayAdminDown = false;
+            p.session = BfdSession(p.session.localDiscr(), intervalUs_, mult_);
+            noteState(p);
+          }
+          fds.push_back(pollfd{p.rx, POLLIN, 0});  // drained below, not acted on
+          continue;
+        }
         p.session.poll(now);
         noteState(p);
         if (p.session.txDue(now)) {
@@ -387,6 +409,7 @@ void BfdAgent::run() {
           continue;
         }
         ++p.rxPackets;
+        if (!p.enabled) continue;
         const uint64_t t = steadyUs();
         if (p.session.receive(pkt, t)) send(p, p.session.nextPacket(t, true));
         noteState(p);
@@ -407,6 +430,17 @@ void BfdAgent::run() {
   }
 }
 
+void BfdAgent::setEnabled(size_t peer, bool on) {
+  std::lock_guard lock(mu_);
+  if (peer >= peers_.size()) return;
+  auto& p = *peers_[peer];
+  if (p.enabled == on) return;
+  p.enabled = on;
+  if (!on && p.session.state() != BfdState::kDown) p.sayAdminDown = true;
+  spdlog::info("bfd: {} ({}): {}", p.cfg.name, p.cfg.peer.str(),
+               on ? "enabled (BGP session established)" : "disabled (no BGP session)");
+}
+
 void BfdAgent::stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
@@ -425,8 +459,8 @@ std::string BfdAgent::statusJson() const {
   for (size_t i = 0; i < peers_.size(); ++i) {
     const auto& p = *peers_[i];
     s += fmt::format(
-        R"({}{{"uplink":"{}","peer":"{}","state":"{}","diag":"{}","interval_ms":{},"multiplier":{},"rx":{},"tx":{},"bad":{},"ups":{},"downs":{}}})",
-        i == 0 ? "" : ",", p.cfg.name, p.cfg.peer.str(), toString(p.session.state()),
+        R"({}{{"uplink":"{}","peer":"{}","enabled":{},"state":"{}","diag":"{}","interval_ms":{},"multiplier":{},"rx":{},"tx":{},"bad":{},"ups":{},"downs":{}}})",
+        i == 0 ? "" : ",", p.cfg.name, p.cfg.peer.str(), p.enabled, toString(p.session.state()),
         diagName(p.session.diag()), intervalUs_ / 1000, mult_, p.rxPackets, p.txPackets,
         p.badPackets, p.ups, p.downs);
   }

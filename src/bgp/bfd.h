@@ -93,6 +93,8 @@ class BfdSession {
   uint64_t lastRxUs_ = 0;
   bool heard_ = false;
   uint64_t nextTxUs_ = 0;
+  uint64_t lastTxUs_ = 0;
+  bool lastTxValid_ = false;
 };
 
 struct BfdPeerConfig {
@@ -110,6 +112,10 @@ class BfdAgent {
 
   // Starts the thread; sockets that cannot be opened yet are retried every second.
   void start();
+  // A peer's session runs only while enabled (the agent enables it while the BGP session to
+  // that ToR is established). Disabling an active session sends AdminDown, which the ToR does
+  // not count as a failure (RFC 5882 3.2), and then keeps quiet.
+  void setEnabled(size_t peer, bool on);
   void stop();
   [[nodiscard]] std::string statusJson() const;
   // Per peer (config order): the session is Up.

@@ -202,6 +202,11 @@ void Controller::pollPeers() {
   }
 }
 
+bool Controller::peerEstablished(const IpAddr& peer) const {
+  const auto it = peers_.find(peer.str());
+  return client_ != nullptr && it != peers_.end() && it->second.established;
+}
+
 void Controller::withdrawAll() {
   if (client_ == nullptr) return;
   std::vector<PathSpec> have;

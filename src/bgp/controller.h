@@ -64,6 +64,8 @@ class Controller {
 
   [[nodiscard]] std::vector<PathSpec> desired() const;
   [[nodiscard]] VipAnnounce vipState(size_t i) const { return vips_[i].current(); }
+  // The BGP session to this peer is established (as of the last poll).
+  [[nodiscard]] bool peerEstablished(const IpAddr& peer) const;
   [[nodiscard]] std::string statusJson() const;
 
   struct Counters {

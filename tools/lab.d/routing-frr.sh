@@ -170,6 +170,9 @@ EOF
   for ((i = 1; i <= n; i++)); do
     echo " neighbor 10.$t.$i.2 peer-group NODES"
     echo " neighbor 10.$t.$i.2 description node$i"
+    # The local address from the start: the BFD session is created with it and never replaced
+    # (FRR 8.4 would re-create it once BGP is up, and the swap resets the BGP session).
+    echo " neighbor 10.$t.$i.2 update-source 10.$t.$i.1"
   done
   cat <<EOF
  !

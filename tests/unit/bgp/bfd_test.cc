@@ -164,6 +164,32 @@ TEST(BfdSession, IgnoresPacketsForAnotherDiscriminator) {
   EXPECT_EQ(p.a.state(), BfdState::kUp);
 }
 
+TEST(BfdSession, APeerThatSpeedsUpGetsPacketsAtTheNewRateAtOnce) {
+  // The peer says Init while asking for 1 s, then Up with Poll asking for 100 ms: the packet
+  // after our answer must not wait for the 1 s schedule (the peer would time out at 300 ms).
+  BfdSession s(0xA, 100000, 3);
+  uint64_t now = 1'000'000;
+  s.scheduleTx(now, 1.0);
+  BfdPacket init;
+  init.state = BfdState::kInit;
+  init.myDiscr = 0xB;
+  init.yourDiscr = 0xA;
+  init.desiredMinTxUs = 1'000'000;
+  init.requiredMinRxUs = 1'000'000;
+  s.receive(init, now);
+  ASSERT_EQ(s.state(), BfdState::kUp);
+  ASSERT_TRUE(s.txDue(now));  // Up: announce it (with Poll) at once
+  s.scheduleTx(now, 1.0);     // next one scheduled with the peer's 1 s RequiredMinRx
+  BfdPacket up = init;
+  up.state = BfdState::kUp;
+  up.poll = true;
+  up.desiredMinTxUs = 100000;
+  up.requiredMinRxUs = 100000;
+  now += 1000;
+  EXPECT_TRUE(s.receive(up, now));  // answer the Poll with Final
+  EXPECT_TRUE(s.txDue(now - 1000 + 75000));
+}
+
 TEST(BfdSession, JitterKeepsTheIntervalWithin75To100Percent) {
   BfdSession s(1, 100000, 3);
   s.scheduleTx(0, 0.0);
@@ -175,7 +201,7 @@ TEST(BfdSession, JitterKeepsTheIntervalWithin75To100Percent) {
 }
 
 // Two agents on loopback addresses of their own (so parallel test runs do not share ports).
-TEST(BfdAgent, TwoAgentsComeUpAndSeeAnAdminDown) {
+TEST(BfdAgent, TwoAgentsComeUpOnlyWhenEnabledAndSeeAdminDown) {
   const unsigned salt = static_cast<unsigned>(getpid()) % 200;
   const auto a = *IpAddr::parse("127.77." + std::to_string(salt) + ".1");
   const auto b = *IpAddr::parse("127.77." + std::to_string(salt) + ".2");
@@ -183,6 +209,12 @@ TEST(BfdAgent, TwoAgentsComeUpAndSeeAnAdminDown) {
   auto right = std::make_unique<BfdAgent>(std::vector<BfdPeerConfig>{{"node", b, a}}, 20, 3);
   left.start();
   right->start();
+  // Disabled (no BGP session yet): silent, never up.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(left.up()[0]);
+  EXPECT_NE(left.statusJson().find(R"("enabled":false)"), std::string::npos);
+  left.setEnabled(0, true);
+  right->setEnabled(0, true);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!(left.up()[0] && right->up()[0]) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -190,8 +222,22 @@ TEST(BfdAgent, TwoAgentsComeUpAndSeeAnAdminDown) {
   ASSERT_TRUE(left.up()[0]) << left.statusJson();
   ASSERT_TRUE(right->up()[0]) << right->statusJson();
   EXPECT_NE(left.statusJson().find(R"("state":"up")"), std::string::npos);
+  // Disabled while up: AdminDown, which the other side takes as "neighbor signaled down".
+  right->setEnabled(0, false);
+  auto t0 = std::chrono::steady_clock::now();
+  while (left.up()[0] && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(left.up()[0]) << left.statusJson();
+  right->setEnabled(0, true);
+  t0 = std::chrono::steady_clock::now();
+  while (!(left.up()[0] && right->up()[0]) &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(left.up()[0]) << left.statusJson();
   right.reset();  // stops with AdminDown
-  const auto t0 = std::chrono::steady_clock::now();
+  t0 = std::chrono::steady_clock::now();
   while (left.up()[0] && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
