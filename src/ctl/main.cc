@@ -1,25 +1,17 @@
-// anylbctl: the operator's CLI. Only `check-config` works without a running daemon; the control
-// API commands arrive with the control API.
+// anylbctl: the operator's CLI. Every command but check-config is one request to anylbd's
+// control API (docs/control-api.md); the work is in the anylb_ctl library (command.h), this
+// file only connects it to argv and stdio.
 #include <cstdio>
 #include <string>
+#include <vector>
 
-#include "config/loader.h"
-
-namespace {
-constexpr const char* kUsage =
-    "usage: anylbctl check-config FILE\n"
-    "       anylbctl --help\n";
-}  // namespace
+#include "ctl/command.h"
 
 int main(int argc, char** argv) {
-  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (argc == 3 && std::string(argv[1]) == "check-config") {
-    return anylb::config::checkConfigCommand(argv[2]);
-  }
-  std::fprintf(stderr, "anylbctl: %s\n%s",
-               argc < 2 ? "missing command" : "unknown command or arguments", kUsage);
-  return 2;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  const auto outcome = anylb::ctl::runCli(args);
+  std::fwrite(outcome.out.data(), 1, outcome.out.size(), stdout);
+  std::fflush(stdout);
+  std::fwrite(outcome.err.data(), 1, outcome.err.size(), stderr);
+  return outcome.exitCode;
 }

@@ -1,0 +1,110 @@
+// `status`, `reload`, `weight` and `drain` text from canned results.
+#include <gtest/gtest.h>
+
+#include "ctl/status_format.h"
+#include "fixtures.h"
+
+namespace anylb::ctl {
+namespace {
+
+TEST(StatusFormat, FullStatus) {
+  const std::string expected =
+      "node lb1, router id 10.0.0.1, up 2d 03h 04m, generation 42\n"
+      "config /etc/anylb/anylb.toml\n"
+      "drain: VIPs 10.100.0.11\n"
+      "dataplane: alive\n"
+      "\n"
+      "Worker    RX  Forwarded  To-kernel  Dropped  Sessions\n"
+      "0       1000        990          5        5        12\n"
+      "1       2000       1999          0        1        30\n"
+      "total   3000       2989          5        6        42\n"
+      "drops: no_route 4, tcp_non_syn_miss 2\n"
+      "\n"
+      "Uplink  Port            Link    RX    TX  TX-dropped\n"
+      "up0     net_af_packet0  up    3000  2990           0\n"
+      "up1     net_af_packet1  DOWN     0     0           7\n"
+      "\n"
+      "Gateway   MAC                State\n"
+      "10.0.1.1  02:00:00:00:01:01  reachable\n"
+      "\n"
+      "Service             Healthy  Min\n"
+      "10.100.0.10:80/tcp      1/2    1\n"
+      "health checks: 1200 probes, 3 failures, 2 state changes, p99 lag 0.1 ms\n"
+      "\n"
+      "BGP: gobgpd pid 4242 running, 1 start(s), 0 failure(s), API errors 0\n"
+      "  Peer      State\n"
+      "  10.0.1.1  established\n"
+      "  10.0.2.1  active\n"
+      "  BFD uplink  Peer      State  Diag  Ups  Downs\n"
+      "  up0         10.0.1.1  up     none    1      0\n"
+      "  VIP          State      Healthy  Hold-down\n"
+      "  10.100.0.10  announced  yes           0 ms\n"
+      "  10.100.0.11  withdrawn  no         2000 ms\n"
+      "  Announced       Communities\n"
+      "  10.0.5.0/28     65000:100\n"
+      "  10.100.0.10/32  65000:100 65535:0\n";
+  EXPECT_EQ(formatStatus(Json::parse(test::kStatusResult)), expected);
+}
+
+TEST(StatusFormat, NodeDrainingStalledAndGobgpdDown) {
+  const auto result = Json::parse(R"({
+    "node": {"name": "lb2", "router_id": "10.0.0.2", "uptime_s": 59, "generation": 1,
+             "draining": true, "drained_vips": []},
+    "dataplane_alive": false,
+    "bgp": {"gobgpd": {"pid": -1, "running": false, "starts": 3, "failures": 2,
+                       "last_failure": "exited with status 1"},
+            "drain_complete": true, "peers": [], "vips": [], "announced": [],
+            "api_errors": 4}})");
+  EXPECT_EQ(formatStatus(result),
+            "node lb2, router id 10.0.0.2, up 59s, generation 1\n"
+            "drain: node draining (complete: VIPs withdrawn)\n"
+            "dataplane: STALLED (a worker made no progress for 2 s; everything withdrawn)\n"
+            "\n"
+            "BGP: gobgpd NOT running, 3 start(s), 2 failure(s), last failure: exited with status "
+            "1, API errors 4\n"
+            "  nothing announced\n");
+}
+
+TEST(StatusFormat, EmptyResultStillSaysSomething) {
+  EXPECT_EQ(formatStatus(Json::object()), "node ?, router id ?, up 0s, generation 0\ndrain: off\n");
+  EXPECT_EQ(formatStatus(Json::parse("[1,2]")),
+            "node ?, router id ?, up 0s, generation 0\ndrain: off\n");
+}
+
+TEST(StatusFormat, Uptime) {
+  EXPECT_EQ(formatUptime(0), "0s");
+  EXPECT_EQ(formatUptime(65), "1m 05s");
+  EXPECT_EQ(formatUptime(3600 + 62), "1h 01m 02s");
+  EXPECT_EQ(formatUptime(86400 * 3 + 3600 * 4 + 60 * 5 + 6), "3d 04h 05m");
+}
+
+TEST(StatusFormat, Reload) {
+  EXPECT_EQ(formatReload(Json::parse(R"({"generation": 43,
+      "changed": ["service web: real_server 10.20.0.13:80 added", "bgp.communities"],
+      "restart_needed": ["control.socket"]})")),
+            "reloaded: generation 43\n"
+            "changed:\n"
+            "  service web: real_server 10.20.0.13:80 added\n"
+            "  bgp.communities\n"
+            "restart needed (these keys keep their old value until anylbd restarts):\n"
+            "  control.socket\n");
+  EXPECT_EQ(formatReload(Json::parse(R"({"generation": 7, "changed": [], "restart_needed": []})")),
+            "reloaded: generation 7\nchanged: nothing\n");
+}
+
+TEST(StatusFormat, Weight) {
+  EXPECT_EQ(formatWeight(Json::parse(R"({"service": "10.100.0.10:80/udp",
+      "real_server": "10.20.0.11:80", "weight": 0, "previous": 3})")),
+            "10.100.0.10:80/udp -> 10.20.0.11:80: weight 0 (was 3)\n");
+}
+
+TEST(StatusFormat, Drain) {
+  EXPECT_EQ(formatDrain(Json::parse(R"({"draining": ["10.100.0.10", "10.100.0.11"]})")),
+            "draining VIPs: 10.100.0.10, 10.100.0.11\n");
+  EXPECT_EQ(formatDrain(Json::parse(R"({"node": true})")), "node: draining\n");
+  EXPECT_EQ(formatDrain(Json::parse(R"({"node": false, "draining": []})")),
+            "node: not draining\ndraining VIPs: none\n");
+}
+
+}  // namespace
+}  // namespace anylb::ctl
