@@ -20,11 +20,15 @@ using Seconds = std::chrono::duration<double>;
 struct SourcePos {
   uint32_t line = 0;  // 1-based; 0 = unknown (a default, not in the file)
   uint32_t column = 0;
+  // Where a value was written is not part of it: a reload that only moves lines changes
+  // nothing.
+  friend bool operator==(const SourcePos&, const SourcePos&) { return true; }
 };
 
 struct Node {
   std::string name;
   IpAddr routerId;  // IPv4; also the BGP router id
+  friend bool operator==(const Node&, const Node&) = default;
 };
 
 // Idle sessions expire after these timeouts (LVS semantics: per TCP state, and UDP/ICMP).
@@ -38,6 +42,7 @@ struct Timeouts {
   uint32_t tcpClose = 10;
   uint32_t udp = 300;
   uint32_t icmp = 60;
+  friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
 struct Port {
@@ -45,6 +50,7 @@ struct Port {
   std::string device;  // PCI address ("0000:3b:00.0") or vdev string ("net_af_packet0,iface=x")
   uint16_t mtu = 1500;
   [[nodiscard]] bool isVdev() const { return device.rfind("net_", 0) == 0; }
+  friend bool operator==(const Port&, const Port&) = default;
 };
 
 // A static route: traffic to `prefix` goes to `via`, a next hop on one uplink's connected
@@ -52,6 +58,7 @@ struct Port {
 struct Route {
   Prefix prefix;
   IpAddr via;
+  friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct Dataplane {
@@ -65,6 +72,7 @@ struct Dataplane {
   bool stripClientTimestamps = true;    // remove TCP timestamps from client SYNs
   uint32_t mbufsPerPort = 8192;
   Timeouts timeouts;
+  friend bool operator==(const Dataplane&, const Dataplane&) = default;
 };
 
 struct Uplink {
@@ -76,6 +84,7 @@ struct Uplink {
   uint32_t peerAs = 0;
   uint32_t holdTime = 9;  // seconds
   uint32_t keepalive = 3;
+  friend bool operator==(const Uplink&, const Uplink&) = default;
 };
 
 struct Bgp {
@@ -88,6 +97,7 @@ struct Bgp {
   uint32_t holdDownSeconds = 10;         // minimum hold-down after a withdraw, doubles on flaps
   uint32_t bfdIntervalMs = 300;          // BFD toward each ToR; 0 = off
   uint32_t bfdMultiplier = 3;            // missed intervals before a BFD session is down
+  friend bool operator==(const Bgp&, const Bgp&) = default;
 };
 
 enum class Protocol : uint8_t { kTcp, kUdp };
@@ -98,6 +108,7 @@ enum class CheckKind : uint8_t { kNone, kTcp, kHttp };
 struct StatusRange {
   uint16_t lo = 200;
   uint16_t hi = 399;
+  friend bool operator==(const StatusRange&, const StatusRange&) = default;
 };
 
 // A health check block. Per-RS overrides are merged over the service's block at load time.
@@ -113,6 +124,7 @@ struct HealthCheck {
   std::string httpHost;  // empty: the RS address
   std::vector<StatusRange> expectStatus{{200, 399}};
   std::string expectBody;  // substring the body must contain; empty = any
+  friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
 struct RealServer {
@@ -121,6 +133,7 @@ struct RealServer {
   uint32_t weight = 1;  // 0..65535; 0 = quiescent
   HealthCheck check;    // effective (service block + overrides)
   SourcePos pos;
+  friend bool operator==(const RealServer&, const RealServer&) = default;
 };
 
 struct Service {
@@ -139,16 +152,19 @@ struct Service {
   HealthCheck check;
   std::vector<RealServer> realServers;
   SourcePos pos;
+  friend bool operator==(const Service&, const Service&) = default;
 };
 
 struct Control {
   std::string socket = "/run/anylb/anylb.sock";
   Endpoint metricsListen{*IpAddr::parse("127.0.0.1"), 9469};
+  friend bool operator==(const Control&, const Control&) = default;
 };
 
 struct Logging {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   std::string file;            // empty: stderr
+  friend bool operator==(const Logging&, const Logging&) = default;
 };
 
 struct Config {

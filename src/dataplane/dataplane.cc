@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "common/process.h"
 #include "dataplane/worker_ctx.h"
@@ -267,7 +269,10 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     auto ctx = std::make_unique<WorkerCtx>();
     ctx->id = w;
     ctx->dp = this;
-    ctx->engine = std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity);
+    fullnat::EngineOptions opts;
+    opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
+    ctx->engine =
+        std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
     ctx->engine->setSnapshot(snap);
     ctx->inUse.store(snap.get());
     ctx->lcore = lcore;
@@ -357,6 +362,75 @@ void Dataplane::flushRealServer(uint32_t rsId) {
       spdlog::error("flush of rs {} not queued: worker command ring full", rsId);
     }
   }
+}
+
+std::vector<fullnat::RsStats> Dataplane::rsStats(uint32_t limit) const {
+  std::vector<fullnat::RsStats> out(std::min(limit, fullnat::kMaxRsStats));
+  for (const auto& c : ctx_) {
+    const fullnat::RsStats* w = c->engine->rsStats();
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i].conns += w[i].conns;
+      out[i].inPackets += w[i].inPackets;
+      out[i].outPackets += w[i].outPackets;
+      out[i].inBytes += w[i].inBytes;
+      out[i].outBytes += w[i].outBytes;
+      out[i].active += w[i].active;
+      out[i].inactive += w[i].inactive;
+    }
+  }
+  return out;
+}
+
+Dataplane::SessionList Dataplane::listSessions(const fullnat::SessionFilter& f, size_t limit) {
+  SessionList out;
+  // A worker clears its query pointer only after it has written its slot; until every worker
+  // has let go of an abandoned listing, it stays alive here.
+  std::erase_if(abandoned_, [&](const std::shared_ptr<SessionQuery>& q) {
+    return std::none_of(ctx_.begin(), ctx_.end(), [&](const auto& c) {
+      return c->query.load(std::memory_order_acquire) == q.get();
+    });
+  });
+  if (!running_) {
+    out.complete = false;
+    return out;
+  }
+  auto q = std::make_shared<SessionQuery>();
+  q->filter = f;
+  q->limit = limit;
+  q->perWorker.resize(ctx_.size());
+  q->matched.assign(ctx_.size(), 0);
+  std::vector<bool> asked(ctx_.size(), false);
+  for (size_t w = 0; w < ctx_.size(); ++w) {
+    SessionQuery* none = nullptr;
+    // A worker still busy with an abandoned listing (stalled) is not asked again.
+    asked[w] = ctx_[w]->query.compare_exchange_strong(none, q.get(), std::memory_order_acq_rel);
+  }
+  auto answered = [&](size_t w) {
+    return asked[w] && ctx_[w]->query.load(std::memory_order_acquire) != q.get();
+  };
+  auto allAnswered = [&] {
+    for (size_t w = 0; w < ctx_.size(); ++w) {
+      if (!answered(w)) return false;
+    }
+    return true;
+  };
+  // Workers look once per loop (idle back-off at most idle_sleep_max_us): a few ms at most.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (!allAnswered() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  for (size_t w = 0; w < ctx_.size(); ++w) {
+    if (!answered(w)) {
+      out.complete = false;
+      continue;
+    }
+    out.matched += q->matched[w];
+    for (const auto& s : q->perWorker[w]) {
+      if (out.sessions.size() < limit) out.sessions.push_back(s);
+    }
+  }
+  if (!out.complete) abandoned_.push_back(std::move(q));
+  return out;
 }
 
 std::vector<bool> Dataplane::uplinksUp() const {

@@ -19,6 +19,8 @@
 
 namespace anylb::dataplane {
 
+struct SessionQuery;
+
 // Drops that happen outside the engine, after its verdict. With the engine's reasons they
 // make up every dropped packet.
 #define ANYLB_DP_DROPS(X)                                                         \
@@ -90,6 +92,16 @@ class Dataplane {
   std::string statsJson(const std::string& extra = {}) const;
   [[nodiscard]] uint32_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }
+  // Control thread: per-RS totals over all workers, indexed by rsId (`limit` entries).
+  [[nodiscard]] std::vector<fullnat::RsStats> rsStats(uint32_t limit) const;
+  // Control thread: the sessions matching `f` on every worker, at most `limit` (waits at most
+  // 500 ms for the workers; `complete` is false if one did not answer in time).
+  struct SessionList {
+    std::vector<fullnat::SessionInfo> sessions;
+    uint64_t matched = 0;
+    bool complete = true;
+  };
+  SessionList listSessions(const fullnat::SessionFilter& f, size_t limit);
   // Link state of each uplink (config order) as of the last tick().
   [[nodiscard]] std::vector<bool> uplinksUp() const;
 
@@ -135,6 +147,8 @@ class Dataplane {
   std::atomic<const fullnat::Snapshot*> current_{nullptr};
   std::vector<std::shared_ptr<const fullnat::Snapshot>> retained_;
   std::vector<rte_ring*> commands_;  // control -> worker, one SP/SC ring per worker
+  // Listings a worker had not answered in time: kept until every worker let go of them.
+  std::vector<std::shared_ptr<SessionQuery>> abandoned_;
 };
 
 int workerMain(void* arg);  // rte_eal_remote_launch entry: arg is a Dataplane::WorkerCtx

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "dataplane/dataplane.h"
 #include "fullnat/worker.h"
@@ -20,6 +21,14 @@ inline constexpr unsigned kMaxPorts = 8;  // uplinks + their TAPs
 inline constexpr uint16_t kBurst = 32;
 inline constexpr uintptr_t kCmdFlushRs = 1;  // control command: (kCmdFlushRs << 32) | rsId
 
+// One listing request, shared by every worker (each writes only its own slot).
+struct SessionQuery {
+  fullnat::SessionFilter filter;
+  size_t limit = 0;
+  std::vector<std::vector<fullnat::SessionInfo>> perWorker;
+  std::vector<uint64_t> matched;
+};
+
 struct alignas(64) Dataplane::WorkerCtx {
   uint16_t id = 0;
   unsigned lcore = 0;
@@ -28,6 +37,8 @@ struct alignas(64) Dataplane::WorkerCtx {
   std::atomic<uint64_t> heartbeat{0};
   // The snapshot this worker's engine uses (read by the control thread to free old ones).
   std::atomic<const fullnat::Snapshot*> inUse{nullptr};
+  // A session listing the control thread asks for: the worker fills its slot and clears this.
+  std::atomic<SessionQuery*> query{nullptr};
   LoopCounters counters;
 
   // Packets waiting for a next hop's MAC, per neighbour.

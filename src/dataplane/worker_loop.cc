@@ -144,6 +144,10 @@ int Dataplane::runWorker(WorkerCtx& w) {
           std::shared_ptr<const fullnat::Snapshot>(), snap));
       w.inUse.store(snap, std::memory_order_release);
     }
+    if (auto* q = w.query.load(std::memory_order_acquire); q != nullptr) {
+      q->matched[w.id] = w.engine->listSessions(q->filter, q->limit, now, q->perWorker[w.id]);
+      w.query.store(nullptr, std::memory_order_release);
+    }
     void* cmd = nullptr;
     while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
       const auto word = reinterpret_cast<uintptr_t>(cmd);

@@ -271,6 +271,11 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsIn;
+  if (s.rsId < kMaxRsStats) {
+    auto& st = rsStats_[s.rsId];
+    ++st.inPackets;
+    st.inBytes += rte_pktmbuf_pkt_len(m) - p.l3off;
+  }
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 
@@ -315,6 +320,11 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsOut;
+  if (s.rsId < kMaxRsStats) {
+    auto& st = rsStats_[s.rsId];
+    ++st.outPackets;
+    st.outBytes += rte_pktmbuf_pkt_len(m) - p.l3off;
+  }
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 

@@ -12,6 +12,8 @@
 #include "fullnat/engine_internal.h"
 #include "fullnat/worker.h"
 
+#include <random>
+
 namespace anylb::fullnat {
 
 using session::Session;
@@ -43,7 +45,13 @@ const char* dropReasonHelp(DropReason r) {
 }
 
 Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts)
-    : id_(id), workers_(workers), opts_(opts), table_(sessionCapacity), persist_(kPersistSlots) {}
+    : id_(id),
+      workers_(workers),
+      opts_(opts),
+      table_(sessionCapacity),
+      persist_(kPersistSlots),
+      rsStats_(std::make_unique<RsStats[]>(kMaxRsStats)),
+      rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {}
 
 void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
   // Scheduler positions are per service of the new snapshot; counts are per stable rsId and
@@ -57,7 +65,15 @@ void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
     active_.resize(snap->rsIdLimit(), 0);
     inactive_.resize(snap->rsIdLimit(), 0);
   }
-  portCursor_.assign(snap->lips(4).size() + snap->lips(6).size(), 0);
+  // Port cursors start at random places and survive snapshot changes: a node that restarts,
+  // or walks the ports again after every health change, would otherwise reuse the very
+  // LIP:LPORT -> RS tuples its last connections left in TIME_WAIT on the real servers, whose
+  // new SYNs may then be answered with the old connection's ACK.
+  const size_t lipCount = snap->lips(4).size() + snap->lips(6).size();
+  while (portCursor_.size() < lipCount) {
+    portCursor_.push_back(opts_.randomPortStart ? static_cast<uint32_t>(rng_()) : 0);
+  }
+  portCursor_.resize(lipCount);
   snap_ = std::move(snap);
 }
 
@@ -68,8 +84,50 @@ uint32_t Worker::timeoutOf(const Session& s) const {
 
 void Worker::countSession(const Session& s, int delta) {
   if (s.rsId >= active_.size()) return;
-  auto& counts = s.state == TcpState::kEstablished ? active_ : inactive_;
+  const bool established = s.state == TcpState::kEstablished;
+  auto& counts = established ? active_ : inactive_;
   counts[s.rsId] = static_cast<uint32_t>(static_cast<int64_t>(counts[s.rsId]) + delta);
+  if (s.rsId < kMaxRsStats) {
+    auto& st = rsStats_[s.rsId];
+    (established ? st.active : st.inactive) = counts[s.rsId];
+  }
+}
+
+uint64_t Worker::listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
+                              std::vector<SessionInfo>& out) {
+  auto addrOf = [](const session::Addr& a, uint8_t family) {
+    return family == 4 ? IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())) : IpAddr{};
+  };
+  auto match = [](const std::optional<IpAddr>& want, uint16_t wantPort, const IpAddr& a,
+                  uint16_t port) {
+    return (!want || *want == a) && (wantPort == 0 || wantPort == port);
+  };
+  uint64_t matched = 0;
+  table_.forEach([&](uint32_t idx) {
+    const Session& s = table_.at(idx);
+    SessionInfo i;
+    i.client = addrOf(s.cip, s.family);
+    i.vip = addrOf(s.vip, s.family);
+    i.rs = addrOf(s.rip, s.family);
+    i.cport = rte_be_to_cpu_16(s.cport);
+    i.vport = rte_be_to_cpu_16(s.vport);
+    i.rport = rte_be_to_cpu_16(s.rport);
+    if (!match(f.vip, f.vport, i.vip, i.vport) || !match(f.client, f.cport, i.client, i.cport) ||
+        !match(f.rs, f.rport, i.rs, i.rport)) {
+      return;
+    }
+    ++matched;
+    if (out.size() >= limit) return;
+    i.proto = s.proto;
+    i.state = s.state;
+    i.local = addrOf(s.lip, s.family);
+    i.lport = rte_be_to_cpu_16(s.lport);
+    const auto left = static_cast<int32_t>(s.expires - nowMs);
+    i.expiresMs = left > 0 ? static_cast<uint32_t>(left) : 0;
+    i.worker = id_;
+    out.push_back(i);
+  });
+  return matched;
 }
 
 void Worker::setState(Session& s, TcpState st) {
@@ -176,6 +234,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint32_t nowMs) {
   if (!table_.insert(idx)) return drop(DropReason::kSessionTableFull);  // cannot happen: checked
   countSession(s, +1);
   ++counters_.sessionsCreated;
+  if (s.rsId < kMaxRsStats) ++rsStats_[s.rsId].conns;
   p.idx = idx;
   return PacketVerdict{Verdict::kForward, {}, 0};
 }

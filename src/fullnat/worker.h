@@ -8,8 +8,11 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <random>
 #include <vector>
 
+#include "common/ip.h"
 #include "fullnat/snapshot.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
@@ -42,6 +45,39 @@ struct EngineOptions {
   // The TX port computes IP and L4 checksums (RTE_ETH_TX_OFFLOAD_*_CKSUM): set the mbuf
   // flags and pseudo-header sums instead of updating checksums in software.
   bool txChecksumOffload = false;
+  // Start each LIP's port cursor at a random place (the dataplane does; tests and benchmarks
+  // want the deterministic first port).
+  bool randomPortStart = false;
+};
+
+// Per real server (by rsId), per worker: totals since start plus the current session counts.
+// A fixed array, so the control thread may read it while the worker writes (relaxed, like the
+// other counters: a listing may be off by the packets of that instant, never garbage).
+struct RsStats {
+  uint64_t conns = 0;  // sessions created
+  uint64_t inPackets = 0;
+  uint64_t outPackets = 0;
+  uint64_t inBytes = 0;  // IP bytes, client -> RS
+  uint64_t outBytes = 0;
+  uint32_t active = 0;  // sessions in ESTABLISHED
+  uint32_t inactive = 0;
+};
+inline constexpr uint32_t kMaxRsStats = 16384;  // rsIds beyond are forwarded but not counted
+
+// One session as listings show it (anylbctl sessions).
+struct SessionInfo {
+  uint8_t proto = 0;
+  session::TcpState state = session::TcpState::kNone;
+  IpAddr client, vip, local, rs;
+  uint16_t cport = 0, vport = 0, lport = 0, rport = 0;  // host order
+  uint32_t expiresMs = 0;                               // from now
+  uint16_t worker = 0;
+};
+
+// Which sessions a listing wants: unset members match everything; port 0 matches any port.
+struct SessionFilter {
+  std::optional<IpAddr> vip, client, rs;
+  uint16_t vport = 0, cport = 0, rport = 0;
 };
 
 class Worker {
@@ -64,6 +100,12 @@ class Worker {
 
   // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
   uint32_t flushRealServer(uint32_t rsId);
+
+  // Worker thread: appends up to `limit` matching sessions to `out`; returns how many matched.
+  uint64_t listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
+                        std::vector<SessionInfo>& out);
+  // Any thread: the per-RS counters (kMaxRsStats entries).
+  [[nodiscard]] const RsStats* rsStats() const { return rsStats_.get(); }
 
   [[nodiscard]] uint16_t id() const { return id_; }
   [[nodiscard]] const WorkerCounters& counters() const { return counters_; }
@@ -118,6 +160,8 @@ class Worker {
   std::vector<uint32_t> scratchActive_;  // lc/wlc: per-RS counts of the service being scheduled
   std::vector<uint32_t> scratchInactive_;
   WorkerCounters counters_;
+  std::unique_ptr<RsStats[]> rsStats_;
+  std::mt19937_64 rng_;  // control-plane-rate randomness (port cursors), not per packet
 };
 
 }  // namespace anylb::fullnat

@@ -291,5 +291,26 @@ TEST_P(Malformed, IsDroppedWithItsReasonAndChangesNothingElse) {
 INSTANTIATE_TEST_SUITE_P(Engine, Malformed, ::testing::ValuesIn(badFrames()),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The dataplane's workers start allocating local ports at a random place, so a restarted node
+// does not reuse the LIP:LPORT -> RS tuples its previous run left in TIME_WAIT on the RS.
+TEST_F(Edge, RandomPortStartDoesNotBeginAtTheFirstPort) {
+  fullnat::EngineOptions opts;
+  opts.randomPortStart = true;
+  std::set<uint16_t> first;
+  for (uint16_t run = 0; run < 4; ++run) {
+    makeWorker(1024, 0, 1, opts);
+    const auto* s = connect(static_cast<uint16_t>(40000 + run));
+    ASSERT_NE(s, nullptr);
+    first.insert(ntohs(s->lport));
+  }
+  // The same first port in four runs: a chance of 1 in 2^48 with random starts.
+  EXPECT_GT(first.size(), 1U);
+  // Without it, the first port of every run is the first of the range.
+  makeWorker(1024, 0, 1);
+  const auto* s = connect(41000);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(ntohs(s->lport), 1024);
+}
+
 }  // namespace
 }  // namespace anylb::testing
