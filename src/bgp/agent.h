@@ -36,7 +36,16 @@ class Agent {
 
   void tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy);
   void setDrain(bool on, uint64_t nowMs) { ctl_.setDrain(on, nowMs); }
+  bool setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs) {
+    return ctl_.setVipDrain(vip, on, nowMs);
+  }
+  // A reload (the keys a restart needs were kept at their running values by the caller).
+  void reconfigure(const config::Config& cfg, uint64_t nowMs) {
+    opts_ = controllerOptions(cfg);
+    ctl_.reconfigure(opts_, nowMs);
+  }
   [[nodiscard]] bool draining() const { return ctl_.draining(); }
+  [[nodiscard]] std::vector<IpAddr> drainedVips() const { return ctl_.drainedVips(); }
   [[nodiscard]] bool drainComplete() const { return ctl_.drainComplete(); }
   // Withdraws every path, then stops gobgpd (its peers get a Cease).
   void stop();

@@ -32,6 +32,7 @@ Controller::Controller(ControllerOptions o) : o_(std::move(o)) {
   for (size_t i = 0; i < o_.vips.size(); ++i)
     vips_.emplace_back(o_.riseMs, o_.holdDownMs, o_.drainMs);
   vipHealthy_.assign(o_.vips.size(), false);
+  vipDrain_.assign(o_.vips.size(), false);
 }
 
 bool Controller::outcome(const char* op, const std::string& err) {
@@ -81,10 +82,63 @@ std::vector<PathSpec> Controller::desired() const {
   return out;
 }
 
+bool Controller::setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs) {
+  const auto it = std::find(o_.vips.begin(), o_.vips.end(), vip);
+  if (it == o_.vips.end()) return false;
+  const auto i = static_cast<size_t>(it - o_.vips.begin());
+  if (vipDrain_[i] != on) {
+    vipDrain_[i] = on;
+    vips_[i].drain(on || draining_, nowMs);
+    dirty_ = true;
+    spdlog::info("bgp: VIP {} {}", vip.str(), on ? "drained" : "undrained");
+  }
+  return true;
+}
+
+std::vector<IpAddr> Controller::drainedVips() const {
+  std::vector<IpAddr> out;
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    if (vipDrain_[i] || draining_) out.push_back(o_.vips[i]);
+  }
+  return out;
+}
+
+void Controller::reconfigure(ControllerOptions o, uint64_t nowMs) {
+  for (auto& l : o.lips) l = Prefix{l.network(), l.len};
+  for (const auto& old : o_.lips) {
+    if (std::find(o.lips.begin(), o.lips.end(), old) == o.lips.end()) o.lips.push_back(old);
+  }
+  std::vector<VipState> vips;
+  std::vector<bool> healthy;
+  std::vector<bool> drain;
+  for (const auto& v : o.vips) {
+    const auto it = std::find(o_.vips.begin(), o_.vips.end(), v);
+    if (it != o_.vips.end()) {
+      const auto i = static_cast<size_t>(it - o_.vips.begin());
+      vips.push_back(vips_[i]);
+      vips.back().setTimers(o.riseMs, o.holdDownMs, o.drainMs);
+      healthy.push_back(vipHealthy_[i]);
+      drain.push_back(vipDrain_[i]);
+    } else {
+      vips.emplace_back(o.riseMs, o.holdDownMs, o.drainMs);
+      if (draining_) vips.back().drain(true, nowMs);
+      healthy.push_back(false);
+      drain.push_back(false);
+    }
+  }
+  o.peers = o_.peers;  // sessions change only with a restart
+  o.global = o_.global;
+  o_ = std::move(o);
+  vips_ = std::move(vips);
+  vipHealthy_ = std::move(healthy);
+  vipDrain_ = std::move(drain);
+  dirty_ = true;
+}
+
 void Controller::setDrain(bool on, uint64_t nowMs) {
   if (on == draining_) return;
   draining_ = on;
-  for (auto& v : vips_) v.drain(on, nowMs);
+  for (size_t i = 0; i < vips_.size(); ++i) vips_[i].drain(on || vipDrain_[i], nowMs);
   dirty_ = true;
   spdlog::info("bgp: {}", on ? fmt::format("draining: VIPs carry GRACEFUL_SHUTDOWN for {} ms, "
                                            "then are withdrawn",

@@ -55,6 +55,13 @@ class Controller {
 
   // Drain every VIP (GRACEFUL_SHUTDOWN for drainMs, then withdrawn) or undrain.
   void setDrain(bool on, uint64_t nowMs);
+  // Drain or undrain one VIP (the node's drain still covers it). False: not a VIP of ours.
+  bool setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs);
+  [[nodiscard]] std::vector<IpAddr> drainedVips() const;
+  // A reload: VIPs added or removed (the others keep their state), timers, communities, LIPs.
+  // LIPs that are no longer configured stay announced until the restart: sessions on them
+  // still need their replies.
+  void reconfigure(ControllerOptions o, uint64_t nowMs);
   [[nodiscard]] bool draining() const { return draining_; }
   // Draining, and gobgpd no longer announces any VIP (or is down).
   [[nodiscard]] bool drainComplete() const;
@@ -86,6 +93,7 @@ class Controller {
   ControllerOptions o_;
   BgpClient* client_ = nullptr;
   std::vector<VipState> vips_;
+  std::vector<bool> vipDrain_;  // drained one by one (control API)
   std::vector<bool> vipHealthy_;
   bool dataplaneAlive_ = false;
   bool draining_ = false;

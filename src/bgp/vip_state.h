@@ -12,6 +12,7 @@
 //    withdrawn until undrained.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace anylb::bgp {
@@ -27,6 +28,13 @@ class VipState {
   // Feeds the current signal; returns what should be announced now.
   VipAnnounce update(bool healthy, uint64_t nowMs);
   void drain(bool on, uint64_t nowMs);
+  // A reload: new timers; the state and any hold-down in progress stay.
+  void setTimers(uint64_t riseMs, uint64_t holdDownMs, uint64_t drainMs) {
+    riseMs_ = riseMs;
+    baseHoldMs_ = holdDownMs;
+    holdMs_ = std::max(holdMs_, holdDownMs);
+    drainMs_ = drainMs;
+  }
   [[nodiscard]] VipAnnounce current() const { return current_; }
   [[nodiscard]] uint64_t holdDownMs() const { return holdMs_; }
   [[nodiscard]] bool drained() const { return draining_; }

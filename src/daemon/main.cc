@@ -2,9 +2,13 @@
 // runs the control thread (Boost.Asio): dataplane housekeeping, health checks and the BGP agent.
 //
 // Signals: SIGTERM drains (VIPs re-announced with GRACEFUL_SHUTDOWN for bgp.drain_seconds, then
-// withdrawn), then stops; a second SIGTERM, or SIGINT, stops at once. SIGHUP re-validates the
-// config; SIGUSR1 logs the stats. A file named "drain" next to the control socket drains the
-// node while it exists (removing it undrains).
+// withdrawn), then stops; a second SIGTERM, or SIGINT, stops at once. SIGHUP reloads the config
+// (as `anylbctl reload` does); SIGUSR1 logs the stats. A file named "drain" next to the control
+// socket drains the node while it exists (removing it undrains), as `anylbctl drain` does.
+// The control API (docs/control-api.md) listens on control.socket, metrics on
+// control.metrics_listen.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -20,6 +24,8 @@
 #include "bgp/agent.h"
 #include "common/logging.h"
 #include "config/loader.h"
+#include "daemon/control_server.h"
+#include "daemon/metrics.h"
 #include "daemon/node.h"
 
 namespace {
@@ -63,6 +69,7 @@ int run(const std::string& path, int verbose) {
             .count());
   };
   const auto drainFile = std::filesystem::path(cfg.control.socket).parent_path() / "drain";
+  bool apiDrain = false;     // anylbctl drain (the node)
   bool stopping = false;     // SIGTERM: drain, then stop
   bool drainByFile = false;  // the drain file existed at the last tick
   uint64_t drainedAt = 0;    // when the drain completed (0 = not yet)
@@ -108,8 +115,9 @@ int run(const std::string& path, int verbose) {
             spdlog::info("drain file {} {}", drainFile.string(),
                          file ? "exists: draining" : "removed: undraining");
           }
-          bgp.setDrain(file, ms);
+          bgp.setDrain(file || apiDrain, ms);
         }
+        node.sampleRates(ms);
         bgp.tick(ms, alive, node.vipHealth(bgp.vips()));
         if (stopping && bgp.drainComplete()) {
           // Withdrawn: give the ToRs a moment to act on it, then stop forwarding.
@@ -134,21 +142,115 @@ int run(const std::string& path, int verbose) {
         usr1.async_wait(onUsr1);
       };
   usr1.async_wait(onUsr1);
+  // Reload (SIGHUP, anylbctl reload): validate first; an invalid file changes nothing.
+  auto reload = [&](const char* via) -> nlohmann::json {
+    auto again = anylb::config::loadConfigFile(path);
+    if (!again.config) {
+      spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
+                    again.errors.size());
+      anylb::ApiError e{"invalid_config",
+                        fmt::format("{}: {} error(s); the running config is unchanged", path,
+                                    again.errors.size()),
+                        nlohmann::json::array()};
+      for (const auto& err : again.errors) {
+        spdlog::error("{}", err.str());
+        e.errors.push_back(err.str());
+      }
+      throw e;
+    }
+    const auto r = node.reload(*again.config);
+    bgp.reconfigure(node.config(), nowMs());
+    spdlog::info("reload ({}): generation {}; changed: [{}]; needs a restart: [{}]", via,
+                 node.generation(), fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
+    return {{"generation", node.generation()},
+            {"changed", r.changed},
+            {"restart_needed", r.restartNeeded}};
+  };
   std::function<void(const boost::system::error_code&, int)> onHup =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        auto again = anylb::config::loadConfigFile(path);
-        if (again.config) {
-          spdlog::info("SIGHUP: {} is valid", path);
-        } else {
-          spdlog::error("SIGHUP: {} has {} error(s); keeping the running config", path,
-                        again.errors.size());
-          for (const auto& e : again.errors) spdlog::error("{}", e.str());
+        try {
+          reload("SIGHUP");
+        } catch (const anylb::ApiError&) {
+          // logged above
         }
         hup.async_wait(onHup);
       };
   hup.async_wait(onHup);
+
+  auto statsObject = [&] {
+    return nlohmann::json::parse(node.statsJson("\"bgp\":" + bgp.statusJson()));
+  };
+  auto drainAnswer = [&] {
+    nlohmann::json vips = nlohmann::json::array();
+    for (const auto& v : bgp.drainedVips()) vips.push_back(v.str());
+    std::error_code fe;
+    return nlohmann::json{{"node", bgp.draining()},
+                          {"draining", vips},
+                          {"drain_file", std::filesystem::exists(drainFile, fe)}};
+  };
+  auto drainCmd = [&](const nlohmann::json& req, bool on) {
+    for (const auto& [k, v] : req.items()) {
+      if (k != "cmd" && k != "vip") {
+        throw anylb::ApiError{"bad_request", "unknown field '" + k + "'"};
+      }
+    }
+    const auto vip = req.find("vip");
+    if (vip != req.end() && !vip->is_null()) {
+      const auto a =
+          vip->is_string() ? anylb::IpAddr::parse(vip->get<std::string>()) : std::nullopt;
+      if (!a) throw anylb::ApiError{"bad_request", "vip: must be an address"};
+      if (!bgp.setVipDrain(*a, on, nowMs())) {
+        throw anylb::ApiError{"not_found", "no VIP " + a->str() + " on this node"};
+      }
+    } else {
+      apiDrain = on;
+      std::error_code fe;
+      bgp.setDrain(apiDrain || std::filesystem::exists(drainFile, fe), nowMs());
+    }
+    return drainAnswer();
+  };
+  anylb::ControlServer control(
+      io, cfg.control.socket, [&](const std::string& cmd, const nlohmann::json& req) {
+        if (cmd == "status") {
+          auto st = statsObject();
+          const auto& c = node.config();
+          st["node"] = {{"name", c.node.name},
+                        {"router_id", c.node.routerId.str()},
+                        {"config", path},
+                        {"uptime_s", nowMs() / 1000},
+                        {"generation", node.generation()},
+                        {"draining", bgp.draining()},
+                        {"drained_vips", drainAnswer()["draining"]}};
+          return st;
+        }
+        if (cmd == "services") return node.servicesJson();
+        if (cmd == "sessions") return node.sessionsJson(req);
+        if (cmd == "weight") return node.setWeight(req);
+        if (cmd == "drain") return drainCmd(req, true);
+        if (cmd == "undrain") return drainCmd(req, false);
+        if (cmd == "reload") return reload("control API");
+        throw anylb::ApiError{"unknown_command", "unknown command '" + cmd + "'"};
+      });
+  if (auto err = control.start(); !err.empty()) {
+    spdlog::error("control API unavailable: {} (forwarding and BGP are not affected)", err);
+  } else {
+    spdlog::info("control API on {}", cfg.control.socket);
+  }
+  const uint64_t localPorts =
+      cfg.localAddresses.size() * (65536 - 1024) / std::max<uint32_t>(1, cfg.dataplane.workers);
+  anylb::MetricsServer metrics(io, cfg.control.metricsListen, [&] {
+    return anylb::prometheusText(statsObject(), node.servicesJson(),
+                                 node.config().dataplane.sessionCapacity, localPorts);
+  });
+  if (auto err = metrics.start(); !err.empty()) {
+    spdlog::error("metrics unavailable: {}", err);
+  } else {
+    spdlog::info("metrics on http://{}/metrics", cfg.control.metricsListen.str());
+  }
   io.run();
+  control.stop();
+  metrics.stop();
   bgp.stop();
   node.stop();
   spdlog::info("anylbd stopped");

@@ -9,11 +9,37 @@ namespace anylb {
 
 Node::Node(boost::asio::io_context& io, config::Config cfg)
     : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_) {
+  indexRealServers();
+}
+
+void Node::indexRealServers() {
+  rsById_.clear();
   for (size_t s = 0; s < cfg_.services.size(); ++s) {
     for (size_t r = 0; r < cfg_.services[s].realServers.size(); ++r) {
       rsById_[registry_.idFor(cfg_.services[s], cfg_.services[s].realServers[r])] = {s, r};
     }
   }
+}
+
+uint32_t Node::effectiveWeight(uint32_t rsId) const {
+  const auto it = rsById_.find(rsId);
+  if (it == rsById_.end()) return 0;
+  if (health_ && health_->state(rsId) == health::State::kDown) return 0;
+  const auto op = opWeights_.find(rsId);
+  return op != opWeights_.end()
+             ? op->second
+             : cfg_.services[it->second.service].realServers[it->second.rs].weight;
+}
+
+bool Node::recomputeWeights() {
+  std::map<uint32_t, uint32_t> next;
+  for (const auto& [rsId, ref] : rsById_) {
+    const uint32_t w = effectiveWeight(rsId);
+    if (w != cfg_.services[ref.service].realServers[ref.rs].weight) next[rsId] = w;
+  }
+  if (next == weights_) return false;
+  weights_ = std::move(next);
+  return true;
 }
 
 std::shared_ptr<const fullnat::Snapshot> Node::buildSnapshot() {
@@ -85,19 +111,9 @@ void Node::onHealthChange(const health::Change& c) {
   const auto it = rsById_.find(c.rsId);
   if (it == rsById_.end()) return;
   const auto& svc = cfg_.services[it->second.service];
-  const auto& rs = svc.realServers[it->second.rs];
   // Unknown keeps serving (a node that just started must not refuse everything); Down gets
   // weight 0: existing sessions finish, no new ones.
-  const uint32_t weight = c.to == health::State::kDown ? 0 : rs.weight;
-  const auto old = weights_.find(c.rsId);
-  const uint32_t before = old == weights_.end() ? rs.weight : old->second;
-  if (weight == rs.weight) {
-    weights_.erase(c.rsId);
-  } else {
-    weights_[c.rsId] = weight;
-  }
-  const bool changed = weight != before;
-  if (changed) dataplane_.publish(buildSnapshot());
+  if (recomputeWeights()) dataplane_.publish(buildSnapshot());
   if (c.to == health::State::kDown && svc.onRsDown == config::OnRemove::kFlush) {
     dataplane_.flushRealServer(c.rsId);
   }

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,32 @@ class Node {
     uint32_t minHealthy = 0;
   };
   [[nodiscard]] ServiceHealth serviceHealth(size_t service) const;
+  // --- control API (node_api.cc, docs/control-api.md); errors are thrown as ApiError
+  [[nodiscard]] const config::Config& config() const { return cfg_; }
+  [[nodiscard]] uint64_t generation() const { return dataplane_.generation(); }
+  [[nodiscard]] nlohmann::json servicesJson() const;
+  [[nodiscard]] nlohmann::json sessionsJson(const nlohmann::json& req);
+  // weight SERVICE RS N: the operator's weight for an RS until the next reload.
+  [[nodiscard]] nlohmann::json setWeight(const nlohmann::json& req);
+  // Applies a validated config without stopping the workers; keys only a restart can apply
+  // keep their running values and are listed.
+  struct ReloadResult {
+    std::vector<std::string> changed;
+    std::vector<std::string> restartNeeded;
+  };
+  ReloadResult reload(const config::Config& next);
+  // Per-RS packet/byte/connection rates over the last sampling interval (every 2 s).
+  void sampleRates(uint64_t nowMs);
+
   // Per VIP address: every service on it has at least min_healthy healthy RS.
   [[nodiscard]] std::vector<bool> vipHealth(const std::vector<IpAddr>& vips) const;
 
  private:
   std::vector<health::Target> targets() const;
+  [[nodiscard]] uint32_t effectiveWeight(uint32_t rsId) const;
+  bool recomputeWeights();  // weights_ from health states and operator weights; true if changed
+  void indexRealServers();
+  [[nodiscard]] nlohmann::json statsOf(const fullnat::RsStats& st) const;
   // The uplink address probes leave from: the first uplink whose link is up (else the first).
   [[nodiscard]] std::optional<IpAddr> probeSource() const;
   void onHealthChange(const health::Change& c);
@@ -53,7 +75,15 @@ class Node {
   fullnat::RsRegistry registry_;
   dataplane::Dataplane dataplane_;
   std::unique_ptr<health::HealthChecker> health_;
-  std::map<uint32_t, uint32_t> weights_;  // rsId -> effective weight where it differs
+  std::map<uint32_t, uint32_t> weights_;    // rsId -> effective weight where it differs
+  std::map<uint32_t, uint32_t> opWeights_;  // rsId -> operator's weight (until reload)
+  // Rates: the totals at the last sample and the per-second rates since the one before.
+  std::vector<fullnat::RsStats> lastTotals_;
+  struct Rate {
+    double cps = 0, inPps = 0, outPps = 0, inBps = 0, outBps = 0;
+  };
+  std::vector<Rate> rates_;
+  uint64_t lastSampleMs_ = 0;
   struct RsRef {
     size_t service;
     size_t rs;

@@ -1,0 +1,342 @@
+#include "daemon/metrics.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <map>
+#include <vector>
+
+namespace anylb {
+
+namespace {
+
+// Label values escape backslash, quote and newline (exposition format 0.0.4).
+std::string esc(const std::string& v) {
+  std::string o;
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      o += '\\';
+      o += c;
+    } else if (c == '\n') {
+      o += "\\n";
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
+// Collects samples per metric family, then prints each family once with HELP and TYPE.
+class Families {
+ public:
+  void add(const std::string& name, const char* type, const char* help, const std::string& labels,
+           double value) {
+    auto& f = families_[name];
+    if (f.type.empty()) {
+      f.type = type;
+      f.help = help;
+      order_.push_back(name);
+    }
+    f.samples.push_back(fmt::format("{}{{{}}} {}", name, labels, fmt::format("{}", value)));
+  }
+  void addPlain(const std::string& name, const char* type, const char* help, double value) {
+    auto& f = families_[name];
+    if (f.type.empty()) {
+      f.type = type;
+      f.help = help;
+      order_.push_back(name);
+    }
+    f.samples.push_back(fmt::format("{} {}", name, value));
+  }
+  [[nodiscard]] std::string text() const {
+    std::string out;
+    for (const auto& n : order_) {
+      const auto& f = families_.at(n);
+      out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", n, f.help, n, f.type);
+      for (const auto& s : f.samples) out += s + "\n";
+    }
+    return out;
+  }
+
+ private:
+  struct Family {
+    std::string type;
+    std::string help;
+    std::vector<std::string> samples;
+  };
+  std::map<std::string, Family> families_;
+  std::vector<std::string> order_;
+};
+
+double num(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string str(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& services,
+                           uint64_t sessionCapacity, uint64_t localPorts) {
+  Families m;
+  // --- services and real servers
+  for (const auto& svc : services.value("services", nlohmann::json::array())) {
+    const std::string vl = fmt::format(R"(vip="{}",port="{}",protocol="{}")", esc(str(svc, "vip")),
+                                       svc.value("port", 0), esc(str(svc, "protocol")));
+    const auto& st = svc["stats"];
+    m.add("anylb_vip_connections_total", "counter", "Connections (sessions) created.", vl,
+          num(st, "conns"));
+    for (const char* dir : {"in", "out"}) {
+      const std::string l = vl + fmt::format(R"(,direction="{}")", dir);
+      m.add("anylb_vip_packets_total", "counter", "Packets forwarded; in = client to real server.",
+            l, num(st, dir == std::string("in") ? "in_packets" : "out_packets"));
+      m.add("anylb_vip_bytes_total", "counter", "IP bytes forwarded; in = client to real server.",
+            l, num(st, dir == std::string("in") ? "in_bytes" : "out_bytes"));
+    }
+    double active = 0;
+    double inactive = 0;
+    for (const auto& rs : svc.value("real_servers", nlohmann::json::array())) {
+      const std::string rl =
+          vl + fmt::format(R"(,real_server="{}")",
+                           esc(Endpoint{*IpAddr::parse(str(rs, "address")),
+                                        static_cast<uint16_t>(rs.value("port", 0))}
+                                   .str()));
+      const auto& rst = rs["stats"];
+      m.add("anylb_rs_connections_total", "counter", "Connections (sessions) created.", rl,
+            num(rst, "conns"));
+      for (const char* dir : {"in", "out"}) {
+        const std::string l = rl + fmt::format(R"(,direction="{}")", dir);
+        m.add("anylb_rs_packets_total", "counter", "Packets forwarded; in = client to real server.",
+              l, num(rst, dir == std::string("in") ? "in_packets" : "out_packets"));
+        m.add("anylb_rs_bytes_total", "counter", "IP bytes forwarded; in = client to real server.",
+              l, num(rst, dir == std::string("in") ? "in_bytes" : "out_bytes"));
+      }
+      m.add("anylb_rs_sessions", "gauge", "Sessions; active = established.",
+            rl + R"(,state="active")", num(rs, "active"));
+      m.add("anylb_rs_sessions", "gauge", "Sessions; active = established.",
+            rl + R"(,state="inactive")", num(rs, "inactive"));
+      active += num(rs, "active");
+      inactive += num(rs, "inactive");
+      m.add("anylb_rs_weight", "gauge", "Effective weight (0 while the health check says down).",
+            rl, num(rs, "weight"));
+      for (const char* s : {"up", "down", "unknown"}) {
+        m.add("anylb_rs_health", "gauge", "Health-check state, one series per state (1 = current).",
+              rl + fmt::format(R"(,state="{}")", s), str(rs, "state") == s ? 1 : 0);
+      }
+    }
+    m.add("anylb_vip_sessions", "gauge", "Sessions; active = established.",
+          vl + R"(,state="active")", active);
+    m.add("anylb_vip_sessions", "gauge", "Sessions; active = established.",
+          vl + R"(,state="inactive")", inactive);
+  }
+  // --- workers
+  for (const auto& w : stats.value("workers", nlohmann::json::array())) {
+    const std::string wl = fmt::format(R"(worker="{}")", w.value("id", 0));
+    m.add("anylb_worker_rx_packets_total", "counter", "Packets received by the worker.", wl,
+          num(w, "rx"));
+    m.add("anylb_worker_forwarded_packets_total", "counter", "Packets translated and sent.", wl,
+          num(w, "forwarded"));
+    m.add("anylb_worker_exception_packets_total", "counter",
+          "Packets handed to the kernel (exception path).", wl, num(w, "to_kernel"));
+    m.add("anylb_worker_redirects_total", "counter",
+          "Replies handed to the worker that owns their local port.", wl + R"(,direction="out")",
+          num(w, "redirected_out"));
+    m.add("anylb_worker_redirects_total", "counter",
+          "Replies handed to the worker that owns their local port.", wl + R"(,direction="in")",
+          num(w, "redirected_in"));
+    for (const auto& [reason, n] : w.value("drops", nlohmann::json::object()).items()) {
+      m.add("anylb_worker_drops_total", "counter", "Dropped packets, by reason.",
+            wl + fmt::format(R"(,reason="{}")", esc(reason)), n.get<double>());
+    }
+    m.add("anylb_worker_sessions", "gauge", "Sessions in the worker's table.", wl,
+          num(w, "sessions"));
+    m.add("anylb_worker_session_table_fill_ratio", "gauge", "Sessions / session_capacity.", wl,
+          sessionCapacity != 0 ? num(w, "sessions") / static_cast<double>(sessionCapacity) : 0);
+    m.add("anylb_worker_local_port_fill_ratio", "gauge",
+          "Sessions / the worker's local ports (LIPs x its port slice); an upper bound of the "
+          "port pool's fill.",
+          wl, localPorts != 0 ? num(w, "sessions") / static_cast<double>(localPorts) : 0);
+  }
+  const auto& ex = stats.value("exception", nlohmann::json::object());
+  m.add("anylb_exception_path_packets_total", "counter",
+        "Packets through the TAPs; to_kernel = from the uplinks to the node's kernel.",
+        R"(direction="to_kernel")", num(ex, "to_kernel"));
+  m.add("anylb_exception_path_packets_total", "counter",
+        "Packets through the TAPs; to_kernel = from the uplinks to the node's kernel.",
+        R"(direction="from_kernel")", num(ex, "from_kernel"));
+  for (const auto& p : stats.value("ports", nlohmann::json::array())) {
+    m.add("anylb_uplink_up", "gauge", "Link state of the uplink port.",
+          fmt::format(R"(uplink="{}")", esc(str(p, "uplink"))), p.value("link_up", false) ? 1 : 0);
+  }
+  m.addPlain("anylb_dataplane_alive", "gauge", "1 while every worker makes progress.",
+             stats.value("dataplane_alive", false) ? 1 : 0);
+  // --- BGP
+  const auto& bgp = stats.value("bgp", nlohmann::json::object());
+  for (const auto& p : bgp.value("peers", nlohmann::json::array())) {
+    m.add("anylb_bgp_peer_up", "gauge", "1 while the BGP session is established.",
+          fmt::format(R"(peer="{}")", esc(str(p, "address"))),
+          p.value("established", false) ? 1 : 0);
+  }
+  for (const auto& v : bgp.value("vips", nlohmann::json::array())) {
+    for (const char* s : {"announced", "withdrawn", "draining"}) {
+      m.add("anylb_bgp_vip_state", "gauge", "Announcement state of a VIP, one series per state.",
+            fmt::format(R"(vip="{}",state="{}")", esc(str(v, "vip")), s),
+            str(v, "state") == s ? 1 : 0);
+    }
+  }
+  for (const auto& b : bgp.value("bfd", nlohmann::json::array())) {
+    m.add("anylb_bfd_session_up", "gauge", "1 while the BFD session to the ToR is up.",
+          fmt::format(R"(peer="{}")", esc(str(b, "peer"))), str(b, "state") == "up" ? 1 : 0);
+  }
+  const auto& g = bgp.value("gobgpd", nlohmann::json::object());
+  m.addPlain("anylb_gobgpd_starts_total", "counter", "gobgpd starts (restarts + 1).",
+             num(g, "starts"));
+  m.addPlain("anylb_bgp_api_errors_total", "counter", "Failed gobgpd API calls.",
+             num(bgp, "api_errors"));
+  m.addPlain("anylb_draining", "gauge", "1 while the node drains.",
+             bgp.value("draining", false) ? 1 : 0);
+  return m.text();
+}
+
+// ---- the HTTP side -------------------------------------------------------------------------
+
+namespace asio = boost::asio;
+using Tcp = asio::ip::tcp;
+
+class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(MetricsServer& s, Tcp::socket sock)
+      : server_(s), alive_(s.alive_), socket_(std::move(sock)), timer_(socket_.get_executor()) {}
+
+  void start() {
+    timer_.expires_after(std::chrono::seconds(2));
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->close();
+    });
+    read();
+  }
+
+ private:
+  void read() {
+    socket_.async_read_some(
+        asio::buffer(chunk_),
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+          if (ec || self->alive_.expired()) return self->close();
+          self->head_.append(self->chunk_.data(), n);
+          if (self->head_.find("\r\n\r\n") == std::string::npos &&
+              self->head_.find("\n\n") == std::string::npos) {
+            if (self->head_.size() > 8192) return self->reply(431, "request head too large\n");
+            return self->read();
+          }
+          self->route();
+        });
+  }
+
+  void route() {
+    const auto sp1 = head_.find(' ');
+    const auto sp2 = head_.find(' ', sp1 + 1);
+    const std::string method = head_.substr(0, sp1);
+    const std::string target = sp1 == std::string::npos ? "" : head_.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (method != "GET" && method != "HEAD") return reply(405, "only GET\n");
+    if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
+      return reply(404, "see /metrics\n");
+    }
+    reply(200, server_.source_(), method == "HEAD");
+  }
+
+  void reply(int code, std::string body, bool headOnly = false) {
+    const char* reason = code == 200   ? "OK"
+                         : code == 404 ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                                       : "Request Header Fields Too Large";
+    out_ = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        code, reason, body.size());
+    if (!headOnly) out_ += body;
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = shared_from_this()](const boost::system::error_code&, size_t) { self->close(); });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.shutdown(Tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    if (!alive_.expired() && server_.clients_ > 0) --server_.clients_;
+  }
+
+  MetricsServer& server_;
+  std::weak_ptr<bool> alive_;
+  Tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::array<char, 2048> chunk_{};
+  std::string head_;
+  std::string out_;
+  bool closed_ = false;
+};
+
+MetricsServer::MetricsServer(asio::io_context& io, Endpoint listen, Source source)
+    : listen_(listen), source_(std::move(source)), acceptor_(io) {}
+
+MetricsServer::~MetricsServer() {
+  stop();
+}
+
+std::string MetricsServer::start() {
+  boost::system::error_code ec;
+  const Tcp::endpoint ep(asio::ip::make_address(listen_.addr.str(), ec), listen_.port);
+  if (!ec) acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(Tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(64, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return "metrics listener " + listen_.str() + ": " + ec.message();
+  }
+  accept();
+  return {};
+}
+
+void MetricsServer::stop() {
+  if (!acceptor_.is_open()) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  alive_ = std::make_shared<bool>(true);
+}
+
+uint16_t MetricsServer::port() const {
+  boost::system::error_code ec;
+  const auto ep = acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void MetricsServer::accept() {
+  acceptor_.async_accept([this, alive = std::weak_ptr<bool>(alive_)](
+                             const boost::system::error_code& ec, Tcp::socket sock) {
+    if (alive.expired() || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (clients_ >= 16) {
+        boost::system::error_code ignored;
+        sock.close(ignored);  // a scraper that floods us gets nothing
+      } else {
+        ++clients_;
+        std::make_shared<Conn>(*this, std::move(sock))->start();
+      }
+    }
+    accept();
+  });
+}
+
+}  // namespace anylb
