@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <system_error>
 
 namespace anylb::bgp {
 
@@ -273,7 +274,7 @@ sockaddr_in v4(const IpAddr& a, uint16_t port) {
 int openUdp(const IpAddr& addr, uint16_t port, bool receive, std::string& err) {
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    err = std::string("socket: ") + std::strerror(errno);
+    err = "socket: " + std::error_code(errno, std::generic_category()).message();
     return -1;
   }
   const int one = 1;
@@ -284,7 +285,8 @@ int openUdp(const IpAddr& addr, uint16_t port, bool receive, std::string& err) {
   if (receive) setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
   const auto sa = v4(addr, port);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
-    err = fmt::format("bind {}:{}: {}", addr.str(), port, std::strerror(errno));
+    err = fmt::format("bind {}:{}: {}", addr.str(), port,
+                      std::error_code(errno, std::generic_category()).message());
     close(fd);
     return -1;
   }
@@ -389,7 +391,7 @@ void BfdAgent::run() {
             std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
           }
         }
-        const auto src = IpAddr::parse(inet_ntoa(from.sin_addr));
+        const std::optional<IpAddr> src = IpAddr::v4(ntohl(from.sin_addr.s_addr));
         BfdPacket pkt;
         std::string why;
         if (!src || *src != p.cfg.peer) {

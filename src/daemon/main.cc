@@ -148,15 +148,15 @@ int run(const std::string& path, int verbose) {
     if (!again.config) {
       spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
                     again.errors.size());
-      anylb::ApiError e{"invalid_config",
-                        fmt::format("{}: {} error(s); the running config is unchanged", path,
-                                    again.errors.size()),
-                        nlohmann::json::array()};
+      nlohmann::json errors = nlohmann::json::array();
       for (const auto& err : again.errors) {
         spdlog::error("{}", err.str());
-        e.errors.push_back(err.str());
+        errors.push_back(err.str());
       }
-      throw e;
+      throw anylb::ApiError{"invalid_config",
+                            fmt::format("{}: {} error(s); the running config is unchanged", path,
+                                        again.errors.size()),
+                            std::move(errors)};
     }
     const auto r = node.reload(*again.config);
     bgp.reconfigure(node.config(), nowMs());
@@ -289,6 +289,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     // Reaching here is a bug; say so plainly rather than terminate() without a word.
     std::fprintf(stderr, "anylbd: fatal: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "anylbd: fatal: unknown exception\n");
     return 1;
   }
 }

@@ -178,7 +178,7 @@ nlohmann::json Node::setWeight(const nlohmann::json& req) {
   const auto* svcText = optionalString(req, "service");
   const auto* rsText = optionalString(req, "real_server");
   if (svcText == nullptr || rsText == nullptr) {
-    throw ApiError{"bad_request", "weight needs \"service\", \"real_server\" and \"weight\""};
+    throw ApiError{"bad_request", R"(weight needs "service", "real_server" and "weight")"};
   }
   const auto w = req.find("weight");
   if (w == req.end() || !w->is_number_integer() || w->get<int64_t>() < 0 ||
@@ -290,7 +290,7 @@ Node::ReloadResult Node::reload(const config::Config& next) {
     }
   }
   for (const auto& [k, s] : before) {
-    if (after.count(k) == 0) r.changed.push_back("service " + k + " removed");
+    if (!after.contains(k)) r.changed.push_back("service " + k + " removed");
   }
 
   // Real servers that leave: their sessions drain, or are flushed where the service says so.
@@ -299,7 +299,7 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   cfg_ = std::move(merged);
   indexRealServers();
   for (const auto& [rsId, ref] : oldIds) {
-    if (rsById_.count(rsId) != 0) continue;
+    if (rsById_.contains(rsId)) continue;
     const auto& svc = oldCfg.services[ref.service];
     const auto& rs = svc.realServers[ref.rs];
     // The service itself may be gone: its on_rs_removed still says what happens.

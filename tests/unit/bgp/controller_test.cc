@@ -16,7 +16,7 @@ namespace {
 class FakeSpeaker : public BgpClient {
  public:
   std::string startBgp(const GlobalSpec& g) override {
-    calls.push_back("StartBgp");
+    calls.emplace_back("StartBgp");
     global = g;
     return fail("StartBgp");
   }
@@ -50,7 +50,7 @@ class FakeSpeaker : public BgpClient {
     return {};
   }
 
-  [[nodiscard]] bool has(const std::string& prefix) const { return paths.count(prefix) != 0; }
+  [[nodiscard]] bool has(const std::string& prefix) const { return paths.contains(prefix); }
   [[nodiscard]] std::vector<uint32_t> communities(const std::string& prefix) const {
     return paths.at(prefix).communities;
   }
@@ -98,7 +98,7 @@ class ControllerTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(ctl.attach(&speaker, now), ""); }
   // Ticks every 200 ms for `ms` with the given signals.
-  void run(uint64_t ms, bool alive, std::vector<bool> healthy) {
+  void run(uint64_t ms, bool alive, const std::vector<bool>& healthy) {
     for (uint64_t t = 0; t < ms; t += 200) {
       now += 200;
       ctl.tick(now, alive, healthy);
