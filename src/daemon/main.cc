@@ -23,6 +23,7 @@
 
 #include "bgp/agent.h"
 #include "common/logging.h"
+#include "common/sd_notify.h"
 #include "config/loader.h"
 #include "daemon/control_server.h"
 #include "daemon/metrics.h"
@@ -69,6 +70,7 @@ int run(const std::string& path, int verbose) {
             .count());
   };
   const auto drainFile = std::filesystem::path(cfg.control.socket).parent_path() / "drain";
+  const unsigned watchdogMs = anylb::sdWatchdogMs();
   bool apiDrain = false;     // anylbctl drain (the node)
   bool stopping = false;     // SIGTERM: drain, then stop
   bool drainByFile = false;  // the drain file existed at the last tick
@@ -83,6 +85,7 @@ int run(const std::string& path, int verbose) {
         if (ec) return;
         if (sig == SIGTERM && !stopping) {
           stopping = true;
+          anylb::sdNotify("STOPPING=1\nSTATUS=draining before stop");
           spdlog::info(
               "received SIGTERM: draining for {} s, then stopping (SIGTERM again or "
               "SIGINT: stop now)",
@@ -118,6 +121,9 @@ int run(const std::string& path, int verbose) {
           bgp.setDrain(file || apiDrain, ms);
         }
         node.sampleRates(ms);
+        // systemd's watchdog (WatchdogSec=) is fed only while the dataplane is alive: a
+        // stalled worker gets the node restarted, after the BGP agent withdrew its routes.
+        if (watchdogMs != 0 && alive) anylb::sdNotify("WATCHDOG=1");
         bgp.tick(ms, alive, node.vipHealth(bgp.vips()));
         if (stopping && bgp.drainComplete()) {
           // Withdrawn: give the ToRs a moment to act on it, then stop forwarding.
@@ -248,6 +254,8 @@ int run(const std::string& path, int verbose) {
   } else {
     spdlog::info("metrics on http://{}/metrics", cfg.control.metricsListen.str());
   }
+  anylb::sdNotify(fmt::format("READY=1\nSTATUS=forwarding: {} worker(s), {} uplink(s)",
+                              cfg.dataplane.workers, cfg.uplinks.size()));
   io.run();
   control.stop();
   metrics.stop();
