@@ -37,3 +37,10 @@ demo: build
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
+
+# The Ansible roles (ansible/) applied for real to debootstrapped Debian 12 chroots, checked
+# inside, and run twice (the second run must change nothing). Needs root; caches the root
+# file systems in /var/cache/anylb-ansible. Not part of `make test` yet.
+.PHONY: test-ansible
+test-ansible: build
+	@tests/ansible/run.sh $(BUILD)

@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# The Ansible roles, run for real (make test-ansible):
+#   tests/ansible/run.sh [BUILD_DIR]          (default: build)
+#
+# 1. Builds Debian 12 root filesystems with debootstrap (minbase + python3 + systemd + the
+#    packages the roles install, read from the roles' defaults) and caches them under
+#    $ANYLB_ANSIBLE_CACHE (default /var/cache/anylb-ansible/roots), one per role, keyed by a
+#    hash of the package list and mirrors: a second run reuses them.
+# 2. Gives every host of the example inventory (ansible/inventories/example: two LB nodes,
+#    three real servers) its own copy of the cached root (an overlay mount; nothing is written
+#    to the cache) and runs ansible/site.yml against them with the community.general.chroot
+#    connection, with the example's group_vars/host_vars and the artefact packed from
+#    BUILD_DIR.
+# 3. Checks inside the chroots: the rendered config passes `anylbd --check-config` (so the
+#    runtime libraries are there), every DPDK driver's libraries resolve, `systemd-analyze
+#    verify` accepts the unit, the unit is enabled, DKMS built and installed toa.ko for the
+#    headers in the chroot, modprobe.d carries the fleet's LIP prefixes; an invalid config is
+#    refused by the template's validate step and leaves the old file in place; a second run of
+#    site.yml reports changed=0 on every host.
+#
+# Needs root (debootstrap, chroot, mount). Touches nothing outside the cache and a work
+# directory under it; every mount is undone by a trap, also on failure or timeout. Every step
+# is bounded in time (ANYLB_ANSIBLE_STEP_TIMEOUT, default 900 s per step).
+# ANYLB_ANSIBLE_KEEP=1 keeps the work directory (unmounted) for inspection.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$repo/build}" && pwd)
+cache=${ANYLB_ANSIBLE_CACHE:-/var/cache/anylb-ansible}
+mirror=${ANYLB_ANSIBLE_MIRROR:-http://deb.debian.org/debian}
+security=${ANYLB_ANSIBLE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+step_timeout=${ANYLB_ANSIBLE_STEP_TIMEOUT:-900}
+suite=bookworm
+base_packages=(python3 python3-apt systemd)
+
+t0=$(date +%s.%N)
+say() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $t0" | bc)" "$*"; }
+die() {
+  say "FAIL: $*"
+  exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "needs root (debootstrap, chroot, overlay mounts)"
+for tool in debootstrap ansible-playbook systemd-analyze; do
+  command -v "$tool" >/dev/null || die "$tool is missing: scripts/bootstrap installs scripts/deps/ansible.list"
+done
+
+mkdir -p "$cache/roots"
+work=$(mktemp -d "$cache/work.XXXXXX")
+mounts=()
+cleanup() {
+  local rc=$? i
+  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+    umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" 2>/dev/null || true
+  done
+  if [[ "${ANYLB_ANSIBLE_KEEP:-0}" == 1 ]]; then
+    echo "work directory kept: $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# mount_tracked MOUNT-ARGS... TARGET: mounts and remembers TARGET for the trap.
+mount_tracked() {
+  mount "$@"
+  mounts+=("${!#}")
+}
+umount_tracked() {
+  umount "$1"
+  local i
+  for i in "${!mounts[@]}"; do [[ "${mounts[i]}" == "$1" ]] && unset 'mounts[i]'; done
+  mounts=("${mounts[@]}")
+}
+
+# The packages a role installs, from its defaults (the lists the role's apt task uses).
+role_packages() {
+  python3 - "$repo/ansible/roles/$1/defaults/main.yml" "${@:2}" <<'EOF'
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+for key in sys.argv[2:]:
+    for p in d[key]:
+        print(p)
+EOF
+}
+
+# build_root NAME PACKAGE...: sets $root to the cached root for NAME with PACKAGEs, building it
+# once. Not in a subshell: its mounts must be seen by the trap.
+build_root() {
+  local name=$1
+  shift
+  local key tmp
+  key=$(printf '%s\n' "$suite" "$mirror" "$security" "${base_packages[@]}" "$@" | sha256sum | cut -c1-16)
+  root=$cache/roots/$name-$key
+  if [[ -f "$root/.anylb-root-complete" ]]; then
+    say "root $name: cached ($root)"
+    return
+  fi
+  tmp=$cache/roots/.$name-$key.building
+  rm -rf "$tmp"
+  say "root $name: debootstrap $suite (minbase + ${base_packages[*]})"
+  timeout "$step_timeout" debootstrap --variant=minbase --include="$(
+    IFS=,
+    echo "${base_packages[*]}"
+  )" "$suite" "$tmp" "$mirror" >"$work/debootstrap-$name.log" 2>&1 ||
+    die "debootstrap $name (log: $work/debootstrap-$name.log): $(tail -3 "$work/debootstrap-$name.log")"
+  cat >"$tmp/etc/apt/sources.list" <<EOF
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $security $suite-security main
+EOF
+  # No service may start inside the chroot while packages are installed.
+  printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+  chmod 0755 "$tmp/usr/sbin/policy-rc.d"
+  cp /etc/resolv.conf "$tmp/etc/resolv.conf"
+  mount_tracked -t proc proc "$tmp/proc"
+  say "root $name: apt-get install $*"
+  if ! timeout "$step_timeout" chroot "$tmp" /bin/sh -c \
+    "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $* && apt-get clean" \
+    >"$work/apt-$name.log" 2>&1; then
+    umount_tracked "$tmp/proc"
+    die "apt-get install in root $name (log: $work/apt-$name.log): $(tail -3 "$work/apt-$name.log")"
+  fi
+  umount_tracked "$tmp/proc"
+  touch "$tmp/.anylb-root-complete"
+  # Older roots of the same role (another package list) are no longer used.
+  find "$cache/roots" -mindepth 1 -maxdepth 1 -name "$name-*" ! -name "$name-$key" -exec rm -rf {} +
+  mv "$tmp" "$root"
+  say "root $name: built ($(du -sh "$root" | cut -f1))"
+}
+
+# One cache build at a time; concurrent runs wait for it.
+exec 9>"$cache/lock"
+timeout "$step_timeout" flock 9 || die "cache lock $cache/lock held for $step_timeout s"
+mapfile -t lb_packages < <(role_packages anylb_node anylb_runtime_packages anylb_dpdk_pmd_packages)
+# The real servers' headers: Debian 12's current 6.1 kernel (what linux-image-amd64 installs);
+# the role builds for toa_kernel_version, given below from the headers found in the root.
+rs_packages=(dkms linux-headers-amd64)
+build_root lb "${lb_packages[@]}"
+lb_root=$root
+build_root rs "${rs_packages[@]}"
+rs_root=$root
+flock -u 9
+t_roots=$(date +%s.%N)
+if [[ "${ANYLB_ANSIBLE_ROOTS_ONLY:-0}" == 1 ]]; then
+  say "roots ready"
+  exit 0
+fi
+
+# The kernel version whose headers the real servers' root holds.
+kver=$(find "$rs_root/usr/src" -maxdepth 1 -name 'linux-headers-*-amd64' -printf '%f\n' |
+  sed 's/^linux-headers-//' | sort -V | tail -1)
+[[ -n "$kver" ]] || die "no linux-headers-*-amd64 in $rs_root/usr/src"
+
+# Hosts of the example inventory, each on an overlay of its group's root.
+example=$repo/ansible/inventories/example
+mapfile -t lb_hosts < <(ansible-inventory -i "$example" --list 2>/dev/null |
+  python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["anylb_nodes"]["hosts"]))')
+mapfile -t rs_hosts < <(ansible-inventory -i "$example" --list 2>/dev/null |
+  python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["toa_realservers"]["hosts"]))')
+[[ ${#lb_hosts[@]} -ge 1 && ${#rs_hosts[@]} -ge 1 ]] || die "example inventory: no hosts"
+
+inv=$work/inventory
+mkdir -p "$inv" "$work/hosts" "$work/ansible-home" "$work/ansible-tmp"
+ln -s "$example/group_vars" "$inv/group_vars"
+ln -s "$example/host_vars" "$inv/host_vars"
+declare -A host_root
+make_host() { # make_host HOST LOWER
+  local d=$work/hosts/$1
+  mkdir -p "$d/upper" "$d/ovl" "$d/root"
+  mount_tracked -t overlay overlay -o "lowerdir=$2,upperdir=$d/upper,workdir=$d/ovl" "$d/root"
+  # DKMS needs /proc (and /dev/fd, which points into it).
+  mount_tracked -t proc proc "$d/root/proc"
+  cp /etc/resolv.conf "$d/root/etc/resolv.conf"
+  host_root[$1]=$d/root
+}
+{
+  echo "all:"
+  echo "  vars:"
+  echo "    ansible_connection: community.general.chroot"
+  echo "    ansible_python_interpreter: /usr/bin/python3"
+  echo "    ansible_become: false             # root already; no sudo in the roots"
+  echo "  children:"
+  echo "    anylb_nodes:"
+  echo "      hosts:"
+  for h in "${lb_hosts[@]}"; do
+    make_host "$h" "$lb_root"
+    echo "        $h: {ansible_host: ${host_root[$h]}}"
+  done
+  echo "    toa_realservers:"
+  echo "      hosts:"
+  for h in "${rs_hosts[@]}"; do
+    make_host "$h" "$rs_root"
+    echo "        $h: {ansible_host: ${host_root[$h]}}"
+  done
+} >"$inv/hosts.yml"
+
+artifact=$work/anylb.tar.gz
+"$repo/tests/ansible/pack-artifact.sh" "$build" "$artifact" >/dev/null
+
+# Ansible's own state stays in the work directory.
+export ANSIBLE_HOME=$work/ansible-home ANSIBLE_LOCAL_TEMP=$work/ansible-tmp
+export ANSIBLE_CONFIG=$repo/ansible/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+extra=(-e "anylb_artifact=$artifact" -e anylb_service_state=enabled -e "toa_kernel_version=$kver")
+playbook() { # playbook LOG ARGS...: runs site.yml on the chroots
+  local log=$1
+  shift
+  timeout "$step_timeout" ansible-playbook -i "$inv/hosts.yml" "$repo/ansible/site.yml" \
+    "${extra[@]}" "$@" >"$log" 2>&1
+}
+# recap_check LOG WHAT: every host ok, failed=0, unreachable=0; WHAT=idempotent also changed=0.
+recap_check() {
+  local log=$1 what=$2 line bad=0 n=0
+  while read -r line; do
+    n=$((n + 1))
+    [[ "$line" =~ unreachable=0\ +failed=0 ]] || bad=1
+    [[ "$what" != idempotent || "$line" =~ changed=0\  ]] || bad=1
+  done < <(sed -n '/^PLAY RECAP/,$p' "$log" | grep -E '^[a-z0-9.-]+ +: ok=')
+  [[ $n -eq $((${#lb_hosts[@]} + ${#rs_hosts[@]})) && $bad -eq 0 ]]
+}
+
+say "site.yml, first run: ${#lb_hosts[@]} LB node(s), ${#rs_hosts[@]} real server(s), kernel $kver"
+t1=$(date +%s.%N)
+playbook "$work/site-1.log" || die "site.yml first run: $(grep -E 'fatal|FAILED|ERROR' "$work/site-1.log" | head -5)"
+recap_check "$work/site-1.log" first || die "site.yml first run: $(sed -n '/^PLAY RECAP/,$p' "$work/site-1.log")"
+t2=$(date +%s.%N)
+say "site.yml, first run: done in $(echo "$t2 - $t1" | bc | xargs printf "%.0f") s"
+sed -n '/^PLAY RECAP/,$p' "$work/site-1.log" | grep ': ok='
+
+fails=0
+check() { # check DESCRIPTION COMMAND...
+  local d=$1
+  shift
+  if "$@" >"$work/check.out" 2>&1; then
+    say "ok   $d"
+  else
+    say "FAIL $d: $(head -5 "$work/check.out")"
+    fails=$((fails + 1))
+  fi
+}
+in_root() { # in_root HOST COMMAND...: runs COMMAND chrooted into HOST's root, bounded
+  local r=${host_root[$1]}
+  shift
+  timeout 120 chroot "$r" "$@"
+}
+pmds_resolve() {
+  local r=${host_root[$1]} so missing=0
+  for so in "$r"/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/*.so.23; do
+    if in_root "$1" ldd "${so#"$r"}" | grep -q 'not found'; then
+      echo "unresolved libraries in ${so##*/}: $(in_root "$1" ldd "${so#"$r"}" | grep 'not found')"
+      missing=1
+    fi
+  done
+  [[ $missing -eq 0 ]]
+}
+# systemd-analyze verify exits 0 on "Unknown key ..., ignoring": any output is a failure.
+unit_verified() { # unit_verified HOST UNIT-PATH
+  local out
+  out=$(in_root "$1" systemd-analyze verify "$2" 2>&1) && [[ -z "$out" ]] || {
+    echo "${out:-systemd-analyze verify failed}"
+    return 1
+  }
+}
+# The same check must reject the installed unit with one misspelt key.
+unit_typo_caught() {
+  sed 's/^WatchdogSec=/WatchdogSecs=/' "${host_root[$1]}/etc/systemd/system/anylbd.service" \
+    >"${host_root[$1]}/tmp/anylbd-typo.service"
+  ! unit_verified "$1" /tmp/anylbd-typo.service >/dev/null
+}
+unit_enabled() { [[ "$(in_root "$1" systemctl is-enabled anylbd.service)" == enabled ]]; }
+lips_trusted() { # every LB node's LIP prefixes in the real server's trusted=
+  local opts want
+  opts=$(cat "${host_root[$1]}/etc/modprobe.d/anylb-toa.conf")
+  for want in $(ansible-inventory -i "$inv/hosts.yml" --list 2>/dev/null | python3 -c '
+import json, sys
+hv = json.load(sys.stdin)["_meta"]["hostvars"]
+print(" ".join(p for h in hv.values() for p in h.get("anylb_lip_prefixes", [])))'); do
+    [[ "$opts" =~ trusted=([^ ]*,)?${want//./\\.}(,|$) ]] || {
+      echo "trusted= lacks $want: $opts"
+      return 1
+    }
+  done
+  grep -qx toa "${host_root[$1]}/etc/modules-load.d/anylb-toa.conf"
+}
+dkms_built() { # toa.ko installed for $kver, with its vermagic
+  local ko
+  ko=$(find "${host_root[$1]}/lib/modules/$kver/updates/dkms" -name 'toa.ko*' | head -1)
+  [[ -n "$ko" ]] || {
+    echo "no toa.ko under /lib/modules/$kver/updates/dkms"
+    return 1
+  }
+  in_root "$1" modinfo -F vermagic "${ko#"${host_root[$1]}"}" | grep -q "^$kver " &&
+    in_root "$1" dkms status -k "$kver" | grep -q 'anylb-toa/.*installed'
+}
+
+for h in "${lb_hosts[@]}"; do
+  check "$h: anylbd --check-config /etc/anylb/anylb.toml" in_root "$h" /usr/local/sbin/anylbd --check-config /etc/anylb/anylb.toml
+  check "$h: anylbctl runs" in_root "$h" /usr/local/sbin/anylbctl --version
+  check "$h: every DPDK driver's libraries resolve" pmds_resolve "$h"
+  check "$h: systemd-analyze verify anylbd.service (no output)" unit_verified "$h" /etc/systemd/system/anylbd.service
+  check "$h: anylbd.service enabled" unit_enabled "$h"
+done
+check "${lb_hosts[0]}: the verify check rejects a misspelt key" unit_typo_caught "${lb_hosts[0]}"
+for h in "${rs_hosts[@]}"; do
+  check "$h: DKMS built and installed toa.ko for $kver" dkms_built "$h"
+  check "$h: toa loaded at boot, trusted= every LB node's LIPs" lips_trusted "$h"
+done
+
+# A config that anylbd rejects never replaces the running one.
+h=${lb_hosts[0]}
+before=$(sha256sum "${host_root[$h]}/etc/anylb/anylb.toml")
+if playbook "$work/site-bad.log" --limit "$h" -e anylb_log_level=loud; then
+  say "FAIL invalid config: site.yml succeeded with logging.level = loud"
+  fails=$((fails + 1))
+elif ! grep -q 'logging.level' "$work/site-bad.log"; then
+  say "FAIL invalid config: anylbd's error is not in the output: $(grep -m3 fatal "$work/site-bad.log")"
+  fails=$((fails + 1))
+elif [[ "$(sha256sum "${host_root[$h]}/etc/anylb/anylb.toml")" != "$before" ]]; then
+  say "FAIL invalid config: /etc/anylb/anylb.toml changed"
+  fails=$((fails + 1))
+else
+  say "ok   $h: invalid config refused by anylbd --check-config ($(grep -o 'logging.level: [^"\\]*' "$work/site-bad.log" | head -1)), old file kept"
+fi
+
+say "site.yml, second run (must change nothing)"
+t3=$(date +%s.%N)
+playbook "$work/site-2.log" || die "site.yml second run: $(grep -E 'fatal|FAILED|ERROR' "$work/site-2.log" | head -5)"
+t4=$(date +%s.%N)
+if recap_check "$work/site-2.log" idempotent; then
+  say "ok   second run: changed=0 on every host ($(echo "$t4 - $t3" | bc | xargs printf "%.0f") s)"
+else
+  say "FAIL second run changed something:"
+  grep -E '^changed:' "$work/site-2.log" | head -20
+  sed -n '/^PLAY RECAP/,$p' "$work/site-2.log"
+  fails=$((fails + 1))
+fi
+
+say "timing: roots $(echo "$t_roots - $t0" | bc | xargs printf "%.0f") s, first run $(echo "$t2 - $t1" | bc | xargs printf "%.0f") s, second run $(echo "$t4 - $t3" | bc | xargs printf "%.0f") s, total $(echo "$(date +%s.%N) - $t0" | bc | xargs printf "%.0f") s"
+[[ $fails -eq 0 ]] || die "$fails check(s) failed (logs: rerun with ANYLB_ANSIBLE_KEEP=1)"
+say "PASS"
