@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <array>
 #include <boost/asio/steady_timer.hpp>
@@ -81,17 +82,7 @@ class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
       inRequest_ = true;
       arm(limits().requestMs);
     }
-    if (pending_.find('\n') == std::string::npos) {
-      if (pending_.size() > limits().maxLine) {
-        timer_.cancel();
-        ++server_.counters_.errors;
-        closeAfterWrite_ = true;
-        write(errorAnswer({"too_large", "request line longer than " +
-                                            std::to_string(limits().maxLine) + " bytes"})
-                  .dump() +
-              "\n");
-        return;
-      }
+    if (pending_.find('\n') == std::string::npos && pending_.size() <= limits().maxLine) {
       socket_.async_read_some(asio::buffer(chunk_),
                               [self = shared_from_this()](const boost::system::error_code& e,
                                                           size_t m) { self->onRead(e, m); });
@@ -102,10 +93,11 @@ class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
   }
 
   // Answers the first complete line of pending_, if any. False when the connection ends.
+  // Checks the size of an incomplete line too: one that arrived behind a complete line may
+  // already be too long, and no further read would look at it.
   bool processLine() {
     const auto nl = pending_.find('\n');
-    if (nl == std::string::npos) return true;
-    if (nl > limits().maxLine) {
+    if ((nl == std::string::npos ? pending_.size() : nl) > limits().maxLine) {
       ++server_.counters_.errors;
       closeAfterWrite_ = true;
       write(errorAnswer({"too_large",
@@ -114,6 +106,7 @@ class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
             "\n");
       return false;
     }
+    if (nl == std::string::npos) return true;
     std::string line = pending_.substr(0, nl);
     pending_.erase(0, nl + 1);
     inRequest_ = false;
@@ -168,6 +161,11 @@ ControlServer::~ControlServer() {
 }
 
 std::string ControlServer::start() {
+  // sun_path holds 107 bytes and a NUL; asio's endpoint would throw on a longer path.
+  if (path_.size() >= sizeof(sockaddr_un::sun_path)) {
+    return "control socket " + path_ + ": path longer than " +
+           std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes";
+  }
   std::error_code fec;
   const auto dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, fec);
@@ -194,6 +192,7 @@ void ControlServer::stop() {
   std::filesystem::remove(path_, fec);
   *alive_ = false;
   alive_ = std::make_shared<bool>(true);  // open connections see the old one expire
+  clients_ = 0;  // those connections no longer count (their close() sees alive_ expired)
 }
 
 void ControlServer::accept() {

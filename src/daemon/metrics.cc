@@ -81,6 +81,13 @@ std::string str(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// "ADDR:PORT" ("[V6]:PORT") of a real server; the address as given when it does not parse.
+std::string rsLabel(const nlohmann::json& rs) {
+  const auto addr = IpAddr::parse(str(rs, "address"));
+  const auto port = static_cast<uint16_t>(rs.value("port", 0));
+  return addr ? Endpoint{*addr, port}.str() : fmt::format("{}:{}", str(rs, "address"), port);
+}
+
 }  // namespace
 
 std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& services,
@@ -90,7 +97,8 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
   for (const auto& svc : services.value("services", nlohmann::json::array())) {
     const std::string vl = fmt::format(R"(vip="{}",port="{}",protocol="{}")", esc(str(svc, "vip")),
                                        svc.value("port", 0), esc(str(svc, "protocol")));
-    const auto& st = svc["stats"];
+    // value(), not operator[]: a const json's operator[] on a missing key is undefined.
+    const auto st = svc.value("stats", nlohmann::json::object());
     m.add("anylb_vip_connections_total", "counter", "Connections (sessions) created.", vl,
           num(st, "conns"));
     for (const char* dir : {"in", "out"}) {
@@ -103,12 +111,8 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     double active = 0;
     double inactive = 0;
     for (const auto& rs : svc.value("real_servers", nlohmann::json::array())) {
-      const std::string rl =
-          vl + fmt::format(R"(,real_server="{}")",
-                           esc(Endpoint{*IpAddr::parse(str(rs, "address")),
-                                        static_cast<uint16_t>(rs.value("port", 0))}
-                                   .str()));
-      const auto& rst = rs["stats"];
+      const std::string rl = vl + fmt::format(R"(,real_server="{}")", esc(rsLabel(rs)));
+      const auto rst = rs.value("stats", nlohmann::json::object());
       m.add("anylb_rs_connections_total", "counter", "Connections (sessions) created.", rl,
             num(rst, "conns"));
       for (const char* dir : {"in", "out"}) {
@@ -151,7 +155,10 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     m.add("anylb_worker_redirects_total", "counter",
           "Replies handed to the worker that owns their local port.", wl + R"(,direction="in")",
           num(w, "redirected_in"));
-    for (const auto& [reason, n] : w.value("drops", nlohmann::json::object()).items()) {
+    // Named: a range-for over items() of the temporary value() returns would read a destroyed
+    // object (the proxy refers to it; C++20 does not extend its life).
+    const auto drops = w.value("drops", nlohmann::json::object());
+    for (const auto& [reason, n] : drops.items()) {
       m.add("anylb_worker_drops_total", "counter", "Dropped packets, by reason.",
             wl + fmt::format(R"(,reason="{}")", esc(reason)), n.get<double>());
     }
@@ -248,14 +255,24 @@ class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
     if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
       return reply(404, "see /metrics\n");
     }
-    reply(200, server_.source_(), method == "HEAD");
+    // The source runs on the control thread's io_context: an exception escaping here would end
+    // io_context::run() and with it anylbd's control plane. Answer 500 instead.
+    std::string body;
+    try {
+      body = server_.source_();
+    } catch (const std::exception& e) {
+      spdlog::error("metrics: {}", e.what());
+      return reply(500, "metrics unavailable\n");
+    }
+    reply(200, body, method == "HEAD");
   }
 
-  void reply(int code, std::string body, bool headOnly = false) {
+  void reply(int code, const std::string& body, bool headOnly = false) {
     const char* reason = code == 200   ? "OK"
                          : code == 404 ? "Not Found"
                          : code == 405 ? "Method Not Allowed"
-                                       : "Request Header Fields Too Large";
+                         : code == 431 ? "Request Header Fields Too Large"
+                                       : "Internal Server Error";
     out_ = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
         "Content-Length: {}\r\nConnection: close\r\n\r\n",
