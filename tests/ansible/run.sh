@@ -335,6 +335,95 @@ else
   fails=$((fails + 1))
 fi
 
-say "timing: roots $(echo "$t_roots - $t0" | bc | xargs printf "%.0f") s, first run $(echo "$t2 - $t1" | bc | xargs printf "%.0f") s, second run $(echo "$t4 - $t3" | bc | xargs printf "%.0f") s, total $(echo "$(date +%s.%N) - $t0" | bc | xargs printf "%.0f") s"
+# rolling_upgrade.yml on the LB chroots. No anylbd can run in a chroot, so anylbctl and the
+# restart command are played by tests/ansible/fake_anylbctl.py (a node that drains, withdraws,
+# sheds sessions, restarts and announces again); the artefact unpack, binary swap, drain
+# file and every check of the playbook are real. New artefacts: the same binaries with bytes
+# appended (a different build as far as the playbook can tell).
+variant() { # variant N OUT: the build with N zero bytes appended to anylbd and anylbctl
+  local d=$work/build-v$1
+  mkdir -p "$d/src"
+  cp "$build/src/anylbd" "$build/src/anylbctl" "$d/src/"
+  head -c "$1" /dev/zero | tee -a "$d/src/anylbd" >>"$d/src/anylbctl"
+  "$repo/tests/ansible/pack-artifact.sh" "$d" "$2" >/dev/null
+}
+upgrade() { # upgrade LOG ARTIFACT ARGS...
+  local log=$1 art=$2
+  shift 2
+  timeout "$step_timeout" ansible-playbook -i "$inv/hosts.yml" "$repo/ansible/rolling_upgrade.yml" \
+    -e "anylb_artifact=$art" -e '{"anylb_ctl": ["/usr/local/bin/fake-anylbctl"]}' \
+    -e "anylb_restart_command='/usr/local/bin/fake-anylbctl restart'" \
+    -e anylb_upgrade_poll_seconds=1 "$@" >"$log" 2>&1
+}
+calls() { tr '\n' ';' <"${host_root[$1]}/var/lib/fake-anylb/calls.log" 2>/dev/null; }
+# The order of one node's upgrade, as the fake saw it (repeated polls folded).
+upgrade_order() {
+  calls "$1" | tr ';' '\n' | uniq | tr '\n' ';' | grep -q \
+    '^status;drain;status;sessions --limit 1;restart;status;undrain;status;$' || {
+    echo "calls: $(calls "$1")"
+    return 1
+  }
+}
+same_bin() { cmp "$2" "${host_root[$1]}/usr/local/sbin/anylbctl"; }
+untouched() { ! grep -qx drain "${host_root[$1]}/var/lib/fake-anylb/calls.log"; }
+reset_calls() { rm -f "${host_root[$1]}"/var/lib/fake-anylb/{calls.log,state.json}; } # a fresh node
+drain_file_gone() { [[ ! -e "${host_root[$1]}/run/anylb/drain" ]]; }
+drain_file_kept() { [[ -e "${host_root[$1]}/run/anylb/drain" ]]; }
+
+for h in "${lb_hosts[@]}"; do
+  install -m 0755 "$repo/tests/ansible/fake_anylbctl.py" "${host_root[$h]}/usr/local/bin/fake-anylbctl"
+  mkdir -p "${host_root[$h]}/run/anylb" # anylbd's RuntimeDirectory, there while it runs
+done
+variant 1 "$work/anylb-v1.tar.gz"
+variant 2 "$work/anylb-v2.tar.gz"
+tar -xzf "$work/anylb-v1.tar.gz" -C "$work" --one-top-level=v1 bin/anylbctl
+tar -xzf "$work/anylb-v2.tar.gz" -C "$work" --one-top-level=v2 bin/anylbctl
+t5=$(date +%s.%N)
+if upgrade "$work/upgrade-1.log" "$work/anylb-v1.tar.gz"; then
+  say "ok   rolling_upgrade.yml to a new artefact ($(echo "$(date +%s.%N) - $t5" | bc | xargs printf "%.0f") s)"
+  for h in "${lb_hosts[@]}"; do
+    check "$h: drain, withdrawn, sessions, restart, drained+peers, undrain, announced" upgrade_order "$h"
+    check "$h: new anylbctl installed" same_bin "$h" "$work/v1/bin/anylbctl"
+    check "$h: drain file removed" drain_file_gone "$h"
+  done
+  check "site.yml after the upgrade (same artefact) changes nothing on the LB nodes" \
+    bash -c "$(declare -f playbook recap_check); $(declare -p inv repo extra step_timeout lb_hosts rs_hosts); \
+      playbook '$work/site-3.log' --limit anylb_nodes -e anylb_artifact='$work/anylb-v1.tar.gz' &&
+      ! grep -E '^lb-[^ ]+ +: ok=' '$work/site-3.log' | grep -vq 'changed=0 '"
+else
+  say "FAIL rolling_upgrade.yml: $(grep -E 'fatal|ERROR' "$work/upgrade-1.log" | head -5)"
+  fails=$((fails + 1))
+fi
+
+for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
+if upgrade "$work/upgrade-2.log" "$work/anylb-v1.tar.gz"; then
+  for h in "${lb_hosts[@]}"; do
+    check "$h: second rolling_upgrade.yml with the same artefact drains nothing" untouched "$h"
+  done
+else
+  say "FAIL rolling_upgrade.yml rerun: $(grep -E 'fatal|ERROR' "$work/upgrade-2.log" | head -5)"
+  fails=$((fails + 1))
+fi
+
+# The first node fails its checks (its BGP peers stay down after the restart): the rollout
+# stops there, with that node still drained, and the second node is not touched.
+for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
+first=${lb_hosts[0]}
+mkdir -p "${host_root[$first]}/etc/fake-anylb"
+touch "${host_root[$first]}/etc/fake-anylb/fail-peers"
+if upgrade "$work/upgrade-3.log" "$work/anylb-v2.tar.gz" -e anylb_upgrade_start_timeout=5; then
+  say "FAIL rolling_upgrade.yml went on although $first failed its checks"
+  fails=$((fails + 1))
+else
+  check "$first: failed at the BGP check" bash -c "sed -n '/Wait for the dataplane and every BGP session/,/^TASK/p' '$work/upgrade-3.log' | grep -q '^fatal: \[$first\]'"
+  check "$first: left drained (drain file)" drain_file_kept "$first"
+  check "$first: stopped before the undrain" bash -c "! grep -qx undrain '${host_root[$first]}/var/lib/fake-anylb/calls.log'"
+  for h in "${lb_hosts[@]:1}"; do
+    check "$h: not drained, not upgraded after $first failed" untouched "$h"
+    check "$h: still runs the previous artefact" same_bin "$h" "$work/v1/bin/anylbctl"
+  done
+fi
+
+say "timing: roots $(echo "$t_roots - $t0" | bc | xargs printf "%.0f") s, first run $(echo "$t2 - $t1" | bc | xargs printf "%.0f") s, second run $(echo "$t4 - $t3" | bc | xargs printf "%.0f") s, upgrades $(echo "$(date +%s.%N) - $t5" | bc | xargs printf "%.0f") s, total $(echo "$(date +%s.%N) - $t0" | bc | xargs printf "%.0f") s"
 [[ $fails -eq 0 ]] || die "$fails check(s) failed (logs: rerun with ANYLB_ANSIBLE_KEEP=1)"
 say "PASS"
