@@ -201,7 +201,10 @@ artifact=$work/anylb.tar.gz
 # Ansible's own state stays in the work directory.
 export ANSIBLE_HOME=$work/ansible-home ANSIBLE_LOCAL_TEMP=$work/ansible-tmp
 export ANSIBLE_CONFIG=$repo/ansible/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
-extra=(-e "anylb_artifact=$artifact" -e anylb_service_state=enabled -e "toa_kernel_version=$kver")
+# Host tuning on (the example leaves it off): the files are written, nothing is applied in
+# a chroot (the running kernel is this machine's).
+extra=(-e "anylb_artifact=$artifact" -e anylb_service_state=enabled -e "toa_kernel_version=$kver"
+  -e anylb_hugepages_2m=512 -e "anylb_kernel_cmdline='intel_iommu=on iommu=pt'")
 playbook() { # playbook LOG ARGS...: runs site.yml on the chroots
   local log=$1
   shift
@@ -219,6 +222,7 @@ recap_check() {
   [[ $n -eq $((${#lb_hosts[@]} + ${#rs_hosts[@]})) && $bad -eq 0 ]]
 }
 
+hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
 say "site.yml, first run: ${#lb_hosts[@]} LB node(s), ${#rs_hosts[@]} real server(s), kernel $kver"
 t1=$(date +%s.%N)
 playbook "$work/site-1.log" || die "site.yml first run: $(grep -E 'fatal|FAILED|ERROR' "$work/site-1.log" | head -5)"
@@ -300,8 +304,12 @@ for h in "${lb_hosts[@]}"; do
   check "$h: every DPDK driver's libraries resolve" pmds_resolve "$h"
   check "$h: systemd-analyze verify anylbd.service (no output)" unit_verified "$h" /etc/systemd/system/anylbd.service
   check "$h: anylbd.service enabled" unit_enabled "$h"
+  check "$h: hugepages in sysctl.d" grep -qx 'vm.nr_hugepages = 512' "${host_root[$h]}/etc/sysctl.d/60-anylb.conf"
+  check "$h: kernel command line in grub.d" grep -q 'intel_iommu=on iommu=pt"$' "${host_root[$h]}/etc/default/grub.d/60-anylb.cfg"
 done
 check "${lb_hosts[0]}: the verify check rejects a misspelt key" unit_typo_caught "${lb_hosts[0]}"
+check "nothing applied to this machine's kernel (vm.nr_hugepages $hugepages_before)" \
+  test "$(cat /proc/sys/vm/nr_hugepages)" = "$hugepages_before"
 for h in "${rs_hosts[@]}"; do
   check "$h: DKMS built and installed toa.ko for $kver" dkms_built "$h"
   check "$h: toa loaded at boot, trusted= every LB node's LIPs" lips_trusted "$h"
