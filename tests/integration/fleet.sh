@@ -82,17 +82,22 @@ connections() {
 }
 
 # Background client: one new connection at a time from the 8 client addresses in turn, until
-# stopped (bounded: 600 connections, 2 s connect + 3 s transfer each); writes a line per
-# connection ("ok" or "fail CODE") to FILE.
+# stopped (bounded: MAX connections, default 600, 2 s connect + 3 s transfer each); writes a
+# line per connection to FILE: "START_MS END_MS ok" or "START_MS END_MS fail CODE".
 client_loop_start() {
-  local file=$1
+  local file=$1 max=${2:-600}
   : >"$file"
   (
-    for ((n = 0; n < 600; n++)); do
+    for ((n = 0; n < max; n++)); do
       [[ -e $file.stop ]] && break
+      start=$(now_ms)
       code=$(cl curl -s -o /dev/null -w '%{http_code}' --connect-timeout 2 -m 3 \
         --interface "10.10.0.$((2 + n % 8))" -H 'Connection: close' "$URL/" 2>/dev/null || true)
-      if [[ $code == 200 ]]; then echo ok >>"$file"; else echo "fail ${code:-none}" >>"$file"; fi
+      if [[ $code == 200 ]]; then
+        echo "$start $(now_ms) ok" >>"$file"
+      else
+        echo "$start $(now_ms) fail ${code:-none}" >>"$file"
+      fi
       sleep 0.05
     done
   ) &
@@ -105,8 +110,11 @@ client_loop_stop() {
   local file=$1
   touch "$file.stop"
   wait "$CLIENT_LOOP_PID" 2>/dev/null || true
-  echo "$(grep -c '^ok' "$file" || true) $(grep -c '^fail' "$file" || true)"
+  echo "$(grep -c ' ok$' "$file" || true) $(grep -c ' fail' "$file" || true)"
 }
+
+# client_failed_after FILE MS: connections that started at or after MS (epoch ms) and failed.
+client_failed_after() { awk -v t="$2" '$1 >= t && $3 == "fail"' "$1" | wc -l; }
 
 # gobgpd_of I: the pid of anylbd's gobgpd child on node I (empty if none).
 gobgpd_of() {
