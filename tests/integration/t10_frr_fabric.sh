@@ -15,45 +15,13 @@
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
-for c in gobgpd gobgp vtysh /usr/lib/frr/zebra /usr/lib/frr/bgpd; do
-  command -v "$c" >/dev/null || skip "$c not installed (scripts/deps/lab.list: frr, gobgpd)"
-done
-
-HOLD=9
-VIP32=$VIP/32
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# nexthops NS PREFIX: the kernel's next hops for exactly PREFIX in alb-NS, sorted, one line.
-nexthops() {
-  { ip -n "alb-$1" route show "$2" 2>/dev/null || true; } | { grep -o 'via [0-9.]*' || true; } |
-    awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
-}
-
-# wait_nh LIMIT_S NS PREFIX WANT...: until PREFIX's next hops in alb-NS are exactly WANT (none:
-# no route); prints the milliseconds it took. Polls every 50 ms, fails after LIMIT_S seconds.
-wait_nh() {
-  local limit=$1 ns=$2 prefix=$3 t0 got
-  shift 3
-  local want
-  want=$(printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//')
-  t0=$(now_ms)
-  while true; do
-    got=$(nexthops "$ns" "$prefix")
-    [[ $got == "$want" ]] && break
-    if (($(now_ms) - t0 > limit * 1000)); then
-      fail "alb-$ns $prefix: next hops '${got:-none}' after ${limit}s, want '${want:-none}'"
-    fi
-    sleep 0.05
-  done
-  echo $(($(now_ms) - t0))
-}
+# shellcheck source=tests/integration/fleet.sh
+source "$(dirname "$0")/fleet.sh" # now_ms, nexthops, wait_nh, vtysh_json, TORS, HOLD, VIP32
 
 # fabric_has MODE LIMIT_S: the routes when both nodes are reachable on both uplinks (MODE both),
 # or when node 1 is gone (MODE node2); prints the ms until the last of them was right.
 BOTH_T1=(10.1.1.2 10.1.2.2)
 BOTH_T2=(10.2.1.2 10.2.2.2)
-TORS=(10.11.1.2 10.11.2.2)
 fabric_has() {
   local mode=$1 limit=$2 t0
   t0=$(now_ms)
@@ -77,9 +45,6 @@ fabric_has() {
   wait_nh "$limit" t2 10.200.2.0/28 10.2.2.2 >/dev/null
   echo $(($(now_ms) - t0))
 }
-
-# vtysh_json ROUTER CMD: vtysh's JSON output of CMD on alb-ROUTER.
-vtysh_json() { "$LAB" bgp "$1" "$2"; }
 
 t0=$(now_ms)
 lab_begin --nodes 2 --routing frr
