@@ -2,17 +2,19 @@
 #include "common/sd_notify.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace anylb {
 namespace {
 
+// setenv/unsetenv: this test is single-threaded.
+// NOLINTBEGIN(concurrency-mt-unsafe)
 TEST(SdNotify, SendsTheStateAsOneDatagram) {
   char dir[] = "/tmp/anylb-notify-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
@@ -44,6 +46,7 @@ TEST(SdNotify, SendsTheStateAsOneDatagram) {
   EXPECT_FALSE(sdNotify("READY=1"));
   unsetenv("NOTIFY_SOCKET");
 }
+// NOLINTEND(concurrency-mt-unsafe)
 
 }  // namespace
 }  // namespace anylb
