@@ -72,8 +72,8 @@ Dataplane::~Dataplane() {
   stop();
 }
 
-uint32_t Dataplane::nowMs() const {
-  return static_cast<uint32_t>((rte_rdtsc() - tscStart_) * 1000 / tscHz_);
+uint64_t Dataplane::nowMs() const {
+  return clock_.msAt(rte_rdtsc());
 }
 
 std::string Dataplane::initEal() {
@@ -107,8 +107,7 @@ std::string Dataplane::initEal() {
                        joinArgs(args));
   }
   ealUp_ = true;
-  tscHz_ = rte_get_tsc_hz();
-  tscStart_ = rte_rdtsc();
+  clock_ = TscClock(rte_get_tsc_hz(), rte_rdtsc());
   return {};
 }
 
@@ -441,7 +440,7 @@ std::vector<bool> Dataplane::uplinksUp() const {
 }
 
 bool Dataplane::tick() {
-  const uint32_t now = nowMs();
+  const uint64_t now = nowMs();
   // Free the snapshots that no worker uses any more (the current one always stays).
   const auto* cur = current_.load(std::memory_order_acquire);
   std::erase_if(retained_, [&](const std::shared_ptr<const fullnat::Snapshot>& s) {
@@ -475,7 +474,7 @@ bool Dataplane::tick() {
     auto& n = neighbors_.at(i);
     const auto& u = *uplinks_[n.uplink];
     const bool resolved = n.resolved.load(std::memory_order_acquire);
-    const uint32_t age = now - static_cast<uint32_t>(n.lastSeenMs.load());
+    const uint64_t age = now - n.lastSeenMs.load();
     // Unresolved: ask every tick. Resolved: refresh before it goes stale (ToRs answer fast).
     if (!resolved || age > 15000) sendArpRequest(u, n.ipRaw, false);
     if (resolved && age > 60000) {
@@ -485,7 +484,7 @@ bool Dataplane::tick() {
     }
   }
   bool alive = true;
-  const uint32_t elapsed = lastTickMs_ == 0 ? 0 : now - lastTickMs_;
+  const auto elapsed = static_cast<uint32_t>(lastTickMs_ == 0 ? 0 : now - lastTickMs_);
   lastTickMs_ = now;
   for (size_t w = 0; w < ctx_.size(); ++w) {
     const uint64_t hb = ctx_[w]->heartbeat.load(std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tsc_clock.h"
 #include "config/config.h"
 #include "dataplane/neighbors.h"
 #include "fullnat/worker.h"
@@ -90,7 +91,8 @@ class Dataplane {
   // Control thread: the stats JSON the SIGUSR1 dump and the tests read.
   // `extra` (JSON members, e.g. "\"services\":[...]") is added to the top-level object.
   std::string statsJson(const std::string& extra = {}) const;
-  [[nodiscard]] uint32_t nowMs() const;
+  // The dataplane clock (common/tsc_clock.h): ms since start, 64-bit, monotonic.
+  [[nodiscard]] uint64_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }
   // Control thread: per-RS totals over all workers, indexed by rsId (`limit` entries).
   [[nodiscard]] std::vector<fullnat::RsStats> rsStats(uint32_t limit) const;
@@ -136,11 +138,10 @@ class Dataplane {
   std::atomic<bool> stop_{false};
   bool ealUp_ = false;
   bool running_ = false;
-  uint64_t tscHz_ = 0;
-  uint64_t tscStart_ = 0;
+  TscClock clock_;
   std::vector<uint64_t> lastHeartbeat_;
   std::vector<uint32_t> heartbeatStallMs_;
-  uint32_t lastTickMs_ = 0;
+  uint64_t lastTickMs_ = 0;
   std::atomic<bool> alive_{true};  // no worker stalled (last tick)
   // Snapshot publication (grace periods): `current_` is what workers should use; every
   // snapshot a worker may still hold stays in `retained_` until no worker's `inUse` names it.

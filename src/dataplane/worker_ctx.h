@@ -45,7 +45,7 @@ struct alignas(64) Dataplane::WorkerCtx {
   struct Pending {
     rte_mbuf* m[kPendingPerNeighbor];
     uint16_t n = 0;
-    uint32_t sinceMs = 0;
+    uint64_t sinceMs = 0;
   };
   std::array<Pending, kMaxNeighbors> pending{};
 

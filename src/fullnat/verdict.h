@@ -20,7 +20,7 @@ namespace anylb::fullnat {
   X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or beyond the packet")    \
   X(kBadTcpOptions, "bad_tcp_options", "malformed TCP option list")                     \
   X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with the IP length")         \
-  X(kBadL4Checksum, "bad_l4_checksum", "NIC reported a bad L4 checksum")                \
+  X(kBadL4Checksum, "bad_l4_checksum", "L4 checksum wrong (NIC, or software on SYN/FIN/RST)") \
   X(kUnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")             \
   X(kNotLocal, "not_local", "destination is not a VIP, LIP or node address")            \
   X(kNoService, "no_service", "VIP without a service on this port/protocol")            \
@@ -31,7 +31,9 @@ namespace anylb::fullnat {
   X(kNoRealServer, "no_real_server", "every RS of the service has weight 0")            \
   X(kIcmpUnsupported, "icmp_unsupported", "ICMP type the node does not handle")         \
   X(kIcmpNoSession, "icmp_no_session", "ICMP error quoting no known session")           \
-  X(kIcmpTruncated, "icmp_truncated", "ICMP error too short to quote its packet")
+  X(kIcmpTruncated, "icmp_truncated", "ICMP error too short to quote its packet")        \
+  X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast, 240/4 or our own address") \
+  X(kTcpOutOfWindow, "tcp_out_of_window", "RST/FIN outside the receiver's window (off-path)")
 
 enum class DropReason : uint8_t {
 #define ANYLB_X(id, name, help) id,

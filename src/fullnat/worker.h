@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/ip.h"
@@ -93,16 +94,21 @@ class Worker {
   // Translates up to kMaxBurst packets in place and returns how many it handled (the caller
   // passes the rest again). out[i] tells what to do with pkts[i]; dropped packets are NOT
   // freed here (the caller owns all mbufs).
-  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out);
+  // `nowMs` is the dataplane clock (common/tsc_clock.h): 64-bit, monotonic.
+  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, PacketVerdict* out);
 
   // Expires idle sessions; call once per loop iteration. Returns how many expired.
-  uint32_t expire(uint32_t nowMs, uint32_t budget = 256);
+  uint32_t expire(uint64_t nowMs, uint32_t budget = 256);
+
+  // Tests and the fuzz target: the session table's invariants (SessionTable::checkInvariants)
+  // plus the per-RS active/inactive counts against a recount. Walks everything.
+  [[nodiscard]] std::string checkInvariants() const;
 
   // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
   uint32_t flushRealServer(uint32_t rsId);
 
   // Worker thread: appends up to `limit` matching sessions to `out`; returns how many matched.
-  uint64_t listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
+  uint64_t listSessions(const SessionFilter& f, size_t limit, uint64_t nowMs,
                         std::vector<SessionInfo>& out);
   // Any thread: the per-RS counters (kMaxRsStats entries).
   [[nodiscard]] const RsStats* rsStats() const { return rsStats_.get(); }
@@ -124,19 +130,18 @@ class Worker {
   using Parsed = detail::Parsed;
   struct PersistEntry {
     uint64_t tag = 0;
+    uint64_t expires = 0;  // dataplane ms (64-bit: a stale template never looks fresh again)
     uint32_t rsId = 0;
-    uint32_t expires = 0;
   };
 
   bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
-  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
-  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
-  PacketVerdict newSession(Parsed& p, uint32_t nowMs);
-  PacketVerdict icmp(rte_mbuf* m, Parsed& p, uint32_t nowMs);
+  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict newSession(Parsed& p, uint64_t nowMs);
+  PacketVerdict icmp(rte_mbuf* m, Parsed& p);
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
   bool allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe);
-  int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint32_t keyHash,
-                   uint32_t nowMs);
+  int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);
   void setState(session::Session& s, session::TcpState st);
   void countSession(const session::Session& s, int delta);
   bool insertToa(rte_mbuf* m, Parsed& p, const session::Session& s);

@@ -67,7 +67,7 @@ class EngineTest : public ::testing::Test {
     k.dport = htons(vport);
     k.proto = proto;
     const auto& t = worker_->sessions();
-    const uint32_t idx = t.find(session::SessionTable::hash(k), session::Dir::kIn, k);
+    const uint32_t idx = t.find(t.hash(k), session::Dir::kIn, k);
     return idx == session::SessionTable::kInvalid ? nullptr : &t.at(idx);
   }
 
