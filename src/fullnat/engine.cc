@@ -303,7 +303,8 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
       return drop(DropReason::kTcpOutOfWindow);
     }
     const bool rstAccepted = seq == s.clientNext;
-    if (seqAfter(end, s.clientNext)) s.clientNext = end;
+    // A RST takes no sequence space, and one not accepted must not move what we expect.
+    if ((f & RTE_TCP_RST_FLAG) == 0 && seqAfter(end, s.clientNext)) s.clientNext = end;
     s.clientWin = rte_be_to_cpu_16(th->rx_win);
     if ((f & RTE_TCP_RST_FLAG) != 0) {
       if (rstAccepted) setState(s, TcpState::kClose);
@@ -395,7 +396,7 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     }
     const bool rstAccepted = (s.flags & session::kSynAckSeen) != 0 ? seq == s.rsNext : acksSyn;
     if ((s.flags & session::kSynAckSeen) != 0 || (synAck && acksSyn)) {
-      if (seqAfter(end, s.rsNext)) s.rsNext = end;
+      if ((f & RTE_TCP_RST_FLAG) == 0 && seqAfter(end, s.rsNext)) s.rsNext = end;
       s.rsWin = rte_be_to_cpu_16(th->rx_win);
     }
     if ((f & RTE_TCP_RST_FLAG) != 0) {
