@@ -286,8 +286,8 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     const uint32_t end = seq + (p.l4len - p.tcpHdrLen) + ((f & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
                          ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
     if (created) {
-      const int ws = toa::windowScale(reinterpret_cast<uint8_t*>(th + 1),
-                                      p.tcpHdrLen - sizeof(rte_tcp_hdr));
+      const int ws =
+          toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
       s.clientNext = end;
       s.wscale = static_cast<uint8_t>(0xF0U | (ws < 0 ? 0x0FU : static_cast<unsigned>(ws)));
     }
@@ -375,8 +375,8 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
                          ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
     const bool synAck = (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) ==
                         (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
-    const bool acksSyn = (f & RTE_TCP_ACK_FLAG) != 0 &&
-                         rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
+    const bool acksSyn =
+        (f & RTE_TCP_ACK_FLAG) != 0 && rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
     if ((s.flags & session::kSynAckSeen) == 0) {
       // Before the RS answered, only an answer to the client's SYN counts: a SYN-ACK or a
       // RST (refused) that acknowledges it (RFC 793, SYN-SENT). The rest is not from the RS.
@@ -384,8 +384,8 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
         return drop(DropReason::kTcpOutOfWindow);
       }
       if (synAck && acksSyn) {
-        const int ws = toa::windowScale(reinterpret_cast<uint8_t*>(th + 1),
-                                        p.tcpHdrLen - sizeof(rte_tcp_hdr));
+        const int ws =
+            toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
         s.rsNext = end;
         s.wscale = static_cast<uint8_t>((s.wscale & 0x0FU) |
                                         (ws < 0 ? 0xF0U : static_cast<unsigned>(ws) << 4));

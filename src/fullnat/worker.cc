@@ -146,11 +146,11 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint6
     // The slot comes from the table's keyed hash (clients choose their addresses); the tag
     // holds the whole address (IPv4) or a second keyed hash of it, and the service.
     static const session::Addr kZero{};
-    const uint32_t h = table_.hasher().hash(key.src.b, kZero.b, static_cast<uint16_t>(serviceIdx),
-                                            0, 0xFF);
+    const uint32_t h =
+        table_.hasher().hash(key.src.b, kZero.b, static_cast<uint16_t>(serviceIdx), 0, 0xFF);
     uint64_t w[2];
     std::memcpy(w, key.src.b, 16);
-    tag = w[0] ^ w[1] * 0x9E3779B97F4A7C15ULL ^ uint64_t{serviceIdx} << 48;  // empty: expires 0
+    tag = w[0] ^ w[1] * 0x9E3779B97F4A7C15ULL ^ uint64_t { serviceIdx } << 48;  // empty: expires 0
     tmpl = &persist_[h & (kPersistSlots - 1)];
     if (tmpl->tag == tag && tmpl->expires > nowMs) {
       const auto ref = snap_->rsRef(tmpl->rsId);

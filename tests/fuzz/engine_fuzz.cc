@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   auto r = config::loadConfigString(engineConfig(), "fuzz.toml");
   if (!r.config) __builtin_trap();
   static fullnat::RsRegistry registry;
-  gWorker = std::make_unique<fullnat::Worker>(0, 1, 4096);
+  gWorker = std::make_unique<fullnat::Worker>(0, 1, 256);  // small: checked whole every burst
   gWorker->setSnapshot(fullnat::Snapshot::build(*r.config, 1, 1, registry));
   // Sessions on client ports 40000.. in SYN_RECV, ESTABLISHED and FIN states.
   for (uint16_t i = 0; i < 8; ++i) {

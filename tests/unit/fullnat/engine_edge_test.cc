@@ -270,8 +270,7 @@ std::vector<Bad> badFrames() {
        DropReason::kBadL4Checksum},
       // Martian sources (RFC 1812 5.3.7) and our own addresses as a client.
       {"martian_src_zero", frame(fromAddress("0.0.0.0")), DropReason::kMartianSource},
-      {"martian_src_broadcast", frame(fromAddress("255.255.255.255")),
-       DropReason::kMartianSource},
+      {"martian_src_broadcast", frame(fromAddress("255.255.255.255")), DropReason::kMartianSource},
       {"martian_src_multicast", frame(fromAddress("224.0.0.5")), DropReason::kMartianSource},
       {"martian_src_loopback", frame(fromAddress("127.0.0.1")), DropReason::kMartianSource},
       {"martian_src_class_e", frame(fromAddress("240.1.2.3")), DropReason::kMartianSource},

@@ -29,8 +29,8 @@ class Hostile : public EngineTest {
     std::vector<rte_mbuf*> ms;
     for (const auto& f : frames) ms.push_back(toMbuf(f));
     std::vector<PacketVerdict> vs(frames.size());
-    const uint16_t done = w->processBurst(ms.data(), static_cast<uint16_t>(ms.size()), nowMs,
-                                          vs.data());
+    const uint16_t done =
+        w->processBurst(ms.data(), static_cast<uint16_t>(ms.size()), nowMs, vs.data());
     EXPECT_EQ(done, frames.size());
     std::vector<Out> out;
     for (size_t i = 0; i < ms.size(); ++i) {
@@ -121,8 +121,7 @@ TEST_F(Hostile, RandomBurstsGiveExactlyTheResultOfSinglePackets) {
       switch (pick(3)) {
         case 0:  // client TCP
           s = fromClient(flagSet[pick(6)], pick(2) != 0 ? kMss : std::vector<uint8_t>{},
-                         pick(2) != 0 ? std::vector<uint8_t>{1, 2} : std::vector<uint8_t>{},
-                         cport);
+                         pick(2) != 0 ? std::vector<uint8_t>{1, 2} : std::vector<uint8_t>{}, cport);
           s.seq = 1000 + pick(3);
           break;
         case 1:  // RS TCP, to one of the first LPORTs

@@ -53,7 +53,8 @@ TEST(SessionTableClock, ExpiryKeepsWorkingAcrossTheWrapOf32BitMilliseconds) {
   for (uint64_t now = kStart; now < kStart + 600'000; now += 250, ++step) {
     t.expire(now, 1000, [&](const Session& s) {
       const uint64_t d = due.at(s.lport);
-      if (now < d) late = "expired early: deadline " + std::to_string(d) + " now " + std::to_string(now);
+      if (now < d)
+        late = "expired early: deadline " + std::to_string(d) + " now " + std::to_string(now);
       if (now > d + 2 * (1U << SessionTable::kTickShift)) {
         late = "expired late: deadline " + std::to_string(d) + " now " + std::to_string(now);
       }

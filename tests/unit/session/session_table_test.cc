@@ -42,8 +42,7 @@ uint32_t lookup(const SessionTable& t, const FlowKey& k, Dir dir) {
 TEST(SessionTable, Hash4MatchesTheGenericHashForIpv4) {
   const SessionTable t(8);
   const FlowKey k{v4(0xC0000207), v4(0x0A64000A), 40000, 80, 6};
-  EXPECT_EQ(t.hash(k),
-            t.hash4(k.src.v4Raw(), k.dst.v4Raw(), k.sport, k.dport, k.proto));
+  EXPECT_EQ(t.hash(k), t.hash4(k.src.v4Raw(), k.dst.v4Raw(), k.sport, k.dport, k.proto));
 }
 
 TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
