@@ -66,7 +66,10 @@ const char* dpDropName(DpDrop d) {
 }
 
 Dataplane::Dataplane(const config::Config& cfg)
-    : cfg_(cfg), workers_(static_cast<uint16_t>(cfg.dataplane.workers)), neighbors_(16) {}
+    : cfg_(cfg),
+      workers_(static_cast<uint16_t>(cfg.dataplane.workers)),
+      neighbors_(16),
+      snapshots_(workers_) {}
 
 Dataplane::~Dataplane() {
   stop();
@@ -273,13 +276,11 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
     ctx->engine =
         std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
-    ctx->engine->setSnapshot(snap);
-    ctx->inUse.store(snap.get());
+    ctx->engine->setSnapshot(snap);  // owning until its first switch; also retained below
     ctx->lcore = lcore;
     ctx_.push_back(std::move(ctx));
   }
-  retained_.push_back(snap);
-  current_.store(snap.get());
+  snapshots_.publish(snap);
   lastHeartbeat_.assign(workers_, 0);
   heartbeatStallMs_.assign(workers_, 0);
   for (auto& c : ctx_) {
@@ -349,8 +350,8 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
 }
 
 void Dataplane::publish(std::shared_ptr<const fullnat::Snapshot> snap) {
-  current_.store(snap.get(), std::memory_order_release);
-  retained_.push_back(std::move(snap));
+  snapshots_.publish(std::move(snap));
+  snapshots_.reclaim();  // the ones replaced earlier that every worker has left
 }
 
 void Dataplane::flushRealServer(uint32_t rsId) {
@@ -442,15 +443,8 @@ std::vector<bool> Dataplane::uplinksUp() const {
 
 bool Dataplane::tick() {
   const uint32_t now = nowMs();
-  // Free the snapshots that no worker uses any more (the current one always stays).
-  const auto* cur = current_.load(std::memory_order_acquire);
-  std::erase_if(retained_, [&](const std::shared_ptr<const fullnat::Snapshot>& s) {
-    if (s.get() == cur) return false;
-    for (const auto& c : ctx_) {
-      if (c->inUse.load(std::memory_order_acquire) == s.get()) return false;
-    }
-    return true;
-  });
+  // Free the snapshots that no worker can use any more (the current one always stays).
+  snapshots_.reclaim();
   for (const auto& u : uplinks_) {
     bool up = false;
     if (!u->iface.empty()) {
@@ -488,7 +482,7 @@ bool Dataplane::tick() {
   const uint32_t elapsed = lastTickMs_ == 0 ? 0 : now - lastTickMs_;
   lastTickMs_ = now;
   for (size_t w = 0; w < ctx_.size(); ++w) {
-    const uint64_t hb = ctx_[w]->heartbeat.load(std::memory_order_relaxed);
+    const uint64_t hb = ctx_[w]->heartbeat.load();
     if (hb == lastHeartbeat_[w]) {
       heartbeatStallMs_[w] += elapsed;
       if (heartbeatStallMs_[w] >= 2000) {

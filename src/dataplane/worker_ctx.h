@@ -34,9 +34,7 @@ struct alignas(64) Dataplane::WorkerCtx {
   unsigned lcore = 0;
   Dataplane* dp = nullptr;
   std::unique_ptr<fullnat::Worker> engine;
-  std::atomic<uint64_t> heartbeat{0};
-  // The snapshot this worker's engine uses (read by the control thread to free old ones).
-  std::atomic<const fullnat::Snapshot*> inUse{nullptr};
+  RelaxedCounter heartbeat;  // +1 per loop iteration; tick() reads it
   // A session listing the control thread asks for: the worker fills its slot and clears this.
   std::atomic<SessionQuery*> query{nullptr};
   LoopCounters counters;

@@ -135,15 +135,14 @@ int Dataplane::runWorker(WorkerCtx& w) {
 
   while (!stop_.load(std::memory_order_relaxed)) {
     const uint32_t now = nowMs();
-    w.heartbeat.fetch_add(1, std::memory_order_relaxed);
+    ++w.heartbeat;
     // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
-    // shared_ptr without owner); the control thread keeps it alive while inUse names it.
-    if (const auto* snap = current_.load(std::memory_order_acquire);
-        snap != w.inUse.load(std::memory_order_relaxed)) {
+    // shared_ptr without owner); the control thread keeps it alive while this worker's
+    // announcement names it (snapshot_rcu.h). One acquire load when nothing changed.
+    snapshots_.refresh(w.id, [&](const fullnat::Snapshot* snap) {
       w.engine->setSnapshot(std::shared_ptr<const fullnat::Snapshot>(
           std::shared_ptr<const fullnat::Snapshot>(), snap));
-      w.inUse.store(snap, std::memory_order_release);
-    }
+    });
     if (auto* q = w.query.load(std::memory_order_acquire); q != nullptr) {
       q->matched[w.id] = w.engine->listSessions(q->filter, q->limit, now, q->perWorker[w.id]);
       w.query.store(nullptr, std::memory_order_release);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/ip.h"
+#include "common/relaxed_counter.h"
 #include "fullnat/snapshot.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
@@ -23,22 +24,24 @@ namespace detail {
 struct Parsed;
 }  // namespace detail
 
+// Written by the worker only, read by the control thread (stats, metrics): relaxed
+// single-writer counters (common/relaxed_counter.h), no locked instruction per packet.
 struct alignas(64) WorkerCounters {
-  uint64_t rxPackets = 0;
-  uint64_t forwarded = 0;
-  uint64_t toKernel = 0;
-  uint64_t redirected = 0;
-  uint64_t dropped = 0;
-  std::array<uint64_t, kDropReasonCount> drops{};
-  uint64_t sessionsCreated = 0;
-  uint64_t sessionsExpired = 0;
-  uint64_t sessionsReused = 0;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
-  uint64_t toaInserted = 0;
-  uint64_t toaNoRoom = 0;         // forwarded without TOA: option space full
-  uint64_t toaForgedRemoved = 0;  // client-sent TOA options overwritten
-  uint64_t timestampsStripped = 0;
-  uint64_t mssClamped = 0;
-  uint64_t icmpTranslated = 0;
+  RelaxedCounter rxPackets;
+  RelaxedCounter forwarded;
+  RelaxedCounter toKernel;
+  RelaxedCounter redirected;
+  RelaxedCounter dropped;
+  std::array<RelaxedCounter, kDropReasonCount> drops{};
+  RelaxedCounter sessionsCreated;
+  RelaxedCounter sessionsExpired;
+  RelaxedCounter sessionsReused;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
+  RelaxedCounter toaInserted;
+  RelaxedCounter toaNoRoom;         // forwarded without TOA: option space full
+  RelaxedCounter toaForgedRemoved;  // client-sent TOA options overwritten
+  RelaxedCounter timestampsStripped;
+  RelaxedCounter mssClamped;
+  RelaxedCounter icmpTranslated;
 };
 
 struct EngineOptions {
@@ -51,16 +54,16 @@ struct EngineOptions {
 };
 
 // Per real server (by rsId), per worker: totals since start plus the current session counts.
-// A fixed array, so the control thread may read it while the worker writes (relaxed, like the
-// other counters: a listing may be off by the packets of that instant, never garbage).
+// A fixed array of relaxed single-writer counters, so the control thread may read it while the
+// worker writes (a listing may be off by the packets of that instant, never garbage).
 struct RsStats {
-  uint64_t conns = 0;  // sessions created
-  uint64_t inPackets = 0;
-  uint64_t outPackets = 0;
-  uint64_t inBytes = 0;  // IP bytes, client -> RS
-  uint64_t outBytes = 0;
-  uint32_t active = 0;  // sessions in ESTABLISHED
-  uint32_t inactive = 0;
+  RelaxedCounter conns;  // sessions created
+  RelaxedCounter inPackets;
+  RelaxedCounter outPackets;
+  RelaxedCounter inBytes;  // IP bytes, client -> RS
+  RelaxedCounter outBytes;
+  RelaxedGauge32 active;  // sessions in ESTABLISHED
+  RelaxedGauge32 inactive;
 };
 inline constexpr uint32_t kMaxRsStats = 16384;  // rsIds beyond are forwarded but not counted
 
