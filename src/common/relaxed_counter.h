@@ -64,6 +64,7 @@ class Relaxed {
   friend std::ostream& operator<<(std::ostream& os, const Relaxed& c) { return os << c.load(); }
   // nlohmann::json (found by ADL; a template so this header needs no JSON include).
   template <typename Json>
+  // NOLINTNEXTLINE(readability-identifier-naming): the name nlohmann looks up
   friend void to_json(Json& j, const Relaxed& c) {
     j = c.load();
   }

@@ -399,7 +399,10 @@ Dataplane::SessionList Dataplane::listSessions(const fullnat::SessionFilter& f, 
   q->filter = f;
   q->limit = limit;
   q->perWorker.resize(ctx_.size());
+  // The workers append without allocating (the API caps limit at 10000).
+  for (auto& v : q->perWorker) v.reserve(std::min<size_t>(limit, 16384));
   q->matched.assign(ctx_.size(), 0);
+  q->cursor.assign(ctx_.size(), 0);
   std::vector<bool> asked(ctx_.size(), false);
   for (size_t w = 0; w < ctx_.size(); ++w) {
     SessionQuery* none = nullptr;
@@ -415,8 +418,19 @@ Dataplane::SessionList Dataplane::listSessions(const fullnat::SessionFilter& f, 
     }
     return true;
   };
-  // Workers look once per loop (idle back-off at most idle_sleep_max_us): a few ms at most.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  // Workers walk kListBucketsPerStep index buckets per loop iteration (at most a few tens of
+  // µs) and do not idle-sleep meanwhile. Allow 500 ms plus 100 µs per step, at most 5 s: a
+  // 4 M-session table (2 M buckets, 8192 steps) gets 1.3 s; tables above ~40 M sessions per
+  // worker may come back incomplete rather than hold the control thread longer.
+  uint32_t steps = 0;
+  for (const auto& c : ctx_) {
+    steps = std::max(steps, (c->engine->sessions().bucketCount() + kListBucketsPerStep - 1) /
+                                kListBucketsPerStep);
+  }
+  const auto wait = std::min(
+      std::chrono::microseconds(500'000) + std::chrono::microseconds(uint64_t{steps} * 100),
+      std::chrono::microseconds(5'000'000));
+  const auto deadline = std::chrono::steady_clock::now() + wait;
   while (!allAnswered() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }

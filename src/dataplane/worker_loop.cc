@@ -143,9 +143,15 @@ int Dataplane::runWorker(WorkerCtx& w) {
       w.engine->setSnapshot(std::shared_ptr<const fullnat::Snapshot>(
           std::shared_ptr<const fullnat::Snapshot>(), snap));
     });
+    // A session listing: one bounded step per iteration (kListBucketsPerStep), answered
+    // (query cleared) once this worker's whole index is walked.
+    bool listing = false;
     if (auto* q = w.query.load(std::memory_order_acquire); q != nullptr) {
-      q->matched[w.id] = w.engine->listSessions(q->filter, q->limit, now, q->perWorker[w.id]);
-      w.query.store(nullptr, std::memory_order_release);
+      uint32_t& cursor = q->cursor[w.id];
+      cursor = w.engine->listSessionsStep(q->filter, q->limit, now, cursor, kListBucketsPerStep,
+                                          q->perWorker[w.id], q->matched[w.id]);
+      listing = cursor != fullnat::Worker::kListDone;
+      if (!listing) w.query.store(nullptr, std::memory_order_release);
     }
     void* cmd = nullptr;
     while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
@@ -197,7 +203,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
     txFlush(w, kernelPort);
     w.engine->expire(now);
 
-    if (work == 0 && maxSleep != 0) {
+    if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
       const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));
       ++idleRounds;

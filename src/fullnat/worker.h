@@ -104,7 +104,16 @@ class Worker {
   // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
   uint32_t flushRealServer(uint32_t rsId);
 
-  // Worker thread: appends up to `limit` matching sessions to `out`; returns how many matched.
+  // Worker thread: one step of a session listing (anylbctl sessions), so that a listing of a
+  // large table never holds up the packet loop: walks `buckets` index buckets from `cursor`
+  // (start at 0), appends matching sessions to `out` while it holds fewer than `limit`, and
+  // adds every match to `matched` (the walk goes on past `limit`, so `matched` is the exact
+  // count). Returns the next cursor, or kListDone. Sessions created or removed between steps
+  // may or may not be listed; none is listed twice (SessionTable::forEachStep).
+  static constexpr uint32_t kListDone = session::SessionTable::kWalkDone;
+  uint32_t listSessionsStep(const SessionFilter& f, size_t limit, uint32_t nowMs, uint32_t cursor,
+                            uint32_t buckets, std::vector<SessionInfo>& out, uint64_t& matched);
+  // Worker thread: the whole listing in one call (tests, benchmarks); returns how many matched.
   uint64_t listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
                         std::vector<SessionInfo>& out);
   // Any thread: the per-RS counters (kMaxRsStats entries).
