@@ -135,18 +135,23 @@ int Dataplane::runWorker(WorkerCtx& w) {
 
   while (!stop_.load(std::memory_order_relaxed)) {
     const uint64_t now = nowMs();
-    w.heartbeat.fetch_add(1, std::memory_order_relaxed);
+    ++w.heartbeat;
     // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
-    // shared_ptr without owner); the control thread keeps it alive while inUse names it.
-    if (const auto* snap = current_.load(std::memory_order_acquire);
-        snap != w.inUse.load(std::memory_order_relaxed)) {
+    // shared_ptr without owner); the control thread keeps it alive while this worker's
+    // announcement names it (snapshot_rcu.h). One acquire load when nothing changed.
+    snapshots_.refresh(w.id, [&](const fullnat::Snapshot* snap) {
       w.engine->setSnapshot(std::shared_ptr<const fullnat::Snapshot>(
           std::shared_ptr<const fullnat::Snapshot>(), snap));
-      w.inUse.store(snap, std::memory_order_release);
-    }
+    });
+    // A session listing: one bounded step per iteration (kListBucketsPerStep), answered
+    // (query cleared) once this worker's whole index is walked.
+    bool listing = false;
     if (auto* q = w.query.load(std::memory_order_acquire); q != nullptr) {
-      q->matched[w.id] = w.engine->listSessions(q->filter, q->limit, now, q->perWorker[w.id]);
-      w.query.store(nullptr, std::memory_order_release);
+      uint32_t& cursor = q->cursor[w.id];
+      cursor = w.engine->listSessionsStep(q->filter, q->limit, now, cursor, kListBucketsPerStep,
+                                          q->perWorker[w.id], q->matched[w.id]);
+      listing = cursor != fullnat::Worker::kListDone;
+      if (!listing) w.query.store(nullptr, std::memory_order_release);
     }
     void* cmd = nullptr;
     while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
@@ -198,7 +203,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
     txFlush(w, kernelPort);
     w.engine->expire(now);
 
-    if (work == 0 && maxSleep != 0) {
+    if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
       const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));
       ++idleRounds;

@@ -95,39 +95,56 @@ void Worker::countSession(const Session& s, int delta) {
 
 uint64_t Worker::listSessions(const SessionFilter& f, size_t limit, uint64_t nowMs,
                               std::vector<SessionInfo>& out) {
-  auto addrOf = [](const session::Addr& a, uint8_t family) {
-    return family == 4 ? IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())) : IpAddr{};
-  };
-  auto match = [](const std::optional<IpAddr>& want, uint16_t wantPort, const IpAddr& a,
-                  uint16_t port) {
-    return (!want || *want == a) && (wantPort == 0 || wantPort == port);
-  };
   uint64_t matched = 0;
-  table_.forEach([&](uint32_t idx) {
-    const Session& s = table_.at(idx);
-    SessionInfo i;
-    i.client = addrOf(s.cip, s.family);
-    i.vip = addrOf(s.vip, s.family);
-    i.rs = addrOf(s.rip, s.family);
-    i.cport = rte_be_to_cpu_16(s.cport);
-    i.vport = rte_be_to_cpu_16(s.vport);
-    i.rport = rte_be_to_cpu_16(s.rport);
-    if (!match(f.vip, f.vport, i.vip, i.vport) || !match(f.client, f.cport, i.client, i.cport) ||
-        !match(f.rs, f.rport, i.rs, i.rport)) {
-      return;
+  listSessionsStep(f, limit, nowMs, 0, table_.bucketCount(), out, matched);
+  return matched;
+}
+
+uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t nowMs,
+                                  uint32_t cursor, uint32_t buckets, std::vector<SessionInfo>& out,
+                                  uint64_t& matched) {
+  // The filter in the sessions' own form (raw addresses, ports in network order): a session is
+  // decoded only when it is listed, and not even read when nothing is filtered and the list is
+  // full. Sessions are IPv4 only: an IPv6 filter address matches nothing.
+  const bool v6 =
+      (f.vip && !f.vip->isV4()) || (f.client && !f.client->isV4()) || (f.rs && !f.rs->isV4());
+  const bool all = !f.vip && !f.client && !f.rs && f.vport == 0 && f.cport == 0 && f.rport == 0;
+  const Addr vip = f.vip ? toAddr(*f.vip) : Addr{};
+  const Addr client = f.client ? toAddr(*f.client) : Addr{};
+  const Addr rs = f.rs ? toAddr(*f.rs) : Addr{};
+  const uint16_t vport = rte_cpu_to_be_16(f.vport);
+  const uint16_t cport = rte_cpu_to_be_16(f.cport);
+  const uint16_t rport = rte_cpu_to_be_16(f.rport);
+  auto addrOf = [](const session::Addr& a) { return IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())); };
+  return table_.forEachStep(cursor, buckets, [&](uint32_t idx) {
+    if (v6) return;
+    if (!all) {
+      const Session& s = table_.at(idx);
+      if ((f.vip && !(s.vip == vip)) || (f.vport != 0 && s.vport != vport) ||
+          (f.client && !(s.cip == client)) || (f.cport != 0 && s.cport != cport) ||
+          (f.rs && !(s.rip == rs)) || (f.rport != 0 && s.rport != rport)) {
+        return;
+      }
     }
     ++matched;
     if (out.size() >= limit) return;
+    const Session& s = table_.at(idx);
+    SessionInfo i;
     i.proto = s.proto;
     i.state = s.state;
-    i.local = addrOf(s.lip, s.family);
+    i.client = addrOf(s.cip);
+    i.vip = addrOf(s.vip);
+    i.rs = addrOf(s.rip);
+    i.local = addrOf(s.lip);
+    i.cport = rte_be_to_cpu_16(s.cport);
+    i.vport = rte_be_to_cpu_16(s.vport);
+    i.rport = rte_be_to_cpu_16(s.rport);
     i.lport = rte_be_to_cpu_16(s.lport);
     const auto left = static_cast<int32_t>(s.expires - static_cast<uint32_t>(nowMs));
     i.expiresMs = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.worker = id_;
     out.push_back(i);
   });
-  return matched;
 }
 
 void Worker::setState(Session& s, TcpState st) {

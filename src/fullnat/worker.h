@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/ip.h"
+#include "common/relaxed_counter.h"
 #include "fullnat/snapshot.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
@@ -24,22 +25,24 @@ namespace detail {
 struct Parsed;
 }  // namespace detail
 
+// Written by the worker only, read by the control thread (stats, metrics): relaxed
+// single-writer counters (common/relaxed_counter.h), no locked instruction per packet.
 struct alignas(64) WorkerCounters {
-  uint64_t rxPackets = 0;
-  uint64_t forwarded = 0;
-  uint64_t toKernel = 0;
-  uint64_t redirected = 0;
-  uint64_t dropped = 0;
-  std::array<uint64_t, kDropReasonCount> drops{};
-  uint64_t sessionsCreated = 0;
-  uint64_t sessionsExpired = 0;
-  uint64_t sessionsReused = 0;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
-  uint64_t toaInserted = 0;
-  uint64_t toaNoRoom = 0;         // forwarded without TOA: option space full
-  uint64_t toaForgedRemoved = 0;  // client-sent TOA options overwritten
-  uint64_t timestampsStripped = 0;
-  uint64_t mssClamped = 0;
-  uint64_t icmpTranslated = 0;
+  RelaxedCounter rxPackets;
+  RelaxedCounter forwarded;
+  RelaxedCounter toKernel;
+  RelaxedCounter redirected;
+  RelaxedCounter dropped;
+  std::array<RelaxedCounter, kDropReasonCount> drops{};
+  RelaxedCounter sessionsCreated;
+  RelaxedCounter sessionsExpired;
+  RelaxedCounter sessionsReused;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
+  RelaxedCounter toaInserted;
+  RelaxedCounter toaNoRoom;         // forwarded without TOA: option space full
+  RelaxedCounter toaForgedRemoved;  // client-sent TOA options overwritten
+  RelaxedCounter timestampsStripped;
+  RelaxedCounter mssClamped;
+  RelaxedCounter icmpTranslated;
 };
 
 struct EngineOptions {
@@ -52,16 +55,16 @@ struct EngineOptions {
 };
 
 // Per real server (by rsId), per worker: totals since start plus the current session counts.
-// A fixed array, so the control thread may read it while the worker writes (relaxed, like the
-// other counters: a listing may be off by the packets of that instant, never garbage).
+// A fixed array of relaxed single-writer counters, so the control thread may read it while the
+// worker writes (a listing may be off by the packets of that instant, never garbage).
 struct RsStats {
-  uint64_t conns = 0;  // sessions created
-  uint64_t inPackets = 0;
-  uint64_t outPackets = 0;
-  uint64_t inBytes = 0;  // IP bytes, client -> RS
-  uint64_t outBytes = 0;
-  uint32_t active = 0;  // sessions in ESTABLISHED
-  uint32_t inactive = 0;
+  RelaxedCounter conns;  // sessions created
+  RelaxedCounter inPackets;
+  RelaxedCounter outPackets;
+  RelaxedCounter inBytes;  // IP bytes, client -> RS
+  RelaxedCounter outBytes;
+  RelaxedGauge32 active;  // sessions in ESTABLISHED
+  RelaxedGauge32 inactive;
 };
 inline constexpr uint32_t kMaxRsStats = 16384;  // rsIds beyond are forwarded but not counted
 
@@ -107,7 +110,16 @@ class Worker {
   // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
   uint32_t flushRealServer(uint32_t rsId);
 
-  // Worker thread: appends up to `limit` matching sessions to `out`; returns how many matched.
+  // Worker thread: one step of a session listing (anylbctl sessions), so that a listing of a
+  // large table never holds up the packet loop: walks `buckets` index buckets from `cursor`
+  // (start at 0), appends matching sessions to `out` while it holds fewer than `limit`, and
+  // adds every match to `matched` (the walk goes on past `limit`, so `matched` is the exact
+  // count). Returns the next cursor, or kListDone. Sessions created or removed between steps
+  // may or may not be listed; none is listed twice (SessionTable::forEachStep).
+  static constexpr uint32_t kListDone = session::SessionTable::kWalkDone;
+  uint32_t listSessionsStep(const SessionFilter& f, size_t limit, uint64_t nowMs, uint32_t cursor,
+                            uint32_t buckets, std::vector<SessionInfo>& out, uint64_t& matched);
+  // Worker thread: the whole listing in one call (tests, benchmarks); returns how many matched.
   uint64_t listSessions(const SessionFilter& f, size_t limit, uint64_t nowMs,
                         std::vector<SessionInfo>& out);
   // Any thread: the per-RS counters (kMaxRsStats entries).

@@ -24,6 +24,7 @@
 // chooses cannot be made to share buckets.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -63,7 +64,6 @@ class SessionTable {
 
   [[nodiscard]] uint32_t capacity() const { return capacity_; }
   [[nodiscard]] uint32_t size() const { return capacity_ - freeCount_; }
-  [[nodiscard]] uint32_t buckets() const { return bucketMask_ + 1; }
   // Bytes of memory held per session of capacity (pool + index), for sizing and the docs.
   [[nodiscard]] size_t bytesPerSession() const;
 
@@ -172,6 +172,27 @@ class SessionTable {
 
   static FlowKey inboundKey(const Session& s);
   static FlowKey outboundKey(const Session& s);
+
+  // Incremental walk (session listings), so that a listing never holds up the packet loop for
+  // longer than one step: calls fn(index) for every live session (once, by its inbound entry)
+  // in index buckets [cursor, cursor + buckets), and returns the cursor of the next step, or
+  // kWalkDone when the whole index has been walked. Start at cursor 0. fn must not insert or
+  // remove. Between steps the table may change freely: an entry never moves from the bucket
+  // it was inserted into, so a session is visited at most once per walk; one that lives
+  // through the whole walk is visited exactly once; one inserted or removed meanwhile may or
+  // may not be.
+  static constexpr uint32_t kWalkDone = UINT32_MAX;
+  [[nodiscard]] uint32_t bucketCount() const { return bucketMask_ + 1; }
+  template <typename Fn>
+  uint32_t forEachStep(uint32_t cursor, uint32_t buckets, Fn&& fn) const {
+    const uint64_t end = std::min<uint64_t>(uint64_t{cursor} + buckets, uint64_t{bucketMask_} + 1);
+    for (uint64_t b = cursor; b < end; ++b) {
+      for (const uint32_t e : buckets_[b].entry) {
+        if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
+      }
+    }
+    return end > bucketMask_ ? kWalkDone : static_cast<uint32_t>(end);
+  }
 
  private:
   struct alignas(64) Bucket {

@@ -166,7 +166,7 @@ unsigned worstBucket(const SessionTable& t, const std::vector<std::pair<uint32_t
   unsigned worst = 0;
   for (const auto& [src, sport] : cl) {
     const FlowKey k{Addr::fromV4Raw(src), v4(0x0A64000A), sport, 80, 6};
-    worst = std::max(worst, ++perBucket[t.hash(k) & (t.buckets() - 1)]);
+    worst = std::max(worst, ++perBucket[t.hash(k) & (t.bucketCount() - 1)]);
   }
   return worst;
 }
@@ -184,7 +184,7 @@ TEST(SessionTableHash, KeysCollidingUnderTheUnkeyedHashSpreadOverTheKeyedIndex) 
   // (2048 keys over 2048 buckets: the fullest bucket holds about 6; 16 is far out of reach).
   for (int trial = 0; trial < 4; ++trial) {
     const SessionTable t(4096);
-    ASSERT_LE(t.buckets(), 1U << 20);
+    ASSERT_LE(t.bucketCount(), 1U << 20);
     EXPECT_LE(worstBucket(t, clients), 16U) << "trial " << trial;
   }
   // And the sessions themselves stay reachable with short probes.
