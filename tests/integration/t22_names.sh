@@ -30,7 +30,8 @@ open(sys.argv[2], "w").write(text)
 PYEOF
 
 lab_begin
-trap 'cleanup_cfg; _lab_end' EXIT
+# _lab_end reads the test's exit code from $?: hand it over past cleanup_cfg.
+trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 "$ANYLBD" --check-config "$CFG" >/dev/null || fail "the names config does not validate"
 node_up 1 "$CFG"
 wait_vip 30
