@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <vector>
 
 namespace anylb {
@@ -173,6 +174,11 @@ ControlServer::~ControlServer() {
 
 namespace {
 
+// strerror() is not thread-safe; the category's message is.
+std::string errnoText(int err) {
+  return std::generic_category().message(err);
+}
+
 // Makes `path` free for bind() when what is there is a socket nobody listens on (a killed
 // anylbd's). Returns "" when the path is free, else why it is not and must not be taken: a
 // live socket (another anylbd answers there: removing it would cut that node's control API
@@ -180,7 +186,7 @@ namespace {
 std::string clearStaleSocket(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
-    return errno == ENOENT ? std::string() : std::string("cannot inspect: ") + std::strerror(errno);
+    return errno == ENOENT ? std::string() : std::string("cannot inspect: ") + errnoText(errno);
   }
   if (!S_ISSOCK(st.st_mode)) {
     return "exists and is not a socket; refusing to replace it (remove it or choose another "
@@ -189,7 +195,7 @@ std::string clearStaleSocket(const std::string& path) {
   // Probe: a live listener accepts (or, with a full backlog, would make us wait: EAGAIN on a
   // non-blocking socket). Only ECONNREFUSED proves nobody listens.
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::string("probe socket: ") + std::strerror(errno);
+  if (fd < 0) return std::string("probe socket: ") + errnoText(errno);
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, path.data(), path.size());  // start() checked the length
@@ -199,7 +205,7 @@ std::string clearStaleSocket(const std::string& path) {
   ::close(fd);
   if (err == ECONNREFUSED) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return std::string("cannot remove the stale socket: ") + std::strerror(errno);
+      return std::string("cannot remove the stale socket: ") + errnoText(errno);
     }
     spdlog::info("control socket {}: removed a stale socket (nobody listened on it)", path);
     return {};
@@ -207,7 +213,7 @@ std::string clearStaleSocket(const std::string& path) {
   if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
     return "another process (a running anylbd?) is listening on it; refusing to take it over";
   }
-  return std::string("exists and cannot be probed (") + std::strerror(err) +
+  return std::string("exists and cannot be probed (") + errnoText(err) +
          "); refusing to replace it";
 }
 
