@@ -14,22 +14,6 @@ constexpr uint64_t kFirstBackoffMs = 1000;
 constexpr uint64_t kMaxBackoffMs = 30000;
 constexpr uint64_t kStableMs = 60000;  // a gobgpd that ran this long resets the backoff
 
-// JSON string contents: quotes, backslashes and control characters escaped.
-std::string jsonEscape(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 ControllerOptions controllerOptions(const config::Config& cfg) {
@@ -146,13 +130,16 @@ void Agent::stop() {
   if (bfd_) bfd_->stop();  // last: AdminDown tells the ToRs this is no failure
 }
 
-std::string Agent::statusJson() const {
-  // The controller's object, with the supervisor's fields in front.
-  const auto ctl = ctl_.statusJson();
-  return fmt::format(
-      R"({{"gobgpd":{{"pid":{},"running":{},"starts":{},"failures":{},"last_failure":"{}"}},{})",
-      client_ ? proc_.pid() : -1, client_ != nullptr, starts_, failures_, jsonEscape(lastFailure_),
-      ctl.substr(1));
+nlohmann::json Agent::statusJson() const {
+  // The controller's object, with the supervisor's and BFD's members added.
+  auto st = ctl_.statusJson();
+  st["gobgpd"] = {{"pid", client_ ? proc_.pid() : -1},
+                  {"running", client_ != nullptr},
+                  {"starts", starts_},
+                  {"failures", failures_},
+                  {"last_failure", lastFailure_}};
+  st["bfd"] = bfd_ ? bfd_->statusJson() : nlohmann::json::array();
+  return st;
 }
 
 }  // namespace anylb::bgp

@@ -49,7 +49,8 @@ class Agent {
   [[nodiscard]] bool drainComplete() const { return ctl_.drainComplete(); }
   // Withdraws every path, then stops gobgpd (its peers get a Cease).
   void stop();
-  [[nodiscard]] std::string statusJson() const;
+  // The `bgp` member of the stats: the controller's status, `gobgpd` and `bfd`.
+  [[nodiscard]] nlohmann::json statusJson() const;
   [[nodiscard]] const Controller& controller() const { return ctl_; }
 
  private:

@@ -455,18 +455,25 @@ std::vector<bool> BfdAgent::up() const {
   return out;
 }
 
-std::string BfdAgent::statusJson() const {
+nlohmann::json BfdAgent::statusJson() const {
   std::lock_guard lock(mu_);
-  std::string s = "[";
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    const auto& p = *peers_[i];
-    s += fmt::format(
-        R"({}{{"uplink":"{}","peer":"{}","enabled":{},"state":"{}","diag":"{}","interval_ms":{},"multiplier":{},"rx":{},"tx":{},"bad":{},"ups":{},"downs":{}}})",
-        i == 0 ? "" : ",", p.cfg.name, p.cfg.peer.str(), p.enabled, toString(p.session.state()),
-        diagName(p.session.diag()), intervalUs_ / 1000, mult_, p.rxPackets, p.txPackets,
-        p.badPackets, p.ups, p.downs);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& peer : peers_) {
+    const auto& p = *peer;
+    out.push_back({{"uplink", p.cfg.name},
+                   {"peer", p.cfg.peer.str()},
+                   {"enabled", p.enabled},
+                   {"state", toString(p.session.state())},
+                   {"diag", diagName(p.session.diag())},
+                   {"interval_ms", intervalUs_ / 1000},
+                   {"multiplier", mult_},
+                   {"rx", p.rxPackets},
+                   {"tx", p.txPackets},
+                   {"bad", p.badPackets},
+                   {"ups", p.ups},
+                   {"downs", p.downs}});
   }
-  return s + "]";
+  return out;
 }
 
 }  // namespace anylb::bgp

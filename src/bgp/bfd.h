@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -117,7 +118,8 @@ class BfdAgent {
   // not count as a failure (RFC 5882 3.2), and then keeps quiet.
   void setEnabled(size_t peer, bool on);
   void stop();
-  [[nodiscard]] std::string statusJson() const;
+  // One object per peer (config order), for the `bfd` member of the BGP status.
+  [[nodiscard]] nlohmann::json statusJson() const;
   // Per peer (config order): the session is Up.
   [[nodiscard]] std::vector<bool> up() const;
 

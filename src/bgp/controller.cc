@@ -272,37 +272,38 @@ void Controller::withdrawAll() {
   announcedKnown_ = true;
 }
 
-std::string Controller::statusJson() const {
-  std::string s = fmt::format(R"({{"speaker_attached":{},"draining":{},"drain_complete":{},)",
-                              client_ != nullptr, draining_, drainComplete());
-  s += R"("peers":[)";
-  bool first = true;
+nlohmann::json Controller::statusJson() const {
+  // A document, not formatted text: peer states are gobgpd's strings.
+  using nlohmann::json;
+  json peers = json::array();
   for (const auto& [addr, p] : peers_) {
-    s += fmt::format(R"({}{{"address":"{}","state":"{}","established":{}}})", first ? "" : ",",
-                     addr, p.state, p.established);
-    first = false;
+    peers.push_back({{"address", addr}, {"state", p.state}, {"established", p.established}});
   }
-  s += R"(],"vips":[)";
+  json vips = json::array();
   for (size_t i = 0; i < vips_.size(); ++i) {
-    s += fmt::format(R"({}{{"vip":"{}","state":"{}","healthy":{},"hold_down_ms":{}}})",
-                     i == 0 ? "" : ",", o_.vips[i].str(), toString(vips_[i].current()),
-                     static_cast<bool>(vipHealthy_[i]), vips_[i].holdDownMs());
+    vips.push_back({{"vip", o_.vips[i].str()},
+                    {"state", toString(vips_[i].current())},
+                    {"healthy", static_cast<bool>(vipHealthy_[i])},
+                    {"hold_down_ms", vips_[i].holdDownMs()}});
   }
-  s += R"(],"announced":[)";
-  first = true;
+  json announced = json::array();
   for (const auto& p : announced_) {
-    std::string cs;
-    for (auto c : p.communities)
-      cs += fmt::format(R"({}"{}")", cs.empty() ? "" : ",", communityString(c));
-    s += fmt::format(R"({}{{"prefix":"{}","communities":[{}]}})", first ? "" : ",", p.prefix.str(),
-                     cs);
-    first = false;
+    json communities = json::array();
+    for (auto c : p.communities) communities.push_back(communityString(c));
+    announced.push_back({{"prefix", p.prefix.str()}, {"communities", std::move(communities)}});
   }
-  s += fmt::format(
-      R"(],"announced_known":{},"api_errors":{},"paths_added":{},"paths_deleted":{},"reconciles":{},"peer_changes":{}}})",
-      announcedKnown_, counters_.apiErrors, counters_.pathsAdded, counters_.pathsDeleted,
-      counters_.reconciles, counters_.peerChanges);
-  return s;
+  return {{"speaker_attached", client_ != nullptr},
+          {"draining", draining_},
+          {"drain_complete", drainComplete()},
+          {"peers", std::move(peers)},
+          {"vips", std::move(vips)},
+          {"announced", std::move(announced)},
+          {"announced_known", announcedKnown_},
+          {"api_errors", counters_.apiErrors},
+          {"paths_added", counters_.pathsAdded},
+          {"paths_deleted", counters_.pathsDeleted},
+          {"reconciles", counters_.reconciles},
+          {"peer_changes", counters_.peerChanges}};
 }
 
 }  // namespace anylb::bgp

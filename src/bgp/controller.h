@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -73,7 +74,8 @@ class Controller {
   [[nodiscard]] VipAnnounce vipState(size_t i) const { return vips_[i].current(); }
   // The BGP session to this peer is established (as of the last poll).
   [[nodiscard]] bool peerEstablished(const IpAddr& peer) const;
-  [[nodiscard]] std::string statusJson() const;
+  // The status object of the `bgp` member of the stats (docs/operations.md).
+  [[nodiscard]] nlohmann::json statusJson() const;
 
   struct Counters {
     uint64_t apiErrors = 0;

@@ -15,6 +15,22 @@
 
 namespace anylb::config {
 
+// Fixed capacities of the dataplane that a config must fit. validate() enforces them; the
+// dataplane's arrays are sized by the same numbers (static_asserts in daemon/node.cc tie
+// them together).
+// DPDK port ids index per-worker TX arrays: every [[dataplane.port]] takes one id (the EAL
+// probes each one, used or not) and every uplink one more for its exception TAP.
+inline constexpr size_t kMaxDpdkPorts = 8;
+// Neighbours (ARP entries with their pending queues): the uplinks' gateways and the distinct
+// next hops of the static routes.
+inline constexpr size_t kMaxNextHops = 16;
+// Real servers over all services: beyond this many, per-RS counters are no longer kept.
+inline constexpr size_t kMaxRealServers = 16384;
+// Names are labels for people and tools: they appear in logs, JSON, metrics and listings.
+inline constexpr size_t kMaxNameBytes = 64;
+// An uplink's name is also the Linux interface name of its exception TAP (IFNAMSIZ - 1).
+inline constexpr size_t kMaxUplinkNameBytes = 15;
+
 using Seconds = std::chrono::duration<double>;
 
 struct SourcePos {

@@ -18,6 +18,7 @@ class Validator {
       : cfg_(cfg), where_(where), bad_(bad) {}
 
   std::vector<ConfigError> run() {
+    checkNames();
     checkDataplane();
     checkUplinks();
     checkRoutes();
@@ -59,6 +60,70 @@ class Validator {
     errors_.push_back(ConfigError{cfg_.file, pos(path), path, std::move(message)});
   }
 
+  // Until the dataplane forwards IPv6 and the BGP agent announces it, an IPv6 address would
+  // validate and then silently do nothing (or worse: only 4 of its bytes would be used).
+  static constexpr const char* kNoIpv6 =
+      "IPv6 is not supported yet (the dataplane forwards and BGP announces IPv4 only)";
+
+  // A label: at most kMaxNameBytes, no control characters (they would garble logs and
+  // terminals). Quotes and backslashes are fine: every document that carries a name is built
+  // by a JSON or Prometheus encoder.
+  void checkLabel(const std::string& path, const std::string& name, size_t maxBytes) {
+    if (bad(path)) return;
+    if (name.size() > maxBytes) {
+      error(path, fmt::format("is {} bytes long; at most {}", name.size(), maxBytes));
+      return;
+    }
+    for (const char c : name) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7F) {
+        error(path, fmt::format("contains the control character 0x{:02x}", u));
+        return;
+      }
+    }
+  }
+
+  void checkNames() {
+    checkLabel("node.name", cfg_.node.name, kMaxNameBytes);
+    for (size_t i = 0; i < cfg_.dataplane.ports.size(); ++i) {
+      checkLabel(fmt::format("dataplane.port[{}].name", i), cfg_.dataplane.ports[i].name,
+                 kMaxNameBytes);
+    }
+    for (size_t i = 0; i < cfg_.services.size(); ++i) {
+      checkLabel(fmt::format("service[{}].name", i), cfg_.services[i].name, kMaxNameBytes);
+    }
+    for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
+      // The exception TAP is created as a kernel interface of this name (DPDK devargs
+      // "iface=NAME,..." and `ip ... dev NAME`): letters, digits, '-', '_', '.' only.
+      const auto path = fmt::format("uplink[{}].name", i);
+      const auto& n = cfg_.uplinks[i].name;
+      if (bad(path)) continue;
+      const bool charsOk = std::all_of(n.begin(), n.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+      });
+      if (n.empty() || n.size() > kMaxUplinkNameBytes || !charsOk || n == "." || n == "..") {
+        error(path, fmt::format("'{}' cannot name the uplink's exception interface: use 1..{} "
+                                "letters, digits, '-', '_' or '.'",
+                                printable(n), kMaxUplinkNameBytes));
+      }
+    }
+  }
+
+  // A name as it may be quoted in a message: control characters as \xNN.
+  static std::string printable(const std::string& s) {
+    std::string o;
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7F) {
+        o += fmt::format("\\x{:02x}", u);
+      } else {
+        o += c;
+      }
+    }
+    return o;
+  }
+
   void checkDataplane() {
     const auto& d = cfg_.dataplane;
     if (!d.workerLcores.empty() && !bad("dataplane.worker_lcores") && !bad("dataplane.workers")) {
@@ -88,9 +153,21 @@ class Validator {
         error(path + ".device", fmt::format("device '{}' is used twice", d.ports[i].device));
       }
     }
+    // Every port takes a DPDK port id and every uplink one more for its TAP; the ids index
+    // fixed per-worker arrays. (More than two uplinks is its own error.)
+    const size_t taps = std::min<size_t>(cfg_.uplinks.size(), 2);
+    if (d.ports.size() + taps > kMaxDpdkPorts && !bad("dataplane.port")) {
+      error(fmt::format("dataplane.port[{}]", kMaxDpdkPorts - taps),
+            fmt::format("{} ports and {} uplink exception TAP(s) need {} DPDK ports; the "
+                        "dataplane has {} (with {} uplink(s): at most {} [[dataplane.port]])",
+                        d.ports.size(), taps, d.ports.size() + taps, kMaxDpdkPorts, taps,
+                        kMaxDpdkPorts - taps));
+    }
   }
 
   void checkRoutes() {
+    std::set<IpAddr> nextHops;  // the neighbours the dataplane will resolve
+    for (const auto& u : cfg_.uplinks) nextHops.insert(u.gateway);
     for (size_t i = 0; i < cfg_.dataplane.routes.size(); ++i) {
       const auto& r = cfg_.dataplane.routes[i];
       const auto path = fmt::format("dataplane.route[{}]", i);
@@ -106,6 +183,11 @@ class Validator {
       }
       if (!onLink) {
         error(path + ".via", fmt::format("{} is on no uplink's connected prefix", r.via.str()));
+      } else if (nextHops.insert(r.via).second && nextHops.size() > kMaxNextHops) {
+        error(path + ".via",
+              fmt::format("{} is next hop number {}: the dataplane resolves at most {} (the "
+                          "uplinks' gateways and the distinct route next hops)",
+                          r.via.str(), nextHops.size(), kMaxNextHops));
       }
     }
   }
@@ -135,6 +217,10 @@ class Validator {
         }
       }
       if (bad(path + ".address") || bad(path + ".gateway")) continue;
+      if (!u.address.addr.isV4()) {
+        error(path + ".address", kNoIpv6);
+        continue;
+      }
       if (u.gateway.family != u.address.addr.family) {
         error(path + ".gateway", "address family differs from the uplink address");
       } else if (!u.address.contains(u.gateway)) {
@@ -177,22 +263,57 @@ class Validator {
     }
     for (size_t i = 0; i < lips.size(); ++i) {
       const auto path = fmt::format("local_addresses.prefixes[{}]", i);
+      if (!lips[i].addr.isV4()) {
+        error(path, kNoIpv6);
+        continue;
+      }
       for (size_t j = 0; j < i; ++j) {
         if (lips[j].overlaps(lips[i])) {
           error(path, fmt::format("{} overlaps prefixes[{}] {}", lips[i].str(), j, lips[j].str()));
         }
       }
+      // The node announces its LIP prefixes over BGP and takes traffic to them as RS replies:
+      // one that covers somebody else's address pulls that address's traffic to this node.
       for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
-        if (!bad(fmt::format("uplink[{}].address", u)) &&
-            lips[i].overlaps(cfg_.uplinks[u].address)) {
-          error(path, fmt::format("{} overlaps uplink[{}] {}", lips[i].str(), u,
-                                  cfg_.uplinks[u].address.str()));
+        const auto& up = cfg_.uplinks[u];
+        const auto upath = fmt::format("uplink[{}]", u);
+        if (!bad(upath + ".address") && lips[i].overlaps(up.address)) {
+          // Covers the gateway, the peer and route next hops on that link too.
+          error(path, fmt::format("{} overlaps uplink[{}] {}", lips[i].str(), u, up.address.str()));
+          continue;
+        }
+        if (!bad(upath + ".gateway") && lips[i].contains(up.gateway)) {
+          error(path, fmt::format("{} contains the gateway {} of uplink[{}]", lips[i].str(),
+                                  up.gateway.str(), u));
+        }
+        if (!bad(upath + ".peer_address") && up.peerAddress != up.gateway &&
+            lips[i].contains(up.peerAddress)) {
+          error(path, fmt::format("{} contains the BGP peer {} of uplink[{}]", lips[i].str(),
+                                  up.peerAddress.str(), u));
+        }
+      }
+      for (size_t r = 0; r < cfg_.dataplane.routes.size(); ++r) {
+        const auto& via = cfg_.dataplane.routes[r].via;
+        const bool onUplink = std::any_of(cfg_.uplinks.begin(), cfg_.uplinks.end(),
+                                          [&](const Uplink& u) { return u.address.contains(via); });
+        // On an uplink's prefix it was reported as that overlap.
+        if (!bad(fmt::format("dataplane.route[{}].via", r)) && !onUplink && lips[i].contains(via)) {
+          error(path, fmt::format("{} contains the next hop {} of dataplane.route[{}]",
+                                  lips[i].str(), via.str(), r));
         }
       }
       for (size_t s = 0; s < cfg_.services.size(); ++s) {
-        if (!bad(fmt::format("service[{}].vip", s)) && lips[i].contains(cfg_.services[s].vip)) {
+        const auto& svc = cfg_.services[s];
+        if (!bad(fmt::format("service[{}].vip", s)) && lips[i].contains(svc.vip)) {
           error(path, fmt::format("{} contains the VIP {} of service[{}]", lips[i].str(),
-                                  cfg_.services[s].vip.str(), s));
+                                  svc.vip.str(), s));
+        }
+        for (size_t r = 0; r < svc.realServers.size(); ++r) {
+          if (!bad(fmt::format("service[{}].real_server[{}].address", s, r)) &&
+              lips[i].contains(svc.realServers[r].address)) {
+            error(path, fmt::format("{} contains the real server {} of service[{}]", lips[i].str(),
+                                    svc.realServers[r].address.str(), s));
+          }
         }
       }
     }
@@ -208,9 +329,19 @@ class Validator {
   void checkServices() {
     std::set<std::tuple<IpAddr, uint16_t, Protocol>> seen;
     std::set<std::string> names;
+    size_t realServers = 0;
     for (size_t i = 0; i < cfg_.services.size(); ++i) {
       const auto& s = cfg_.services[i];
       const auto path = fmt::format("service[{}]", i);
+      if (realServers <= kMaxRealServers && realServers + s.realServers.size() > kMaxRealServers &&
+          !badExact(path + ".real_server")) {
+        error(fmt::format("{}.real_server[{}]", path, kMaxRealServers - realServers),
+              fmt::format("real server number {} of the config: at most {} are supported",
+                          kMaxRealServers + 1, kMaxRealServers));
+      }
+      realServers += s.realServers.size();
+      const bool vipV6 = !bad(path + ".vip") && !s.vip.isV4();
+      if (vipV6) error(path + ".vip", kNoIpv6);
       const bool keyOk = !bad(path + ".vip") && !bad(path + ".port") && !bad(path + ".protocol");
       if (keyOk && !seen.emplace(s.vip, s.port, s.protocol).second) {
         error(path + ".vip",
@@ -256,7 +387,9 @@ class Validator {
           error(rpath + ".address", fmt::format("{} is listed twice in this service",
                                                 Endpoint{rs.address, rs.port}.str()));
         }
-        if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
+        if (vipV6) {
+          // Reported on the VIP.
+        } else if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
           error(rpath + ".address",
                 fmt::format("{} is IPv{} but the VIP {} is IPv{} (no NAT46/64)", rs.address.str(),
                             static_cast<int>(rs.address.family), s.vip.str(),

@@ -1,13 +1,20 @@
 #include "daemon/control_server.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <vector>
 
 namespace anylb {
@@ -25,6 +32,12 @@ nlohmann::json errorAnswer(const ApiError& e) {
   return {{"ok", false}, {"error", std::move(err)}};
 }
 
+std::string answerLine(const nlohmann::json& answer) {
+  // Invalid UTF-8 in a string (an echoed request, a name) is replaced, not thrown: dump()
+  // would otherwise throw on the control thread.
+  return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 // One client. Reads a line (bounded in size and time), answers it, reads the next.
 class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
  public:
@@ -39,7 +52,7 @@ class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
   // Answers one request with `answer` and closes (busy).
   void refuse(const nlohmann::json& answer) {
     closeAfterWrite_ = true;
-    write(answer.dump() + "\n");
+    write(answerLine(answer));
   }
 
  private:
@@ -100,17 +113,16 @@ class ControlServer::Conn : public std::enable_shared_from_this<Conn> {
     if ((nl == std::string::npos ? pending_.size() : nl) > limits().maxLine) {
       ++server_.counters_.errors;
       closeAfterWrite_ = true;
-      write(errorAnswer({"too_large",
-                         "request line longer than " + std::to_string(limits().maxLine) + " bytes"})
-                .dump() +
-            "\n");
+      write(
+          answerLine(errorAnswer({"too_large", "request line longer than " +
+                                                   std::to_string(limits().maxLine) + " bytes"})));
       return false;
     }
     if (nl == std::string::npos) return true;
     std::string line = pending_.substr(0, nl);
     pending_.erase(0, nl + 1);
     inRequest_ = false;
-    write(server_.answer(line).dump() + "\n");
+    write(answerLine(server_.answer(line)));
     return false;  // write() continues with read()
   }
 
@@ -160,6 +172,53 @@ ControlServer::~ControlServer() {
   stop();
 }
 
+namespace {
+
+// strerror() is not thread-safe; the category's message is.
+std::string errnoText(int err) {
+  return std::generic_category().message(err);
+}
+
+// Makes `path` free for bind() when what is there is a socket nobody listens on (a killed
+// anylbd's). Returns "" when the path is free, else why it is not and must not be taken: a
+// live socket (another anylbd answers there: removing it would cut that node's control API
+// while it keeps forwarding) or anything that is not a socket (never ours to delete).
+std::string clearStaleSocket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? std::string() : std::string("cannot inspect: ") + errnoText(errno);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return "exists and is not a socket; refusing to replace it (remove it or choose another "
+           "control.socket)";
+  }
+  // Probe: a live listener accepts (or, with a full backlog, would make us wait: EAGAIN on a
+  // non-blocking socket). Only ECONNREFUSED proves nobody listens.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("probe socket: ") + errnoText(errno);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());  // start() checked the length
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  if (err == ECONNREFUSED) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return std::string("cannot remove the stale socket: ") + errnoText(errno);
+    }
+    spdlog::info("control socket {}: removed a stale socket (nobody listened on it)", path);
+    return {};
+  }
+  if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+    return "another process (a running anylbd?) is listening on it; refusing to take it over";
+  }
+  return std::string("exists and cannot be probed (") + errnoText(err) +
+         "); refusing to replace it";
+}
+
+}  // namespace
+
 std::string ControlServer::start() {
   // sun_path holds 107 bytes and a NUL; asio's endpoint would throw on a longer path.
   if (path_.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -169,7 +228,24 @@ std::string ControlServer::start() {
   std::error_code fec;
   const auto dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, fec);
-  std::filesystem::remove(path_, fec);  // a stale socket of an earlier run
+  // Two anylbd starting at once must not both find the same stale socket and then each remove
+  // what the other bound: the check, the removal and the bind run under a lock on the
+  // directory (held for a few microseconds; an instance without it still meets the probe).
+  // The wait is bounded: a directory someone else keeps locked costs at most 1 s, then the
+  // probe alone decides.
+  const int dirFd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (int i = 0; dirFd >= 0 && i < 100 && ::flock(dirFd, LOCK_EX | LOCK_NB) != 0; ++i) {
+    ::usleep(10000);
+  }
+  struct DirLock {
+    int fd;
+    ~DirLock() {
+      if (fd >= 0) ::close(fd);  // closing releases the flock
+    }
+  } dirLock{dirFd};
+  if (auto err = clearStaleSocket(path_); !err.empty()) {
+    return "control socket " + path_ + ": " + err;
+  }
   boost::system::error_code ec;
   acceptor_.open(asio::local::stream_protocol(), ec);
   if (!ec) acceptor_.bind(asio::local::stream_protocol::endpoint(path_), ec);
@@ -180,6 +256,8 @@ std::string ControlServer::start() {
     acceptor_.close(ignored);
     return "control socket " + path_ + ": " + ec.message();
   }
+  struct stat st {};
+  boundInode_ = ::stat(path_.c_str(), &st) == 0 ? st.st_ino : 0;
   accept();
   return {};
 }
@@ -188,8 +266,11 @@ void ControlServer::stop() {
   if (!acceptor_.is_open()) return;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  std::error_code fec;
-  std::filesystem::remove(path_, fec);
+  // Only the socket this server bound: if someone replaced it meanwhile, theirs stays.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == boundInode_) {
+    ::unlink(path_.c_str());
+  }
   *alive_ = false;
   alive_ = std::make_shared<bool>(true);  // open connections see the old one expire
   clients_ = 0;  // those connections no longer count (their close() sees alive_ expired)

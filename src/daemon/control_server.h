@@ -5,6 +5,7 @@
 // the connection, and at most 16 connections are served at once (the next ones get `busy`).
 #pragma once
 
+#include <sys/types.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <cstdint>
@@ -41,7 +42,9 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  // Binds the socket (replacing a stale one) and starts accepting. Returns "" or why not.
+  // Binds the socket and starts accepting. Returns "" or why not. A socket already at the
+  // path is replaced only when stale (nobody listens); a live one (another anylbd) or a file
+  // that is not a socket is left alone and start() fails.
   std::string start();
   void stop();
 
@@ -65,6 +68,7 @@ class ControlServer {
   Limits limits_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   size_t clients_ = 0;
+  ino_t boundInode_ = 0;  // of the socket file start() bound; stop() removes only that one
   Counters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
@@ -72,5 +76,7 @@ class ControlServer {
 // Answers as the protocol writes them.
 nlohmann::json okAnswer(nlohmann::json result);
 nlohmann::json errorAnswer(const ApiError& e);
+// An answer as one line of the protocol (compact JSON and "\n"); never throws.
+std::string answerLine(const nlohmann::json& answer);
 
 }  // namespace anylb

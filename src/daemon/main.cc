@@ -140,10 +140,16 @@ int run(const std::string& path, int verbose) {
       };
   ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
+  auto statsObject = [&] {
+    auto st = node.statsJson();
+    st["bgp"] = bgp.statusJson();
+    return st;
+  };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("stats {}", node.statsJson("\"bgp\":" + bgp.statusJson()));
+        spdlog::info("stats {}",
+                     statsObject().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         spdlog::default_logger()->flush();
         usr1.async_wait(onUsr1);
       };
@@ -184,9 +190,6 @@ int run(const std::string& path, int verbose) {
       };
   hup.async_wait(onHup);
 
-  auto statsObject = [&] {
-    return nlohmann::json::parse(node.statsJson("\"bgp\":" + bgp.statusJson()));
-  };
   auto drainAnswer = [&] {
     nlohmann::json vips = nlohmann::json::array();
     for (const auto& v : bgp.drainedVips()) vips.push_back(v.str());

@@ -3,9 +3,18 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
+#include "dataplane/worker_ctx.h"
 #include "health/asio_prober.h"
 
 namespace anylb {
+
+// The config validator bounds what the dataplane holds in fixed arrays by its own copies of
+// the limits (the config library sits below the dataplane); they must stay the same numbers.
+static_assert(config::kMaxDpdkPorts == dataplane::kMaxPorts);
+static_assert(config::kMaxNextHops == dataplane::kMaxNeighbors);
+static_assert(config::kMaxRealServers == fullnat::kMaxRsStats);
 
 Node::Node(boost::asio::io_context& io, config::Config cfg)
     : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_) {
@@ -152,37 +161,42 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
   return out;
 }
 
-std::string Node::statsJson(const std::string& extra) const {
-  std::string s = extra;
-  if (!s.empty() && s.back() != ',') s += ',';
-  s += fmt::format(R"("generation":{},"services":[)", dataplane_.generation());
+nlohmann::json Node::statsJson() const {
+  using nlohmann::json;
+  json st = dataplane_.statsJson();
+  st["generation"] = dataplane_.generation();
+  json services = json::array();
   for (size_t i = 0; i < cfg_.services.size(); ++i) {
     const auto& svc = cfg_.services[i];
     const auto h = serviceHealth(i);
-    s += fmt::format(
-        R"({}{{"vip":"{}:{}/{}","healthy":{},"total":{},"min_healthy":{},"real_servers":[)",
-        i == 0 ? "" : ",", svc.vip.str(), svc.port, config::toString(svc.protocol), h.healthy,
-        h.total, h.minHealthy);
-    bool first = true;
+    json rsList = json::array();
     for (const auto& [rsId, ref] : rsById_) {
       if (ref.service != i) continue;
       const auto& rs = svc.realServers[ref.rs];
       const auto w = weights_.find(rsId);
-      s += fmt::format(R"({}{{"address":"{}","state":"{}","weight":{},"configured_weight":{}}})",
-                       first ? "" : ",", Endpoint{rs.address, rs.port}.str(),
-                       health::toString(health_ ? health_->state(rsId) : health::State::kUnknown),
-                       w == weights_.end() ? rs.weight : w->second, rs.weight);
-      first = false;
+      rsList.push_back(
+          {{"address", Endpoint{rs.address, rs.port}.str()},
+           {"state", health::toString(health_ ? health_->state(rsId) : health::State::kUnknown)},
+           {"weight", w == weights_.end() ? rs.weight : w->second},
+           {"configured_weight", rs.weight}});
     }
-    s += "]}";
+    services.push_back(
+        {{"vip", fmt::format("{}:{}/{}", svc.vip.str(), svc.port, config::toString(svc.protocol))},
+         {"healthy", h.healthy},
+         {"total", h.total},
+         {"min_healthy", h.minHealthy},
+         {"real_servers", std::move(rsList)}});
   }
-  s += "]";
+  st["services"] = std::move(services);
   if (health_) {
-    const auto st = health_->stats();
-    s += fmt::format(R"(,"health":{{"probes":{},"failures":{},"changes":{},"lag_p99_ms":{:.1f}}})",
-                     st.probes, st.failures, st.changes, st.lagP99Ms);
+    const auto hs = health_->stats();
+    // One decimal, as before: a p99 in ms needs no more.
+    st["health"] = {{"probes", hs.probes},
+                    {"failures", hs.failures},
+                    {"changes", hs.changes},
+                    {"lag_p99_ms", std::round(hs.lagP99Ms * 10) / 10}};
   }
-  return dataplane_.statsJson(s);
+  return st;
 }
 
 }  // namespace anylb

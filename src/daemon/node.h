@@ -30,8 +30,9 @@ class Node {
   // Periodic (200 ms): dataplane housekeeping; health probes move to an uplink whose link is
   // up. False when the dataplane is not alive.
   bool tick();
-  // The stats object; `extra` ("\"key\":value,...") is added to it.
-  [[nodiscard]] std::string statsJson(const std::string& extra = {}) const;
+  // The stats object (docs/operations.md): the dataplane's members, `generation`, `services`
+  // (health view) and `health`; the caller adds `bgp`.
+  [[nodiscard]] nlohmann::json statsJson() const;
 
   struct ServiceHealth {
     uint32_t healthy = 0;  // RS whose check is up

@@ -374,46 +374,49 @@ int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
   return n == 0 ? -1 : up[flowHash % n];
 }
 
-std::string Dataplane::statsJson(const std::string& extra) const {
-  std::string j = "{\"workers\":[";
+nlohmann::json Dataplane::statsJson() const {
+  // Built as a document, never by formatting text: names (ports, uplinks) are the operator's
+  // strings and must come out escaped. Keys: docs/operations.md.
+  using nlohmann::json;
+  json workers = json::array();
   for (size_t w = 0; w < ctx_.size(); ++w) {
     const auto& c = *ctx_[w];
     const auto& k = c.engine->counters();
     const auto& l = c.counters;
-    std::string drops;
+    json drops = json::object();  // sparse: reasons that happened
     uint64_t dropped = k.dropped;
     for (unsigned r = 0; r < fullnat::kDropReasonCount; ++r) {
       if (k.drops[r] != 0) {
-        drops +=
-            fmt::format("{}\"{}\":{}", drops.empty() ? "" : ",",
-                        fullnat::dropReasonName(static_cast<fullnat::DropReason>(r)), k.drops[r]);
+        drops[fullnat::dropReasonName(static_cast<fullnat::DropReason>(r))] = k.drops[r];
       }
     }
     for (unsigned r = 0; r < kDpDropCount; ++r) {
       if (l.drops[r] != 0) {
-        drops += fmt::format("{}\"{}\":{}", drops.empty() ? "" : ",",
-                             dpDropName(static_cast<DpDrop>(r)), l.drops[r]);
+        drops[dpDropName(static_cast<DpDrop>(r))] = l.drops[r];
         dropped += l.drops[r];
       }
     }
-    j += fmt::format(
-        "{}{{\"id\":{},\"rx\":{},\"forwarded\":{},\"to_kernel\":{},\"redirected_out\":{},"
-        "\"redirected_in\":{},\"dropped\":{},\"drops\":{{{}}},\"sessions\":{},"
-        "\"sessions_created\":{},\"sessions_expired\":{},\"toa_inserted\":{},\"idle_sleeps\":{}}}",
-        w == 0 ? "" : ",", w, k.rxPackets, k.forwarded, l.toKernel, l.redirectedOut, l.redirectedIn,
-        dropped, drops, c.engine->sessions().size(), k.sessionsCreated, k.sessionsExpired,
-        k.toaInserted, l.idleSleeps);
+    workers.push_back({{"id", w},
+                       {"rx", k.rxPackets},
+                       {"forwarded", k.forwarded},
+                       {"to_kernel", l.toKernel},
+                       {"redirected_out", l.redirectedOut},
+                       {"redirected_in", l.redirectedIn},
+                       {"dropped", dropped},
+                       {"drops", std::move(drops)},
+                       {"sessions", c.engine->sessions().size()},
+                       {"sessions_created", k.sessionsCreated},
+                       {"sessions_expired", k.sessionsExpired},
+                       {"toa_inserted", k.toaInserted},
+                       {"idle_sleeps", l.idleSleeps}});
   }
-  j += "],\"ports\":[";
-  for (size_t i = 0; i < uplinks_.size(); ++i) {
-    const auto& u = *uplinks_[i];
+  json ports = json::array();
+  for (const auto& u : uplinks_) {
     rte_eth_stats s{};
-    rte_eth_stats_get(u.port, &s);
-    j += fmt::format(
-        "{}{{\"name\":\"{}\",\"uplink\":\"{}\",\"rx\":{},\"tx\":{},\"tx_dropped\":{},"
-        "\"link_up\":{}}}",
-        i == 0 ? "" : ",", u.portName, u.name, s.ipackets, s.opackets, s.oerrors,
-        u.linkUp.load() ? "true" : "false");
+    rte_eth_stats_get(u->port, &s);
+    json port = {{"name", u->portName}, {"uplink", u->name},       {"rx", s.ipackets},
+                 {"tx", s.opackets},    {"tx_dropped", s.oerrors}, {"link_up", u->linkUp.load()}};
+    ports.push_back(std::move(port));
   }
   uint64_t toK = 0;
   uint64_t fromK = 0;
@@ -421,19 +424,18 @@ std::string Dataplane::statsJson(const std::string& extra) const {
     toK += c->counters.toKernel;
     fromK += c->counters.fromKernel;
   }
-  j += fmt::format(
-      "],\"dataplane_alive\":{},\"exception\":{{\"to_kernel\":{},\"from_kernel\":{}}},"
-      "\"neighbors\":[",
-      alive_.load() ? "true" : "false", toK, fromK);
+  json neighbors = json::array();
   for (size_t i = 0; i < neighbors_.size(); ++i) {
     const auto& n = neighbors_.at(i);
-    j += fmt::format(R"({}{{"ip":"{}","mac":"{}","state":"{}"}})", i == 0 ? "" : ",",
-                     IpAddr::v4(ntohl(n.ipRaw)).str(), macString(n.mac.load()),
-                     n.resolved.load() ? "reachable" : "unresolved");
+    neighbors.push_back({{"ip", IpAddr::v4(ntohl(n.ipRaw)).str()},
+                         {"mac", macString(n.mac.load())},
+                         {"state", n.resolved.load() ? "reachable" : "unresolved"}});
   }
-  j += "]";
-  if (!extra.empty()) j += "," + extra;
-  return j + "}";
+  return {{"workers", std::move(workers)},
+          {"ports", std::move(ports)},
+          {"dataplane_alive", alive_.load()},
+          {"exception", {{"to_kernel", toK}, {"from_kernel", fromK}}},
+          {"neighbors", std::move(neighbors)}};
 }
 
 }  // namespace anylb::dataplane

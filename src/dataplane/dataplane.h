@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -92,9 +93,10 @@ class Dataplane {
   // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
   // stale neighbours, worker heartbeats. Returns false when a worker has stalled.
   bool tick();
-  // Control thread: the stats JSON the SIGUSR1 dump and the tests read.
-  // `extra` (JSON members, e.g. "\"services\":[...]") is added to the top-level object.
-  std::string statsJson(const std::string& extra = {}) const;
+  // Control thread: the dataplane's part of the stats object (workers, ports,
+  // dataplane_alive, exception, neighbors) that the SIGUSR1 dump, the control API's status
+  // and the tests read; the daemon adds its own members to it.
+  [[nodiscard]] nlohmann::json statsJson() const;
   // The dataplane clock (common/tsc_clock.h): ms since start, 64-bit, monotonic.
   [[nodiscard]] uint64_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }

@@ -44,10 +44,10 @@ PYEOF
 }
 
 cleanup_cfg() { rm -f "$CFG" "$CFG.tmp"; }
-trap 'cleanup_cfg; _lab_end' EXIT
+trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 
 lab_begin
-trap 'cleanup_cfg; _lab_end' EXIT
+trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 write_config rs1 rs2
 node_up 1 "$CFG"
 wait_vip 30

@@ -7,10 +7,16 @@
 
 #include <array>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 namespace anylb::bgp {
 namespace {
+
+// The status as the compact text the daemon logs.
+std::string text(const nlohmann::json& j) {
+  return j.dump();
+}
 
 TEST(BfdPacket, RoundTrips) {
   BfdPacket p;
@@ -200,6 +206,21 @@ TEST(BfdSession, JitterKeepsTheIntervalWithin75To100Percent) {
   EXPECT_TRUE(s.txDue(1000000));
 }
 
+// An uplink name is the operator's string: the status must stay valid JSON whatever it holds,
+// and give the name back unchanged.
+TEST(BfdAgent, StatusCarriesAnyUplinkNameAsValidJson) {
+  const std::string name = "u\"0\\x\n\x01";
+  BfdAgent agent({BfdPeerConfig{name, *IpAddr::parse("127.0.0.1"), *IpAddr::parse("127.0.0.2")}},
+                 300, 3);
+  const auto status = nlohmann::json::parse(text(agent.statusJson()), nullptr, false);
+  ASSERT_FALSE(status.is_discarded()) << text(agent.statusJson());
+  ASSERT_TRUE(status.is_array());
+  ASSERT_EQ(status.size(), 1U);
+  EXPECT_EQ(status[0].value("uplink", ""), name);
+  EXPECT_EQ(status[0].value("peer", ""), "127.0.0.2");
+  EXPECT_EQ(status[0].value("state", ""), "down");
+}
+
 // Two agents on loopback addresses of their own (so parallel test runs do not share ports).
 TEST(BfdAgent, TwoAgentsComeUpOnlyWhenEnabledAndSeeAdminDown) {
   const unsigned salt = static_cast<unsigned>(getpid()) % 200;
@@ -212,38 +233,38 @@ TEST(BfdAgent, TwoAgentsComeUpOnlyWhenEnabledAndSeeAdminDown) {
   // Disabled (no BGP session yet): silent, never up.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(left.up()[0]);
-  EXPECT_NE(left.statusJson().find(R"("enabled":false)"), std::string::npos);
+  EXPECT_NE(text(left.statusJson()).find(R"("enabled":false)"), std::string::npos);
   left.setEnabled(0, true);
   right->setEnabled(0, true);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!(left.up()[0] && right->up()[0]) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_TRUE(left.up()[0]) << left.statusJson();
-  ASSERT_TRUE(right->up()[0]) << right->statusJson();
-  EXPECT_NE(left.statusJson().find(R"("state":"up")"), std::string::npos);
+  ASSERT_TRUE(left.up()[0]) << text(left.statusJson());
+  ASSERT_TRUE(right->up()[0]) << text(right->statusJson());
+  EXPECT_NE(text(left.statusJson()).find(R"("state":"up")"), std::string::npos);
   // Disabled while up: AdminDown, which the other side takes as "neighbor signaled down".
   right->setEnabled(0, false);
   auto t0 = std::chrono::steady_clock::now();
   while (left.up()[0] && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_FALSE(left.up()[0]) << left.statusJson();
+  EXPECT_FALSE(left.up()[0]) << text(left.statusJson());
   right->setEnabled(0, true);
   t0 = std::chrono::steady_clock::now();
   while (!(left.up()[0] && right->up()[0]) &&
          std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_TRUE(left.up()[0]) << left.statusJson();
+  ASSERT_TRUE(left.up()[0]) << text(left.statusJson());
   right.reset();  // stops with AdminDown
   t0 = std::chrono::steady_clock::now();
   while (left.up()[0] && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_FALSE(left.up()[0]) << left.statusJson();
-  EXPECT_NE(left.statusJson().find("neighbor signaled session down"), std::string::npos)
-      << left.statusJson();
+  EXPECT_FALSE(left.up()[0]) << text(left.statusJson());
+  EXPECT_NE(text(left.statusJson()).find("neighbor signaled session down"), std::string::npos)
+      << text(left.statusJson());
 }
 
 }  // namespace

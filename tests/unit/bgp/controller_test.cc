@@ -5,11 +5,17 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "config/config.h"
 
 namespace anylb::bgp {
 namespace {
+
+// The status as the compact text the daemon logs.
+std::string text(const nlohmann::json& j) {
+  return j.dump();
+}
 
 // A speaker that keeps paths by prefix the way gobgpd does (an add replaces the path of the same
 // prefix), records calls, and fails the calls it is told to.
@@ -236,14 +242,30 @@ TEST_F(ControllerTest, StatusNamesPeersVipsAndPaths) {
   speaker.peers[0].established = true;
   speaker.peers[0].state = "established";
   run(1000, true, {true, false});
-  const auto s = ctl.statusJson();
-  EXPECT_NE(s.find(R"({"address":"10.1.1.1","state":"established","established":true})"),
-            std::string::npos)
+  const auto s = nlohmann::json::parse(text(ctl.statusJson()));
+  const nlohmann::json peer = {
+      {"address", "10.1.1.1"}, {"state", "established"}, {"established", true}};
+  EXPECT_EQ(s["peers"][0], peer) << s;
+  EXPECT_EQ(s["vips"][0]["vip"], "10.100.0.10") << s;
+  EXPECT_EQ(s["vips"][0]["state"], "announced") << s;
+  EXPECT_EQ(s["vips"][0]["healthy"], true) << s;
+  const nlohmann::json path = {{"prefix", "10.100.0.10/32"}, {"communities", {"65100:42"}}};
+  EXPECT_NE(std::find(s["announced"].begin(), s["announced"].end(), path), s["announced"].end())
       << s;
-  EXPECT_NE(s.find(R"({"vip":"10.100.0.10","state":"announced","healthy":true)"), std::string::npos)
-      << s;
-  EXPECT_NE(s.find(R"({"prefix":"10.100.0.10/32","communities":["65100:42"]})"), std::string::npos)
-      << s;
+}
+
+// A peer's state is whatever gobgpd reports: the status must stay valid JSON and carry it.
+TEST_F(ControllerTest, StatusIsValidJsonWhateverTheSpeakerReports) {
+  run(kRise + 400, true, {true, false});
+  const std::string state = "we\"ird\\state\n";
+  speaker.peers[0].state = state;
+  run(1000, true, {true, false});
+  const auto s = nlohmann::json::parse(text(ctl.statusJson()), nullptr, false);
+  ASSERT_FALSE(s.is_discarded()) << text(ctl.statusJson());
+  ASSERT_GE(s["peers"].size(), 1U) << s;
+  EXPECT_EQ(s["peers"][0]["address"], "10.1.1.1");
+  EXPECT_EQ(s["peers"][0]["state"], state);
+  EXPECT_EQ(s["vips"][0]["vip"], "10.100.0.10");
 }
 
 TEST(ParseCommunity, AcceptsOnlyTwoSixteenBitNumbers) {

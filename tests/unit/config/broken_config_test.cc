@@ -45,6 +45,30 @@ std::string uplink(char n) {
   return s;
 }
 
+// What the validator says about an IPv6 address that the dataplane cannot carry yet.
+constexpr const char* kNoIpv6 =
+    "IPv6 is not supported yet (the dataplane forwards and BGP announces IPv4 only)";
+
+// n more [[dataplane.port]] tables (3 lines each), to go before the base's.
+std::string extraPorts(int n) {
+  std::string s;
+  for (int i = 1; i <= n; ++i) {
+    s += "[[dataplane.port]]\nname = \"x" + std::to_string(i) + "\"\ndevice = \"net_null" +
+         std::to_string(i) + "\"\n";
+  }
+  return s;
+}
+
+// n static routes via distinct next hops 10.1.0.10.. (3 lines each, from line 35 of the base).
+std::string routes(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    s += "[[dataplane.route]]\nprefix = \"192.0." + std::to_string(i) + ".0/24\"\nvia = \"10.1.0." +
+         std::to_string(10 + i) + "\"\n";
+  }
+  return s;
+}
+
 std::vector<Case> cases() {
   const std::string kMinimal = testing::minimal();
   return {
@@ -79,11 +103,72 @@ std::vector<Case> cases() {
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
        {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
         "10.100.0.10 is IPv4 (no NAT46/64)"}},
-      {"no_lip_for_rs_family",
+      // IPv6 validates but is neither forwarded nor announced yet: refused where it is written,
+      // without follow-up errors about the same address.
+      {"ipv6_vip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
                 replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\"")),
-       {"t.toml:31:11: service[0].real_server[0].address: no local address prefix of family "
-        "IPv6 to reach fd00::11"}},
+       {std::string("t.toml:27:7: service[0].vip: ") + kNoIpv6}},
+      {"ipv6_uplink",
+       replaced("address = \"10.1.0.2/30\"\ngateway = \"10.1.0.1\"\npeer_address = \"10.1.0.1\"",
+                "address = \"fd00:1::2/64\"\ngateway = \"fd00:1::1\"\npeer_address = "
+                "\"fd00:1::1\""),
+       {std::string("t.toml:15:11: uplink[0].address: ") + kNoIpv6}},
+      {"ipv6_lip",
+       replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:200::/120"])"),
+       {std::string("t.toml:24:12: local_addresses.prefixes[1]: ") + kNoIpv6}},
+      {"ipv6_route",
+       kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
+       {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "
+        "built yet)"}},
+      // A LIP prefix is announced over BGP: covering anybody else's address hijacks it.
+      {"lip_contains_real_server",
+       replaced("10.200.0.0/28", "10.20.0.0/28"),
+       {"t.toml:24:12: local_addresses.prefixes[0]: 10.20.0.0/28 contains the real server "
+        "10.20.0.11 of service[0]"}},
+      {"lip_contains_gateway",
+       replaced("gateway = \"10.1.0.1\"", "gateway = \"10.200.0.1\""),
+       {"t.toml:16:11: uplink[0].gateway: 10.200.0.1 is outside the uplink prefix 10.1.0.2/30",
+        "t.toml:24:12: local_addresses.prefixes[0]: 10.200.0.0/28 contains the gateway "
+        "10.200.0.1 of uplink[0]"}},
+      {"lip_contains_bgp_peer",
+       replaced("peer_address = \"10.1.0.1\"", "peer_address = \"10.200.0.9\""),
+       {"t.toml:24:12: local_addresses.prefixes[0]: 10.200.0.0/28 contains the BGP peer "
+        "10.200.0.9 of uplink[0]"}},
+      {"lip_contains_route_next_hop",
+       kMinimal + "[[dataplane.route]]\nprefix = \"192.0.2.0/24\"\nvia = \"10.200.0.5\"\n",
+       {"t.toml:24:12: local_addresses.prefixes[0]: 10.200.0.0/28 contains the next hop "
+        "10.200.0.5 of dataplane.route[0]",
+        "t.toml:36:7: dataplane.route[0].via: 10.200.0.5 is on no uplink's connected prefix"}},
+      // Fixed dataplane arrays: 8 DPDK ports (ports + one TAP per uplink), 16 next hops.
+      {"too_many_ports",
+       replaced("[[dataplane.port]]", extraPorts(7) + "[[dataplane.port]]"),
+       {"t.toml:29:1: dataplane.port[7]: 8 ports and 1 uplink exception TAP(s) need 9 DPDK ports; "
+        "the dataplane has 8 (with 1 uplink(s): at most 7 [[dataplane.port]])"}},
+      {"too_many_next_hops",
+       replaced("10.1.0.2/30", "10.1.0.2/24") + routes(16),
+       {"t.toml:81:7: dataplane.route[15].via: 10.1.0.25 is next hop number 17: the dataplane "
+        "resolves at most 16 (the uplinks' gateways and the distinct route next hops)"}},
+      // Names: the uplink's is a kernel interface name; labels have no control characters.
+      {"uplink_name_with_quote",
+       replaced("name = \"u0\"", "name = 'u\"0'"),
+       {"t.toml:13:8: uplink[0].name: 'u\"0' cannot name the uplink's exception interface: use "
+        "1..15 letters, digits, '-', '_' or '.'"}},
+      {"uplink_name_too_long",
+       replaced("name = \"u0\"", "name = \"uplink-to-tor-one\""),
+       {"t.toml:13:8: uplink[0].name: 'uplink-to-tor-one' cannot name the uplink's exception "
+        "interface: use 1..15 letters, digits, '-', '_' or '.'"}},
+      {"service_name_with_control_character",
+       replaced("vip = \"10.100.0.10\"", "name = \"web\\u001b[2J\"\nvip = \"10.100.0.10\""),
+       {"t.toml:27:8: service[0].name: contains the control character 0x1b"}},
+      {"port_name_with_newline",
+       replaced("name = \"p0\"\n", "name = \"p\\n0\"\n",
+                replaced("port = \"p0\"", R"(port = "p\n0")")),
+       {"t.toml:9:8: dataplane.port[0].name: contains the control character 0x0a"}},
+      {"service_name_too_long",
+       replaced("vip = \"10.100.0.10\"",
+                "name = \"" + std::string(65, 'w') + "\"\nvip = \"10.100.0.10\""),
+       {"t.toml:27:8: service[0].name: is 65 bytes long; at most 64"}},
       {"port_zero",
        replaced("port = 80\n\n", "port = 0\n\n"),
        {"t.toml:28:8: service[0].port: 0 is out of range 1..65535"}},
@@ -253,6 +338,52 @@ INSTANTIATE_TEST_SUITE_P(Config, BrokenConfig, ::testing::ValuesIn(cases()),
 
 TEST(BrokenConfig, TheBaseItselfIsValid) {
   EXPECT_EQ(errorsOf(testing::minimal()), Errors{});
+}
+
+// The limits are the dataplane's exactly: one less is refused above, these are accepted.
+TEST(BrokenConfig, SevenPortsWithOneUplinkFitTheDataplane) {
+  EXPECT_EQ(errorsOf(replaced("[[dataplane.port]]", extraPorts(6) + "[[dataplane.port]]")),
+            Errors{});
+}
+
+TEST(BrokenConfig, SixteenNextHopsFitTheDataplane) {
+  // The gateway and 15 route next hops; a route reusing a next hop adds none.
+  EXPECT_EQ(errorsOf(replaced("10.1.0.2/30", "10.1.0.2/24") + routes(15) +
+                     "[[dataplane.route]]\nprefix = \"198.51.100.0/24\"\nvia = \"10.1.0.10\"\n"),
+            Errors{});
+}
+
+// 16384 real servers are accepted; one more is refused at the first one over the limit.
+// (Through validate() directly: 16k TOML tables take seconds to parse under the sanitizers.)
+TEST(BrokenConfig, RealServerCountIsBoundedByThePerRsCounters) {
+  auto loaded = loadConfigString(testing::minimal(), "t.toml");
+  ASSERT_TRUE(loaded.config);
+  Config cfg = *loaded.config;
+  auto& list = cfg.services[0].realServers;
+  while (list.size() < 16384) {
+    RealServer rs = list[0];
+    rs.address = IpAddr::v4((10U << 24) | (21U << 16) | static_cast<uint32_t>(list.size()));
+    list.push_back(rs);
+  }
+  EXPECT_TRUE(validate(cfg, {}).empty());
+  RealServer one = list[0];
+  one.address = *IpAddr::parse("10.22.0.1");
+  list.push_back(one);
+  const auto errors = validate(cfg, {});
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].str(),
+            "t.toml: service[0].real_server[16384]: real server number 16385 of the config: at "
+            "most 16384 are supported");
+}
+
+// Names with quotes and backslashes are fine: every document that carries them is built by an
+// encoder (JSON, Prometheus), so they need no restriction.
+TEST(BrokenConfig, QuotesAndBackslashesInLabelsAreValid) {
+  const auto text = replaced(
+      "vip = \"10.100.0.10\"", R"(name = 'web "blue" \ green'
+vip = "10.100.0.10")",
+      replaced("name = \"p0\"", R"(name = 'p"0\')", replaced("port = \"p0\"", R"(port = 'p"0\')")));
+  EXPECT_EQ(errorsOf(text), Errors{});
 }
 
 }  // namespace

@@ -410,6 +410,59 @@ TEST_F(ControlServerTest, StaleSocketIsReplaced) {
   EXPECT_EQ(ok(ask(c, R"({"cmd":"echo"})")), true);
 }
 
+TEST_F(ControlServerTest, LiveSocketOfAnotherServerIsNotTaken) {
+  // A second anylbd with the same control.socket must not unlink the first one's socket: the
+  // first would keep forwarding with no control API, unreachable for anylbctl.
+  ASSERT_EQ(start(), "");
+  auto before = connect();
+  EXPECT_EQ(ok(ask(before, R"({"cmd":"echo"})")), true);
+  const auto err = io_.run([this] {
+    ControlServer second(io_.io(), path_, handle, smallLimits());
+    return second.start();  // ~second: stop() must not remove the first one's socket either
+  });
+  EXPECT_NE(err.find(path_), std::string::npos) << err;
+  EXPECT_NE(err.find("listening"), std::string::npos) << err;
+  // The first server still answers, on its open connection and on new ones.
+  EXPECT_EQ(ok(ask(before, R"({"cmd":"echo"})")), true);
+  auto after = connect();
+  EXPECT_EQ(ok(ask(after, R"({"cmd":"echo"})")), true);
+}
+
+TEST_F(ControlServerTest, FileThatIsNotASocketIsNeitherDeletedNorReplaced) {
+  std::ofstream(path_) << "operator's notes";
+  const auto err = start();
+  EXPECT_NE(err.find("not a socket"), std::string::npos) << err;
+  std::ifstream in(path_);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "operator's notes");
+  // An empty directory at the path is not removed either.
+  std::filesystem::remove(path_);
+  std::filesystem::create_directory(path_);
+  EXPECT_NE(start().find("not a socket"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_directory(path_));
+}
+
+TEST_F(ControlServerTest, StopLeavesASocketThatReplacedOurs) {
+  // Someone removed our socket and another server bound the path: stopping the first server
+  // must not remove the second one's socket.
+  ASSERT_EQ(start(), "");
+  std::filesystem::remove(path_);
+  auto second = io_.run([this] {
+    auto s = std::make_unique<ControlServer>(io_.io(), path_, handle, smallLimits());
+    EXPECT_EQ(s->start(), "");
+    server_->stop();
+    return s;
+  });
+  EXPECT_TRUE(std::filesystem::exists(path_));
+  auto c = connect();
+  EXPECT_EQ(ok(ask(c, R"({"cmd":"echo"})")), true);
+  io_.run([&] {
+    second.reset();
+    return 0;
+  });
+}
+
 TEST_F(ControlServerTest, CreatesMissingParentDirectories) {
   const std::string nested = dir_ + "/run/anylb/anylb.sock";
   ASSERT_EQ(start(smallLimits(), nested), "");
