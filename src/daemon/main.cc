@@ -140,10 +140,17 @@ int run(const std::string& path, int verbose) {
       };
   ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
+  // The stats object of the SIGUSR1 dump, `anylbctl status` and /metrics. Its "ports" come
+  // from Dataplane::portsJson (RSS / steering mode, the PMD's drop counters).
+  auto statsObject = [&] {
+    auto st = nlohmann::json::parse(node.statsJson("\"bgp\":" + bgp.statusJson()));
+    st["ports"] = node.portsJson();
+    return st;
+  };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("stats {}", node.statsJson("\"bgp\":" + bgp.statusJson()));
+        spdlog::info("stats {}", statsObject().dump());
         spdlog::default_logger()->flush();
         usr1.async_wait(onUsr1);
       };
@@ -184,9 +191,6 @@ int run(const std::string& path, int verbose) {
       };
   hup.async_wait(onHup);
 
-  auto statsObject = [&] {
-    return nlohmann::json::parse(node.statsJson("\"bgp\":" + bgp.statusJson()));
-  };
   auto drainAnswer = [&] {
     nlohmann::json vips = nlohmann::json::array();
     for (const auto& v : bgp.drainedVips()) vips.push_back(v.str());

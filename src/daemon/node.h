@@ -32,6 +32,8 @@ class Node {
   bool tick();
   // The stats object; `extra` ("\"key\":value,...") is added to it.
   [[nodiscard]] std::string statsJson(const std::string& extra = {}) const;
+  // Per uplink port: mode (RSS / reply steering) and the PMD's counters.
+  [[nodiscard]] nlohmann::json portsJson() const { return dataplane_.portsJson(); }
 
   struct ServiceHealth {
     uint32_t healthy = 0;  // RS whose check is up

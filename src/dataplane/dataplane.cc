@@ -137,6 +137,8 @@ void Dataplane::stop() {
   if (ealUp_) {
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) {
+      rte_flow_error err{};
+      rte_flow_flush(port, &err);  // reply-steering rules, where there are any
       rte_eth_promiscuous_disable(port);
       rte_eth_dev_stop(port);
       rte_eth_dev_close(port);
