@@ -260,6 +260,8 @@ std::string Dataplane::initPorts() {
     for (const auto& p : cfg_.dataplane.ports) {
       if (p.name == u.port) port = &p;
     }
+    // validate() guarantees the port exists; a clear error rather than a crash if not.
+    if (port == nullptr) return fmt::format("uplink {}: no [[dataplane.port]] {}", u.name, u.port);
     auto rt = std::make_unique<UplinkRt>();
     rt->name = u.name;
     rt->addrRaw = rawOf(u.address.addr);
