@@ -2,11 +2,12 @@
 # either works on a fresh Debian machine. Everything else here serves those two.
 BUILD      ?= build
 SAN_BUILD  ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= 2
 CMAKE_GEN  := -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap build build-san test bench lint demo clean
+.PHONY: all bootstrap build build-san build-tsan test bench lint demo clean
 
 all: build
 
@@ -17,13 +18,20 @@ build-san: bootstrap
 	@cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(SAN_BUILD) -j $(JOBS)
 
+# ThreadSanitizer: only the concurrency tests (a few seconds to build).
+build-tsan: bootstrap
+	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DANYLB_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+
 build: bootstrap
-	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE_DIR=$(abspath $(SAN_BUILD)) >/dev/null
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE_DIR=$(abspath $(SAN_BUILD)) \
+	  -DANYLB_TSAN_DIR=$(abspath $(TSAN_BUILD)) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit (plain and under ASan+UBSan), fuzz smoke, integration and kernel-module
-# suites. `make test CTEST_ARGS="-L unit"` runs a subset; `-LE slow` skips the slow labels.
-test: build-san build
+# Every test: unit (plain, under ASan+UBSan, the concurrency ones under TSan), fuzz smoke,
+# integration and kernel-module suites. `make test CTEST_ARGS="-L unit"` runs a subset;
+# `-LE slow` skips the slow labels.
+test: build-san build-tsan build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build
@@ -36,7 +44,7 @@ demo: build
 	@tools/demo
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
 
 # The Ansible roles (ansible/) applied for real to debootstrapped Debian 12 chroots, checked
 # inside, and run twice (the second run must change nothing). Needs root; caches the root

@@ -5,7 +5,7 @@
  * toa_hooks.c   probes: record TOA at handshake, rewrite getname, forget on destroy
  * toa_table.c   RCU hash table of records, keyed by socket
  * toa_trust.c   the trusted= list of load-balancer prefixes
- * toa_stats.c   per-netns counters and /proc/net/toa_stats
+ * toa_stats.c   per-netns counters and /proc/net/toa_stats (O(1) per read)
  * toa_main.c    module init/exit and parameters
  */
 #ifndef TOA_H
@@ -31,7 +31,7 @@ struct sock;
 struct toa_entry {
 	struct hlist_bl_node node;
 	const struct sock *sk;
-	const struct net *net;		/* for the per-netns entry count only */
+	const struct net *net;		/* whose "entries" counts this record */
 	struct in6_addr lb_addr;	/* handshake source, v4-mapped for IPv4 */
 	__be16 lb_port;			/* handshake source port == sk_dport */
 	u16 local_port;			/* host order, == sk_num */
@@ -46,12 +46,18 @@ struct toa_entry *toa_entry_alloc(gfp_t gfp);
 void toa_table_insert(struct toa_entry *e);
 bool toa_table_lookup(const struct sock *sk, struct toa_entry *copy);
 void toa_table_remove(const struct sock *sk);
-unsigned long toa_table_count(const struct net *net);
+void toa_table_forget_net(const struct net *net);
 bool toa_table_empty(void);
 
 /* toa_trust.c */
-bool toa_trusted_v4(__be32 addr);
-bool toa_trusted_v6(const struct in6_addr *addr);
+enum toa_trust_verdict {
+	TOA_TRUST_YES,		/* in trusted=, or trusted=any */
+	TOA_TRUST_NO,		/* outside the trusted= prefixes */
+	TOA_TRUST_UNSET,	/* trusted= not set: nothing is trusted */
+};
+
+enum toa_trust_verdict toa_trust_v4(__be32 addr);
+enum toa_trust_verdict toa_trust_v6(const struct in6_addr *addr);
 void toa_trust_log(void);
 void toa_trust_exit(void);
 
@@ -60,6 +66,7 @@ enum toa_counter {
 	TOA_CTR_FOUND,		/* well-formed TOA on a handshake that made a socket */
 	TOA_CTR_REWRITTEN,	/* accept()/getpeername() answers rewritten */
 	TOA_CTR_UNTRUSTED,	/* TOA from a source outside trusted=: ignored */
+	TOA_CTR_TRUSTED_UNSET,	/* TOA while trusted= is not set: ignored */
 	TOA_CTR_MALFORMED,	/* bad option list or kind-254 length */
 	TOA_CTR_UNMAPPABLE,	/* IPv6 TOA on an IPv4 socket: ignored */
 	TOA_CTR_NOMEM,		/* record allocation failed: TOA lost */
@@ -69,6 +76,8 @@ enum toa_counter {
 int toa_stats_init(void);
 void toa_stats_exit(void);
 void toa_stats_inc(const struct sock *sk, enum toa_counter ctr);
+void toa_stats_entries_add(const struct net *net, long delta);
+long toa_stats_entries(const struct net *net);
 
 /* toa_hooks.c */
 int toa_hooks_register(void);

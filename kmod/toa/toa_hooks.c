@@ -88,15 +88,16 @@ static int toa_syn_recv6_entry(struct kretprobe_instance *ri,
 }
 #endif
 
-/* The handshake's source: the LB address the TOA is trusted for. */
-static bool toa_skb_source(const struct sk_buff *skb, struct in6_addr *src)
+/* The handshake's source (the LB address), and whether trusted= trusts it. */
+static enum toa_trust_verdict toa_skb_source(const struct sk_buff *skb,
+					     struct in6_addr *src)
 {
 	if (skb->protocol == htons(ETH_P_IP)) {
 		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, src);
-		return toa_trusted_v4(ip_hdr(skb)->saddr);
+		return toa_trust_v4(ip_hdr(skb)->saddr);
 	}
 	*src = ipv6_hdr(skb)->saddr;
-	return toa_trusted_v6(src);
+	return toa_trust_v6(src);
 }
 
 static void toa_record(const struct sock *listener, const struct sock *child,
@@ -119,8 +120,14 @@ static void toa_record(const struct sock *listener, const struct sock *child,
 		return;
 
 	toa_stats_inc(listener, TOA_CTR_FOUND);
-	if (!toa_skb_source(skb, &src)) {
+	switch (toa_skb_source(skb, &src)) {
+	case TOA_TRUST_YES:
+		break;
+	case TOA_TRUST_NO:
 		toa_stats_inc(listener, TOA_CTR_UNTRUSTED);
+		return;
+	case TOA_TRUST_UNSET:
+		toa_stats_inc(listener, TOA_CTR_TRUSTED_UNSET);
 		return;
 	}
 	if (toa.family == TOA_IPV6 && child->sk_family != AF_INET6) {

@@ -7,6 +7,12 @@
  * sum of the probes' nmissed and is the same in every netns, because probes
  * are global; "entries" counts the live records of sockets in this netns.
  *
+ * A read costs O(1): it prints counters and walks nothing, so the file can
+ * stay world-readable (monitoring agents run unprivileged) without letting
+ * any local user make the kernel walk a table of up to 2^24 buckets per
+ * read.  "entries" is kept by the table as records come and go
+ * (toa_stats_entries_add()).
+ *
  * The counters live inside the net_generic area itself (no separate
  * allocation): that memory is freed only after every pernet exit of the
  * namespace has run, so a probe that fires for a kernel socket of a dying
@@ -26,7 +32,11 @@
 
 struct toa_net {
 	atomic_long_t ctr[TOA_CTR_MAX];
+	atomic_long_t entries;		/* live records of this netns's sockets */
 };
+
+/* Module exit: the table is freed whole, no need to forget netns by netns. */
+static bool toa_stats_unloading;
 
 static unsigned int toa_net_id __read_mostly;
 
@@ -34,6 +44,7 @@ static const char *const toa_counter_names[TOA_CTR_MAX] = {
 	[TOA_CTR_FOUND]		= "found",
 	[TOA_CTR_REWRITTEN]	= "rewritten",
 	[TOA_CTR_UNTRUSTED]	= "untrusted",
+	[TOA_CTR_TRUSTED_UNSET]	= "trusted_unset",
 	[TOA_CTR_MALFORMED]	= "malformed",
 	[TOA_CTR_UNMAPPABLE]	= "unmappable",
 	[TOA_CTR_NOMEM]		= "nomem",
@@ -50,6 +61,35 @@ void toa_stats_inc(const struct sock *sk, enum toa_counter ctr)
 	rcu_read_unlock();
 }
 
+/*
+ * Called by the table under a bucket lock, for a record of @net.  Records of
+ * a netns are all gone once its pernet exit has run (toa_net_exit()), so
+ * @net's generic area is still there.
+ */
+void toa_stats_entries_add(const struct net *net, long delta)
+{
+	struct toa_net *tn;
+
+	rcu_read_lock();
+	tn = net_generic(net, toa_net_id);
+	if (tn)
+		atomic_long_add(delta, &tn->entries);
+	rcu_read_unlock();
+}
+
+long toa_stats_entries(const struct net *net)
+{
+	struct toa_net *tn;
+	long n = 0;
+
+	rcu_read_lock();
+	tn = net_generic(net, toa_net_id);
+	if (tn)
+		n = atomic_long_read(&tn->entries);
+	rcu_read_unlock();
+	return n;
+}
+
 static int toa_stats_show(struct seq_file *seq, void *v)
 {
 	struct net *net = seq_file_single_net(seq);
@@ -60,7 +100,7 @@ static int toa_stats_show(struct seq_file *seq, void *v)
 		seq_printf(seq, "%s %ld\n", toa_counter_names[i],
 			   atomic_long_read(&tn->ctr[i]));
 	seq_printf(seq, "missed %lu\n", toa_hooks_missed());
-	seq_printf(seq, "entries %lu\n", toa_table_count(net));
+	seq_printf(seq, "entries %ld\n", atomic_long_read(&tn->entries));
 	return 0;
 }
 
@@ -72,9 +112,18 @@ static int __net_init toa_net_init(struct net *net)
 	return 0;
 }
 
+/*
+ * The netns is going away.  Its devices are gone (pernet device exits run
+ * before subsystem ones), so no handshake can record anything for it any
+ * more; drop the records its sockets still have, if any (a kernel socket
+ * not yet freed, a record whose destroy probe was missed), so that no
+ * record points at a netns whose counters are freed.
+ */
 static void __net_exit toa_net_exit(struct net *net)
 {
 	remove_proc_entry("toa_stats", net->proc_net);
+	if (!READ_ONCE(toa_stats_unloading))
+		toa_table_forget_net(net);
 }
 
 static struct pernet_operations toa_net_ops = {
@@ -89,7 +138,9 @@ int toa_stats_init(void)
 	return register_pernet_subsys(&toa_net_ops);
 }
 
+/* After the probes are gone; the table goes after this. */
 void toa_stats_exit(void)
 {
+	WRITE_ONCE(toa_stats_unloading, true);
 	unregister_pernet_subsys(&toa_net_ops);
 }

@@ -10,7 +10,9 @@
  * halves inside a probe handler could run softirqs there, and any probe they
  * hit would then be missed as recursion.
  *
- * Readers (getname probes, /proc) walk buckets under rcu_read_lock().
+ * Readers (getname probes) walk one bucket under rcu_read_lock().  Every
+ * link and unlink also moves the record's netns "entries" counter, so
+ * /proc/net/toa_stats never walks the table.
  * Records are freed through call_rcu(), and the cache is destroyed only
  * after rcu_barrier(), so no callback outlives the module.
  */
@@ -104,6 +106,7 @@ static void toa_entry_unlink(struct toa_entry *e)
 {
 	hlist_bl_del_rcu(&e->node);
 	atomic_long_dec(&toa_live);
+	toa_stats_entries_add(e->net, -1);
 	call_rcu(&e->rcu, toa_entry_free_rcu);
 }
 
@@ -129,6 +132,7 @@ void toa_table_insert(struct toa_entry *e)
 	}
 	hlist_bl_add_head_rcu(&e->node, head);
 	atomic_long_inc(&toa_live);
+	toa_stats_entries_add(e->net, 1);
 	hlist_bl_unlock(head);
 	local_irq_restore(flags);
 }
@@ -178,26 +182,33 @@ bool toa_table_empty(void)
 }
 
 /*
- * Records of one netns.  Walks the whole table: meant for /proc reads, not
- * for any hot path.  Counting by walk rather than by a per-netns counter
- * keeps the destroy probe free of any netns dereference.
+ * Drop every record of @net (pernet exit, process context).  Nothing is
+ * recorded for a netns once its devices are gone, so after this @net has no
+ * record left.  Most namespaces never had one: their counter says so and
+ * the table is not walked.
  */
-unsigned long toa_table_count(const struct net *net)
+void toa_table_forget_net(const struct net *net)
 {
 	size_t i, n = (size_t)1 << toa_bits;
-	unsigned long count = 0;
 
+	if (!toa_stats_entries(net))
+		return;
 	for (i = 0; i < n; i++) {
-		struct hlist_bl_node *pos;
+		struct hlist_bl_head *head = &toa_buckets[i];
+		struct hlist_bl_node *pos, *tmp;
 		struct toa_entry *e;
+		unsigned long flags;
 
-		rcu_read_lock();
-		hlist_bl_for_each_entry_rcu(e, pos, &toa_buckets[i], node)
+		if (hlist_bl_empty(head))
+			continue;
+		local_irq_save(flags);
+		hlist_bl_lock(head);
+		hlist_bl_for_each_entry_safe(e, pos, tmp, head, node)
 			if (e->net == net)
-				count++;
-		rcu_read_unlock();
+				toa_entry_unlink(e);
+		hlist_bl_unlock(head);
+		local_irq_restore(flags);
 		if (!(i & 1023))
 			cond_resched();
 	}
-	return count;
 }

@@ -5,13 +5,22 @@
  * A TOA is honoured only when the IP source of the handshake segment lies in
  * one of these prefixes, so a client that can reach the real server directly
  * cannot forge its address.  The list is a comma-separated set of IPv4 and
- * IPv6 prefixes ("10.0.0.0/8,fd00::/8"; a bare address is a /32 or /128).
- * Empty (the default) means every source is trusted, which is what the
- * public TOA modules do; the module says so in the kernel log.
+ * IPv6 prefixes ("10.0.0.0/8,fd00::/8"; a bare address is a /32 or /128),
+ * or the single word "any", which trusts every source (labs; what the public
+ * TOA modules do).
+ *
+ * Fail closed: empty (the default) trusts nothing.  Every TOA is then
+ * ignored and counted as trusted_unset, so a real server on which nobody
+ * set trusted= cannot be fooled by a host that reaches it directly.  A value
+ * that does not parse is refused with -EINVAL (the module does not load, or
+ * a run-time write leaves the old list), never read as "everything".
  *
  * The parameter is writable at run time through
  * /sys/module/toa/parameters/trusted.  The list is published with RCU:
- * handshake probes read it in softirq context, writers replace it whole.
+ * handshake probes read it in softirq context, writers replace it whole
+ * (parse into a new list, swap the pointer under the mutex, free the old one
+ * after a grace period), so a handshake sees either the old or the new list,
+ * never a mix or a freed one.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -37,11 +46,14 @@ struct toa_prefix {
 
 struct toa_trust {
 	struct rcu_head rcu;
+	bool any;			/* "any": every source, n == 0 */
 	unsigned int n;
 	struct toa_prefix p[];
 };
 
-/* NULL means "trust every source". */
+#define TOA_TRUST_ANY	"any"
+
+/* NULL means trusted= is not set: no source is trusted. */
 static struct toa_trust __rcu *toa_trust_list;
 static DEFINE_MUTEX(toa_trust_mutex);
 static bool toa_trust_live;	/* module initialised: log every change */
@@ -92,7 +104,7 @@ out:
 	return err;
 }
 
-/* Parse @val into a new list; *out is NULL for "trust everything". */
+/* Parse @val into a new list; *out is NULL for an empty value (unset). */
 static int toa_trust_parse(const char *val, struct toa_trust **out)
 {
 	struct toa_trust *t;
@@ -114,6 +126,15 @@ static int toa_trust_parse(const char *val, struct toa_trust **out)
 		tok = strim(tok);
 		if (!*tok)
 			continue;
+		if (!strcmp(tok, TOA_TRUST_ANY) || t->any) {
+			if (t->n || t->any) {
+				pr_err("trusted: '" TOA_TRUST_ANY "' cannot be combined with prefixes\n");
+				err = -EINVAL;
+				goto out_list;
+			}
+			t->any = true;
+			continue;
+		}
 		if (t->n == TOA_TRUST_MAX) {
 			pr_err("trusted: more than %d prefixes\n", TOA_TRUST_MAX);
 			err = -EINVAL;
@@ -126,7 +147,7 @@ static int toa_trust_parse(const char *val, struct toa_trust **out)
 		}
 		t->n++;
 	}
-	if (t->n)
+	if (t->n || t->any)
 		*out = t;
 	else
 		kfree(t);
@@ -144,6 +165,8 @@ static int toa_trust_format(const struct toa_trust *t, char *buf, size_t size)
 	unsigned int i;
 	int len = 0;
 
+	if (t && t->any)
+		return scnprintf(buf, size, TOA_TRUST_ANY);
 	for (i = 0; t && i < t->n; i++) {
 		const struct toa_prefix *p = &t->p[i];
 
@@ -172,7 +195,7 @@ static bool toa_trust_is_everything(const struct toa_trust *t)
 		else
 			all6 = true;
 	}
-	return !t || (all4 && all6);
+	return t && (t->any || (all4 && all6));
 }
 
 static void toa_trust_log_locked(const struct toa_trust *t)
@@ -180,7 +203,7 @@ static void toa_trust_log_locked(const struct toa_trust *t)
 	char *buf;
 
 	if (!t) {
-		pr_warn("trusted= is empty: TOA is honoured from every source; list the load balancers' prefixes in trusted=\n");
+		pr_warn("trusted= is not set: every TOA is ignored (counted as trusted_unset); list the load balancers' prefixes in trusted=, or 'any'\n");
 		return;
 	}
 	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
@@ -238,48 +261,51 @@ static const struct kernel_param_ops toa_trust_ops = {
 
 module_param_cb(trusted, &toa_trust_ops, NULL, 0644);
 MODULE_PARM_DESC(trusted,
-		 "Comma-separated IPv4/IPv6 prefixes of the load balancers whose TOA is honoured (default empty: every source)");
+		 "Comma-separated IPv4/IPv6 prefixes of the load balancers whose TOA is honoured, or 'any' (default empty: none, every TOA ignored)");
 
-bool toa_trusted_v4(__be32 addr)
+/* One list, read once: the verdict never mixes an old and a new list. */
+enum toa_trust_verdict toa_trust_v4(__be32 addr)
 {
+	enum toa_trust_verdict v = TOA_TRUST_UNSET;
 	const struct toa_trust *t;
-	bool ok = true;
 	unsigned int i;
 
 	rcu_read_lock();
 	t = rcu_dereference(toa_trust_list);
 	if (t) {
-		ok = false;
-		for (i = 0; i < t->n && !ok; i++) {
+		v = t->any ? TOA_TRUST_YES : TOA_TRUST_NO;
+		for (i = 0; i < t->n && v == TOA_TRUST_NO; i++) {
 			const struct toa_prefix *p = &t->p[i];
 
-			ok = p->family == AF_INET &&
-			     !((addr ^ p->addr.s6_addr32[0]) & toa_mask4(p->plen));
+			if (p->family == AF_INET &&
+			    !((addr ^ p->addr.s6_addr32[0]) & toa_mask4(p->plen)))
+				v = TOA_TRUST_YES;
 		}
 	}
 	rcu_read_unlock();
-	return ok;
+	return v;
 }
 
-bool toa_trusted_v6(const struct in6_addr *addr)
+enum toa_trust_verdict toa_trust_v6(const struct in6_addr *addr)
 {
+	enum toa_trust_verdict v = TOA_TRUST_UNSET;
 	const struct toa_trust *t;
-	bool ok = true;
 	unsigned int i;
 
 	rcu_read_lock();
 	t = rcu_dereference(toa_trust_list);
 	if (t) {
-		ok = false;
-		for (i = 0; i < t->n && !ok; i++) {
+		v = t->any ? TOA_TRUST_YES : TOA_TRUST_NO;
+		for (i = 0; i < t->n && v == TOA_TRUST_NO; i++) {
 			const struct toa_prefix *p = &t->p[i];
 
-			ok = p->family == AF_INET6 &&
-			     ipv6_prefix_equal(addr, &p->addr, p->plen);
+			if (p->family == AF_INET6 &&
+			    ipv6_prefix_equal(addr, &p->addr, p->plen))
+				v = TOA_TRUST_YES;
 		}
 	}
 	rcu_read_unlock();
-	return ok;
+	return v;
 }
 
 /* Called once from module init: say what is trusted, then log every change. */

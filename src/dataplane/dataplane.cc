@@ -38,14 +38,17 @@ const char* dpDropName(DpDrop d) {
 }
 
 Dataplane::Dataplane(const config::Config& cfg)
-    : cfg_(cfg), workers_(static_cast<uint16_t>(cfg.dataplane.workers)), neighbors_(16) {}
+    : cfg_(cfg),
+      workers_(static_cast<uint16_t>(cfg.dataplane.workers)),
+      neighbors_(16),
+      snapshots_(workers_) {}
 
 Dataplane::~Dataplane() {
   stop();
 }
 
-uint32_t Dataplane::nowMs() const {
-  return static_cast<uint32_t>((rte_rdtsc() - tscStart_) * 1000 / tscHz_);
+uint64_t Dataplane::nowMs() const {
+  return clock_.msAt(rte_rdtsc());
 }
 
 std::string Dataplane::initEal() {
@@ -79,8 +82,7 @@ std::string Dataplane::initEal() {
                        joinArgs(args));
   }
   ealUp_ = true;
-  tscHz_ = rte_get_tsc_hz();
-  tscStart_ = rte_rdtsc();
+  clock_ = TscClock(rte_get_tsc_hz(), rte_rdtsc());
   return {};
 }
 
@@ -104,13 +106,11 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
     ctx->engine =
         std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
-    ctx->engine->setSnapshot(snap);
-    ctx->inUse.store(snap.get());
+    ctx->engine->setSnapshot(snap);  // owning until its first switch; also retained below
     ctx->lcore = lcore;
     ctx_.push_back(std::move(ctx));
   }
-  retained_.push_back(snap);
-  current_.store(snap.get());
+  snapshots_.publish(snap);
   lastHeartbeat_.assign(workers_, 0);
   heartbeatStallMs_.assign(workers_, 0);
   for (auto& c : ctx_) {
@@ -182,8 +182,8 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
 }
 
 void Dataplane::publish(std::shared_ptr<const fullnat::Snapshot> snap) {
-  current_.store(snap.get(), std::memory_order_release);
-  retained_.push_back(std::move(snap));
+  snapshots_.publish(std::move(snap));
+  snapshots_.reclaim();  // the ones replaced earlier that every worker has left
 }
 
 void Dataplane::flushRealServer(uint32_t rsId) {
@@ -231,7 +231,10 @@ Dataplane::SessionList Dataplane::listSessions(const fullnat::SessionFilter& f, 
   q->filter = f;
   q->limit = limit;
   q->perWorker.resize(ctx_.size());
+  // The workers append without allocating (the API caps limit at 10000).
+  for (auto& v : q->perWorker) v.reserve(std::min<size_t>(limit, 16384));
   q->matched.assign(ctx_.size(), 0);
+  q->cursor.assign(ctx_.size(), 0);
   std::vector<bool> asked(ctx_.size(), false);
   for (size_t w = 0; w < ctx_.size(); ++w) {
     SessionQuery* none = nullptr;
@@ -247,8 +250,19 @@ Dataplane::SessionList Dataplane::listSessions(const fullnat::SessionFilter& f, 
     }
     return true;
   };
-  // Workers look once per loop (idle back-off at most idle_sleep_max_us): a few ms at most.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  // Workers walk kListBucketsPerStep index buckets per loop iteration (at most a few tens of
+  // µs) and do not idle-sleep meanwhile. Allow 500 ms plus 100 µs per step, at most 5 s: a
+  // 4 M-session table (2 M buckets, 8192 steps) gets 1.3 s; tables above ~40 M sessions per
+  // worker may come back incomplete rather than hold the control thread longer.
+  uint32_t steps = 0;
+  for (const auto& c : ctx_) {
+    steps = std::max(steps, (c->engine->sessions().bucketCount() + kListBucketsPerStep - 1) /
+                                kListBucketsPerStep);
+  }
+  const auto wait = std::min(
+      std::chrono::microseconds(500'000) + std::chrono::microseconds(uint64_t{steps} * 100),
+      std::chrono::microseconds(5'000'000));
+  const auto deadline = std::chrono::steady_clock::now() + wait;
   while (!allAnswered() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -274,16 +288,9 @@ std::vector<bool> Dataplane::uplinksUp() const {
 }
 
 bool Dataplane::tick() {
-  const uint32_t now = nowMs();
-  // Free the snapshots that no worker uses any more (the current one always stays).
-  const auto* cur = current_.load(std::memory_order_acquire);
-  std::erase_if(retained_, [&](const std::shared_ptr<const fullnat::Snapshot>& s) {
-    if (s.get() == cur) return false;
-    for (const auto& c : ctx_) {
-      if (c->inUse.load(std::memory_order_acquire) == s.get()) return false;
-    }
-    return true;
-  });
+  const uint64_t now = nowMs();
+  // Free the snapshots that no worker can use any more (the current one always stays).
+  snapshots_.reclaim();
   for (const auto& u : uplinks_) {
     bool up = false;
     if (!u->iface.empty()) {
@@ -308,7 +315,7 @@ bool Dataplane::tick() {
     auto& n = neighbors_.at(i);
     const auto& u = *uplinks_[n.uplink];
     const bool resolved = n.resolved.load(std::memory_order_acquire);
-    const uint32_t age = now - static_cast<uint32_t>(n.lastSeenMs.load());
+    const uint64_t age = now - n.lastSeenMs.load();
     // Unresolved: ask every tick. Resolved: refresh before it goes stale (ToRs answer fast).
     if (!resolved || age > 15000) sendArpRequest(u, n.ipRaw, false);
     if (resolved && age > 60000) {
@@ -318,10 +325,10 @@ bool Dataplane::tick() {
     }
   }
   bool alive = true;
-  const uint32_t elapsed = lastTickMs_ == 0 ? 0 : now - lastTickMs_;
+  const auto elapsed = static_cast<uint32_t>(lastTickMs_ == 0 ? 0 : now - lastTickMs_);
   lastTickMs_ = now;
   for (size_t w = 0; w < ctx_.size(); ++w) {
-    const uint64_t hb = ctx_[w]->heartbeat.load(std::memory_order_relaxed);
+    const uint64_t hb = ctx_[w]->heartbeat.load();
     if (hb == lastHeartbeat_[w]) {
       heartbeatStallMs_[w] += elapsed;
       if (heartbeatStallMs_[w] >= 2000) {

@@ -14,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "common/tsc_clock.h"
+#include "common/relaxed_counter.h"
 #include "config/config.h"
 #include "dataplane/neighbors.h"
 #include "dataplane/ports.h"
+#include "dataplane/snapshot_rcu.h"
 #include "fullnat/worker.h"
 
 namespace anylb::dataplane {
@@ -42,13 +45,14 @@ enum class DpDrop : uint8_t {
 inline constexpr unsigned kDpDropCount = static_cast<unsigned>(DpDrop::kCount);
 const char* dpDropName(DpDrop d);
 
+// Written by the worker, read by the control thread: relaxed single-writer counters.
 struct alignas(64) LoopCounters {
-  std::array<uint64_t, kDpDropCount> drops{};
-  uint64_t toKernel = 0;       // packets handed to a TAP
-  uint64_t fromKernel = 0;     // packets the kernel sent out through a TAP
-  uint64_t redirectedOut = 0;  // handed to another worker
-  uint64_t redirectedIn = 0;   // received from another worker
-  uint64_t idleSleeps = 0;
+  std::array<RelaxedCounter, kDpDropCount> drops{};
+  RelaxedCounter toKernel;       // packets handed to a TAP
+  RelaxedCounter fromKernel;     // packets the kernel sent out through a TAP
+  RelaxedCounter redirectedOut;  // handed to another worker
+  RelaxedCounter redirectedIn;   // received from another worker
+  RelaxedCounter idleSleeps;
 };
 
 struct UplinkRt {
@@ -80,12 +84,13 @@ class Dataplane {
   void stop();
 
   // Control thread: a new forwarding snapshot (weights from health checks, a reload). Workers
-  // switch between bursts; the old one is freed by tick() once no worker uses it.
+  // switch between bursts; an old one is freed (here or by tick()) once no worker can use it
+  // (snapshot_rcu.h).
   void publish(std::shared_ptr<const fullnat::Snapshot> snap);
   // Control thread: remove every session of a real server on every worker (on_rs_down or
   // on_rs_removed = "flush"). Asynchronous; workers act within one loop.
   void flushRealServer(uint32_t rsId);
-  [[nodiscard]] uint64_t generation() const { return current_.load()->generation(); }
+  [[nodiscard]] uint64_t generation() const { return snapshots_.current()->generation(); }
 
   // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
   // stale neighbours, worker heartbeats. Returns false when a worker has stalled.
@@ -93,12 +98,15 @@ class Dataplane {
   // Control thread: the stats JSON the SIGUSR1 dump and the tests read.
   // `extra` (JSON members, e.g. "\"services\":[...]") is added to the top-level object.
   std::string statsJson(const std::string& extra = {}) const;
-  [[nodiscard]] uint32_t nowMs() const;
+  // The dataplane clock (common/tsc_clock.h): ms since start, 64-bit, monotonic.
+  [[nodiscard]] uint64_t nowMs() const;
   [[nodiscard]] bool running() const { return running_; }
   // Control thread: per-RS totals over all workers, indexed by rsId (`limit` entries).
   [[nodiscard]] std::vector<fullnat::RsStats> rsStats(uint32_t limit) const;
-  // Control thread: the sessions matching `f` on every worker, at most `limit` (waits at most
-  // 500 ms for the workers; `complete` is false if one did not answer in time).
+  // Control thread: the sessions matching `f` on every worker, at most `limit`, and the exact
+  // number that matched. Each worker walks its index a bounded step per loop iteration; this
+  // waits at most 500 ms + 100 µs per step, capped at 5 s (1.3 s at 4 M sessions per worker);
+  // `complete` is false if a worker did not finish in time.
   struct SessionList {
     std::vector<fullnat::SessionInfo> sessions;
     uint64_t matched = 0;
@@ -143,16 +151,13 @@ class Dataplane {
   std::atomic<bool> stop_{false};
   bool ealUp_ = false;
   bool running_ = false;
-  uint64_t tscHz_ = 0;
-  uint64_t tscStart_ = 0;
+  TscClock clock_;
   std::vector<uint64_t> lastHeartbeat_;
   std::vector<uint32_t> heartbeatStallMs_;
-  uint32_t lastTickMs_ = 0;
+  uint64_t lastTickMs_ = 0;
   std::atomic<bool> alive_{true};  // no worker stalled (last tick)
-  // Snapshot publication (grace periods): `current_` is what workers should use; every
-  // snapshot a worker may still hold stays in `retained_` until no worker's `inUse` names it.
-  std::atomic<const fullnat::Snapshot*> current_{nullptr};
-  std::vector<std::shared_ptr<const fullnat::Snapshot>> retained_;
+  // Snapshot publication: one reader per worker (reader index = worker id).
+  SnapshotRcu<fullnat::Snapshot> snapshots_;
   std::vector<rte_ring*> commands_;  // control -> worker, one SP/SC ring per worker
   // Listings a worker had not answered in time: kept until every worker let go of them.
   std::vector<std::shared_ptr<SessionQuery>> abandoned_;

@@ -46,7 +46,7 @@ void txFlush(Dataplane::WorkerCtx& w, const bool toKernelPort[kMaxPorts]) {
 }
 
 // Learns the sender of an ARP frame if it is one of our neighbours.
-void learnArp(NeighborTable& nt, rte_mbuf* m, uint32_t nowMs) {
+void learnArp(NeighborTable& nt, rte_mbuf* m, uint64_t nowMs) {
   if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) return;
   const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) return;
@@ -74,7 +74,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
   const uint32_t maxSleep = cfg_.dataplane.idleSleepMaxUs;
 
   // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.
-  auto forward = [&](rte_mbuf* m, uint32_t now) {
+  auto forward = [&](rte_mbuf* m, uint64_t now) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
     const uint32_t flow = crc64(uint64_t{ip->src_addr} | uint64_t{ip->dst_addr} << 32, 0);
@@ -106,7 +106,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
   // Runs the engine over packets received on `arrival` (uplink index; redirected packets use
   // the uplink they first came in on, which the exception path does not need) and acts on
   // the verdicts.
-  auto handle = [&](size_t arrival, rte_mbuf** ms, uint16_t n, uint32_t now) {
+  auto handle = [&](size_t arrival, rte_mbuf** ms, uint16_t n, uint64_t now) {
     for (uint16_t i = 0; i < n; ++i) learnArp(neighbors_, ms[i], now);
     w.engine->processBurst(ms, n, now, verdicts);
     for (uint16_t i = 0; i < n; ++i) {
@@ -134,19 +134,24 @@ int Dataplane::runWorker(WorkerCtx& w) {
   };
 
   while (!stop_.load(std::memory_order_relaxed)) {
-    const uint32_t now = nowMs();
-    w.heartbeat.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t now = nowMs();
+    ++w.heartbeat;
     // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
-    // shared_ptr without owner); the control thread keeps it alive while inUse names it.
-    if (const auto* snap = current_.load(std::memory_order_acquire);
-        snap != w.inUse.load(std::memory_order_relaxed)) {
+    // shared_ptr without owner); the control thread keeps it alive while this worker's
+    // announcement names it (snapshot_rcu.h). One acquire load when nothing changed.
+    snapshots_.refresh(w.id, [&](const fullnat::Snapshot* snap) {
       w.engine->setSnapshot(std::shared_ptr<const fullnat::Snapshot>(
           std::shared_ptr<const fullnat::Snapshot>(), snap));
-      w.inUse.store(snap, std::memory_order_release);
-    }
+    });
+    // A session listing: one bounded step per iteration (kListBucketsPerStep), answered
+    // (query cleared) once this worker's whole index is walked.
+    bool listing = false;
     if (auto* q = w.query.load(std::memory_order_acquire); q != nullptr) {
-      q->matched[w.id] = w.engine->listSessions(q->filter, q->limit, now, q->perWorker[w.id]);
-      w.query.store(nullptr, std::memory_order_release);
+      uint32_t& cursor = q->cursor[w.id];
+      cursor = w.engine->listSessionsStep(q->filter, q->limit, now, cursor, kListBucketsPerStep,
+                                          q->perWorker[w.id], q->matched[w.id]);
+      listing = cursor != fullnat::Worker::kListDone;
+      if (!listing) w.query.store(nullptr, std::memory_order_release);
     }
     void* cmd = nullptr;
     while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
@@ -198,7 +203,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
     txFlush(w, kernelPort);
     w.engine->expire(now);
 
-    if (work == 0 && maxSleep != 0) {
+    if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
       const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));
       ++idleRounds;

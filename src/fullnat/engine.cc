@@ -10,6 +10,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/checksum.h"
@@ -37,6 +38,43 @@ inline uint32_t load32(const void* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
+}
+
+// Sources a router never forwards from (RFC 1812 5.3.7): "this network" 0/8, loopback 127/8,
+// multicast 224/4 and the reserved 240/4 with the limited broadcast. Raw, network order.
+inline bool martianSource4(uint32_t srcRaw) {
+  const uint8_t first = reinterpret_cast<const uint8_t*>(&srcRaw)[0];
+  return first == 0 || first == 127 || first >= 224;
+}
+
+// The TCP/UDP checksum over the pseudo-header and every segment of the mbuf.
+inline bool l4ChecksumValid(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint16_t off, uint16_t len) {
+  uint16_t raw = 0;
+  if (rte_raw_cksum_mbuf(m, off, len, &raw) != 0) return false;
+  uint32_t sum = uint32_t{raw} + rte_ipv4_phdr_cksum(ip, 0);
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  sum = (sum & 0xFFFF) + (sum >> 16);
+  return sum == 0xFFFF;
+}
+
+// Sequence numbers: wrap-safe comparisons (RFC 793 arithmetic mod 2^32).
+inline bool seqAfter(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) > 0;
+}
+inline bool seqWithin(uint32_t seq, uint32_t next, uint32_t window) {
+  const auto d = static_cast<int32_t>(seq - next);
+  return d >= -static_cast<int64_t>(window) && d <= static_cast<int64_t>(window);
+}
+
+// The receive window a side advertised, scaled when both SYNs offered window scaling
+// (RFC 7323), and never below 64 KiB: a receiver that closed its window still takes a FIN or
+// RST at its next sequence number, and a window that small already costs a blind attacker
+// ~32 k guesses.
+inline uint32_t windowBytes(uint16_t raw, uint8_t wscale, bool rsSide) {
+  const unsigned mine = rsSide ? wscale >> 4 : wscale & 0x0F;
+  const unsigned other = rsSide ? wscale & 0x0F : wscale >> 4;
+  const unsigned shift = mine == 0x0F || other == 0x0F ? 0 : mine;
+  return std::max<uint32_t>(uint32_t{raw} << shift, 65535);
 }
 
 }  // namespace
@@ -91,6 +129,7 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
 
   const uint32_t src = load32(&ip->src_addr);
   const uint32_t dst = load32(&ip->dst_addr);
+  if (martianSource4(src)) return v = drop(DropReason::kMartianSource), false;
   if (p.proto == IPPROTO_TCP) {
     if (p.l4len < sizeof(rte_tcp_hdr) || l4InSeg < sizeof(rte_tcp_hdr)) {
       return v = drop(DropReason::kTruncatedL4), false;
@@ -128,7 +167,14 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
     }
     return v = drop(DropReason::kUnsupportedL4), false;
   }
-  if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+  const uint64_t l4Flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if (l4Flags == RTE_MBUF_F_RX_L4_CKSUM_BAD) return v = drop(DropReason::kBadL4Checksum), false;
+  // Segments that open, close or reset a connection change state for everyone on the tuple:
+  // check their checksum in software when the NIC did not (a forged or corrupted RST must
+  // not end a connection). Data segments are left to the receiver, as a router would.
+  if (p.proto == IPPROTO_TCP && l4Flags == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
+      (p.tcpFlags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) != 0 &&
+      !l4ChecksumValid(m, ip, p.l4off, p.l4len)) {
     return v = drop(DropReason::kBadL4Checksum), false;
   }
 
@@ -145,20 +191,22 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
       if (snap_->isNodeAddress(p.key.dst)) {
         return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
       }
-      return v = drop(snap_->isVip(p.key.dst) ? DropReason::kNoService : DropReason::kNotLocal),
-             false;
+      // No service (any more): a reload may have removed it while its sessions drain, so the
+      // session is still looked up; without one the packet is dropped under this reason.
+      p.missReason = snap_->isVip(p.key.dst) ? DropReason::kNoService : DropReason::kNotLocal;
     }
     p.dir = Dir::kIn;
   }
-  p.hash = SessionTable::hash4(src, dst, p.key.sport, p.key.dport, p.proto);
+  p.hash = table_.hash4(src, dst, p.key.sport, p.key.dport, p.proto);
   table_.prefetch(p.hash);
   return true;
 }
 
-uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out) {
+uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, PacketVerdict* out) {
   Parsed parsed[kMaxBurst];
   bool live[kMaxBurst];
   if (n > kMaxBurst) n = kMaxBurst;
+  table_.advance(nowMs);
   counters_.rxPackets += n;
   for (uint16_t i = 0; i < n; ++i) {
     parsed[i].reset();
@@ -169,13 +217,19 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, Packe
     parsed[i].idx = table_.candidate(parsed[i].hash, parsed[i].dir);
     if (parsed[i].idx < SessionTable::kProbe) table_.prefetchSession(parsed[i].idx);
   }
+  // The candidates above were read before any packet of the burst was handled. Once a packet
+  // has created or removed a session (two packets of one new flow, a SYN reusing a closing
+  // tuple), later packets look up again: a burst gives exactly the result of its packets
+  // handled one by one.
+  const uint64_t tableVersion = table_.changes();
   for (uint16_t i = 0; i < n; ++i) {
     if (live[i]) {
       Parsed& p = parsed[i];
       if (p.isIcmp) {
-        out[i] = icmp(pkts[i], p, nowMs);
+        out[i] = icmp(pkts[i], p);
       } else {
-        p.idx = table_.resolve(p.idx, p.hash, p.dir, p.key);
+        p.idx = table_.changes() == tableVersion ? table_.resolve(p.idx, p.hash, p.dir, p.key)
+                                                 : table_.find(p.hash, p.dir, p.key);
         out[i] = p.dir == Dir::kIn ? inbound(pkts[i], p, nowMs) : outbound(pkts[i], p, nowMs);
       }
     }
@@ -197,7 +251,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, Packe
   return n;
 }
 
-PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
+PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   // Before any state changes: a packet that cannot be forwarded must not create a session.
@@ -216,17 +270,44 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
       ++counters_.sessionsReused;
     }
   }
+  bool created = false;
   if (p.idx == SessionTable::kInvalid) {
     if (tcp && !syn) return drop(DropReason::kTcpNonSynMiss);
+    if (p.service < 0) return drop(p.missReason);  // a removed service takes no new sessions
     const PacketVerdict v = newSession(p, nowMs);
     if (v.verdict == Verdict::kDrop) return v;
+    created = true;
   }
   Session& s = table_.at(p.idx);
   if (tcp) {
     auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     const uint8_t f = p.tcpFlags;
+    const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+    const uint32_t end = seq + (p.l4len - p.tcpHdrLen) + ((f & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
+                         ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+    if (created) {
+      const int ws =
+          toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
+      s.clientNext = end;
+      s.wscale = static_cast<uint8_t>(0xF0U | (ws < 0 ? 0x0FU : static_cast<unsigned>(ws)));
+    }
+    // Only the client's own RST and FIN may change the state: a RST must carry exactly the
+    // next sequence number (RFC 5961 3.2; one merely in the RS's window is forwarded without
+    // effect, the RS answers it with a challenge ACK and the real client then resets exactly),
+    // a FIN must lie in the window. Anything else is an off-path guess: dropped.
+    const uint32_t rsWindow = (s.flags & session::kSynAckSeen) != 0
+                                  ? windowBytes(s.rsWin, s.wscale, /*rsSide=*/true)
+                                  : 65535;
+    if ((f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 &&
+        !seqWithin(seq, s.clientNext, rsWindow)) {
+      return drop(DropReason::kTcpOutOfWindow);
+    }
+    const bool rstAccepted = seq == s.clientNext;
+    // A RST takes no sequence space, and one not accepted must not move what we expect.
+    if ((f & RTE_TCP_RST_FLAG) == 0 && seqAfter(end, s.clientNext)) s.clientNext = end;
+    s.clientWin = rte_be_to_cpu_16(th->rx_win);
     if ((f & RTE_TCP_RST_FLAG) != 0) {
-      setState(s, TcpState::kClose);
+      if (rstAccepted) setState(s, TcpState::kClose);
     } else if ((f & RTE_TCP_FIN_FLAG) != 0) {
       s.flags |= session::kFinFromClient;
       if (s.state == TcpState::kEstablished) setState(s, TcpState::kFinWait);
@@ -279,7 +360,7 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 
-PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
+PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
   if (p.idx == SessionTable::kInvalid) return drop(DropReason::kOutboundMiss);
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
@@ -289,18 +370,49 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs) {
   if (p.proto == IPPROTO_TCP) {
     auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     const uint8_t f = p.tcpFlags;
+    const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+    const uint32_t end = seq + (p.l4len - p.tcpHdrLen) + ((f & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
+                         ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+    const bool synAck = (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) ==
+                        (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+    const bool acksSyn =
+        (f & RTE_TCP_ACK_FLAG) != 0 && rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
+    if ((s.flags & session::kSynAckSeen) == 0) {
+      // Before the RS answered, only an answer to the client's SYN counts: a SYN-ACK or a
+      // RST (refused) that acknowledges it (RFC 793, SYN-SENT). The rest is not from the RS.
+      if ((f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 && !(synAck || acksSyn)) {
+        return drop(DropReason::kTcpOutOfWindow);
+      }
+      if (synAck && acksSyn) {
+        const int ws =
+            toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
+        s.rsNext = end;
+        s.wscale = static_cast<uint8_t>((s.wscale & 0x0FU) |
+                                        (ws < 0 ? 0xF0U : static_cast<unsigned>(ws) << 4));
+      }
+    } else if ((f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 &&
+               !seqWithin(seq, s.rsNext, windowBytes(s.clientWin, s.wscale, false))) {
+      return drop(DropReason::kTcpOutOfWindow);  // see inbound(): the same rules
+    }
+    const bool rstAccepted = (s.flags & session::kSynAckSeen) != 0 ? seq == s.rsNext : acksSyn;
+    if ((s.flags & session::kSynAckSeen) != 0 || (synAck && acksSyn)) {
+      if ((f & RTE_TCP_RST_FLAG) == 0 && seqAfter(end, s.rsNext)) s.rsNext = end;
+      s.rsWin = rte_be_to_cpu_16(th->rx_win);
+    }
     if ((f & RTE_TCP_RST_FLAG) != 0) {
-      setState(s, TcpState::kClose);
-    } else if ((f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
-               (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) {
-      s.flags |= session::kSynAckSeen;
+      if (rstAccepted) setState(s, TcpState::kClose);
+    } else if (synAck) {
+      if (acksSyn) s.flags |= session::kSynAckSeen;
       // The client's segments grow by the TOA option: advertise a smaller MSS so that a
-      // full-sized segment plus TOA still fits the path MTU.
+      // full-sized segment plus TOA still fits the RS's MSS and the MTU of our path to it.
       if ((s.flags & session::kToa) != 0 && p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
         auto* opts = reinterpret_cast<uint8_t*>(th + 1);
         const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
         const uint32_t before = csum::partial(opts, optLen);
-        if (toa::clampMss(opts, optLen, toa::kToaLenV4)) {
+        const unsigned headers = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + toa::kToaLenV4;
+        const unsigned mtu = snap_->rsPathMtu();
+        const auto ceiling = static_cast<uint16_t>(mtu > headers ? mtu - headers : 0);
+        if (toa::clampMss(opts, optLen, toa::kToaLenV4, ceiling)) {
           p.l4Old += before;
           p.l4New += csum::partial(opts, optLen);
           ++counters_.mssClamped;

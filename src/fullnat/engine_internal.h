@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/checksum.h"
+#include "fullnat/verdict.h"
 #include "session/session_table.h"
 
 namespace anylb::fullnat::detail {
@@ -22,6 +23,7 @@ struct Parsed {
   uint32_t hash;
   uint32_t idx;
   int32_t service;
+  DropReason missReason;  // inbound with no service (-1): the drop if no session matches
   session::Dir dir;
   uint16_t l3off;
   uint16_t l4off;
@@ -41,6 +43,7 @@ struct Parsed {
     idx = session::SessionTable::kInvalid;
     dir = session::Dir::kIn;
     service = -1;
+    missReason = DropReason::kNotLocal;
     isIcmp = false;
     tcpHdrLen = 0;
     tcpFlags = 0;

@@ -11,6 +11,7 @@
 #include <rte_byteorder.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_mbuf_dyn.h>
 
 #include "fullnat/engine_internal.h"
 #include "fullnat/worker.h"
@@ -32,7 +33,26 @@ uint32_t load32(const void* p) {
 
 }  // namespace
 
-PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p, uint32_t /*nowMs*/) {
+namespace {
+
+// An ICMP error toward a VIP quotes a client flow, and the worker that owns it is the one the
+// client's packets reach (RSS, or af_packet fanout, hash the client's 5-tuple: not something
+// this worker can compute for every port type). So a worker without the session passes the
+// error on to the next worker, until one has it or every worker has looked. The hop count
+// lives in the mbuf: a dynamic flag (clear in every received mbuf, since the PMDs reset
+// ol_flags) says it is valid, and hash.usr carries it.
+uint64_t icmpPassFlag() {
+  static const uint64_t flag = [] {
+    const rte_mbuf_dynflag desc = {"anylb_icmp_pass", 0};
+    const int bit = rte_mbuf_dynflag_register(&desc);
+    return bit < 0 ? uint64_t{0} : uint64_t{1} << bit;
+  }();
+  return flag;
+}
+
+}  // namespace
+
+PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   auto* ic = reinterpret_cast<rte_icmp_hdr*>(data + p.l4off);
@@ -72,8 +92,19 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p, uint32_t /*nowMs*/) {
     const uint16_t owner = ownerOf(qsport, workers_);
     if (owner != id_) return PacketVerdict{Verdict::kRedirect, {}, owner};
   }
-  const uint32_t idx = table_.find(SessionTable::hash(key), dir, key);
-  if (idx == SessionTable::kInvalid) return drop(DropReason::kIcmpNoSession);
+  const uint32_t idx = table_.find(table_.hash(key), dir, key);
+  if (idx == SessionTable::kInvalid) {
+    const uint64_t passFlag = icmpPassFlag();
+    if (toVip && workers_ > 1 && passFlag != 0) {
+      const uint32_t passed = (m->ol_flags & passFlag) != 0 ? m->hash.usr : 0;
+      if (passed + 1 < workers_) {
+        m->ol_flags |= passFlag;
+        m->hash.usr = passed + 1;
+        return PacketVerdict{Verdict::kRedirect, {}, static_cast<uint16_t>((id_ + 1) % workers_)};
+      }
+    }
+    return drop(DropReason::kIcmpNoSession);
+  }
   if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
 

@@ -62,7 +62,14 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     const uint64_t n = std::min<uint64_t>(p.size(), 4096);
     for (uint64_t i = 0; i < n; ++i) list.push_back(toAddr(p.at(i)));
   }
-  for (const auto& u : cfg.uplinks) s->nodeAddrs_.push_back(toAddr(u.address.addr));
+  for (const auto& u : cfg.uplinks) {
+    s->nodeAddrs_.push_back(toAddr(u.address.addr));
+    // Real servers are reached through the uplinks: the smallest uplink MTU bounds every
+    // packet sent toward them (one value, not per route: conservative and cheap).
+    for (const auto& port : cfg.dataplane.ports) {
+      if (port.name == u.port) s->rsPathMtu_ = std::min(s->rsPathMtu_, port.mtu);
+    }
+  }
 
   for (const auto& svc : cfg.services) {
     ServiceFwd f;

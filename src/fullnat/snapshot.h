@@ -101,6 +101,8 @@ class Snapshot {
   }
   [[nodiscard]] const Timeouts& timeouts() const { return timeouts_; }
   [[nodiscard]] bool stripClientTimestamps() const { return stripTs_; }
+  // The MTU of the path toward the real servers (bytes of IP packet): the smallest uplink MTU.
+  [[nodiscard]] uint16_t rsPathMtu() const { return rsPathMtu_; }
   [[nodiscard]] uint32_t rsIdLimit() const { return rsIdLimit_; }
   // Where an rsId lives in this snapshot: service and RS index, or service = -1.
   struct RsRef {
@@ -134,6 +136,7 @@ class Snapshot {
   std::vector<Addr> nodeAddrs_;
   Timeouts timeouts_{};
   bool stripTs_ = true;
+  uint16_t rsPathMtu_ = UINT16_MAX;
   uint32_t rsIdLimit_ = 0;
   std::vector<RsRef> rsById_;
 };

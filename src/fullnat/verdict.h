@@ -6,32 +6,34 @@
 
 namespace anylb::fullnat {
 
-#define ANYLB_DROP_REASONS(X)                                                           \
-  X(kTruncatedL2, "truncated_l2", "frame shorter than an Ethernet header")              \
-  X(kUnsupportedL3, "unsupported_l3", "not IPv4 (IPv6 translation is not built yet)")   \
-  X(kTruncatedIp, "truncated_ip", "shorter than an IPv4 header")                        \
-  X(kBadIpVersion, "bad_ip_version", "IP version field is not 4")                       \
-  X(kBadIhl, "bad_ihl", "IHL below 5 or beyond the packet")                             \
-  X(kBadIpLength, "bad_ip_length", "total length beyond the frame or below the header") \
-  X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum wrong")                    \
-  X(kFragment, "fragment", "IP fragment (not reassembled)")                             \
-  X(kTtlExceeded, "ttl_exceeded", "TTL would reach 0")                                  \
-  X(kTruncatedL4, "truncated_l4", "shorter than its TCP/UDP/ICMP header")               \
-  X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or beyond the packet")    \
-  X(kBadTcpOptions, "bad_tcp_options", "malformed TCP option list")                     \
-  X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with the IP length")         \
-  X(kBadL4Checksum, "bad_l4_checksum", "NIC reported a bad L4 checksum")                \
-  X(kUnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")             \
-  X(kNotLocal, "not_local", "destination is not a VIP, LIP or node address")            \
-  X(kNoService, "no_service", "VIP without a service on this port/protocol")            \
-  X(kTcpNonSynMiss, "tcp_non_syn_miss", "TCP without SYN matching no session")          \
-  X(kOutboundMiss, "outbound_miss", "packet to a LIP matching no session")              \
-  X(kSessionTableFull, "session_table_full", "no free session for a new connection")    \
-  X(kNoLocalPort, "no_local_port", "no free LIP:LPORT toward the chosen RS")            \
-  X(kNoRealServer, "no_real_server", "every RS of the service has weight 0")            \
-  X(kIcmpUnsupported, "icmp_unsupported", "ICMP type the node does not handle")         \
-  X(kIcmpNoSession, "icmp_no_session", "ICMP error quoting no known session")           \
-  X(kIcmpTruncated, "icmp_truncated", "ICMP error too short to quote its packet")
+#define ANYLB_DROP_REASONS(X)                                                                   \
+  X(kTruncatedL2, "truncated_l2", "frame shorter than an Ethernet header")                      \
+  X(kUnsupportedL3, "unsupported_l3", "not IPv4 (IPv6 translation is not built yet)")           \
+  X(kTruncatedIp, "truncated_ip", "shorter than an IPv4 header")                                \
+  X(kBadIpVersion, "bad_ip_version", "IP version field is not 4")                               \
+  X(kBadIhl, "bad_ihl", "IHL below 5 or beyond the packet")                                     \
+  X(kBadIpLength, "bad_ip_length", "total length beyond the frame or below the header")         \
+  X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum wrong")                            \
+  X(kFragment, "fragment", "IP fragment (not reassembled)")                                     \
+  X(kTtlExceeded, "ttl_exceeded", "TTL would reach 0")                                          \
+  X(kTruncatedL4, "truncated_l4", "shorter than its TCP/UDP/ICMP header")                       \
+  X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or beyond the packet")            \
+  X(kBadTcpOptions, "bad_tcp_options", "malformed TCP option list")                             \
+  X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with the IP length")                 \
+  X(kBadL4Checksum, "bad_l4_checksum", "L4 checksum wrong (NIC, or software on SYN/FIN/RST)")   \
+  X(kUnsupportedL4, "unsupported_l4", "protocol other than TCP, UDP, ICMP")                     \
+  X(kNotLocal, "not_local", "destination is not a VIP, LIP or node address")                    \
+  X(kNoService, "no_service", "VIP without a service on this port/protocol")                    \
+  X(kTcpNonSynMiss, "tcp_non_syn_miss", "TCP without SYN matching no session")                  \
+  X(kOutboundMiss, "outbound_miss", "packet to a LIP matching no session")                      \
+  X(kSessionTableFull, "session_table_full", "no free session for a new connection")            \
+  X(kNoLocalPort, "no_local_port", "no free LIP:LPORT toward the chosen RS")                    \
+  X(kNoRealServer, "no_real_server", "every RS of the service has weight 0")                    \
+  X(kIcmpUnsupported, "icmp_unsupported", "ICMP type the node does not handle")                 \
+  X(kIcmpNoSession, "icmp_no_session", "ICMP error quoting no known session")                   \
+  X(kIcmpTruncated, "icmp_truncated", "ICMP error too short to quote its packet")               \
+  X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast, 240/4 or our own address") \
+  X(kTcpOutOfWindow, "tcp_out_of_window", "RST/FIN outside the receiver's window (off-path)")
 
 enum class DropReason : uint8_t {
 #define ANYLB_X(id, name, help) id,

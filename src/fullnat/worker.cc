@@ -93,41 +93,58 @@ void Worker::countSession(const Session& s, int delta) {
   }
 }
 
-uint64_t Worker::listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
+uint64_t Worker::listSessions(const SessionFilter& f, size_t limit, uint64_t nowMs,
                               std::vector<SessionInfo>& out) {
-  auto addrOf = [](const session::Addr& a, uint8_t family) {
-    return family == 4 ? IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())) : IpAddr{};
-  };
-  auto match = [](const std::optional<IpAddr>& want, uint16_t wantPort, const IpAddr& a,
-                  uint16_t port) {
-    return (!want || *want == a) && (wantPort == 0 || wantPort == port);
-  };
   uint64_t matched = 0;
-  table_.forEach([&](uint32_t idx) {
-    const Session& s = table_.at(idx);
-    SessionInfo i;
-    i.client = addrOf(s.cip, s.family);
-    i.vip = addrOf(s.vip, s.family);
-    i.rs = addrOf(s.rip, s.family);
-    i.cport = rte_be_to_cpu_16(s.cport);
-    i.vport = rte_be_to_cpu_16(s.vport);
-    i.rport = rte_be_to_cpu_16(s.rport);
-    if (!match(f.vip, f.vport, i.vip, i.vport) || !match(f.client, f.cport, i.client, i.cport) ||
-        !match(f.rs, f.rport, i.rs, i.rport)) {
-      return;
+  listSessionsStep(f, limit, nowMs, 0, table_.bucketCount(), out, matched);
+  return matched;
+}
+
+uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t nowMs,
+                                  uint32_t cursor, uint32_t buckets, std::vector<SessionInfo>& out,
+                                  uint64_t& matched) {
+  // The filter in the sessions' own form (raw addresses, ports in network order): a session is
+  // decoded only when it is listed, and not even read when nothing is filtered and the list is
+  // full. Sessions are IPv4 only: an IPv6 filter address matches nothing.
+  const bool v6 =
+      (f.vip && !f.vip->isV4()) || (f.client && !f.client->isV4()) || (f.rs && !f.rs->isV4());
+  const bool all = !f.vip && !f.client && !f.rs && f.vport == 0 && f.cport == 0 && f.rport == 0;
+  const Addr vip = f.vip ? toAddr(*f.vip) : Addr{};
+  const Addr client = f.client ? toAddr(*f.client) : Addr{};
+  const Addr rs = f.rs ? toAddr(*f.rs) : Addr{};
+  const uint16_t vport = rte_cpu_to_be_16(f.vport);
+  const uint16_t cport = rte_cpu_to_be_16(f.cport);
+  const uint16_t rport = rte_cpu_to_be_16(f.rport);
+  auto addrOf = [](const session::Addr& a) { return IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())); };
+  return table_.forEachStep(cursor, buckets, [&](uint32_t idx) {
+    if (v6) return;
+    if (!all) {
+      const Session& s = table_.at(idx);
+      if ((f.vip && !(s.vip == vip)) || (f.vport != 0 && s.vport != vport) ||
+          (f.client && !(s.cip == client)) || (f.cport != 0 && s.cport != cport) ||
+          (f.rs && !(s.rip == rs)) || (f.rport != 0 && s.rport != rport)) {
+        return;
+      }
     }
     ++matched;
     if (out.size() >= limit) return;
+    const Session& s = table_.at(idx);
+    SessionInfo i;
     i.proto = s.proto;
     i.state = s.state;
-    i.local = addrOf(s.lip, s.family);
+    i.client = addrOf(s.cip);
+    i.vip = addrOf(s.vip);
+    i.rs = addrOf(s.rip);
+    i.local = addrOf(s.lip);
+    i.cport = rte_be_to_cpu_16(s.cport);
+    i.vport = rte_be_to_cpu_16(s.vport);
+    i.rport = rte_be_to_cpu_16(s.rport);
     i.lport = rte_be_to_cpu_16(s.lport);
-    const auto left = static_cast<int32_t>(s.expires - nowMs);
+    const auto left = static_cast<int32_t>(s.expires - static_cast<uint32_t>(nowMs));
     i.expiresMs = left > 0 ? static_cast<uint32_t>(left) : 0;
     i.worker = id_;
     out.push_back(i);
   });
-  return matched;
 }
 
 void Worker::setState(Session& s, TcpState st) {
@@ -137,20 +154,22 @@ void Worker::setState(Session& s, TcpState st) {
   countSession(s, +1);
 }
 
-int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint32_t keyHash,
-                         uint32_t nowMs) {
+int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs) {
   const ServiceFwd& svc = snap_->service(serviceIdx);
   PersistEntry* tmpl = nullptr;
   uint64_t tag = 0;
   if (svc.persistenceMs != 0) {
     // Persistence template: (service, client address) -> RS, like LVS's persistent service.
+    // The slot comes from the table's keyed hash (clients choose their addresses); the tag
+    // holds the whole address (IPv4) or a second keyed hash of it, and the service.
+    static const session::Addr kZero{};
+    const uint32_t h =
+        table_.hasher().hash(key.src.b, kZero.b, static_cast<uint16_t>(serviceIdx), 0, 0xFF);
     uint64_t w[2];
     std::memcpy(w, key.src.b, 16);
-    const uint32_t h1 = crc64(w[0] ^ serviceIdx, 0x1234567);
-    const uint32_t h2 = crc64(w[1], h1);
-    tag = (uint64_t{h1} << 32 | h2) | 1;
-    tmpl = &persist_[h2 & (kPersistSlots - 1)];
-    if (tmpl->tag == tag && static_cast<int32_t>(tmpl->expires - nowMs) > 0) {
+    tag = w[0] ^ w[1] * 0x9E3779B97F4A7C15ULL ^ uint64_t { serviceIdx } << 48;  // empty: expires 0
+    tmpl = &persist_[h & (kPersistSlots - 1)];
+    if (tmpl->tag == tag && tmpl->expires > nowMs) {
       const auto ref = snap_->rsRef(tmpl->rsId);
       if (ref.service == static_cast<int32_t>(serviceIdx) &&
           svc.rs[static_cast<size_t>(ref.rs)].weight > 0) {
@@ -159,7 +178,8 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint3
       }
     }
   }
-  uint32_t flowHash = keyHash;
+  // Maglev: the same choice on every node of the fleet, so a fixed hash, not the keyed one.
+  uint32_t flowHash = svc.scheduler == config::Scheduler::kMh ? fleetFlowHash(key) : 0;
   if (svc.scheduler == config::Scheduler::kSh) {
     uint64_t w[2];
     std::memcpy(w, key.src.b, 16);
@@ -177,7 +197,7 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint3
   }
   const int32_t rs = sched_[serviceIdx].pick(svc.plan, flowHash, act, inact);
   if (rs >= 0 && tmpl != nullptr) {
-    *tmpl = PersistEntry{tag, svc.rs[static_cast<size_t>(rs)].rsId, nowMs + svc.persistenceMs};
+    *tmpl = PersistEntry{tag, nowMs + svc.persistenceMs, svc.rs[static_cast<size_t>(rs)].rsId};
   }
   return rs;
 }
@@ -195,7 +215,7 @@ bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& 
     const uint32_t port = base + (portCursor_[li]++ % count) * workers_;
     const uint16_t be = rte_cpu_to_be_16(static_cast<uint16_t>(port));
     const session::FlowKey out{rs.addr, lips[li], rs.portBe, be, proto};
-    if (table_.find(SessionTable::hash(out), session::Dir::kOut, out) == SessionTable::kInvalid) {
+    if (table_.find(table_.hash(out), session::Dir::kOut, out) == SessionTable::kInvalid) {
       lip = lips[li];
       lportBe = be;
       return true;
@@ -204,9 +224,15 @@ bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& 
   return false;
 }
 
-PacketVerdict Worker::newSession(Parsed& p, uint32_t nowMs) {
+PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   const ServiceFwd& svc = snap_->service(static_cast<uint32_t>(p.service));
-  const int32_t rsIdx = schedule(static_cast<uint32_t>(p.service), p.key, p.hash, nowMs);
+  // A client claiming one of our own addresses (a VIP, a LIP, an uplink address): spoofed or
+  // looped, never a real client (the cheap prefix checks ran in parse()).
+  if (snap_->isVip(p.key.src) || snap_->isLip4(p.key.src.v4Raw()) ||
+      snap_->isNodeAddress(p.key.src)) {
+    return drop(DropReason::kMartianSource);
+  }
+  const int32_t rsIdx = schedule(static_cast<uint32_t>(p.service), p.key, nowMs);
   if (rsIdx < 0) return drop(DropReason::kNoRealServer);
   const RsFwd& rs = svc.rs[static_cast<size_t>(rsIdx)];
   const uint32_t idx = table_.allocate();
@@ -230,7 +256,10 @@ PacketVerdict Worker::newSession(Parsed& p, uint32_t nowMs) {
   s.state = p.proto == IPPROTO_TCP ? TcpState::kSynRecv : TcpState::kNone;
   s.flags = p.proto == IPPROTO_TCP && svc.toa ? session::kToa : 0;
   s.packetsIn = s.packetsOut = 0;
-  s.expires = nowMs + timeoutOf(s);
+  s.clientNext = s.rsNext = 0;  // set by inbound()/outbound() from the SYN and the SYN-ACK
+  s.clientWin = s.rsWin = 0;
+  s.wscale = 0xFF;
+  s.expires = static_cast<uint32_t>(nowMs + timeoutOf(s));
   if (!table_.insert(idx)) return drop(DropReason::kSessionTableFull);  // cannot happen: checked
   countSession(s, +1);
   ++counters_.sessionsCreated;
@@ -268,11 +297,32 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
   }
 }
 
-uint32_t Worker::expire(uint32_t nowMs, uint32_t budget) {
+uint32_t Worker::expire(uint64_t nowMs, uint32_t budget) {
   const uint32_t n =
       table_.expire(nowMs, budget, [this](const Session& s) { countSession(s, -1); });
   counters_.sessionsExpired += n;
   return n;
+}
+
+std::string Worker::checkInvariants() const {
+  std::string err = table_.checkInvariants();
+  if (!err.empty()) return err;
+  std::vector<uint32_t> act(active_.size(), 0);
+  std::vector<uint32_t> inact(inactive_.size(), 0);
+  std::string bad;
+  const_cast<SessionTable&>(table_).forEach([&](uint32_t idx) {  // forEach does not modify
+    const Session& s = table_.at(idx);
+    if (s.rsId >= act.size()) return;
+    ++(s.state == TcpState::kEstablished ? act : inact)[s.rsId];
+  });
+  for (size_t rs = 0; rs < act.size(); ++rs) {
+    if (act[rs] != active_[rs] || inact[rs] != inactive_[rs]) {
+      return "rsId " + std::to_string(rs) + ": active/inactive " + std::to_string(active_[rs]) +
+             "/" + std::to_string(inactive_[rs]) + ", recount " + std::to_string(act[rs]) + "/" +
+             std::to_string(inact[rs]);
+    }
+  }
+  return {};
 }
 
 uint32_t Worker::flushRealServer(uint32_t rsId) {

@@ -10,9 +10,11 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/ip.h"
+#include "common/relaxed_counter.h"
 #include "fullnat/snapshot.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
@@ -23,22 +25,24 @@ namespace detail {
 struct Parsed;
 }  // namespace detail
 
+// Written by the worker only, read by the control thread (stats, metrics): relaxed
+// single-writer counters (common/relaxed_counter.h), no locked instruction per packet.
 struct alignas(64) WorkerCounters {
-  uint64_t rxPackets = 0;
-  uint64_t forwarded = 0;
-  uint64_t toKernel = 0;
-  uint64_t redirected = 0;
-  uint64_t dropped = 0;
-  std::array<uint64_t, kDropReasonCount> drops{};
-  uint64_t sessionsCreated = 0;
-  uint64_t sessionsExpired = 0;
-  uint64_t sessionsReused = 0;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
-  uint64_t toaInserted = 0;
-  uint64_t toaNoRoom = 0;         // forwarded without TOA: option space full
-  uint64_t toaForgedRemoved = 0;  // client-sent TOA options overwritten
-  uint64_t timestampsStripped = 0;
-  uint64_t mssClamped = 0;
-  uint64_t icmpTranslated = 0;
+  RelaxedCounter rxPackets;
+  RelaxedCounter forwarded;
+  RelaxedCounter toKernel;
+  RelaxedCounter redirected;
+  RelaxedCounter dropped;
+  std::array<RelaxedCounter, kDropReasonCount> drops{};
+  RelaxedCounter sessionsCreated;
+  RelaxedCounter sessionsExpired;
+  RelaxedCounter sessionsReused;  // SYN on a TIME_WAIT/CLOSE session: rescheduled
+  RelaxedCounter toaInserted;
+  RelaxedCounter toaNoRoom;         // forwarded without TOA: option space full
+  RelaxedCounter toaForgedRemoved;  // client-sent TOA options overwritten
+  RelaxedCounter timestampsStripped;
+  RelaxedCounter mssClamped;
+  RelaxedCounter icmpTranslated;
 };
 
 struct EngineOptions {
@@ -51,16 +55,16 @@ struct EngineOptions {
 };
 
 // Per real server (by rsId), per worker: totals since start plus the current session counts.
-// A fixed array, so the control thread may read it while the worker writes (relaxed, like the
-// other counters: a listing may be off by the packets of that instant, never garbage).
+// A fixed array of relaxed single-writer counters, so the control thread may read it while the
+// worker writes (a listing may be off by the packets of that instant, never garbage).
 struct RsStats {
-  uint64_t conns = 0;  // sessions created
-  uint64_t inPackets = 0;
-  uint64_t outPackets = 0;
-  uint64_t inBytes = 0;  // IP bytes, client -> RS
-  uint64_t outBytes = 0;
-  uint32_t active = 0;  // sessions in ESTABLISHED
-  uint32_t inactive = 0;
+  RelaxedCounter conns;  // sessions created
+  RelaxedCounter inPackets;
+  RelaxedCounter outPackets;
+  RelaxedCounter inBytes;  // IP bytes, client -> RS
+  RelaxedCounter outBytes;
+  RelaxedGauge32 active;  // sessions in ESTABLISHED
+  RelaxedGauge32 inactive;
 };
 inline constexpr uint32_t kMaxRsStats = 16384;  // rsIds beyond are forwarded but not counted
 
@@ -93,16 +97,30 @@ class Worker {
   // Translates up to kMaxBurst packets in place and returns how many it handled (the caller
   // passes the rest again). out[i] tells what to do with pkts[i]; dropped packets are NOT
   // freed here (the caller owns all mbufs).
-  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint32_t nowMs, PacketVerdict* out);
+  // `nowMs` is the dataplane clock (common/tsc_clock.h): 64-bit, monotonic.
+  uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, PacketVerdict* out);
 
   // Expires idle sessions; call once per loop iteration. Returns how many expired.
-  uint32_t expire(uint32_t nowMs, uint32_t budget = 256);
+  uint32_t expire(uint64_t nowMs, uint32_t budget = 256);
+
+  // Tests and the fuzz target: the session table's invariants (SessionTable::checkInvariants)
+  // plus the per-RS active/inactive counts against a recount. Walks everything.
+  [[nodiscard]] std::string checkInvariants() const;
 
   // Removes every session of real server `rsId` (on_rs_down / on_rs_removed = "flush").
   uint32_t flushRealServer(uint32_t rsId);
 
-  // Worker thread: appends up to `limit` matching sessions to `out`; returns how many matched.
-  uint64_t listSessions(const SessionFilter& f, size_t limit, uint32_t nowMs,
+  // Worker thread: one step of a session listing (anylbctl sessions), so that a listing of a
+  // large table never holds up the packet loop: walks `buckets` index buckets from `cursor`
+  // (start at 0), appends matching sessions to `out` while it holds fewer than `limit`, and
+  // adds every match to `matched` (the walk goes on past `limit`, so `matched` is the exact
+  // count). Returns the next cursor, or kListDone. Sessions created or removed between steps
+  // may or may not be listed; none is listed twice (SessionTable::forEachStep).
+  static constexpr uint32_t kListDone = session::SessionTable::kWalkDone;
+  uint32_t listSessionsStep(const SessionFilter& f, size_t limit, uint64_t nowMs, uint32_t cursor,
+                            uint32_t buckets, std::vector<SessionInfo>& out, uint64_t& matched);
+  // Worker thread: the whole listing in one call (tests, benchmarks); returns how many matched.
+  uint64_t listSessions(const SessionFilter& f, size_t limit, uint64_t nowMs,
                         std::vector<SessionInfo>& out);
   // Any thread: the per-RS counters (kMaxRsStats entries).
   [[nodiscard]] const RsStats* rsStats() const { return rsStats_.get(); }
@@ -124,19 +142,18 @@ class Worker {
   using Parsed = detail::Parsed;
   struct PersistEntry {
     uint64_t tag = 0;
+    uint64_t expires = 0;  // dataplane ms (64-bit: a stale template never looks fresh again)
     uint32_t rsId = 0;
-    uint32_t expires = 0;
   };
 
   bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
-  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
-  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint32_t nowMs);
-  PacketVerdict newSession(Parsed& p, uint32_t nowMs);
-  PacketVerdict icmp(rte_mbuf* m, Parsed& p, uint32_t nowMs);
+  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict newSession(Parsed& p, uint64_t nowMs);
+  PacketVerdict icmp(rte_mbuf* m, Parsed& p);
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
   bool allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe);
-  int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint32_t keyHash,
-                   uint32_t nowMs);
+  int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);
   void setState(session::Session& s, session::TcpState st);
   void countSession(const session::Session& s, int delta);
   bool insertToa(rte_mbuf* m, Parsed& p, const session::Session& s);

@@ -72,6 +72,14 @@ struct alignas(64) Session {
   uint8_t pad[2];
   uint32_t packetsIn;  // client -> RS (wraps; for listings)
   uint32_t packetsOut;
+  // TCP sequence tracking, enough to tell an endpoint's control segments from an off-path
+  // attacker's (RFC 5961 for RST; in-window for FIN). Host order; compared wrap-safe.
+  uint32_t clientNext;  // highest seq + len (+SYN/FIN) the client sent
+  uint32_t rsNext;      // the same for the RS (valid once kSynAckSeen)
+  uint16_t clientWin;   // last window the client advertised (unscaled field)
+  uint16_t rsWin;
+  uint8_t wscale;  // low nibble: client's shift, high: RS's; 0xF = not offered
+  uint8_t pad2[3];
 };
 static_assert(sizeof(Session) == 128, "a session is two cache lines");
 

@@ -1,6 +1,8 @@
 #include "session/session_table.h"
 
 #include <bit>
+#include <string>
+#include <vector>
 
 namespace anylb::session {
 
@@ -11,8 +13,11 @@ const char* toString(TcpState s) {
   return kNames[static_cast<unsigned>(s)];
 }
 
-SessionTable::SessionTable(uint32_t capacity)
-    : capacity_(capacity),
+SessionTable::SessionTable(uint32_t capacity) : SessionTable(capacity, KeyedHash::random()) {}
+
+SessionTable::SessionTable(uint32_t capacity, const KeyedHash& hasher)
+    : hasher_(hasher),
+      capacity_(capacity),
       freeCount_(capacity),
       // Two index entries per session at <= ~60% slot load.
       bucketMask_(static_cast<uint32_t>(std::bit_ceil(
@@ -38,23 +43,6 @@ SessionTable::SessionTable(uint32_t capacity)
 size_t SessionTable::bytesPerSession() const {
   return sizeof(Session) + sizeof(uint32_t) +
          (size_t{bucketMask_} + 1) * sizeof(Bucket) / capacity_;
-}
-
-uint32_t SessionTable::hash(const FlowKey& k) {
-  // CRC32-C (SSE4.2). Deterministic across processes and nodes, which the Maglev scheduler
-  // relies on. IPv4 keys (the last 12 address bytes zero) hash exactly like hash4().
-  uint64_t s[2];
-  uint64_t d[2];
-  std::memcpy(s, k.src.b, 16);
-  std::memcpy(d, k.dst.b, 16);
-  if (s[1] == 0 && d[1] == 0 && (s[0] >> 32) == 0 && (d[0] >> 32) == 0) {
-    return hash4(static_cast<uint32_t>(s[0]), static_cast<uint32_t>(d[0]), k.sport, k.dport,
-                 k.proto);
-  }
-  uint32_t h = kHashSeed6;
-  for (const uint64_t w : {s[0], s[1], d[0], d[1]}) h = crc64(w, h);
-  const uint64_t tail = uint64_t{k.sport} | (uint64_t{k.dport} << 16) | (uint64_t{k.proto} << 32);
-  return crc64(tail, h);
 }
 
 FlowKey SessionTable::inboundKey(const Session& s) {
@@ -147,6 +135,7 @@ bool SessionTable::insert(uint32_t idx) {
   indexInsert(hin, (idx << 1) | static_cast<uint32_t>(Dir::kIn));
   indexInsert(hout, (idx << 1) | static_cast<uint32_t>(Dir::kOut));
   wheelLink(idx);
+  ++changes_;
   return true;
 }
 
@@ -156,15 +145,17 @@ void SessionTable::remove(uint32_t idx) {
   indexRemove(hash(inboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kIn));
   indexRemove(hash(outboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kOut));
   release(idx);
+  ++changes_;
 }
 
 void SessionTable::wheelLink(uint32_t idx) {
+  start();
   Session& s = pool_[idx];
-  uint32_t tick = s.expires >> kTickShift;
+  uint64_t tick = deadlineOf(s) >> kTickShift;
   // A session due in a tick the wheel has already passed goes to the next one processed.
-  if (static_cast<int32_t>(tick - wheelTick_) < 0) tick = wheelTick_;
-  const uint32_t slot = tick & (kWheelSlots - 1);
-  s.timerTick = tick;
+  if (tick < wheelTick_) tick = wheelTick_;
+  const auto slot = static_cast<uint32_t>(tick & (kWheelSlots - 1));
+  s.timerTick = static_cast<uint32_t>(tick);  // low bits: compared with wrap-safe differences
   s.timerPrev = kInvalid;
   s.timerNext = wheel_[slot];
   if (s.timerNext != kInvalid) pool_[s.timerNext].timerPrev = idx;
@@ -181,6 +172,66 @@ void SessionTable::wheelUnlink(uint32_t idx) {
   }
   s.timerNext = kInvalid;
   s.timerPrev = kInvalid;
+}
+
+std::string SessionTable::checkInvariants() const {
+  std::vector<uint8_t> isFree(capacity_, 0);
+  if (freeCount_ > capacity_) return "free count above capacity";
+  for (uint32_t i = 0; i < freeCount_; ++i) {
+    const uint32_t idx = freeList_[i];
+    if (idx >= capacity_) return "free list holds an index beyond the pool";
+    if (isFree[idx] != 0) return "session " + std::to_string(idx) + " twice on the free list";
+    isFree[idx] = 1;
+  }
+  // Index: each live session exactly once per direction, found by find(), overflow recounted.
+  std::vector<uint8_t> seen(size_t{capacity_} * 2, 0);
+  std::vector<uint32_t> overflow(size_t{bucketMask_} + 1, 0);
+  for (uint32_t b = 0; b <= bucketMask_; ++b) {
+    const Bucket& bk = buckets_[b];
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+      const uint32_t e = bk.entry[i];
+      if (e == kEmpty) continue;
+      const uint32_t idx = e >> 1;
+      if (idx >= capacity_) return "index entry beyond the pool";
+      if (isFree[idx] != 0) return "free session " + std::to_string(idx) + " still indexed";
+      if (seen[e] != 0) return "session " + std::to_string(idx) + " indexed twice";
+      seen[e] = 1;
+      const Session& s = pool_[idx];
+      const auto dir = static_cast<Dir>(e & 1U);
+      const FlowKey k = dir == Dir::kIn ? inboundKey(s) : outboundKey(s);
+      const uint32_t h = hash(k);
+      if (bk.sig[i] != h) return "signature of session " + std::to_string(idx) + " is stale";
+      for (uint32_t p = h & bucketMask_; p != b; p = (p + 1) & bucketMask_) ++overflow[p];
+      if (find(h, dir, k) != idx) return "session " + std::to_string(idx) + " not found by key";
+    }
+  }
+  for (uint32_t b = 0; b <= bucketMask_; ++b) {
+    if (overflow[b] != buckets_[b].overflow) {
+      return "overflow count of bucket " + std::to_string(b) + " is wrong";
+    }
+  }
+  // Wheel: every live session on exactly one list, the one its timerTick names, links intact.
+  std::vector<uint8_t> filed(capacity_, 0);
+  for (uint32_t slot = 0; slot < kWheelSlots; ++slot) {
+    uint32_t prev = kInvalid;
+    for (uint32_t idx = wheel_[slot]; idx != kInvalid; idx = pool_[idx].timerNext) {
+      if (idx >= capacity_) return "wheel link beyond the pool";
+      if (isFree[idx] != 0) return "free session " + std::to_string(idx) + " on the wheel";
+      if (filed[idx] != 0) return "session " + std::to_string(idx) + " filed twice (or a loop)";
+      filed[idx] = 1;
+      if (pool_[idx].timerPrev != prev) return "wheel back link broken";
+      if ((pool_[idx].timerTick & (kWheelSlots - 1)) != slot) return "session on the wrong slot";
+      prev = idx;
+    }
+  }
+  for (uint32_t idx = 0; idx < capacity_; ++idx) {
+    if (isFree[idx] != 0) continue;
+    if (seen[idx << 1] == 0 || seen[(idx << 1) | 1U] == 0) {
+      return "live session " + std::to_string(idx) + " missing from the index";
+    }
+    if (filed[idx] == 0) return "live session " + std::to_string(idx) + " not on the wheel";
+  }
+  return {};
 }
 
 }  // namespace anylb::session

@@ -12,14 +12,26 @@
 // Timers: a wheel of 4096 slots of 1024 ms (~70 minutes per turn). A packet only moves a
 // session's `expires` forward (one store); the session stays in the slot it was filed in, and
 // when that slot comes due it is either expired or re-filed under its new expiry.
+//
+// Time: the table runs on the dataplane's 64-bit millisecond clock (common/tsc_clock.h),
+// handed in by advance()/expire(). A session keeps the low 32 bits of its deadline
+// (`expires`), compared with wrap-safe differences: a deadline is never more than a day (the
+// largest timeout) from now, and every session is looked at at least once per wheel turn. Wheel
+// ticks are counted in 64 bits, so nothing stops when the low 32 bits of the clock wrap (49.7
+// days).
+//
+// Hash: keyed with a per-table random secret (common/keyed_hash.h), so tuples an attacker
+// chooses cannot be made to share buckets.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "common/crc.h"
 #include "common/huge_alloc.h"
+#include "common/keyed_hash.h"
 
 #include "session/session.h"
 
@@ -44,7 +56,9 @@ class SessionTable {
   static constexpr unsigned kWheelSlots = 4096;
   static constexpr unsigned kTickShift = 10;  // 1 wheel tick = 1024 ms
 
+  // `key` fixes the index hash's secret (tests, benchmarks); by default it is random.
   explicit SessionTable(uint32_t capacity);
+  SessionTable(uint32_t capacity, const KeyedHash& hasher);
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
@@ -53,12 +67,26 @@ class SessionTable {
   // Bytes of memory held per session of capacity (pool + index), for sizing and the docs.
   [[nodiscard]] size_t bytesPerSession() const;
 
-  static uint32_t hash(const FlowKey& k);
-  // The same hash for an IPv4 key given as raw addresses (network order): two CRC32-C steps.
-  static uint32_t hash4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto) {
-    const uint64_t tail = uint64_t{sport} | (uint64_t{dport} << 16) | (uint64_t{proto} << 32);
-    return crc64(tail, crc64(uint64_t{src} | uint64_t{dst} << 32, kHashSeed4));
+  [[nodiscard]] uint32_t hash(const FlowKey& k) const {
+    return hasher_.hash(k.src.b, k.dst.b, k.sport, k.dport, k.proto);
   }
+  // The same hash for an IPv4 key given as raw addresses (network order).
+  [[nodiscard]] uint32_t hash4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                               uint8_t proto) const {
+    return hasher_.hash4(src, dst, sport, dport, proto);
+  }
+  [[nodiscard]] const KeyedHash& hasher() const { return hasher_; }
+
+  // The clock: the worker calls this with the dataplane's time (ms) before it works on the
+  // table. Deadlines given to touch() and found in `expires` are read relative to it.
+  void advance(uint64_t nowMs) {
+    nowMs_ = nowMs;
+    start();
+  }
+  [[nodiscard]] uint64_t nowMs() const { return nowMs_; }
+  // Counts every insert and removal: a burst that looked entries up before a change compares
+  // this to know its lookups may be stale.
+  [[nodiscard]] uint64_t changes() const { return changes_; }
 
   void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & bucketMask_]); }
   // First index slot whose signature matches (a candidate to prefetch and verify), or kInvalid.
@@ -100,15 +128,21 @@ class SessionTable {
   bool insert(uint32_t idx);
   // Unindexes, unfiles and frees a session.
   void remove(uint32_t idx);
-  // Sets a session's expiry. Later expiries cost one store (the session is re-filed when its
-  // old slot comes due); an earlier one (a RST shortening the timeout) re-files it now.
-  void touch(uint32_t idx, uint32_t expiresMs) {
+  // Sets a session's expiry (dataplane ms). Later expiries cost one store (the session is
+  // re-filed when its old slot comes due); an earlier one (a RST shortening the timeout)
+  // re-files it now.
+  void touch(uint32_t idx, uint64_t expiresMs) {
     Session& s = pool_[idx];
-    s.expires = expiresMs;
-    if (static_cast<int32_t>((expiresMs >> kTickShift) - s.timerTick) < 0) {
+    s.expires = static_cast<uint32_t>(expiresMs);
+    if (static_cast<int32_t>(static_cast<uint32_t>(expiresMs >> kTickShift) - s.timerTick) < 0) {
       wheelUnlink(idx);
       wheelLink(idx);
     }
+  }
+  // A session's deadline as a full clock value, from the low 32 bits it keeps.
+  [[nodiscard]] uint64_t deadlineOf(const Session& s) const {
+    const auto ahead = static_cast<int32_t>(s.expires - static_cast<uint32_t>(nowMs_));
+    return nowMs_ + static_cast<uint64_t>(static_cast<int64_t>(ahead));
   }
 
   // Returns an allocated session that was never inserted.
@@ -126,12 +160,39 @@ class SessionTable {
   }
 
   // Expires sessions whose `expires` is due at `nowMs`, at most `budget` of them, calling
-  // onExpire(Session&) before each is freed. Returns how many were expired.
+  // onExpire(Session&) before each is freed. Returns how many were expired. Also advance()s.
   template <typename OnExpire>
-  uint32_t expire(uint32_t nowMs, uint32_t budget, OnExpire&& onExpire);
+  uint32_t expire(uint64_t nowMs, uint32_t budget, OnExpire&& onExpire);
+
+  // Checks every structural invariant (tests and the fuzz target; walks everything): free +
+  // live = capacity, no index twice on the free list, every live session under both keys and
+  // on exactly one wheel list (the one its timerTick names), overflow counts equal to a
+  // recount. Returns an empty string, or the first violation found.
+  [[nodiscard]] std::string checkInvariants() const;
 
   static FlowKey inboundKey(const Session& s);
   static FlowKey outboundKey(const Session& s);
+
+  // Incremental walk (session listings), so that a listing never holds up the packet loop for
+  // longer than one step: calls fn(index) for every live session (once, by its inbound entry)
+  // in index buckets [cursor, cursor + buckets), and returns the cursor of the next step, or
+  // kWalkDone when the whole index has been walked. Start at cursor 0. fn must not insert or
+  // remove. Between steps the table may change freely: an entry never moves from the bucket
+  // it was inserted into, so a session is visited at most once per walk; one that lives
+  // through the whole walk is visited exactly once; one inserted or removed meanwhile may or
+  // may not be.
+  static constexpr uint32_t kWalkDone = UINT32_MAX;
+  [[nodiscard]] uint32_t bucketCount() const { return bucketMask_ + 1; }
+  template <typename Fn>
+  uint32_t forEachStep(uint32_t cursor, uint32_t buckets, Fn&& fn) const {
+    const uint64_t end = std::min<uint64_t>(uint64_t{cursor} + buckets, uint64_t{bucketMask_} + 1);
+    for (uint64_t b = cursor; b < end; ++b) {
+      for (const uint32_t e : buckets_[b].entry) {
+        if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
+      }
+    }
+    return end > bucketMask_ ? kWalkDone : static_cast<uint32_t>(end);
+  }
 
  private:
   struct alignas(64) Bucket {
@@ -142,16 +203,22 @@ class SessionTable {
   };
   static_assert(sizeof(Bucket) == 64);
   static constexpr uint32_t kEmpty = UINT32_MAX;
-  static constexpr uint32_t kHashSeed4 = 0x9E3779B9;
-  static constexpr uint32_t kHashSeed6 = 0x7F4A7C15;
 
   static bool matches(const Session& s, Dir dir, const FlowKey& k);
   bool indexInsert(uint32_t hash, uint32_t entry);
   void indexRemove(uint32_t hash, uint32_t entry);
   void wheelLink(uint32_t idx);
+  // The wheel starts at the clock's first value (advance(), or the first session filed).
+  void start() {
+    if (!started_) {
+      wheelTick_ = nowMs_ >> kTickShift;
+      started_ = true;
+    }
+  }
   void wheelUnlink(uint32_t idx);
   void release(uint32_t idx);
 
+  KeyedHash hasher_;
   uint32_t capacity_;
   uint32_t freeCount_;
   uint32_t bucketMask_;
@@ -159,18 +226,22 @@ class SessionTable {
   HugeArray<Bucket> buckets_;
   std::unique_ptr<uint32_t[]> freeList_;
   std::unique_ptr<uint32_t[]> wheel_;  // list heads
-  // Next tick to process. Starts at 0: the clock is ms since the worker started; a later start
-  // only costs empty slots on the first calls (one turn per call at most).
-  uint32_t wheelTick_ = 0;
+  // Next tick to process (64-bit: never wraps). Set from the clock by the first advance().
+  uint64_t wheelTick_ = 0;
+  uint64_t nowMs_ = 0;
+  uint64_t changes_ = 0;
+  bool started_ = false;
 };
 
 template <typename OnExpire>
-uint32_t SessionTable::expire(uint32_t nowMs, uint32_t budget, OnExpire&& onExpire) {
-  const uint32_t nowTick = nowMs >> kTickShift;
+uint32_t SessionTable::expire(uint64_t nowMs, uint32_t budget, OnExpire&& onExpire) {
+  advance(nowMs);
+  const uint64_t nowTick = nowMs >> kTickShift;
+  const auto now32 = static_cast<uint32_t>(nowMs);
   uint32_t expired = 0;
-  // Only ticks that have fully elapsed; at most one turn of the wheel per call.
-  for (unsigned turns = 0; static_cast<int32_t>(nowTick - wheelTick_) > 0 && turns < kWheelSlots;
-       ++turns) {
+  // Only ticks that have fully elapsed; at most one turn of the wheel per call (after a jump of
+  // the clock the wheel catches up over the next calls; every slot is seen in the first).
+  for (unsigned turns = 0; wheelTick_ < nowTick && turns < kWheelSlots; ++turns) {
     const uint32_t slot = wheelTick_ & (kWheelSlots - 1);
     uint32_t idx = wheel_[slot];
     wheel_[slot] = kInvalid;  // detach the list; survivors are re-filed below
@@ -186,13 +257,14 @@ uint32_t SessionTable::expire(uint32_t nowMs, uint32_t budget, OnExpire&& onExpi
         }
         return expired;
       }
-      if (static_cast<int32_t>(s.expires - nowMs) <= 0) {
+      if (static_cast<int32_t>(s.expires - now32) <= 0) {
         onExpire(s);
         s.timerPrev = kInvalid;  // already detached from the wheel
         s.timerNext = kInvalid;
         indexRemove(hash(inboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kIn));
         indexRemove(hash(outboundKey(s)), (idx << 1) | static_cast<uint32_t>(Dir::kOut));
         release(idx);
+        ++changes_;
         ++expired;
       } else {
         wheelLink(idx);

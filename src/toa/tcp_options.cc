@@ -75,17 +75,26 @@ int buildWithToa(const uint8_t* opts, unsigned len, const uint8_t* toa, unsigned
   return static_cast<int>(n);
 }
 
-bool clampMss(uint8_t* opts, unsigned len, uint16_t by) {
+bool clampMss(uint8_t* opts, unsigned len, uint16_t by, uint16_t ceiling) {
   for (unsigned i = 0; i < len && opts[i] != kKindEol; i += optLen(opts, i)) {
     if (opts[i] != kKindMss) continue;
     const auto mss = static_cast<uint16_t>((opts[i + 2] << 8) | opts[i + 3]);
-    const uint16_t clamped = mss > 536 + by ? static_cast<uint16_t>(mss - by) : 536;
+    uint16_t clamped = mss > 536 + by ? static_cast<uint16_t>(mss - by) : 536;
+    if (clamped > ceiling) clamped = ceiling < 536 ? 536 : ceiling;
     if (clamped >= mss) return false;
     opts[i + 2] = static_cast<uint8_t>(clamped >> 8);
     opts[i + 3] = static_cast<uint8_t>(clamped);
     return true;
   }
   return false;
+}
+
+int windowScale(const uint8_t* opts, unsigned len) {
+  constexpr uint8_t kKindWscale = 3;
+  for (unsigned i = 0; i < len && opts[i] != kKindEol; i += optLen(opts, i)) {
+    if (opts[i] == kKindWscale && optLen(opts, i) == 3) return opts[i + 2] > 14 ? 14 : opts[i + 2];
+  }
+  return -1;
 }
 
 }  // namespace anylb::toa

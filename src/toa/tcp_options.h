@@ -40,7 +40,13 @@ ScrubResult scrubClientOptions(uint8_t* opts, unsigned len, bool stripTimestamp)
 int buildWithToa(const uint8_t* opts, unsigned len, const uint8_t* toa, unsigned toaLen,
                  uint8_t* out);
 
-// Lowers an MSS option by `by` bytes (never below 536). Returns true if a value changed.
-bool clampMss(uint8_t* opts, unsigned len, uint16_t by);
+// Lowers an MSS option by `by` bytes and to at most `ceiling` (never below 536). Returns true
+// if a value changed. `ceiling` is what the path toward the RS carries once TOA is added:
+// a jumbo-MTU RS behind a 1500-byte uplink must not invite 1460-byte client segments.
+bool clampMss(uint8_t* opts, unsigned len, uint16_t by, uint16_t ceiling = UINT16_MAX);
+
+// The window-scale shift an option list offers (RFC 7323, capped at 14), or -1 if none.
+// The list must be valid.
+int windowScale(const uint8_t* opts, unsigned len);
 
 }  // namespace anylb::toa

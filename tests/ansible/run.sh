@@ -16,7 +16,8 @@
 #    verify` accepts the unit, the unit is enabled, DKMS built and installed toa.ko for the
 #    headers in the chroot, modprobe.d carries the fleet's LIP prefixes; an invalid config is
 #    refused by the template's validate step and leaves the old file in place; a second run of
-#    site.yml reports changed=0 on every host.
+#    site.yml reports changed=0 on every host; an empty toa_trusted_prefixes (or one with
+#    "any") is refused, and toa_allow_untrusted writes trusted=any.
 #
 # Needs root (debootstrap, chroot, mount). Touches nothing outside the cache and a work
 # directory under it; every mount is undone by a trap, also on failure or timeout. Every step
@@ -341,6 +342,33 @@ else
   say "FAIL second run changed something:"
   grep -E '^changed:' "$work/site-2.log" | head -20
   sed -n '/^PLAY RECAP/,$p' "$work/site-2.log"
+  fails=$((fails + 1))
+fi
+
+# toa.ko fails closed without trusted=: the role refuses an empty list and "any" inside it,
+# and writes trusted=any only when toa_allow_untrusted says so (after the idempotence check:
+# this changes the first real server's modprobe.d).
+h=${rs_hosts[0]}
+conf=${host_root[$h]}/etc/modprobe.d/anylb-toa.conf
+before=$(sha256sum "$conf")
+for bad in '[]' '["any"]' '["any", "10.0.0.0/8"]'; do
+  if playbook "$work/site-toa-bad.log" --limit "$h" -e "{\"toa_trusted_prefixes\": $bad}"; then
+    say "FAIL toa_trusted_prefixes=$bad: site.yml succeeded"
+    fails=$((fails + 1))
+  elif ! grep -q 'toa_trusted_prefixes must list' "$work/site-toa-bad.log"; then
+    say "FAIL toa_trusted_prefixes=$bad: not refused by the role's check: $(grep -m3 fatal "$work/site-toa-bad.log")"
+    fails=$((fails + 1))
+  elif [[ "$(sha256sum "$conf")" != "$before" ]]; then
+    say "FAIL toa_trusted_prefixes=$bad: $conf changed"
+    fails=$((fails + 1))
+  else
+    say "ok   $h: toa_trusted_prefixes=$bad refused, modprobe.d kept"
+  fi
+done
+if playbook "$work/site-toa-any.log" --limit "$h" -e '{"toa_trusted_prefixes": [], "toa_allow_untrusted": true}'; then
+  check "$h: toa_allow_untrusted with no prefixes writes trusted=any" grep -qx 'options toa trusted=any' "$conf"
+else
+  say "FAIL toa_allow_untrusted: $(grep -E 'fatal|ERROR' "$work/site-toa-any.log" | head -5)"
   fails=$((fails + 1))
 fi
 

@@ -1,11 +1,16 @@
-// Feeds arbitrary frames to a worker whose table holds live sessions (TCP in several states,
-// UDP): the engine must decide every frame (forward, kernel, redirect or a counted drop) and
-// never crash, read out of bounds or trip UBSan. The input's first byte picks the time step.
+// Feeds bursts of arbitrary frames to a worker whose table holds live sessions (TCP in several
+// states, UDP): the engine must decide every frame (forward, kernel, redirect or a counted
+// drop), never crash, read out of bounds or trip UBSan, and leave its session table whole.
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "../unit/fullnat/dpdk_env.h"
 #include "../unit/fullnat/engine_config.h"
@@ -19,7 +24,7 @@ using namespace anylb;           // NOLINT(google-build-using-namespace)
 using namespace anylb::testing;  // NOLINT(google-build-using-namespace)
 
 std::unique_ptr<fullnat::Worker> gWorker;
-uint32_t gNow = 1000;
+uint64_t gNow = (uint64_t{1} << 32) - 60'000;  // the 32-bit wrap a minute in
 
 void push(const std::vector<uint8_t>& f) {
   rte_mbuf* m = toMbuf(f);
@@ -28,8 +33,12 @@ void push(const std::vector<uint8_t>& f) {
   rte_pktmbuf_free(m);
 }
 
+// Sequence numbers as real endpoints use them: the client's ISN is 1000, the RS's 5000.
 L4Spec tcp(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t flags) {
   L4Spec s;
+  const bool fromRs = std::string(src) == kRs;
+  s.seq = fromRs ? 5000 : ((flags & kSyn) != 0 ? 1000 : 1001);
+  s.ack = (flags & kAck) == 0 ? 0 : fromRs ? 1001 : 5001;
   s.src = src;
   s.dst = dst;
   s.sport = sp;
@@ -46,7 +55,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   auto r = config::loadConfigString(engineConfig(), "fuzz.toml");
   if (!r.config) __builtin_trap();
   static fullnat::RsRegistry registry;
-  gWorker = std::make_unique<fullnat::Worker>(0, 1, 4096);
+  gWorker = std::make_unique<fullnat::Worker>(0, 1, 256);  // small: checked whole every burst
   gWorker->setSnapshot(fullnat::Snapshot::build(*r.config, 1, 1, registry));
   // Sessions on client ports 40000.. in SYN_RECV, ESTABLISHED and FIN states.
   for (uint16_t i = 0; i < 8; ++i) {
@@ -65,23 +74,57 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   return 0;
 }
 
+// Input: one byte of clock step, then up to 64 frames, each either
+//   0x00-0x7F: a length (high byte, with the next byte as low byte, at most 2048) and the bytes,
+//   0x80-0xFF: a copy of an earlier frame of this input (index = byte & 0x3F, modulo how many
+//              there are), so the same tuple appears several times in one burst.
+// The clock step: bit 7 clear: (byte * 97) ms; set: a jump of (byte & 0x7F) * 2^26 ms (up to
+// ~98 days), so expiry, persistence and sequence state run across the 32-bit wrap.
+// After every burst the whole table is checked (SessionTable and per-RS counts).
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1 || size > 4096) return 0;
-  gNow += data[0] * 97U;  // sometimes crosses timeouts, so expiry runs against live packets
-  rte_mbuf* m = rte_pktmbuf_alloc(mbufPool());
-  if (m == nullptr) __builtin_trap();
-  const auto len = static_cast<uint16_t>(size - 1);
-  if (len > rte_pktmbuf_tailroom(m)) {
-    rte_pktmbuf_free(m);
-    return 0;
+  if (size < 1 || size > 64 * 1024) return 0;
+  gNow += (data[0] & 0x80) != 0 ? uint64_t{data[0] & 0x7FU} << 26 : data[0] * 97U;
+  std::vector<std::pair<size_t, size_t>> frames;  // (offset, length) in data
+  size_t off = 1;
+  while (off < size && frames.size() < fullnat::Worker::kMaxBurst) {
+    const uint8_t h = data[off++];
+    if ((h & 0x80) != 0) {
+      if (frames.empty()) continue;
+      frames.push_back(frames[(h & 0x3FU) % frames.size()]);
+      continue;
+    }
+    if (off >= size) break;
+    const size_t len = std::min<size_t>((size_t{h} << 8 | data[off++]), 2048);
+    const size_t take = std::min(len, size - off);
+    frames.emplace_back(off, take);
+    off += take;
   }
-  std::memcpy(rte_pktmbuf_append(m, len), data + 1, len);
-  fullnat::PacketVerdict v;
-  gWorker->processBurst(&m, 1, gNow, &v);
-  if (v.verdict == fullnat::Verdict::kDrop && v.reason == fullnat::DropReason::kCount) {
-    __builtin_trap();  // a drop must name its reason
+  if (frames.empty()) return 0;
+  rte_mbuf* ms[fullnat::Worker::kMaxBurst];
+  size_t n = 0;
+  for (const auto& [fo, fl] : frames) {
+    rte_mbuf* m = rte_pktmbuf_alloc(mbufPool());
+    if (m == nullptr) __builtin_trap();
+    if (fl > rte_pktmbuf_tailroom(m)) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(fl)), data + fo, fl);
+    ms[n++] = m;
   }
-  rte_pktmbuf_free(m);
+  fullnat::PacketVerdict v[fullnat::Worker::kMaxBurst];
+  const uint16_t done = gWorker->processBurst(ms, static_cast<uint16_t>(n), gNow, v);
+  if (done != n) __builtin_trap();
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i].verdict == fullnat::Verdict::kDrop && v[i].reason == fullnat::DropReason::kCount) {
+      __builtin_trap();  // a drop must name its reason
+    }
+    rte_pktmbuf_free(ms[i]);
+  }
   gWorker->expire(gNow, 64);
+  if (const std::string bad = gWorker->checkInvariants(); !bad.empty()) {
+    std::fprintf(stderr, "invariant broken: %s\n", bad.c_str());
+    __builtin_trap();
+  }
   return 0;
 }

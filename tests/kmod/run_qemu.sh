@@ -62,9 +62,14 @@ expected_results=(
 	duplicate_toa6_first_wins toa_then_bad_option close_paths
 	unaccepted_children netns_separate_stats churn_10000 parallel_churn
 	unload_with_open_connections no_rewrite_after_unload
-	reload_default_trusts_every_source sysfs_trusted_write
+	trusted_unset_ignores_toa trusted_unset_ignores_toa6
+	trusted_any_honours_every_source trusted_any_honours_ipv6
+	toa_stats_read_constant_time trusted_sender_honoured trusted_other_ignored
+	sysfs_trusted_race malformed_trusted_refused
+	reload_default_ignores_toa sysfs_trusted_write
 	sysfs_trusted_excludes sysfs_trusted_includes
-	sysfs_trusted_rejects_bad_prefix sysfs_trusted_everything many_records_small_table
+	sysfs_trusted_rejects_bad_prefix sysfs_trusted_unset sysfs_trusted_any
+	sysfs_trusted_everything many_records_small_table
 	unload_under_getpeername_load final_unload
 )
 
@@ -74,17 +79,23 @@ expected_results=(
 #   each), 4 ignored-but-found, 3 close_paths + 5 unaccepted, 10000 churn and
 #   2 x 2000 parallel churn (accept only), 3 open + 1 queued; 6 malformed
 #   cases + toa_then_bad_option.
-#  before_final_unload: after reload, 4 single cases + 300 open connections.
+#  before_final_unload: after reload (no trusted=), 6 single cases (2 ignored
+#   for want of a trusted=, 1 untrusted, 3 rewritten: accept+getpeername
+#   each) + 300 open connections (accept only).
 declare -A expected_stats=(
-	[before_unload]="found=14027 rewritten=14031 untrusted=3 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
-	[before_final_unload]="found=304 rewritten=306 untrusted=1 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
+	[before_unload]="found=14027 rewritten=14031 untrusted=3 trusted_unset=0 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
+	[before_final_unload]="found=306 rewritten=306 untrusted=1 trusted_unset=2 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
 )
 
 # Kernel messages the module must have printed.
 expected_log=(
 	"toa: TOA honoured only from 10.77.1.0/24,fd77:1::/64"
-	"toa: trusted= is empty: TOA is honoured from every source"
+	"toa: trusted= is not set: every TOA is ignored"
+	"toa: trusted=any: TOA is honoured from every source"
+	"toa: TOA honoured only from 10.77.1.1/32"
 	"toa: trusted: '10.77.1.0/33' is not an address or prefix"
+	"toa: trusted: 'bogus' is not an address or prefix"
+	"toa: trusted: 'any' cannot be combined with prefixes"
 	"toa: trusted=0.0.0.0/0,::/0: TOA is honoured from every source"
 	"toa: freed 4 records of sockets still open"
 	"toa: freed 300 records of sockets still open"

@@ -206,6 +206,16 @@ std::vector<Bad> badFrames() {
     if (fixSum) fixIpChecksum(f);
     return f;
   };
+  auto toAddress = [](const char* dst) {
+    L4Spec s = fromClient(kSyn, kMss);
+    s.dst = dst;
+    return s;
+  };
+  auto fromAddress = [](const char* src) {
+    L4Spec s = fromClient(kSyn, kMss);
+    s.src = src;
+    return s;
+  };
   auto tcpOpts = [&](std::vector<uint8_t> opts) {
     return frame(fromClient(kSyn, std::move(opts)));
   };
@@ -254,7 +264,19 @@ std::vector<Bad> badFrames() {
       {"udp_length_mismatch", with([&](auto& f) { f = frame(udp), put16(f, 34 + 4, 99); }, false),
        DropReason::kBadUdpLength},
       {"unsupported_protocol", frame(gre), DropReason::kUnsupportedL4},
-      {"not_local", with([](auto& f) { putAddr(f, 30, "198.51.100.5"); }), DropReason::kNotLocal},
+      {"not_local", frame(toAddress("198.51.100.5")), DropReason::kNotLocal},
+      // A SYN whose TCP checksum is wrong (no NIC verdict): checked in software.
+      {"syn_bad_tcp_checksum", with([](auto& f) { f[34 + 16] ^= 0x5a; }),
+       DropReason::kBadL4Checksum},
+      // Martian sources (RFC 1812 5.3.7) and our own addresses as a client.
+      {"martian_src_zero", frame(fromAddress("0.0.0.0")), DropReason::kMartianSource},
+      {"martian_src_broadcast", frame(fromAddress("255.255.255.255")), DropReason::kMartianSource},
+      {"martian_src_multicast", frame(fromAddress("224.0.0.5")), DropReason::kMartianSource},
+      {"martian_src_loopback", frame(fromAddress("127.0.0.1")), DropReason::kMartianSource},
+      {"martian_src_class_e", frame(fromAddress("240.1.2.3")), DropReason::kMartianSource},
+      {"martian_src_this_net", frame(fromAddress("0.1.2.3")), DropReason::kMartianSource},
+      {"src_is_the_vip", frame(fromAddress(kVip)), DropReason::kMartianSource},
+      {"src_is_a_lip", frame(fromAddress(kLip)), DropReason::kMartianSource},
       {"vip_without_service", frame(fromClient(kSyn, kMss, {}, 40000, 9999)),
        DropReason::kNoService},
       {"icmp_echo_to_vip", frame(echo), DropReason::kIcmpUnsupported},

@@ -40,7 +40,7 @@ class EngineTest : public ::testing::Test {
     worker_->setSnapshot(fullnat::Snapshot::build(cfg_, ++generation_, 1, registry_, weights));
   }
 
-  Out run(const std::vector<uint8_t>& in, uint32_t nowMs = 1000) {
+  Out run(const std::vector<uint8_t>& in, uint64_t nowMs = 1000) {
     rte_mbuf* m = toMbuf(in);
     fullnat::PacketVerdict v;
     worker_->processBurst(&m, 1, nowMs, &v);
@@ -50,7 +50,7 @@ class EngineTest : public ::testing::Test {
   }
 
   // Runs `in` and expects it forwarded as exactly `expected`, with every checksum right.
-  void expectForward(const L4Spec& in, const L4Spec& expected, uint32_t nowMs = 1000) {
+  void expectForward(const L4Spec& in, const L4Spec& expected, uint64_t nowMs = 1000) {
     const auto out = run(frame(in), nowMs);
     ASSERT_EQ(out.v.verdict, fullnat::Verdict::kForward)
         << "dropped: " << fullnat::dropReasonName(out.v.reason);
@@ -67,7 +67,7 @@ class EngineTest : public ::testing::Test {
     k.dport = htons(vport);
     k.proto = proto;
     const auto& t = worker_->sessions();
-    const uint32_t idx = t.find(session::SessionTable::hash(k), session::Dir::kIn, k);
+    const uint32_t idx = t.find(t.hash(k), session::Dir::kIn, k);
     return idx == session::SessionTable::kInvalid ? nullptr : &t.at(idx);
   }
 

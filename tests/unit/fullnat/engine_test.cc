@@ -115,7 +115,8 @@ TEST_F(Handshake, FinFromBothSidesThenTimeWaitThenExpiry) {
 
 TEST_F(Handshake, RstClosesAndTheSessionExpiresSoon) {
   handshake();
-  const auto rst = fromRs(kRst);
+  auto rst = fromRs(kRst);
+  rst.seq = 5001;  // the RS's next sequence number: the only RST that may close (RFC 5961)
   expectForward(rst, toClient(rst, {}));
   EXPECT_EQ(findInbound(kClient, 40000, 80)->state, TcpState::kClose);
   EXPECT_EQ(worker_->expire(1000 + 5'000), 0U);
@@ -136,7 +137,9 @@ TEST_F(Handshake, EstablishedSessionsExpireAfterTheirIdleTimeout) {
 
 TEST_F(Handshake, SynOnATimeWaitSessionStartsANewSession) {
   handshake();
-  run(frame(fromClient(kRst | kAck)));
+  auto rst = fromClient(kRst | kAck);
+  rst.seq = 1001;
+  run(frame(rst));
   const auto syn = fromClient(kSyn, kLinuxSynOpts);
   // The port cursor has moved on: the new session takes the next LPORT.
   expectForward(syn, toRs(syn, kSynStripped, 1025));

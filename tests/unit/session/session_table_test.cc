@@ -35,14 +35,14 @@ uint32_t add(SessionTable& t, uint32_t client, uint16_t cport, uint16_t lport,
 
 // The engine's lookup: candidate from the home bucket, then resolve.
 uint32_t lookup(const SessionTable& t, const FlowKey& k, Dir dir) {
-  const uint32_t h = SessionTable::hash(k);
+  const uint32_t h = t.hash(k);
   return t.resolve(t.candidate(h, dir), h, dir, k);
 }
 
 TEST(SessionTable, Hash4MatchesTheGenericHashForIpv4) {
+  const SessionTable t(8);
   const FlowKey k{v4(0xC0000207), v4(0x0A64000A), 40000, 80, 6};
-  EXPECT_EQ(SessionTable::hash(k),
-            SessionTable::hash4(k.src.v4Raw(), k.dst.v4Raw(), k.sport, k.dport, k.proto));
+  EXPECT_EQ(t.hash(k), t.hash4(k.src.v4Raw(), k.dst.v4Raw(), k.sport, k.dport, k.proto));
 }
 
 TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
@@ -52,7 +52,7 @@ TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
   uint32_t home = UINT32_MAX;
   for (uint32_t c = 1; same.size() < 10 && c < 1'000'000; ++c) {
     const FlowKey k{v4(c), v4(0x0A64000A), 1234, 80, 6};
-    const uint32_t b = SessionTable::hash(k) & 31;  // 64 sessions -> 32 buckets
+    const uint32_t b = t.hash(k) & 31;  // 64 sessions -> 32 buckets
     if (home == UINT32_MAX) home = b;
     if (b != home) continue;
     const uint32_t idx = add(t, c, 1234, static_cast<uint16_t>(2000 + same.size()));
@@ -63,7 +63,7 @@ TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
   for (const auto& [c, idx] : same) {
     const FlowKey k{v4(c), v4(0x0A64000A), 1234, 80, 6};
     EXPECT_EQ(lookup(t, k, Dir::kIn), idx) << c;
-    EXPECT_EQ(t.find(SessionTable::hash(k), Dir::kIn, k), idx);
+    EXPECT_EQ(t.find(t.hash(k), Dir::kIn, k), idx);
   }
   // Removing the entries in the home bucket keeps the overflowed ones reachable, and once all
   // are gone the overflow counts are back to zero (a miss stops at the home bucket).
@@ -74,7 +74,7 @@ TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
   }
   for (size_t i = 5; i < same.size(); ++i) t.remove(same[i].second);
   const FlowKey gone{v4(same[0].first), v4(0x0A64000A), 1234, 80, 6};
-  EXPECT_EQ(t.candidate(SessionTable::hash(gone), Dir::kIn), SessionTable::kInvalid);
+  EXPECT_EQ(t.candidate(t.hash(gone), Dir::kIn), SessionTable::kInvalid);
   EXPECT_EQ(t.size(), 0U);
 }
 
