@@ -40,6 +40,15 @@ for t in 1 2; do
   inns lb1 ip link set "$tap" master "$br"
   inns lb1 ip link set "$br" up
 done
+# The bridges exist only now: anylbd's gratuitous ARP at start went nowhere, and a ToR may still
+# hold a failed neighbour entry for the node. wait_vip proves one path; each ToR must reach the
+# node through its bridge before the measured connections (bounded: 10 tries of 1 s).
+for t in 1 2; do
+  for try in $(seq 1 10); do
+    inns "t$t" ping -n -c 1 -W 1 "10.$t.1.2" >/dev/null 2>&1 && break
+    ((try < 10)) || fail "tor$t does not reach the node (10.$t.1.2) through the bridge"
+  done
+done
 wait_vip 30
 before=$(anylb_stats 1) || fail "no stats from anylbd"
 
