@@ -109,7 +109,18 @@ std::string portSection(const Json& result) {
     t.addRow({getString(p, "uplink"), getString(p, "name"), getBool(p, "link_up") ? "up" : "DOWN",
               num(getU64(p, "rx")), num(getU64(p, "tx")), num(getU64(p, "tx_dropped"))});
   }
-  return "\n" + t.render();
+  std::string s = "\n" + t.render();
+  // One line per port on how it spreads flows and steers replies, and the PMD's own drops
+  // (a daemon before the RSS work sends no "mode": nothing to say).
+  for (const auto& p : ports) {
+    if (!hasMember(p, "mode")) continue;
+    s += fmt::format(
+        "port {}: {}, {} queue(s); RX missed {}, RX errors {}, no mbuf {}, TX errors {}\n",
+        getString(p, "name"), getString(p, "mode"), getU64(p, "queues", 1), getU64(p, "imissed"),
+        getU64(p, "ierrors"), getU64(p, "rx_nombuf"), getU64(p, "oerrors"));
+    if (const auto note = getString(p, "note"); !note.empty()) s += "  " + note + "\n";
+  }
+  return s;
 }
 
 std::string neighborSection(const Json& result) {

@@ -182,6 +182,38 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     m.add("anylb_uplink_up", "gauge", "Link state of the uplink port.",
           fmt::format(R"(uplink="{}")", esc(str(p, "uplink"))), p.value("link_up", false) ? 1 : 0);
   }
+  // --- ports (Dataplane::portsJson): RSS / reply-steering mode and the PMD's counters
+  for (const auto& p : stats.value("ports", nlohmann::json::array())) {
+    if (!p.contains("mode")) continue;
+    const std::string pl =
+        fmt::format(R"(port="{}",uplink="{}")", esc(str(p, "name")), esc(str(p, "uplink")));
+    m.add("anylb_port_mode", "gauge",
+          "RX spreading and reply steering of the port (1 on the series of its mode).",
+          pl + fmt::format(R"(,mode="{}")", esc(str(p, "mode"))), 1);
+    m.add("anylb_port_queues", "gauge", "RX/TX queue pairs of the port (one per worker).", pl,
+          num(p, "queues"));
+    for (const char* dir : {"rx", "tx"}) {
+      m.add("anylb_port_packets_total", "counter", "Packets the PMD received / sent.",
+            pl + fmt::format(R"(,direction="{}")", dir), num(p, dir));
+    }
+    m.add("anylb_port_rx_missed_total", "counter",
+          "Packets the NIC dropped because no RX descriptor was free (imissed).", pl,
+          num(p, "imissed"));
+    m.add("anylb_port_rx_errors_total", "counter", "Erroneous received packets (ierrors).", pl,
+          num(p, "ierrors"));
+    m.add("anylb_port_rx_nombuf_total", "counter",
+          "RX failures for want of an mbuf (rx_nombuf): the mbuf pool is too small.", pl,
+          num(p, "rx_nombuf"));
+    m.add("anylb_port_tx_errors_total", "counter", "Packets the PMD failed to send (oerrors).", pl,
+          num(p, "oerrors"));
+    const auto queues = p.value("rx_queues", nlohmann::json::array());
+    for (size_t q = 0; q < queues.size(); ++q) {
+      m.add("anylb_port_queue_rx_packets_total", "counter",
+            "Packets received per RX queue (queue = worker): how RSS spreads the load.",
+            pl + fmt::format(R"(,queue="{}")", q),
+            queues[q].is_number() ? queues[q].get<double>() : 0);
+    }
+  }
   m.addPlain("anylb_dataplane_alive", "gauge", "1 while every worker makes progress.",
              stats.value("dataplane_alive", false) ? 1 : 0);
   // --- BGP

@@ -137,6 +137,8 @@ void Dataplane::stop() {
   if (ealUp_) {
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) {
+      rte_flow_error err{};
+      rte_flow_flush(port, &err);  // reply-steering rules, where there are any
       rte_eth_promiscuous_disable(port);
       rte_eth_dev_stop(port);
       rte_eth_dev_close(port);
@@ -410,14 +412,8 @@ nlohmann::json Dataplane::statsJson() const {
                        {"toa_inserted", k.toaInserted},
                        {"idle_sleeps", l.idleSleeps}});
   }
-  json ports = json::array();
-  for (const auto& u : uplinks_) {
-    rte_eth_stats s{};
-    rte_eth_stats_get(u->port, &s);
-    json port = {{"name", u->portName}, {"uplink", u->name},       {"rx", s.ipackets},
-                 {"tx", s.opackets},    {"tx_dropped", s.oerrors}, {"link_up", u->linkUp.load()}};
-    ports.push_back(std::move(port));
-  }
+  // Per uplink port: link, RSS / reply-steering mode and the PMD's counters (ports.cc).
+  json ports = portsJson();
   uint64_t toK = 0;
   uint64_t fromK = 0;
   for (const auto& c : ctx_) {

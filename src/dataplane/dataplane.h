@@ -18,6 +18,7 @@
 #include "common/relaxed_counter.h"
 #include "config/config.h"
 #include "dataplane/neighbors.h"
+#include "dataplane/ports.h"
 #include "dataplane/snapshot_rcu.h"
 #include "fullnat/worker.h"
 
@@ -67,6 +68,7 @@ struct UplinkRt {
   std::string iface;          // kernel interface of an af_packet port ("n1t1"), else empty
   std::string savedRpFilter;  // restored at stop
   std::atomic<bool> linkUp{false};
+  PortSetup setup;  // RSS / reply steering as configured at start (control thread only)
 };
 
 class Dataplane {
@@ -114,6 +116,9 @@ class Dataplane {
   SessionList listSessions(const fullnat::SessionFilter& f, size_t limit);
   // Link state of each uplink (config order) as of the last tick().
   [[nodiscard]] std::vector<bool> uplinksUp() const;
+  // Control thread: per uplink port, its RX spreading / reply steering mode and the PMD's
+  // counters (rte_eth_stats: imissed, ierrors, rx_nombuf, oerrors, per-queue RX).
+  [[nodiscard]] nlohmann::json portsJson() const;
 
   // --- used by worker_loop.cc
   struct WorkerCtx;
@@ -124,6 +129,7 @@ class Dataplane {
   std::string initEal();
   std::string initPorts();
   std::string initTap(UplinkRt& u, size_t index);
+  void initReplySteering(UplinkRt& u);
   void configureKernelSide();
   void sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratuitous);
   int route(uint32_t dstRaw, uint32_t flowHash) const;  // neighbour index or -1

@@ -1,13 +1,15 @@
-// Port set-up: uplink ports, their TAP exception ports and the kernel side of the exception
-// path (control thread, at start). Moved out of dataplane.cc unchanged.
+// Port set-up: uplink ports (RSS, reply steering by rte_flow), their TAP exception ports, the
+// kernel side of the exception path, and the port listing (control thread).
 #include "dataplane/ports.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <rte_bus_vdev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_ether.h>
+#include <rte_flow.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
@@ -49,8 +51,143 @@ bool run(const std::vector<std::string>& argv) {
 }
 }  // namespace
 
+std::string PortSetup::mode() const {
+  if (queues <= 1) return "single-queue";
+  std::string m = spread == RxSpread::kRss ? "rss" : "pmd-spread";
+  return m + (steering == ReplySteering::kFlow ? "+flow" : "+software-redirect");
+}
+
+void symmetricRssKey(uint8_t* key, size_t len) {
+  for (size_t i = 0; i < len; ++i) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
+}
+
+rte_eth_conf uplinkConf(const rte_eth_dev_info& info, uint16_t queues, uint8_t* keyBuf,
+                        PortSetup& setup) {
+  rte_eth_conf conf{};
+  setup.queues = queues;
+  setup.spread = RxSpread::kSingleQueue;
+  setup.rssHf = 0;
+  setup.rssKeyLen = 0;
+  if (queues <= 1) return conf;
+  const uint64_t hf = kRssHashTypes & info.flow_type_rss_offloads;
+  if (hf == 0) {
+    setup.spread = RxSpread::kPmd;
+    setup.note = "the PMD reports no RSS hash offload (flow_type_rss_offloads has no IP/TCP/UDP)";
+    return conf;
+  }
+  setup.spread = RxSpread::kRss;
+  setup.rssHf = hf;
+  conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+  conf.rx_adv_conf.rss_conf.rss_hf = hf;
+  // A PMD that names no key size (or one beyond any NIC's) keeps its own key: asymmetric, but
+  // replies are steered by LIP port anyway.
+  if (info.hash_key_size != 0 && info.hash_key_size <= kMaxRssKey) {
+    symmetricRssKey(keyBuf, info.hash_key_size);
+    conf.rx_adv_conf.rss_conf.rss_key = keyBuf;
+    conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+    setup.rssKeyLen = info.hash_key_size;
+  }
+  return conf;
+}
+
+std::vector<rte_eth_rss_reta_entry64> retaSpread(uint16_t retaSize, uint16_t queues) {
+  std::vector<rte_eth_rss_reta_entry64> reta((retaSize + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                             RTE_ETH_RETA_GROUP_SIZE);
+  for (uint16_t i = 0; i < retaSize; ++i) {
+    auto& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+    const unsigned slot = i % RTE_ETH_RETA_GROUP_SIZE;
+    group.mask |= uint64_t{1} << slot;
+    group.reta[slot] = static_cast<uint16_t>(i % queues);
+  }
+  return reta;
+}
+
+std::vector<ReplyRule> replyRules(const std::vector<Prefix>& lips, uint16_t workers,
+                                  std::string& why) {
+  std::vector<ReplyRule> rules;
+  if (workers <= 1) {
+    why = "one worker: nothing to steer";
+    return rules;
+  }
+  if ((workers & (workers - 1)) != 0) {
+    // LPORT mod 3 (5, 6, ...) is no mask; a rule per port value (65536 per LIP) is too many.
+    why = fmt::format("{} workers is not a power of two: no port mask expresses LPORT mod {}",
+                      workers, workers);
+    return rules;
+  }
+  for (const auto& p : lips) {
+    if (!p.addr.isV4()) continue;  // IPv4 only, like the rest of the packet path today
+    const uint32_t mask = p.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - p.len));
+    for (const uint8_t proto : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
+      for (uint16_t w = 0; w < workers; ++w) {
+        rules.push_back(ReplyRule{rawOf(p.network()), mask, proto, htons(w),
+                                  htons(static_cast<uint16_t>(workers - 1)), w});
+      }
+    }
+  }
+  if (rules.empty()) why = "no IPv4 local address prefix";
+  return rules;
+}
+
+FlowRule::FlowRule(const ReplyRule& r) {
+  attr.ingress = 1;
+  ipSpec.hdr.dst_addr = r.lipNetRaw;
+  ipMask.hdr.dst_addr = r.lipMaskRaw;
+  ipSpec.hdr.next_proto_id = r.proto;
+  ipMask.hdr.next_proto_id = 0xff;
+  pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;  // any Ethernet header
+  pattern[1].type = RTE_FLOW_ITEM_TYPE_IPV4;
+  pattern[1].spec = &ipSpec;
+  pattern[1].mask = &ipMask;
+  if (r.proto == IPPROTO_TCP) {
+    tcpSpec.hdr.dst_port = r.portSpecBe;
+    tcpMask.hdr.dst_port = r.portMaskBe;
+    pattern[2].type = RTE_FLOW_ITEM_TYPE_TCP;
+    pattern[2].spec = &tcpSpec;
+    pattern[2].mask = &tcpMask;
+  } else {
+    udpSpec.hdr.dst_port = r.portSpecBe;
+    udpMask.hdr.dst_port = r.portMaskBe;
+    pattern[2].type = RTE_FLOW_ITEM_TYPE_UDP;
+    pattern[2].spec = &udpSpec;
+    pattern[2].mask = &udpMask;
+  }
+  pattern[3].type = RTE_FLOW_ITEM_TYPE_END;
+  queue.index = r.queue;
+  actions[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
+  actions[0].conf = &queue;
+  actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
+std::string installFlowRules(uint16_t port, const std::vector<ReplyRule>& rules,
+                             std::vector<rte_flow*>& flows) {
+  const size_t first = flows.size();
+  auto undo = [&] {
+    for (size_t i = first; i < flows.size(); ++i) {
+      rte_flow_error e{};
+      rte_flow_destroy(port, flows[i], &e);
+    }
+    flows.resize(first);
+  };
+  for (const auto& r : rules) {
+    const FlowRule f(r);
+    rte_flow_error err{};
+    int rc = rte_flow_validate(port, &f.attr, f.pattern, f.actions, &err);
+    rte_flow* flow = nullptr;
+    if (rc == 0) flow = rte_flow_create(port, &f.attr, f.pattern, f.actions, &err);
+    if (flow == nullptr) {
+      undo();
+      return fmt::format("rte_flow_{}: {} ({})", rc == 0 ? "create" : "validate",
+                         err.message != nullptr ? err.message : "no message",
+                         rte_strerror(rc != 0 ? -rc : rte_errno));
+    }
+    flows.push_back(flow);
+  }
+  return {};
+}
+
 std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
-                          const std::vector<rte_mempool*>& pools) {
+                          const std::vector<rte_mempool*>& pools, bool rss, PortSetup& setup) {
   rte_eth_dev_info info{};
   if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read device info";
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
@@ -59,7 +196,10 @@ std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
         "qpairs={})",
         info.max_rx_queues, info.max_tx_queues, queues, queues, queues);
   }
+  uint8_t key[kMaxRssKey];
   rte_eth_conf conf{};
+  setup.queues = queues;
+  if (rss) conf = uplinkConf(info, queues, key, setup);
   if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0) {
     return fmt::format("configure: {}", rte_strerror(-rc));
   }
@@ -75,6 +215,16 @@ std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
   }
   if (int rc = rte_eth_dev_start(port); rc != 0) return fmt::format("start: {}", rte_strerror(-rc));
   rte_eth_promiscuous_enable(port);
+  if (setup.spread == RxSpread::kRss && info.reta_size != 0) {
+    // Most PMDs already spread their default RETA over the configured queues; say so exactly.
+    auto reta = retaSpread(info.reta_size, queues);
+    if (int rc = rte_eth_dev_rss_reta_update(port, reta.data(), info.reta_size); rc == 0) {
+      setup.retaSize = info.reta_size;
+    } else {
+      setup.note =
+          fmt::format("RETA update: {} (the PMD's default table stays)", rte_strerror(-rc));
+    }
+  }
   return {};
 }
 
@@ -110,6 +260,8 @@ std::string Dataplane::initPorts() {
     for (const auto& p : cfg_.dataplane.ports) {
       if (p.name == u.port) port = &p;
     }
+    // validate() guarantees the port exists; a clear error rather than a crash if not.
+    if (port == nullptr) return fmt::format("uplink {}: no [[dataplane.port]] {}", u.name, u.port);
     auto rt = std::make_unique<UplinkRt>();
     rt->name = u.name;
     rt->addrRaw = rawOf(u.address.addr);
@@ -120,7 +272,8 @@ std::string Dataplane::initPorts() {
       return fmt::format("uplink {}: port {} ({}) not found; is the device present?", u.name,
                          port->name, port->device);
     }
-    if (auto err = configurePort(rt->port, workers_, port->mtu, pools_); !err.empty()) {
+    if (auto err = configurePort(rt->port, workers_, port->mtu, pools_, true, rt->setup);
+        !err.empty()) {
       return fmt::format("uplink {}: port {} {}", u.name, port->name, err);
     }
     rte_ether_addr mac{};
@@ -128,6 +281,7 @@ std::string Dataplane::initPorts() {
     std::memcpy(&rt->mac, mac.addr_bytes, 6);
     rt->gateway = neighbors_.add(rawOf(u.gateway), static_cast<uint16_t>(i));
     rt->portName = port->name;
+    initReplySteering(*rt);
     // The kernel must not also take the packets of an af_packet interface it still owns (it
     // holds the node address on the TAP, and Linux accepts local addresses on any interface).
     // Undone in stop().
@@ -167,10 +321,66 @@ std::string Dataplane::initTap(UplinkRt& u, size_t index) {
     return fmt::format("uplink {}: cannot create the exception TAP ({} {})", u.name, name, args);
   }
   if (rte_eth_dev_get_port_by_name(name.c_str(), &u.tap) != 0) return "TAP port not found";
-  if (auto err = configurePort(u.tap, workers_, 1500, pools_); !err.empty()) {
+  PortSetup tapSetup;
+  if (auto err = configurePort(u.tap, workers_, 1500, pools_, false, tapSetup); !err.empty()) {
     return fmt::format("uplink {}: TAP {}", u.name, err);
   }
   return {};
+}
+
+void Dataplane::initReplySteering(UplinkRt& u) {
+  auto& setup = u.setup;
+  if (setup.queues <= 1) return;
+  // The software redirect always stays behind the rules: a reply that lands on another queue
+  // (a LIP prefix added by a reload, ICMP errors, a rule the NIC dropped) is still handed over.
+  setup.steering = ReplySteering::kSoftware;
+  std::string why;
+  const auto rules = replyRules(cfg_.localAddresses, setup.queues, why);
+  if (rules.empty()) {
+    setup.note = why;
+  } else if (auto err = installFlowRules(u.port, rules, setup.flows); !err.empty()) {
+    setup.note = err;
+  } else {
+    setup.steering = ReplySteering::kFlow;
+  }
+  spdlog::info("uplink {}: port {} {}, {} queues{}{}", u.name, u.portName, setup.mode(),
+               setup.queues, setup.note.empty() ? "" : ": ", setup.note);
+}
+
+nlohmann::json Dataplane::portsJson() const {
+  auto out = nlohmann::json::array();
+  for (const auto& up : uplinks_) {
+    const auto& u = *up;
+    const auto& st = u.setup;
+    rte_eth_stats s{};
+    rte_eth_stats_get(u.port, &s);
+    auto rxQueues = nlohmann::json::array();
+    for (uint16_t q = 0; q < std::min<uint16_t>(st.queues, RTE_ETHDEV_QUEUE_STAT_CNTRS); ++q) {
+      rxQueues.push_back(s.q_ipackets[q]);
+    }
+    auto hash = nlohmann::json::array();
+    if ((st.rssHf & RTE_ETH_RSS_IP) != 0) hash.push_back("ip");
+    if ((st.rssHf & RTE_ETH_RSS_TCP) != 0) hash.push_back("tcp");
+    if ((st.rssHf & RTE_ETH_RSS_UDP) != 0) hash.push_back("udp");
+    out.push_back(
+        {{"name", u.portName},
+         {"uplink", u.name},
+         {"link_up", u.linkUp.load(std::memory_order_relaxed)},
+         {"mode", st.mode()},
+         {"queues", st.queues},
+         {"rss", {{"hash", hash}, {"key_bytes", st.rssKeyLen}, {"reta_size", st.retaSize}}},
+         {"flow_rules", st.flows.size()},
+         {"note", st.note},
+         {"rx", s.ipackets},
+         {"tx", s.opackets},
+         {"tx_dropped", s.oerrors},  // the name the status table always read
+         {"imissed", s.imissed},
+         {"ierrors", s.ierrors},
+         {"rx_nombuf", s.rx_nombuf},
+         {"oerrors", s.oerrors},
+         {"rx_queues", rxQueues}});
+  }
+  return out;
 }
 
 void Dataplane::configureKernelSide() {

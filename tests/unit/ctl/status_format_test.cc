@@ -108,3 +108,34 @@ TEST(StatusFormat, Drain) {
 
 }  // namespace
 }  // namespace anylb::ctl
+
+namespace anylb::ctl {
+namespace {
+
+// The port-mode lines under the port table: how each port spreads flows and steers replies,
+// the PMD's drop counters, and why rte_flow is not used where it is not.
+TEST(StatusFormat, PortModeLines) {
+  const auto result = Json::parse(R"json({"ports": [
+    {"name": "up0", "uplink": "tor1", "link_up": true, "rx": 10, "tx": 9, "tx_dropped": 2,
+     "mode": "rss+software-redirect", "queues": 2, "imissed": 7, "ierrors": 1, "rx_nombuf": 3,
+     "oerrors": 2, "note": "rte_flow_validate: not supported (Operation not supported)"},
+    {"name": "up1", "uplink": "tor2", "link_up": true, "rx": 0, "tx": 0, "tx_dropped": 0,
+     "mode": "rss+flow", "queues": 4, "imissed": 0, "ierrors": 0, "rx_nombuf": 0,
+     "oerrors": 0, "note": ""},
+    {"name": "old", "uplink": "tor3", "link_up": false, "rx": 0, "tx": 0, "tx_dropped": 0}]})json");
+  EXPECT_EQ(formatStatus(result),
+            "node ?, router id ?, up 0s, generation 0\n"
+            "drain: off\n"
+            "\n"
+            "Uplink  Port  Link  RX  TX  TX-dropped\n"
+            "tor1    up0   up    10   9           2\n"
+            "tor2    up1   up     0   0           0\n"
+            "tor3    old   DOWN   0   0           0\n"
+            "port up0: rss+software-redirect, 2 queue(s); RX missed 7, RX errors 1, no mbuf 3, "
+            "TX errors 2\n"
+            "  rte_flow_validate: not supported (Operation not supported)\n"
+            "port up1: rss+flow, 4 queue(s); RX missed 0, RX errors 0, no mbuf 0, TX errors 0\n");
+}
+
+}  // namespace
+}  // namespace anylb::ctl

@@ -653,3 +653,48 @@ TEST_F(MetricsServerTest, StopClosesTheListener) {
 
 }  // namespace
 }  // namespace anylb
+
+namespace anylb {
+namespace {
+
+// Ports as Dataplane::portsJson gives them: mode, the PMD's drop counters, per-queue RX.
+TEST(PrometheusText, PortModeAndPmdCounters) {
+  const auto stats = nlohmann::json::parse(R"json({"ports": [
+    {"name": "up0", "uplink": "tor1", "link_up": true, "mode": "rss+software-redirect",
+     "queues": 2, "rx": 100, "tx": 90, "imissed": 7, "ierrors": 1, "rx_nombuf": 3,
+     "oerrors": 2, "rx_queues": [60, 40], "note": "rte_flow_validate: not supported"},
+    {"name": "up\"1", "uplink": "tor2", "link_up": false, "mode": "single-queue", "queues": 1,
+     "rx": 5, "tx": 6, "imissed": 0, "ierrors": 0, "rx_nombuf": 0, "oerrors": 0,
+     "rx_queues": [5]},
+    {"name": "old", "uplink": "tor3", "link_up": true, "rx": 1, "tx": 1}]})json");
+  const auto text = prometheusText(stats, nlohmann::json::object(), 0, 0);
+  const auto e = parseExposition(text);
+  EXPECT_TRUE(e.problems.empty()) << joined(e.problems) << text;
+  const Labels up0 = {{"port", "up0"}, {"uplink", "tor1"}};
+  auto with = [](Labels l, const std::string& k, const std::string& v) {
+    l[k] = v;
+    return l;
+  };
+  EXPECT_EQ(e.value("anylb_port_mode", with(up0, "mode", "rss+software-redirect")), 1);
+  EXPECT_EQ(e.value("anylb_port_queues", up0), 2);
+  EXPECT_EQ(e.value("anylb_port_rx_missed_total", up0), 7);
+  EXPECT_EQ(e.value("anylb_port_rx_errors_total", up0), 1);
+  EXPECT_EQ(e.value("anylb_port_rx_nombuf_total", up0), 3);
+  EXPECT_EQ(e.value("anylb_port_tx_errors_total", up0), 2);
+  EXPECT_EQ(e.value("anylb_port_packets_total", with(up0, "direction", "rx")), 100);
+  EXPECT_EQ(e.value("anylb_port_packets_total", with(up0, "direction", "tx")), 90);
+  EXPECT_EQ(e.value("anylb_port_queue_rx_packets_total", with(up0, "queue", "0")), 60);
+  EXPECT_EQ(e.value("anylb_port_queue_rx_packets_total", with(up0, "queue", "1")), 40);
+  EXPECT_EQ(e.types.at("anylb_port_rx_missed_total"), "counter");
+  EXPECT_EQ(e.types.at("anylb_port_mode"), "gauge");
+  // A quote in a port name is escaped, not a broken line.
+  EXPECT_EQ(
+      e.value("anylb_port_mode", {{"port", "up\"1"}, {"uplink", "tor2"}, {"mode", "single-queue"}}),
+      1);
+  // A port without a mode (an older daemon's stats) gets no port series.
+  EXPECT_TRUE(e.series("anylb_port_queues", {{"port", "old"}}).empty());
+  EXPECT_EQ(e.value("anylb_uplink_up", {{"uplink", "tor3"}}), 1);
+}
+
+}  // namespace
+}  // namespace anylb
