@@ -29,7 +29,10 @@ struct SessionQuery;
   X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")     \
   X(kTxFull, "tx_full", "port TX ring full")                                      \
   X(kRedirectFull, "redirect_full", "ring to the owning worker full")             \
-  X(kKernelFull, "kernel_full", "exception path (TAP) TX full")
+  X(kKernelFull, "kernel_full", "exception path (TAP) TX full")                   \
+  X(kPolicedPeerControl, "policed_peer_control", "to kernel: BGP/BFD over rate")  \
+  X(kPolicedArpIcmp, "policed_arp_icmp", "to kernel: ARP/ICMP over its rate")     \
+  X(kPolicedOther, "policed_other", "to kernel: other traffic over its rate")
 
 enum class DpDrop : uint8_t {
 #define ANYLB_X(id, name, help) id,
