@@ -68,9 +68,11 @@ struct ExceptionPolicer {
   bool enabled = true;
   uint32_t peerRate = 10000;  // BGP + BFD of one configured peer (one bucket per peer)
   uint32_t peerBurst = 2000;
+  uint32_t realServerRate = 10000;  // from the real servers' addresses: health-check replies
+  uint32_t realServerBurst = 1000;
   uint32_t arpIcmpRate = 1000;
   uint32_t arpIcmpBurst = 200;
-  uint32_t otherRate = 5000;  // health-check replies, SSH, anything else to a node address
+  uint32_t otherRate = 5000;  // SSH, anything else to a node address
   uint32_t otherBurst = 500;
   friend bool operator==(const ExceptionPolicer&, const ExceptionPolicer&) = default;
 };

@@ -132,6 +132,8 @@ class SchemaLoader {
       pr.set(ep.enabled, pr.boolean("enabled"));
       pr.setInt(ep.peerRate, "peer_rate", 1, 10'000'000);
       pr.setInt(ep.peerBurst, "peer_burst", 1, 1'000'000);
+      pr.setInt(ep.realServerRate, "real_server_rate", 1, 10'000'000);
+      pr.setInt(ep.realServerBurst, "real_server_burst", 1, 1'000'000);
       pr.setInt(ep.arpIcmpRate, "arp_icmp_rate", 1, 10'000'000);
       pr.setInt(ep.arpIcmpBurst, "arp_icmp_burst", 1, 1'000'000);
       pr.setInt(ep.otherRate, "other_rate", 1, 10'000'000);

@@ -31,6 +31,7 @@ struct SessionQuery;
   X(kRedirectFull, "redirect_full", "ring to the owning worker full")             \
   X(kKernelFull, "kernel_full", "exception path (TAP) TX full")                   \
   X(kPolicedPeerControl, "policed_peer_control", "to kernel: BGP/BFD over rate")  \
+  X(kPolicedRealServer, "policed_real_server", "to kernel: from RS over rate")    \
   X(kPolicedArpIcmp, "policed_arp_icmp", "to kernel: ARP/ICMP over its rate")     \
   X(kPolicedOther, "policed_other", "to kernel: other traffic over its rate")
 

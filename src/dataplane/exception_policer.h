@@ -13,8 +13,13 @@
 //                 be spoofed, so a flood that forges one ToR's address starves only that ToR's
 //                 sessions and never the other ToR's. Single-hop BFD from off the link cannot
 //                 forge TTL 255 (every router on the way decrements it) and lands in kOther.
+//   kRealServer   anything else (not ICMP) from a configured real server's address: the replies
+//                 to the node's health checks. Without its own bucket a flood at the node's
+//                 address drops those replies, every RS is marked down and the VIP withdrawn
+//                 (lab_exception_flood showed it). The set is the config's at start (a reload
+//                 that adds an RS puts its replies in kOther until the next restart).
 //   kArpIcmp      ARP, ICMP.
-//   kOther        everything else (health-check replies, SSH, the floods).
+//   kOther        everything else (SSH, the floods).
 //
 // One ExceptionPolicer per worker, owned and used only by that worker's lcore: no locks, no
 // allocation after construction. No DPDK: it reads plain frame bytes, so it is unit-tested
@@ -28,7 +33,7 @@
 
 namespace anylb::dataplane {
 
-enum class ExceptionClass : uint8_t { kPeerControl, kArpIcmp, kOther, kCount };
+enum class ExceptionClass : uint8_t { kPeerControl, kRealServer, kArpIcmp, kOther, kCount };
 inline constexpr unsigned kExceptionClassCount = static_cast<unsigned>(ExceptionClass::kCount);
 const char* toString(ExceptionClass c);
 
@@ -63,16 +68,20 @@ struct PolicerRate {
 // What the policer needs from the configuration (filled by the dataplane from config::Config).
 struct ExceptionPolicerConfig {
   static constexpr size_t kMaxPeers = 16;
+  static constexpr size_t kMaxRealServers = 4096;  // more: the rest count as kOther
   struct Peer {
     uint32_t peerRaw = 0;   // IPv4, network byte order (as in the IP header)
     uint32_t localRaw = 0;  // the node's address the peer talks to, network byte order
   };
   bool enabled = true;  // false: every frame passes (and nothing is counted as policed)
   PolicerRate peer;     // per peer
+  PolicerRate realServer;
   PolicerRate arpIcmp;
   PolicerRate other;
   std::array<Peer, kMaxPeers> peers{};
   size_t peerCount = 0;  // peers beyond kMaxPeers are ignored (their traffic is kOther)
+  std::array<uint32_t, kMaxRealServers> realServersRaw{};  // IPv4, network byte order
+  size_t realServerCount = 0;
 };
 
 class ExceptionPolicer {
@@ -97,6 +106,9 @@ class ExceptionPolicer {
   std::array<ExceptionPolicerConfig::Peer, ExceptionPolicerConfig::kMaxPeers> peers_{};
   size_t peerCount_ = 0;
   std::array<TokenBucket, ExceptionPolicerConfig::kMaxPeers> peerBuckets_{};
+  std::array<uint32_t, ExceptionPolicerConfig::kMaxRealServers> realServers_{};  // sorted
+  size_t realServerCount_ = 0;
+  TokenBucket realServer_;
   TokenBucket arpIcmp_;
   TokenBucket other_;
 };

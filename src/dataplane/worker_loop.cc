@@ -26,6 +26,8 @@ DpDrop policedDrop(ExceptionClass c) {
   switch (c) {
     case ExceptionClass::kPeerControl:
       return DpDrop::kPolicedPeerControl;
+    case ExceptionClass::kRealServer:
+      return DpDrop::kPolicedRealServer;
     case ExceptionClass::kArpIcmp:
       return DpDrop::kPolicedArpIcmp;
     case ExceptionClass::kOther:

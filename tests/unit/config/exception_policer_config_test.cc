@@ -17,6 +17,8 @@ TEST(ExceptionPolicerConfig, DefaultsPoliceEveryClass) {
   EXPECT_TRUE(ep.enabled);
   EXPECT_EQ(ep.peerRate, 10000U);
   EXPECT_EQ(ep.peerBurst, 2000U);
+  EXPECT_EQ(ep.realServerRate, 10000U);
+  EXPECT_EQ(ep.realServerBurst, 1000U);
   EXPECT_EQ(ep.arpIcmpRate, 1000U);
   EXPECT_EQ(ep.arpIcmpBurst, 200U);
   EXPECT_EQ(ep.otherRate, 5000U);
@@ -27,6 +29,7 @@ TEST(ExceptionPolicerConfig, ReadsEveryKey) {
   auto r = loadConfigString(testing::minimal() +
                                 "[dataplane.exception_policer]\nenabled = false\n"
                                 "peer_rate = 11\npeer_burst = 12\narp_icmp_rate = 13\n"
+                                "real_server_rate = 17\nreal_server_burst = 18\n"
                                 "arp_icmp_burst = 14\nother_rate = 15\nother_burst = 16\n",
                             "t.toml");
   ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
@@ -38,6 +41,8 @@ TEST(ExceptionPolicerConfig, ReadsEveryKey) {
   EXPECT_EQ(ep.arpIcmpBurst, 14U);
   EXPECT_EQ(ep.otherRate, 15U);
   EXPECT_EQ(ep.otherBurst, 16U);
+  EXPECT_EQ(ep.realServerRate, 17U);
+  EXPECT_EQ(ep.realServerBurst, 18U);
 }
 
 TEST(ExceptionPolicerConfig, RejectsZeroRatesAndUnknownKeys) {

@@ -22,6 +22,8 @@ const uint32_t kNode1 = ip4(10, 1, 1, 2);
 const uint32_t kTor2 = ip4(10, 2, 1, 1);
 const uint32_t kNode2 = ip4(10, 2, 1, 2);
 const uint32_t kStranger = ip4(203, 0, 113, 9);
+const uint32_t kRs1 = ip4(10, 20, 0, 11);
+const uint32_t kRs2 = ip4(10, 20, 0, 12);
 
 void put16(std::vector<uint8_t>& f, size_t at, uint16_t v) {
   f[at] = static_cast<uint8_t>(v >> 8);
@@ -72,6 +74,12 @@ ExceptionPolicerConfig twoPeers() {
   c.peers[0] = {kTor1, kNode1};
   c.peers[1] = {kTor2, kNode2};
   c.peerCount = 2;
+  c.realServer = {300, 30};
+  // Unsorted on purpose: the policer sorts them.
+  c.realServersRaw[0] = kRs2;
+  c.realServersRaw[1] = ip4(10, 20, 0, 99);
+  c.realServersRaw[2] = kRs1;
+  c.realServerCount = 3;
   return c;
 }
 
@@ -163,6 +171,12 @@ TEST(ExceptionPolicer, Classifies) {
   EXPECT_EQ(p.classify(ipFrame(6, kTor1, kNode1, 3784, 3784, 255), peer), ExceptionClass::kOther);
   EXPECT_EQ(p.classify(junkUdp(kTor1, kNode1), peer), ExceptionClass::kOther);
   EXPECT_EQ(p.classify(ipFrame(47, kTor1, kNode1, 0, 0), peer), ExceptionClass::kOther);
+  // A real server's replies to the node's health checks; its ICMP stays ARP/ICMP.
+  EXPECT_EQ(p.classify(ipFrame(6, kRs1, kNode1, 80, 40000), peer), ExceptionClass::kRealServer);
+  EXPECT_EQ(p.classify(ipFrame(17, kRs2, kNode2, 53, 40000), peer), ExceptionClass::kRealServer);
+  EXPECT_EQ(p.classify(ipFrame(1, kRs1, kNode1, 0x0300, 0), peer), ExceptionClass::kArpIcmp);
+  EXPECT_EQ(p.classify(ipFrame(6, ip4(10, 20, 0, 10), kNode1, 80, 40000), peer),
+            ExceptionClass::kOther);
 }
 
 TEST(ExceptionPolicer, PerClassBurstsAndDropsInTheirOwnClass) {
@@ -201,6 +215,24 @@ TEST(ExceptionPolicer, FloodOfOtherNeverStarvesPeerControl) {
   EXPECT_EQ(icmpPassed, 50U);
   // The full burst, then 2 per ms from t=2 (t=1's refill found the bucket full).
   EXPECT_EQ(junkPassed, 200U + 2 * 4999);
+}
+
+// What lab_exception_flood found with the first version (no real-server class): the flood took
+// the health checks' replies with it, every RS went down and the VIP was withdrawn although BGP
+// and BFD were fine. The RS replies have their own bucket now.
+TEST(ExceptionPolicer, FloodOfOtherNeverStarvesHealthCheckReplies) {
+  ExceptionPolicer p(twoPeers(), 0);
+  unsigned replies = 0;
+  unsigned repliesPassed = 0;
+  for (uint64_t t = 1; t <= 5000; ++t) {
+    offer(p, junkUdp(kStranger, kNode1, static_cast<uint16_t>(t)), 100, t);
+    if (t % 20 == 0) {  // a SYN-ACK and an HTTP response from two RS every 20 ms
+      replies += 2;
+      repliesPassed += offer(p, ipFrame(6, kRs1, kNode1, 80, 40000), 1, t) +
+                       offer(p, ipFrame(6, kRs2, kNode1, 80, 40001), 1, t);
+    }
+  }
+  EXPECT_EQ(repliesPassed, replies);
 }
 
 // Hostile: the attacker forges ToR 1's address toward BGP's port. ToR 1's sessions may suffer
