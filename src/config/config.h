@@ -77,6 +77,23 @@ struct Route {
   friend bool operator==(const Route&, const Route&) = default;
 };
 
+// --- exception-path policing (dataplane/exception_policer.h): [dataplane.exception_policer]
+// Token buckets per worker for the frames handed to the kernel through the uplinks' TAPs.
+// Rates in packets/s, bursts in packets; every value applies to each worker separately.
+struct ExceptionPolicer {
+  bool enabled = true;
+  uint32_t peerRate = 10000;  // BGP + BFD of one configured peer (one bucket per peer)
+  uint32_t peerBurst = 2000;
+  uint32_t realServerRate = 10000;  // from the real servers' addresses: health-check replies
+  uint32_t realServerBurst = 1000;
+  uint32_t arpIcmpRate = 1000;
+  uint32_t arpIcmpBurst = 200;
+  uint32_t otherRate = 5000;  // SSH, anything else to a node address
+  uint32_t otherBurst = 500;
+  friend bool operator==(const ExceptionPolicer&, const ExceptionPolicer&) = default;
+};
+// --- end exception-path policing
+
 struct Dataplane {
   uint32_t workers = 1;
   std::vector<uint32_t> workerLcores;  // empty: lcores 1..workers
@@ -88,6 +105,7 @@ struct Dataplane {
   bool stripClientTimestamps = true;    // remove TCP timestamps from client SYNs
   uint32_t mbufsPerPort = 8192;
   Timeouts timeouts;
+  ExceptionPolicer exceptionPolicer;
   friend bool operator==(const Dataplane&, const Dataplane&) = default;
 };
 

@@ -125,6 +125,22 @@ class SchemaLoader {
       tr.setInt(to.icmp, "icmp", 1, 86400);
       tr.finish();
     }
+    // --- exception-path policing
+    if (const auto* pt = r.table("exception_policer")) {
+      TableReader pr(*pt, "dataplane.exception_policer", diag_);
+      auto& ep = d.exceptionPolicer;
+      pr.set(ep.enabled, pr.boolean("enabled"));
+      pr.setInt(ep.peerRate, "peer_rate", 1, 10'000'000);
+      pr.setInt(ep.peerBurst, "peer_burst", 1, 1'000'000);
+      pr.setInt(ep.realServerRate, "real_server_rate", 1, 10'000'000);
+      pr.setInt(ep.realServerBurst, "real_server_burst", 1, 1'000'000);
+      pr.setInt(ep.arpIcmpRate, "arp_icmp_rate", 1, 10'000'000);
+      pr.setInt(ep.arpIcmpBurst, "arp_icmp_burst", 1, 1'000'000);
+      pr.setInt(ep.otherRate, "other_rate", 1, 10'000'000);
+      pr.setInt(ep.otherBurst, "other_burst", 1, 1'000'000);
+      pr.finish();
+    }
+    // --- end exception-path policing
     r.finish();
   }
 

@@ -97,11 +97,31 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     return err;
   }
   configureKernelSide();
+  // Exception-path policing: the BGP/BFD peers are the uplinks' ToRs (peer -> uplink address).
+  ExceptionPolicerConfig police;
+  const auto& pcfg = cfg_.dataplane.exceptionPolicer;
+  police.enabled = pcfg.enabled;
+  police.peer = {pcfg.peerRate, pcfg.peerBurst};
+  police.realServer = {pcfg.realServerRate, pcfg.realServerBurst};
+  police.arpIcmp = {pcfg.arpIcmpRate, pcfg.arpIcmpBurst};
+  police.other = {pcfg.otherRate, pcfg.otherBurst};
+  for (const auto& u : cfg_.uplinks) {
+    if (police.peerCount == police.peers.size() || !u.peerAddress.isV4()) continue;
+    police.peers[police.peerCount++] = {rawOf(u.peerAddress), rawOf(u.address.addr)};
+  }
+  // The health checks' replies come from the RS addresses (the config's at start).
+  for (const auto& svc : cfg_.services) {
+    for (const auto& rs : svc.realServers) {
+      if (police.realServerCount == police.realServersRaw.size() || !rs.address.isV4()) continue;
+      police.realServersRaw[police.realServerCount++] = rawOf(rs.address);
+    }
+  }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (uint16_t w = 0; w < workers_; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
     auto ctx = std::make_unique<WorkerCtx>();
     ctx->id = w;
     ctx->dp = this;
+    ctx->policer = ExceptionPolicer(police, nowMs());
     fullnat::EngineOptions opts;
     opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
     ctx->engine =

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +25,14 @@
 
 namespace anylb::dataplane {
 
+// An IPv4 address as the packet path holds it: 4 bytes, network order (config validation
+// refuses IPv6 where the dataplane would need it).
+inline uint32_t rawOf(const IpAddr& a) {
+  uint32_t v;
+  std::memcpy(&v, a.bytes.data(), 4);
+  return v;
+}
+
 struct SessionQuery;
 
 // Drops that happen outside the engine, after its verdict. With the engine's reasons they
@@ -34,7 +43,11 @@ struct SessionQuery;
   X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")     \
   X(kTxFull, "tx_full", "port TX ring full")                                      \
   X(kRedirectFull, "redirect_full", "ring to the owning worker full")             \
-  X(kKernelFull, "kernel_full", "exception path (TAP) TX full")
+  X(kKernelFull, "kernel_full", "exception path (TAP) TX full")                   \
+  X(kPolicedPeerControl, "policed_peer_control", "to kernel: BGP/BFD over rate")  \
+  X(kPolicedRealServer, "policed_real_server", "to kernel: from RS over rate")    \
+  X(kPolicedArpIcmp, "policed_arp_icmp", "to kernel: ARP/ICMP over its rate")     \
+  X(kPolicedOther, "policed_other", "to kernel: other traffic over its rate")
 
 enum class DpDrop : uint8_t {
 #define ANYLB_X(id, name, help) id,

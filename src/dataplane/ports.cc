@@ -26,12 +26,6 @@ constexpr uint16_t kRxDesc = 512;
 constexpr uint16_t kTxDesc = 512;
 constexpr unsigned kRedirectRing = 4096;
 
-uint32_t rawOf(const IpAddr& a) {
-  uint32_t v;
-  std::memcpy(&v, a.bytes.data(), 4);
-  return v;
-}
-
 // "net_af_packet0,iface=n1t1,qpairs=1" -> "n1t1" (empty if none).
 std::string devArg(const std::string& device, const std::string& key) {
   const auto at = device.find(key + "=");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/dataplane.h"
+#include "dataplane/exception_policer.h"
 #include "fullnat/worker.h"
 
 namespace anylb::dataplane {
@@ -47,6 +48,8 @@ struct alignas(64) Dataplane::WorkerCtx {
   // A session listing the control thread asks for: the worker fills its slot and clears this.
   std::atomic<SessionQuery*> query{nullptr};
   LoopCounters counters;
+  // Polices the frames this worker hands to the TAPs (the kToKernel verdicts).
+  ExceptionPolicer policer;
 
   // Packets waiting for a next hop's MAC, per neighbour.
   struct Pending {

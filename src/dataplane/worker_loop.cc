@@ -22,6 +22,21 @@ void dropCount(Dataplane::WorkerCtx& w, DpDrop d, uint16_t n = 1) {
   w.counters.drops[static_cast<unsigned>(d)] += n;
 }
 
+DpDrop policedDrop(ExceptionClass c) {
+  switch (c) {
+    case ExceptionClass::kPeerControl:
+      return DpDrop::kPolicedPeerControl;
+    case ExceptionClass::kRealServer:
+      return DpDrop::kPolicedRealServer;
+    case ExceptionClass::kArpIcmp:
+      return DpDrop::kPolicedArpIcmp;
+    case ExceptionClass::kOther:
+    case ExceptionClass::kCount:
+      break;
+  }
+  return DpDrop::kPolicedOther;
+}
+
 void txQueue(Dataplane::WorkerCtx& w, uint16_t port, rte_mbuf* m) {
   auto& b = w.tx[port];
   if (b.n == std::size(b.m)) {
@@ -115,6 +130,15 @@ int Dataplane::runWorker(WorkerCtx& w) {
           forward(ms[i], now);
           break;
         case fullnat::Verdict::kToKernel:
+          // ARP, ICMP and anything else for a node address: policed per class so that a flood
+          // cannot fill the TAP that BGP and BFD share (exception_policer.h).
+          if (const auto d = w.policer.admit(
+                  {rte_pktmbuf_mtod(ms[i], const uint8_t*), rte_pktmbuf_data_len(ms[i])}, now);
+              !d.pass) {
+            rte_pktmbuf_free(ms[i]);
+            dropCount(w, policedDrop(d.cls));
+            break;
+          }
           txQueue(w, uplinks_[arrival]->tap, ms[i]);
           ++w.counters.toKernel;
           break;

@@ -1,0 +1,290 @@
+// The exception-path policer: token buckets (rates, bursts, clock jumps, a clock far from
+// zero), classification, and floods that must not take BGP/BFD's share.
+#include "dataplane/exception_policer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace anylb::dataplane {
+namespace {
+
+constexpr uint32_t ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  // Network byte order as stored in memory (what the IP header holds), on this little-endian
+  // host: the first octet in the lowest byte.
+  return uint32_t{a} | uint32_t{b} << 8 | uint32_t{c} << 16 | uint32_t{d} << 24;
+}
+
+const uint32_t kTor1 = ip4(10, 1, 1, 1);
+const uint32_t kNode1 = ip4(10, 1, 1, 2);
+const uint32_t kTor2 = ip4(10, 2, 1, 1);
+const uint32_t kNode2 = ip4(10, 2, 1, 2);
+const uint32_t kStranger = ip4(203, 0, 113, 9);
+const uint32_t kRs1 = ip4(10, 20, 0, 11);
+const uint32_t kRs2 = ip4(10, 20, 0, 12);
+
+void put16(std::vector<uint8_t>& f, size_t at, uint16_t v) {
+  f[at] = static_cast<uint8_t>(v >> 8);
+  f[at + 1] = static_cast<uint8_t>(v);
+}
+
+void put32raw(std::vector<uint8_t>& f, size_t at, uint32_t raw) {
+  for (size_t i = 0; i < 4; ++i) f[at + i] = static_cast<uint8_t>(raw >> (8 * i));
+}
+
+// An Ethernet + IPv4 (+ 20 bytes of L4) frame.
+std::vector<uint8_t> ipFrame(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport,
+                             uint16_t dport, uint8_t ttl = 64) {
+  std::vector<uint8_t> f(14 + 20 + 20, 0);
+  put16(f, 12, 0x0800);
+  f[14] = 0x45;
+  put16(f, 16, 40);
+  f[22] = ttl;
+  f[23] = proto;
+  put32raw(f, 26, src);
+  put32raw(f, 30, dst);
+  put16(f, 34, sport);
+  put16(f, 36, dport);
+  return f;
+}
+
+std::vector<uint8_t> arpFrame() {
+  std::vector<uint8_t> f(42, 0);
+  put16(f, 12, 0x0806);
+  return f;
+}
+
+std::vector<uint8_t> bgp(uint32_t src, uint32_t dst, bool fromPeerPort = true) {
+  return fromPeerPort ? ipFrame(6, src, dst, 179, 40000) : ipFrame(6, src, dst, 40000, 179);
+}
+std::vector<uint8_t> bfd(uint32_t src, uint32_t dst, uint8_t ttl = 255) {
+  return ipFrame(17, src, dst, 49152, 3784, ttl);
+}
+std::vector<uint8_t> junkUdp(uint32_t src, uint32_t dst, uint16_t dport = 9) {
+  return ipFrame(17, src, dst, 1234, dport);
+}
+
+ExceptionPolicerConfig twoPeers() {
+  ExceptionPolicerConfig c;
+  c.peer = {1000, 100};
+  c.arpIcmp = {500, 50};
+  c.other = {2000, 200};
+  c.peers[0] = {kTor1, kNode1};
+  c.peers[1] = {kTor2, kNode2};
+  c.peerCount = 2;
+  c.realServer = {300, 30};
+  // Unsorted on purpose: the policer sorts them.
+  c.realServersRaw[0] = kRs2;
+  c.realServersRaw[1] = ip4(10, 20, 0, 99);
+  c.realServersRaw[2] = kRs1;
+  c.realServerCount = 3;
+  return c;
+}
+
+// How many of `n` frames offered at `nowMs` pass.
+unsigned offer(ExceptionPolicer& p, const std::vector<uint8_t>& f, unsigned n, uint64_t nowMs) {
+  unsigned passed = 0;
+  for (unsigned i = 0; i < n; ++i) passed += p.admit(f, nowMs).pass ? 1 : 0;
+  return passed;
+}
+
+TEST(TokenBucket, BurstThenExactRate) {
+  TokenBucket b(1000, 100, 5);
+  unsigned passed = 0;
+  for (int i = 0; i < 150; ++i) passed += b.take(5) ? 1 : 0;
+  EXPECT_EQ(passed, 100U) << "a full bucket gives the burst and no more";
+  // 2x the rate offered for 10 s in 1-ms steps: the rate passes, not a packet more.
+  passed = 0;
+  for (uint64_t t = 6; t < 6 + 10000; ++t) {
+    for (int i = 0; i < 2; ++i) passed += b.take(t) ? 1 : 0;
+  }
+  EXPECT_EQ(passed, 10000U);
+}
+
+TEST(TokenBucket, SlowRatesAccumulateAcrossMilliseconds) {
+  // 7 packets/s: less than one token per ms, the fractions must add up. (Burst 10: the bucket
+  // is never full when polled, so no refill is lost to the cap.)
+  TokenBucket b(7, 10, 0);
+  unsigned passed = 0;
+  for (uint64_t t = 0; t <= 60000; ++t) passed += b.take(t) ? 1 : 0;
+  EXPECT_EQ(passed, 10U + 7 * 60);
+}
+
+TEST(TokenBucket, IdleSpellRefillsToTheBurstOnly) {
+  TokenBucket b(1000, 100, 0);
+  while (b.take(0)) {
+  }
+  unsigned passed = 0;
+  for (int i = 0; i < 1000; ++i) passed += b.take(3'600'000) ? 1 : 0;  // an hour later
+  EXPECT_EQ(passed, 100U);
+}
+
+TEST(TokenBucket, ClockFarFromZeroAndJumps) {
+  // 100 days of ms, then near the top of uint64: no overflow in the refill, no extra tokens.
+  for (const uint64_t start : {uint64_t{100} * 86'400'000, UINT64_MAX - 20'000}) {
+    TokenBucket b(1000, 100, start);
+    unsigned passed = 0;
+    for (uint64_t t = start; t < start + 10'000; ++t) {
+      for (int i = 0; i < 3; ++i) passed += b.take(t) ? 1 : 0;
+    }
+    EXPECT_EQ(passed, 100U + 9'999) << "start " << start;
+    // A jump forward by years fills the bucket to its burst, not beyond.
+    passed = 0;
+    const uint64_t later = start / 2 + UINT64_MAX / 2;  // far ahead, no overflow of the sum
+    for (int i = 0; i < 1000; ++i) passed += b.take(later) ? 1 : 0;
+    EXPECT_EQ(passed, later > start + 10'000 ? 100U : 0U) << "start " << start;
+  }
+}
+
+TEST(TokenBucket, ClockStepBackNeitherStallsNorGivesTokens) {
+  TokenBucket b(1000, 10, 50'000);
+  while (b.take(50'000)) {
+  }
+  EXPECT_FALSE(b.take(10'000)) << "a step back gives nothing";
+  // The refill continues from the new clock value (it does not wait 40 s to catch up).
+  EXPECT_TRUE(b.take(10'001));
+  EXPECT_FALSE(b.take(10'001));
+}
+
+TEST(ExceptionPolicer, Classifies) {
+  ExceptionPolicer p(twoPeers(), 0);
+  size_t peer = 99;
+  EXPECT_EQ(p.classify(arpFrame(), peer), ExceptionClass::kArpIcmp);
+  EXPECT_EQ(p.classify(ipFrame(1, kStranger, kNode1, 0x0800, 0), peer), ExceptionClass::kArpIcmp);
+  EXPECT_EQ(p.classify(bgp(kTor1, kNode1), peer), ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 0U);
+  EXPECT_EQ(p.classify(bgp(kTor2, kNode2, false), peer), ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 1U);
+  EXPECT_EQ(p.classify(bfd(kTor2, kNode2), peer), ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 1U);
+  EXPECT_EQ(p.classify(ipFrame(17, kTor1, kNode1, 49152, 4784, 17), peer),
+            ExceptionClass::kPeerControl)
+      << "multihop BFD: any TTL";
+  // Hostile look-alikes: not a peer, a peer toward the other uplink's address, single-hop BFD
+  // that crossed a router (TTL below 255), BGP's port on UDP, BFD's port on TCP.
+  EXPECT_EQ(p.classify(bgp(kStranger, kNode1), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(bgp(kTor1, kNode2), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(bfd(kTor1, kNode1, 254), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ipFrame(17, kTor1, kNode1, 179, 179), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ipFrame(6, kTor1, kNode1, 3784, 3784, 255), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(junkUdp(kTor1, kNode1), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ipFrame(47, kTor1, kNode1, 0, 0), peer), ExceptionClass::kOther);
+  // A real server's replies to the node's health checks; its ICMP stays ARP/ICMP.
+  EXPECT_EQ(p.classify(ipFrame(6, kRs1, kNode1, 80, 40000), peer), ExceptionClass::kRealServer);
+  EXPECT_EQ(p.classify(ipFrame(17, kRs2, kNode2, 53, 40000), peer), ExceptionClass::kRealServer);
+  EXPECT_EQ(p.classify(ipFrame(1, kRs1, kNode1, 0x0300, 0), peer), ExceptionClass::kArpIcmp);
+  EXPECT_EQ(p.classify(ipFrame(6, ip4(10, 20, 0, 10), kNode1, 80, 40000), peer),
+            ExceptionClass::kOther);
+}
+
+TEST(ExceptionPolicer, PerClassBurstsAndDropsInTheirOwnClass) {
+  ExceptionPolicer p(twoPeers(), 1000);
+  EXPECT_EQ(offer(p, arpFrame(), 80, 1000), 50U);
+  EXPECT_EQ(offer(p, junkUdp(kStranger, kNode1), 300, 1000), 200U);
+  EXPECT_EQ(offer(p, bgp(kTor1, kNode1), 150, 1000), 100U);
+  EXPECT_EQ(offer(p, bfd(kTor2, kNode2), 150, 1000), 100U);
+  const auto d = p.admit(junkUdp(kStranger, kNode1), 1000);
+  EXPECT_EQ(d.cls, ExceptionClass::kOther);
+  EXPECT_FALSE(d.pass);
+}
+
+// The defect of issue 12 item 7: a flood at the node's address must leave BGP and BFD alone.
+// 100 junk frames per ms (100,000 pps, 50x the kOther rate) for 5 s, with the peers' BFD every
+// 10 ms and BGP keepalives every 100 ms: every control frame passes; the junk gets its rate.
+TEST(ExceptionPolicer, FloodOfOtherNeverStarvesPeerControl) {
+  ExceptionPolicer p(twoPeers(), 0);
+  unsigned junkPassed = 0;
+  unsigned control = 0;
+  unsigned controlPassed = 0;
+  unsigned icmpPassed = 0;
+  for (uint64_t t = 1; t <= 5000; ++t) {
+    junkPassed += offer(p, junkUdp(kStranger, kNode1, static_cast<uint16_t>(t)), 100, t);
+    if (t % 10 == 0) {
+      control += 2;
+      controlPassed += offer(p, bfd(kTor1, kNode1), 1, t) + offer(p, bfd(kTor2, kNode2), 1, t);
+    }
+    if (t % 100 == 0) {
+      control += 2;
+      controlPassed += offer(p, bgp(kTor1, kNode1), 1, t) + offer(p, bgp(kTor2, kNode2), 1, t);
+      icmpPassed += offer(p, ipFrame(1, kStranger, kNode1, 0x0800, 0), 1, t);
+    }
+  }
+  EXPECT_EQ(controlPassed, control);
+  EXPECT_EQ(icmpPassed, 50U);
+  // The full burst, then 2 per ms from t=2 (t=1's refill found the bucket full).
+  EXPECT_EQ(junkPassed, 200U + 2 * 4999);
+}
+
+// What lab_exception_flood found with the first version (no real-server class): the flood took
+// the health checks' replies with it, every RS went down and the VIP was withdrawn although BGP
+// and BFD were fine. The RS replies have their own bucket now.
+TEST(ExceptionPolicer, FloodOfOtherNeverStarvesHealthCheckReplies) {
+  ExceptionPolicer p(twoPeers(), 0);
+  unsigned replies = 0;
+  unsigned repliesPassed = 0;
+  for (uint64_t t = 1; t <= 5000; ++t) {
+    offer(p, junkUdp(kStranger, kNode1, static_cast<uint16_t>(t)), 100, t);
+    if (t % 20 == 0) {  // a SYN-ACK and an HTTP response from two RS every 20 ms
+      replies += 2;
+      repliesPassed += offer(p, ipFrame(6, kRs1, kNode1, 80, 40000), 1, t) +
+                       offer(p, ipFrame(6, kRs2, kNode1, 80, 40001), 1, t);
+    }
+  }
+  EXPECT_EQ(repliesPassed, replies);
+}
+
+// Hostile: the attacker forges ToR 1's address toward BGP's port. ToR 1's sessions may suffer
+// (its bucket is shared with the forgeries), ToR 2's never do, nor do ARP/ICMP.
+TEST(ExceptionPolicer, ForgedPeerFloodStarvesOnlyThatPeer) {
+  ExceptionPolicer p(twoPeers(), 0);
+  unsigned forged = 0;
+  unsigned tor2 = 0;
+  unsigned arp = 0;
+  for (uint64_t t = 1; t <= 2000; ++t) {
+    forged += offer(p, bgp(kTor1, kNode1, false), 50, t);
+    // Forged single-hop BFD from beyond the ToR arrives with TTL < 255: kOther, not ToR 1's.
+    offer(p, bfd(kTor1, kNode1, 250), 50, t);
+    if (t % 10 == 0) tor2 += offer(p, bfd(kTor2, kNode2), 1, t);
+    if (t % 20 == 0) arp += offer(p, arpFrame(), 1, t);
+  }
+  EXPECT_EQ(forged, 100U + 1999 * 1);  // ToR 1's bucket: burst + 1000 pps
+  EXPECT_EQ(tor2, 200U);
+  EXPECT_EQ(arp, 100U);
+}
+
+TEST(ExceptionPolicer, DisabledPassesEverything) {
+  auto c = twoPeers();
+  c.enabled = false;
+  ExceptionPolicer p(c, 0);
+  EXPECT_EQ(offer(p, junkUdp(kStranger, kNode1), 10000, 1), 10000U);
+  EXPECT_EQ(p.admit(bfd(kTor1, kNode1), 1).cls, ExceptionClass::kPeerControl);
+  ExceptionPolicer unconfigured;
+  EXPECT_TRUE(unconfigured.admit(arpFrame(), 0).pass);
+}
+
+// Hostile bytes: truncated frames, IHL values the engine would have refused, random frames.
+// Never a read out of bounds (ASan), never classified as a peer's control traffic.
+TEST(ExceptionPolicer, HostileFrames) {
+  ExceptionPolicer p(twoPeers(), 0);
+  size_t peer = 0;
+  const auto full = bgp(kTor1, kNode1);
+  for (size_t len = 0; len < 14 + 20 + 4; ++len) {
+    const std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<ptrdiff_t>(len));
+    EXPECT_EQ(p.classify(cut, peer), ExceptionClass::kOther) << "length " << len;
+  }
+  auto longIhl = full;
+  longIhl[14] = 0x4F;  // 60-byte header claimed, 40 bytes present
+  EXPECT_EQ(p.classify(longIhl, peer), ExceptionClass::kOther);
+  std::mt19937 rng(12);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> f(rng() % 80);
+    for (auto& b : f) b = static_cast<uint8_t>(rng());
+    if (f.size() > 13 && i % 2 == 0) put16(f, 12, 0x0800);
+    (void)p.admit(f, static_cast<uint64_t>(i));
+  }
+}
+
+}  // namespace
+}  // namespace anylb::dataplane
