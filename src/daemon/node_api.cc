@@ -166,7 +166,8 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
                    {"worker", s.worker}});
   }
   if (!list.complete) {
-    throw ApiError{"internal", "a worker did not answer within 500 ms (is the dataplane alive?)"};
+    throw ApiError{"internal",
+                   "a worker did not finish the listing in time (is the dataplane alive?)"};
   }
   return {{"sessions", std::move(out)},
           {"matched", list.matched},
