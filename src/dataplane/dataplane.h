@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "common/tsc_clock.h"
 #include "common/relaxed_counter.h"
+#include "common/tsc_clock.h"
 #include "config/config.h"
 #include "dataplane/neighbors.h"
 #include "dataplane/ports.h"
