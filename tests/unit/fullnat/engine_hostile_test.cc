@@ -27,12 +27,14 @@ class Hostile : public EngineTest {
                          fullnat::Worker* w = nullptr) {
     if (w == nullptr) w = worker_.get();
     std::vector<rte_mbuf*> ms;
+    ms.reserve(frames.size());
     for (const auto& f : frames) ms.push_back(toMbuf(f));
     std::vector<PacketVerdict> vs(frames.size());
     const uint16_t done =
         w->processBurst(ms.data(), static_cast<uint16_t>(ms.size()), nowMs, vs.data());
     EXPECT_EQ(done, frames.size());
     std::vector<Out> out;
+    out.reserve(ms.size());
     for (size_t i = 0; i < ms.size(); ++i) {
       out.push_back(Out{vs[i], toBytes(ms[i])});
       rte_pktmbuf_free(ms[i]);
