@@ -67,16 +67,7 @@ TEST_F(Edge, IcmpFromTheClientSideReachesTheRs) {
   const auto toC = toClient(synAck, kMssClamped);
   expectForward(synAck, toC);
   // Only the first 8 bytes of TCP quoted (RFC 792): no inner L4 checksum to fix.
-  auto quote = ipPacket(toC);
-  quote.resize(28);
-  L4Spec icmp;
-  icmp.proto = 1;
-  icmp.src = "198.51.100.1";
-  icmp.dst = kVip;
-  icmp.icmpType = 3;
-  icmp.icmpCode = 4;
-  icmp.icmpRest = 1280;
-  icmp.payload = quote;
+  const L4Spec icmp = fragNeededToVipQuoting(toC);
   L4Spec quotedForRs = toC;
   quotedForRs.src = kRs;
   quotedForRs.dst = kLip;

@@ -133,4 +133,20 @@ inline L4Spec toClient(const L4Spec& r, std::vector<uint8_t> opts, uint16_t cpor
   return s;
 }
 
+// A router on the client's side answers "fragmentation needed" (MTU 1280) toward the VIP,
+// quoting the IP header and first 8 L4 bytes (RFC 792) of `toClientPkt`, a packet the node sent.
+inline L4Spec fragNeededToVipQuoting(const L4Spec& toClientPkt) {
+  auto quote = ipPacket(toClientPkt);
+  quote.resize(28);
+  L4Spec icmp;
+  icmp.proto = 1;
+  icmp.src = "198.51.100.1";
+  icmp.dst = kVip;
+  icmp.icmpType = 3;
+  icmp.icmpCode = 4;
+  icmp.icmpRest = 1280;
+  icmp.payload = quote;
+  return icmp;
+}
+
 }  // namespace anylb::testing

@@ -241,20 +241,6 @@ TEST_F(Hostile, FinInsideAScaledWindowIsAccepted) {
 
 // ---- item 6: ICMP errors toward a VIP reach the worker that owns the quoted session
 
-L4Spec fragNeededQuoting(const L4Spec& toClientPkt) {
-  auto quote = ipPacket(toClientPkt);
-  quote.resize(28);
-  L4Spec icmp;
-  icmp.proto = 1;
-  icmp.src = "198.51.100.1";
-  icmp.dst = kVip;
-  icmp.icmpType = 3;
-  icmp.icmpCode = 4;
-  icmp.icmpRest = 1280;
-  icmp.payload = quote;
-  return icmp;
-}
-
 TEST_F(Hostile, IcmpToAVipIsPassedAlongTheWorkersToTheSessionsOwner) {
   // Three workers; the session lives on worker 2 (its client packets arrive there).
   std::vector<std::unique_ptr<fullnat::Worker>> w;
@@ -269,7 +255,7 @@ TEST_F(Hostile, IcmpToAVipIsPassedAlongTheWorkersToTheSessionsOwner) {
   const auto toC = burst({frame(sa)}, 1000, w[2].get());
   ASSERT_EQ(toC[0].v.verdict, Verdict::kForward);
   L4Spec quoted = toClient(sa, kMssClamped);
-  const auto icmpFrame = frame(fragNeededQuoting(quoted));
+  const auto icmpFrame = frame(fragNeededToVipQuoting(quoted));
 
   // Arrives at worker 0: passed to 1, then to 2, which translates it for the RS.
   rte_mbuf* m = toMbuf(icmpFrame);
@@ -290,7 +276,7 @@ TEST_F(Hostile, IcmpToAVipIsPassedAlongTheWorkersToTheSessionsOwner) {
   // An error quoting no session anywhere: each worker looks once, the last one drops it.
   auto stray = quoted;
   stray.dport = 1;
-  m = toMbuf(frame(fragNeededQuoting(stray)));
+  m = toMbuf(frame(fragNeededToVipQuoting(stray)));
   uint16_t at = 1;
   for (int hop = 0; hop < 3; ++hop) {
     w[at]->processBurst(&m, 1, 1000, &v);

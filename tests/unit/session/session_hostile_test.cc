@@ -9,33 +9,13 @@
 
 #include "common/crc.h"
 #include "session/session_table.h"
+#include "session_test_util.h"
 
 namespace anylb::session {
 namespace {
 
-Addr v4(uint32_t hostOrder) {
-  return Addr::fromV4Raw(__builtin_bswap32(hostOrder));
-}
-
-// A session CIP:cport -> VIP:80 / LIP:lport -> RIP:8080 due at `deadline` (dataplane ms).
-uint32_t add(SessionTable& t, uint32_t client, uint16_t cport, uint16_t lport, uint64_t deadline) {
-  const uint32_t idx = t.allocate();
-  if (idx == SessionTable::kInvalid) return idx;
-  Session& s = t.at(idx);
-  s = Session{};
-  s.cip = v4(client);
-  s.cport = cport;
-  s.vip = v4(0x0A64000A);
-  s.vport = 80;
-  s.rip = v4(0x0A14000B);
-  s.rport = 8080;
-  s.lip = v4(0x0AC80001);
-  s.lport = lport;
-  s.proto = 6;
-  s.family = 4;
-  s.expires = static_cast<uint32_t>(deadline);
-  return t.insert(idx) ? idx : SessionTable::kInvalid;
-}
+using testing::add;
+using testing::v4;
 
 // Sessions created every second from just before the low 32 bits of the clock wrap until well
 // after: each must expire within one wheel tick of its deadline, none early, and the table
@@ -190,21 +170,9 @@ TEST(SessionTableHash, KeysCollidingUnderTheUnkeyedHashSpreadOverTheKeyedIndex) 
   // And the sessions themselves stay reachable with short probes.
   SessionTable t(4096);
   for (size_t i = 0; i < clients.size(); ++i) {
-    const uint32_t idx = t.allocate();
-    Session& s = t.at(idx);
-    s = Session{};
-    s.cip = Addr::fromV4Raw(clients[i].first);
-    s.cport = clients[i].second;
-    s.vip = v4(0x0A64000A);
-    s.vport = 80;
-    s.rip = v4(0x0A14000B);
-    s.rport = 8080;
-    s.lip = v4(0x0AC80001);
-    s.lport = static_cast<uint16_t>(1024 + i);
-    s.proto = 6;
-    s.family = 4;
-    s.expires = 60'000;
-    ASSERT_TRUE(t.insert(idx));
+    ASSERT_NE(add(t, clients[i].first, clients[i].second, static_cast<uint16_t>(1024 + i), 60'000,
+                  /*raw=*/true),
+              SessionTable::kInvalid);
   }
   EXPECT_EQ(t.checkInvariants(), "");
 }

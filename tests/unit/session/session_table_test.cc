@@ -4,34 +4,13 @@
 
 #include <vector>
 
+#include "session_test_util.h"
+
 namespace anylb::session {
 namespace {
 
-Addr v4(uint32_t hostOrder) {
-  const uint32_t raw = __builtin_bswap32(hostOrder);
-  return Addr::fromV4Raw(raw);
-}
-
-// A TCP session CIP:cport -> VIP:80 translated to LIP:lport -> RIP:8080.
-uint32_t add(SessionTable& t, uint32_t client, uint16_t cport, uint16_t lport,
-             uint32_t expires = 10'000) {
-  const uint32_t idx = t.allocate();
-  if (idx == SessionTable::kInvalid) return idx;
-  Session& s = t.at(idx);
-  s = Session{};
-  s.cip = v4(client);
-  s.cport = cport;
-  s.vip = v4(0x0A64000A);
-  s.vport = 80;
-  s.rip = v4(0x0A14000B);
-  s.rport = 8080;
-  s.lip = v4(0x0AC80001);
-  s.lport = lport;
-  s.proto = 6;
-  s.family = 4;
-  s.expires = expires;
-  return t.insert(idx) ? idx : SessionTable::kInvalid;
-}
+using testing::add;
+using testing::v4;
 
 // The engine's lookup: candidate from the home bucket, then resolve.
 uint32_t lookup(const SessionTable& t, const FlowKey& k, Dir dir) {
