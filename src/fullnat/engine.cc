@@ -66,6 +66,21 @@ inline bool seqWithin(uint32_t seq, uint32_t next, uint32_t window) {
   return d >= -static_cast<int64_t>(window) && d <= static_cast<int64_t>(window);
 }
 
+// Where a TCP segment ends in sequence space: seq + payload + 1 for SYN + 1 for FIN.
+inline uint32_t segmentEnd(const rte_tcp_hdr* th, const detail::Parsed& p) {
+  return rte_be_to_cpu_32(th->sent_seq) + (p.l4len - p.tcpHdrLen) +
+         ((p.tcpFlags & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
+         ((p.tcpFlags & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+}
+
+// The window-scale shift a SYN or SYN-ACK offers, as the nibble Session::wscale keeps (0xF:
+// none offered).
+inline unsigned offeredShift(const rte_tcp_hdr* th, const detail::Parsed& p) {
+  const int ws =
+      toa::windowScale(reinterpret_cast<const uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
+  return ws < 0 ? 0x0FU : static_cast<unsigned>(ws);
+}
+
 // The receive window a side advertised, scaled when both SYNs offered window scaling
 // (RFC 7323), and never below 64 KiB: a receiver that closed its window still takes a FIN or
 // RST at its next sequence number, and a window that small already costs a blind attacker
@@ -283,13 +298,10 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     const uint8_t f = p.tcpFlags;
     const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
-    const uint32_t end = seq + (p.l4len - p.tcpHdrLen) + ((f & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
-                         ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+    const uint32_t end = segmentEnd(th, p);
     if (created) {
-      const int ws =
-          toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
       s.clientNext = end;
-      s.wscale = static_cast<uint8_t>(0xF0U | (ws < 0 ? 0x0FU : static_cast<unsigned>(ws)));
+      s.wscale = static_cast<uint8_t>(0xF0U | offeredShift(th, p));
     }
     // Only the client's own RST and FIN may change the state: a RST must carry exactly the
     // next sequence number (RFC 5961 3.2; one merely in the RS's window is forwarded without
@@ -371,8 +383,7 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     const uint8_t f = p.tcpFlags;
     const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
-    const uint32_t end = seq + (p.l4len - p.tcpHdrLen) + ((f & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
-                         ((f & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+    const uint32_t end = segmentEnd(th, p);
     const bool synAck = (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) ==
                         (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
     const bool acksSyn =
@@ -384,11 +395,8 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
         return drop(DropReason::kTcpOutOfWindow);
       }
       if (synAck && acksSyn) {
-        const int ws =
-            toa::windowScale(reinterpret_cast<uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
         s.rsNext = end;
-        s.wscale = static_cast<uint8_t>((s.wscale & 0x0FU) |
-                                        (ws < 0 ? 0xF0U : static_cast<unsigned>(ws) << 4));
+        s.wscale = static_cast<uint8_t>((s.wscale & 0x0FU) | offeredShift(th, p) << 4);
       }
     } else if ((f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 &&
                !seqWithin(seq, s.rsNext, windowBytes(s.clientWin, s.wscale, false))) {

@@ -309,8 +309,7 @@ std::string Worker::checkInvariants() const {
   if (!err.empty()) return err;
   std::vector<uint32_t> act(active_.size(), 0);
   std::vector<uint32_t> inact(inactive_.size(), 0);
-  std::string bad;
-  const_cast<SessionTable&>(table_).forEach([&](uint32_t idx) {  // forEach does not modify
+  table_.forEachStep(0, table_.bucketCount(), [&](uint32_t idx) {
     const Session& s = table_.at(idx);
     if (s.rsId >= act.size()) return;
     ++(s.state == TcpState::kEstablished ? act : inact)[s.rsId];

@@ -11,9 +11,6 @@ namespace {
 using fullnat::DropReason;
 using fullnat::Verdict;
 
-const std::vector<uint8_t> kMss = {2, 4, 0x05, 0xb4};
-const std::vector<uint8_t> kMssClamped = {2, 4, 0x05, 0xac};
-
 class Edge : public EngineTest {
  protected:
   // SYN / SYN-ACK / ACK on `cport` toward VIP:`vport`; returns the session.

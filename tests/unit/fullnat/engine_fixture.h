@@ -133,6 +133,10 @@ inline L4Spec toClient(const L4Spec& r, std::vector<uint8_t> opts, uint16_t cpor
   return s;
 }
 
+// An MSS option of 1460 as a client sends it, and as the RS's SYN-ACK leaves the node (less TOA).
+inline const std::vector<uint8_t> kMss = {2, 4, 0x05, 0xb4};
+inline const std::vector<uint8_t> kMssClamped = {2, 4, 0x05, 0xac};
+
 // A router on the client's side answers "fragmentation needed" (MTU 1280) toward the VIP,
 // quoting the IP header and first 8 L4 bytes (RFC 792) of `toClientPkt`, a packet the node sent.
 inline L4Spec fragNeededToVipQuoting(const L4Spec& toClientPkt) {

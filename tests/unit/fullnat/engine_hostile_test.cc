@@ -17,9 +17,6 @@ using fullnat::PacketVerdict;
 using fullnat::Verdict;
 using session::TcpState;
 
-const std::vector<uint8_t> kMss = {2, 4, 0x05, 0xb4};
-const std::vector<uint8_t> kMssClamped = {2, 4, 0x05, 0xac};
-
 class Hostile : public EngineTest {
  protected:
   // Frames through the worker as ONE burst; verdicts and output bytes per frame.
