@@ -226,6 +226,9 @@ int Dataplane::runWorker(WorkerCtx& w) {
     }
     txFlush(w, kernelPort);
     w.engine->expire(now);
+    // What expiry made (a RST to a SYN-proxied client whose RS never answered): forwarded.
+    n = w.engine->takeGenerated(pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) forward(pkts[i], now);
 
     if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
