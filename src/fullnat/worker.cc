@@ -58,6 +58,13 @@ Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOp
       cookies_(opts.cookieKey.k0 != 0 || opts.cookieKey.k1 != 0 ? opts.cookieKey
                                                                 : SipKey{rng_(), rng_()}) {}
 
+Worker::~Worker() {
+  table_.forEach([this](uint32_t idx) {
+    if ((table_.at(idx).flags & session::kShifted) != 0) releaseShift(idx);
+  });
+  for (uint16_t i = 0; i < generatedCount_; ++i) rte_pktmbuf_free(generated_[i]);
+}
+
 void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
   // Scheduler positions are per service of the new snapshot; counts are per stable rsId and
   // only ever grow in range, so sessions created under an older snapshot keep counting right.
@@ -384,11 +391,19 @@ std::string Worker::checkInvariants() const {
   if (!err.empty()) return err;
   std::vector<uint32_t> act(active_.size(), 0);
   std::vector<uint32_t> inact(inactive_.size(), 0);
+  std::string held;
   table_.forEachStep(0, table_.bucketCount(), [&](uint32_t idx) {
     const Session& s = table_.at(idx);
+    // Only a SYN-proxied session still waiting for its RS may hold a client segment.
+    const bool waiting =
+        (s.flags & (session::kSynProxy | session::kSynAckSeen)) == session::kSynProxy;
+    if ((s.flags & session::kShifted) != 0 && shift_[idx].parked != nullptr && !waiting) {
+      held = "session " + std::to_string(idx) + " holds a segment but is not waiting for its RS";
+    }
     if (s.rsId >= act.size()) return;
     ++(s.state == TcpState::kEstablished ? act : inact)[s.rsId];
   });
+  if (!held.empty()) return held;
   for (size_t rs = 0; rs < act.size(); ++rs) {
     if (act[rs] != active_[rs] || inact[rs] != inactive_[rs]) {
       return "rsId " + std::to_string(rs) + ": active/inactive " + std::to_string(active_[rs]) +

@@ -106,6 +106,10 @@ class Worker {
   static constexpr uint16_t kMaxBurst = 64;
 
   Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
+  // Gives back the mbufs it holds (SYN-proxied first segments, generated packets not taken).
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   // Worker thread: switch to a new snapshot between bursts. Existing sessions keep their
   // translation; per-RS state is re-mapped by rsId.
