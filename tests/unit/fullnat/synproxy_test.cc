@@ -490,6 +490,28 @@ TEST_F(SynProxy, BurstOfTheWholeHandshakeGivesTheResultOfSinglePackets) {
   EXPECT_EQ(worker_->checkInvariants(), "");
 }
 
+uint32_t quotedSeq(const std::vector<uint8_t>& f) {
+  const size_t q = 14 + 20 + 8 + 20 + 4;  // outer IP, ICMP header, quoted IP, TCP ports
+  return static_cast<uint32_t>(f[q] << 24 | f[q + 1] << 16 | f[q + 2] << 8 | f[q + 3]);
+}
+
+TEST_F(SynProxy, FragNeededFromTheClientSideQuotesTheRsOwnSequenceNumber) {
+  Seg syn;
+  const uint32_t k = openToRs(90, syn);
+  forward(rs(kRsProxy, 9000, syn.sport, kSyn | kAck, 70000, 1001));
+  const Seg toC = forward(rs(kRsProxy, 9000, syn.sport, kPsh | kAck, 70001, 1001, {}, kResponse));
+  ASSERT_EQ(toC.seq, k + 1);
+  // What the client-side router saw and quotes: VIP:90 -> client, our seq k+1.
+  L4Spec seen = client(90, kPsh | kAck, k + 1, 1001, {}, kResponse);
+  std::swap(seen.src, seen.dst);
+  std::swap(seen.sport, seen.dport);
+  const auto out = run(frame(fragNeededToVipQuoting(seen)));
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(checksumProblems(out.bytes), "");
+  EXPECT_EQ(addrAt(out.bytes, 14 + 16), kRsProxy);
+  EXPECT_EQ(quotedSeq(out.bytes), 70001U);  // the RS's own number, not the cookie's
+}
+
 // ---------------------------------------------------------------------------------------------
 // Proxy Protocol v2
 
@@ -554,6 +576,26 @@ TEST_F(ProxyProtocol, WithTheSynProxyTheHeaderGoesInTheAckOfTheRsSynAck) {
       rs(kRsProxyPp, 9200, syn.sport, kAck, 5001, 1001 + 28 + kRequest.size(), {}, kResponse));
   EXPECT_EQ(resp.seq, k + 1);
   EXPECT_EQ(resp.ack, 1001U + kRequest.size());
+}
+
+TEST_F(ProxyProtocol, FragNeededFromTheRsSideQuotesTheClientsOwnSequenceNumber) {
+  const Seg s = forward(client(91, kSyn, 1000, 0, kLinuxSyn));
+  forward(rs(kRsPp, 9100, s.sport, kSyn | kAck, 5000, 1001));
+  forward(client(91, kAck, 1001, 5001));                     // the header: 1001..1028
+  forward(rs(kRsPp, 9100, s.sport, kAck, 5001, 1001 + 28));  // acknowledged
+  const Seg toRs = forward(client(91, kPsh | kAck, 1001, 5001, {}, kRequest));
+  ASSERT_EQ(toRs.seq, 1001U + 28);
+  // A router between node and RS quotes LIP -> RS with the shifted number.
+  L4Spec sent = rs(kRsPp, 9100, s.sport, kPsh | kAck, 1001 + 28, 5001, {}, kRequest);
+  std::swap(sent.src, sent.dst);
+  std::swap(sent.sport, sent.dport);
+  L4Spec icmp = fragNeededToVipQuoting(sent);
+  icmp.dst = kLip;
+  const auto out = run(frame(icmp));
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(checksumProblems(out.bytes), "");
+  EXPECT_EQ(addrAt(out.bytes, 14 + 16), kClient);
+  EXPECT_EQ(quotedSeq(out.bytes), 1001U);
 }
 
 TEST_F(ProxyProtocol, ClientThatClosesAtOnceStillSendsTheHeader) {
