@@ -65,6 +65,25 @@ TEST(StatusFormat, NodeDrainingStalledAndGobgpdDown) {
             "  nothing announced\n");
 }
 
+TEST(StatusFormat, SynProxyAndProxyProtocolLinesSumTheWorkers) {
+  const auto result = Json::parse(R"({"workers": [
+    {"id": 0, "rx": 1, "drops": {"synproxy_bad_cookie": 9}, "ppv2_headers": 2,
+     "syn_proxy": {"active": true, "cookies_sent": 10, "accepted": 4, "rs_refused": 1,
+                   "rs_timeouts": 0, "engaged": 1, "disengaged": 0}},
+    {"id": 1, "rx": 1, "ppv2_headers": 3,
+     "syn_proxy": {"active": false, "cookies_sent": 5, "accepted": 1, "rs_refused": 0,
+                   "rs_timeouts": 2, "engaged": 0, "disengaged": 0}}]})");
+  const auto text = formatStatus(result);
+  EXPECT_NE(text.find("syn proxy: auto engaged on 1/2 worker(s); cookies sent 15, accepted 5, "
+                      "bad cookies 9, RS refused 1, RS timeouts 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("proxy protocol v2: 5 header(s) sent\n"), std::string::npos) << text;
+  // Nothing proxied, nothing printed.
+  EXPECT_EQ(formatStatus(Json::parse(R"({"workers": [{"id": 0, "rx": 1}]})")).find("syn proxy"),
+            std::string::npos);
+}
+
 TEST(StatusFormat, EmptyResultStillSaysSomething) {
   EXPECT_EQ(formatStatus(Json::object()), "node ?, router id ?, up 0s, generation 0\ndrain: off\n");
   EXPECT_EQ(formatStatus(Json::parse("[1,2]")),

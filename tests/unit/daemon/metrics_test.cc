@@ -698,3 +698,26 @@ TEST(PrometheusText, PortModeAndPmdCounters) {
 
 }  // namespace
 }  // namespace anylb
+
+namespace anylb {
+namespace {
+// The SYN-proxy and Proxy Protocol families, from a worker's stats that carry them.
+TEST(PrometheusText, SynProxyFamiliesFollowTheWorkerStats) {
+  const auto stats = nlohmann::json::parse(R"({"workers": [{"id": 1, "syn_recv_sessions": 7,
+    "ppv2_headers": 5, "syn_proxy": {"active": true, "cookies_sent": 100, "accepted": 40,
+    "rs_refused": 2, "rs_timeouts": 3, "engaged": 4, "disengaged": 3}}]})");
+  const auto text = prometheusText(stats, nlohmann::json::object(), 0, 0);
+  for (const char* line : {"anylb_worker_syn_recv_sessions{worker=\"1\"} 7\n",
+                           "anylb_synproxy_active{worker=\"1\"} 1\n",
+                           "anylb_synproxy_cookies_sent_total{worker=\"1\"} 100\n",
+                           "anylb_synproxy_accepted_total{worker=\"1\"} 40\n",
+                           "anylb_synproxy_rs_failures_total{worker=\"1\",reason=\"refused\"} 2\n",
+                           "anylb_synproxy_rs_failures_total{worker=\"1\",reason=\"timeout\"} 3\n",
+                           "anylb_synproxy_transitions_total{worker=\"1\",edge=\"engage\"} 4\n",
+                           "anylb_synproxy_transitions_total{worker=\"1\",edge=\"disengage\"} 3\n",
+                           "anylb_ppv2_headers_total{worker=\"1\"} 5\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+}  // namespace
+}  // namespace anylb
