@@ -211,6 +211,7 @@ struct Service {
 struct Control {
   std::string socket = "/run/anylb/anylb.sock";
   Endpoint metricsListen{*IpAddr::parse("127.0.0.1"), 9469};
+  bool ipvsMetrics = true;  // also node_exporter's node_ipvs_* families on /metrics
   friend bool operator==(const Control&, const Control&) = default;
 };
 

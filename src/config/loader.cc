@@ -332,6 +332,7 @@ class SchemaLoader {
         diag_.error(t.get("metrics_listen")->source(), "control.metrics_listen",
                     "'" + *m + "' is not ADDRESS:PORT");
     }
+    r.set(c.ipvsMetrics, r.boolean("ipvs_metrics"));
     r.finish();
   }
 

@@ -250,7 +250,8 @@ int run(const std::string& path, int verbose) {
       cfg.localAddresses.size() * (65536 - 1024) / std::max<uint32_t>(1, cfg.dataplane.workers);
   anylb::MetricsServer metrics(io, cfg.control.metricsListen, [&] {
     return anylb::prometheusText(statsObject(), node.servicesJson(),
-                                 node.config().dataplane.sessionCapacity, localPorts);
+                                 node.config().dataplane.sessionCapacity, localPorts,
+                                 node.config().control.ipvsMetrics);
   });
   if (auto err = metrics.start(); !err.empty()) {
     spdlog::error("metrics unavailable: {}", err);

@@ -1,5 +1,8 @@
 #include "daemon/metrics.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -90,9 +93,63 @@ std::string rsLabel(const nlohmann::json& rs) {
 
 }  // namespace
 
+namespace {
+
+// node_exporter's IPVS collector (collector/ipvs_linux.go, checked against its source): five
+// unlabelled node-wide counters and three per-backend gauges labelled local_address,
+// local_port, remote_address, remote_port, proto ("TCP"/"UDP" as /proc/net/ip_vs writes it) and
+// local_mark (empty: anylb has no firewall-mark services). Incoming = client to real server.
+void ipvsCompatFamilies(Families& m, const nlohmann::json& services) {
+  double conns = 0;
+  double inPkts = 0;
+  double outPkts = 0;
+  double inBytes = 0;
+  double outBytes = 0;
+  const auto list = services.value("services", nlohmann::json::array());
+  for (const auto& svc : list) {
+    const auto st = svc.value("stats", nlohmann::json::object());
+    conns += num(st, "conns");
+    inPkts += num(st, "in_packets");
+    outPkts += num(st, "out_packets");
+    inBytes += num(st, "in_bytes");
+    outBytes += num(st, "out_bytes");
+  }
+  m.addPlain("node_ipvs_connections_total", "counter", "The total number of connections made.",
+             conns);
+  m.addPlain("node_ipvs_incoming_packets_total", "counter", "The total number of incoming packets.",
+             inPkts);
+  m.addPlain("node_ipvs_outgoing_packets_total", "counter", "The total number of outgoing packets.",
+             outPkts);
+  m.addPlain("node_ipvs_incoming_bytes_total", "counter", "The total amount of incoming data.",
+             inBytes);
+  m.addPlain("node_ipvs_outgoing_bytes_total", "counter", "The total amount of outgoing data.",
+             outBytes);
+  for (const auto& svc : list) {
+    std::string proto = str(svc, "protocol");
+    std::transform(proto.begin(), proto.end(), proto.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    for (const auto& rs : svc.value("real_servers", nlohmann::json::array())) {
+      const std::string l = fmt::format(
+          R"(local_address="{}",local_port="{}",remote_address="{}",remote_port="{}",proto="{}",local_mark="")",
+          esc(str(svc, "vip")), svc.value("port", 0), esc(str(rs, "address")), rs.value("port", 0),
+          esc(proto));
+      m.add("node_ipvs_backend_connections_active", "gauge",
+            "The current active connections by local and remote address.", l, num(rs, "active"));
+      m.add("node_ipvs_backend_connections_inactive", "gauge",
+            "The current inactive connections by local and remote address.", l,
+            num(rs, "inactive"));
+      m.add("node_ipvs_backend_weight", "gauge",
+            "The current backend weight by local and remote address.", l, num(rs, "weight"));
+    }
+  }
+}
+
+}  // namespace
+
 std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& services,
-                           uint64_t sessionCapacity, uint64_t localPorts) {
+                           uint64_t sessionCapacity, uint64_t localPorts, bool ipvsCompat) {
   Families m;
+  if (ipvsCompat) ipvsCompatFamilies(m, services);
   // --- services and real servers
   for (const auto& svc : services.value("services", nlohmann::json::array())) {
     const std::string vl = fmt::format(R"(vip="{}",port="{}",protocol="{}")", esc(str(svc, "vip")),

@@ -17,8 +17,10 @@ namespace anylb {
 
 // `stats`: Node::statsJson() with its `bgp` member; `services`: Node::servicesJson();
 // `sessionCapacity` / `localPorts`: per worker (for the fill ratios).
+// `ipvsCompat`: also node_exporter's IPVS collector families (node_ipvs_*, its names and
+// labels), so that dashboards built for LVS nodes read anylb unchanged ([control] ipvs_metrics).
 std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& services,
-                           uint64_t sessionCapacity, uint64_t localPorts);
+                           uint64_t sessionCapacity, uint64_t localPorts, bool ipvsCompat = false);
 
 class MetricsServer {
  public:

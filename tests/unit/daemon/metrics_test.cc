@@ -721,3 +721,37 @@ TEST(PrometheusText, SynProxyFamiliesFollowTheWorkerStats) {
 }
 }  // namespace
 }  // namespace anylb
+
+namespace anylb {
+namespace {
+// node_exporter's IPVS collector families (collector/ipvs_linux.go): names, help, label names and
+// order as it writes them, so that an IPVS dashboard reads anylb unchanged; off unless asked.
+TEST(PrometheusText, NodeExporterIpvsFamiliesWhenAsked) {
+  const auto services = nlohmann::json::parse(R"({"services": [
+    {"vip": "10.100.0.10", "port": 80, "protocol": "tcp",
+     "stats": {"conns": 10, "in_packets": 100, "out_packets": 90, "in_bytes": 5000, "out_bytes": 9000},
+     "real_servers": [{"address": "10.20.0.11", "port": 8080, "weight": 3, "active": 4, "inactive": 1},
+                      {"address": "10.20.0.12", "port": 8080, "weight": 0, "active": 0, "inactive": 2}]},
+    {"vip": "10.100.0.10", "port": 53, "protocol": "udp",
+     "stats": {"conns": 5, "in_packets": 5, "out_packets": 5, "in_bytes": 300, "out_bytes": 600},
+     "real_servers": [{"address": "10.20.0.21", "port": 53, "weight": 1, "active": 0, "inactive": 1}]}]})");
+  const auto off = prometheusText(nlohmann::json::object(), services, 0, 0);
+  EXPECT_EQ(off.find("node_ipvs"), std::string::npos);
+  const auto text = prometheusText(nlohmann::json::object(), services, 0, 0, true);
+  for (const char* line :
+       {"# TYPE node_ipvs_connections_total counter\nnode_ipvs_connections_total 15\n",
+        "node_ipvs_incoming_packets_total 105\n", "node_ipvs_outgoing_packets_total 95\n",
+        "node_ipvs_incoming_bytes_total 5300\n", "node_ipvs_outgoing_bytes_total 9600\n",
+        "# HELP node_ipvs_backend_connections_active The current active connections by local and "
+        "remote address.\n",
+        "node_ipvs_backend_connections_active{local_address=\"10.100.0.10\",local_port=\"80\","
+        "remote_address=\"10.20.0.11\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"} 4\n",
+        "node_ipvs_backend_connections_inactive{local_address=\"10.100.0.10\",local_port=\"80\","
+        "remote_address=\"10.20.0.12\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"} 2\n",
+        "node_ipvs_backend_weight{local_address=\"10.100.0.10\",local_port=\"53\","
+        "remote_address=\"10.20.0.21\",remote_port=\"53\",proto=\"UDP\",local_mark=\"\"} 1\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+}  // namespace
+}  // namespace anylb
