@@ -430,7 +430,10 @@ nlohmann::json Dataplane::statsJson() const {
                        {"sessions_created", k.sessionsCreated},
                        {"sessions_expired", k.sessionsExpired},
                        {"toa_inserted", k.toaInserted},
-                       {"idle_sleeps", l.idleSleeps}});
+                       {"idle_sleeps", l.idleSleeps},
+                       {"busy_cycles", l.busyCycles},
+                       {"busy_polls", l.busyPolls},
+                       {"tsc_hz", rte_get_tsc_hz()}});
   }
   // Per uplink port: link, RSS / reply-steering mode and the PMD's counters (ports.cc).
   json ports = portsJson();

@@ -66,6 +66,11 @@ struct alignas(64) LoopCounters {
   RelaxedCounter redirectedOut;  // handed to another worker
   RelaxedCounter redirectedIn;   // received from another worker
   RelaxedCounter idleSleeps;
+  // TSC cycles of the loop iterations that handled at least one packet, and how many such
+  // iterations: busyCycles / forwarded is the worker's cost per packet with idle polls
+  // excluded (docs/performance.md, the memif node benchmark).
+  RelaxedCounter busyCycles;
+  RelaxedCounter busyPolls;
 };
 
 struct UplinkRt {

@@ -158,7 +158,8 @@ int Dataplane::runWorker(WorkerCtx& w) {
   };
 
   while (!stop_.load(std::memory_order_relaxed)) {
-    const uint64_t now = nowMs();
+    const uint64_t loopStart = rte_rdtsc();
+    const uint64_t now = clock_.msAt(loopStart);
     ++w.heartbeat;
     // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
     // shared_ptr without owner); the control thread keeps it alive while this worker's
@@ -227,6 +228,10 @@ int Dataplane::runWorker(WorkerCtx& w) {
     txFlush(w, kernelPort);
     w.engine->expire(now);
 
+    if (work != 0) {
+      w.counters.busyCycles += rte_rdtsc() - loopStart;
+      ++w.counters.busyPolls;
+    }
     if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
       const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));
