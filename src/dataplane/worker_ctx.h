@@ -3,6 +3,7 @@
 #pragma once
 
 #include <rte_mbuf.h>
+#include <sys/types.h>
 
 #include <array>
 #include <atomic>
@@ -45,6 +46,9 @@ struct alignas(64) Dataplane::WorkerCtx {
   Dataplane* dp = nullptr;
   std::unique_ptr<fullnat::Worker> engine;
   RelaxedCounter heartbeat;  // +1 per loop iteration; tick() reads it
+  // The worker thread's Linux thread id, set when its loop starts (0 before): statsJson reads
+  // its CPU time from /proc/self/task/<tid>/schedstat.
+  std::atomic<pid_t> tid{0};
   // A session listing the control thread asks for: the worker fills its slot and clears this.
   std::atomic<SessionQuery*> query{nullptr};
   LoopCounters counters;

@@ -7,6 +7,8 @@
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -86,6 +88,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
   bool kernelPort[kMaxPorts] = {};
   for (const auto& u : uplinks_) kernelPort[u->tap] = true;
   uint32_t idleRounds = 0;
+  w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
   const uint32_t maxSleep = cfg_.dataplane.idleSleepMaxUs;
 
   // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.

@@ -126,6 +126,7 @@ struct LbStats {
   uint64_t dropped = 0;
   uint64_t busyCycles = 0;
   uint64_t busyPolls = 0;
+  uint64_t cpuNs = 0;
   uint64_t sessions = 0;
   uint64_t tscHz = 0;
 };
@@ -148,6 +149,7 @@ LbStats readLbStats(const std::string& cmd) {
     st.dropped += w.value("dropped", uint64_t{0});
     st.busyCycles += w.value("busy_cycles", uint64_t{0});
     st.busyPolls += w.value("busy_polls", uint64_t{0});
+    st.cpuNs += w.value("cpu_ns", uint64_t{0});
     st.sessions += w.value("sessions", uint64_t{0});
     st.tscHz = w.value("tsc_hz", uint64_t{0});
   }
@@ -651,6 +653,13 @@ nlohmann::json phase(Generator& g, const Options& o, Body&& body) {
                                    ? static_cast<double>(fwd) /
                                          static_cast<double>(lb1.busyPolls - lb0.busyPolls)
                                    : 0.0},
+        // The worker thread's CPU time (schedstat) per packet, in TSC cycles: idle polls
+        // included, time taken by other processes excluded (busy_cycles counts both ways).
+        {"cpu_cycles_per_pkt",
+         fwd != 0 ? static_cast<double>(lb1.cpuNs - lb0.cpuNs) * 1e-9 *
+                        static_cast<double>(lb1.tscHz) / static_cast<double>(fwd)
+                  : 0.0},
+        {"cpu_fraction", static_cast<double>(lb1.cpuNs - lb0.cpuNs) * 1e-9 / secs},
         {"busy_fraction",
          lb1.tscHz != 0 ? static_cast<double>(busy) / (secs * static_cast<double>(lb1.tscHz))
                         : 0.0}};

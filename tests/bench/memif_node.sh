@@ -5,7 +5,10 @@
 #
 #   memif_node.sh BUILD_DIR smoke            2000 sessions, ~1 s per phase, --check: exit 1 if
 #                                            any packet came back wrong or was lost (make test)
-#   memif_node.sh BUILD_DIR bench OUT.json   10 k, 1 M and 4 M sessions (make bench; ~3 min)
+#   memif_node.sh BUILD_DIR smoke-no-toa     against anylbd with toa = false: passes only if the
+#                                            generator reports every SYN-ACK's MSS unclamped
+#   memif_node.sh BUILD_DIR bench OUT.json   10 k, 1 M and 4 M sessions (make bench; ~3 min;
+#                                            MEMIF_SIZES="10000" for fewer)
 #
 # Cores (this machine has 2): anylbd's worker lcore on CPU 0, busy polling
 # (idle_sleep_max_us = 0 in bench mode); the generator on CPU 1, shared with anylbd's control
@@ -39,6 +42,8 @@ cleanup() {
   rm -rf "$dir" "/var/run/dpdk/anylb-$tag" "/var/run/dpdk/gen-$tag"
 }
 trap cleanup EXIT
+
+toa=true  # smoke-no-toa: false (the generator must then report no_toa and fail)
 
 # config CAPACITY IDLE_SLEEP_US: anylbd's config for this run.
 config() {
@@ -88,7 +93,7 @@ vip = "10.100.0.10"
 port = 80
 protocol = "tcp"
 scheduler = "rr"
-toa = true
+toa = $toa
 health_check = { type = "none" }  # the generator plays the RS: nothing answers probes
 $rs
 [[service]]
@@ -97,7 +102,7 @@ vip = "10.100.0.11"
 port = 80
 protocol = "tcp"
 scheduler = "rr"
-toa = true
+toa = $toa
 health_check = { type = "none" }  # the generator plays the RS: nothing answers probes
 $rscps
 [control]
@@ -125,7 +130,8 @@ run() {
     kill -0 "$lbpid" 2>/dev/null || { cat "$dir/anylbd.log" >&2; return 2; }
     sleep 0.1
   done
-  local rc=0
+  local rc=0 load0
+  load0=$(cut -d' ' -f1 /proc/loadavg)
   "$gen" --sessions "$sessions" --stats-cmd "$ctl -s $dir/anylb.sock --json status" "$@" -- \
     --no-huge --no-pci -m 1024 --file-prefix "gen-$tag" -l 1 --log-level '*:notice' \
     "--vdev=net_memif0,role=client,id=0,socket=$dir/memif.sock,socket-abstract=no" \
@@ -138,8 +144,8 @@ run() {
   wait "$lbpid" 2>/dev/null || true
   lbpid=
   ip netns del "$ns"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["anylbd_rss_kib"]=int(sys.argv[2]); d["session_capacity"]=int(sys.argv[3]); print(json.dumps(d))' \
-    "$dir/gen.json" "${rss:-0}" "$cap" || { cat "$dir/gen.json" "$dir/anylbd.log" >&2; return 2; }
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["anylbd_rss_kib"]=int(sys.argv[2]); d["session_capacity"]=int(sys.argv[3]); d["loadavg_1min_before"]=float(sys.argv[4]); d["loadavg_1min_after"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(d))' \
+    "$dir/gen.json" "${rss:-0}" "$cap" "$load0" || { cat "$dir/gen.json" "$dir/anylbd.log" >&2; return 2; }
   if ((rc != 0)); then
     echo "memif_node: generator exit $rc; anylbd log:" >&2
     tail -n 20 "$dir/anylbd.log" >&2
@@ -153,11 +159,27 @@ case $mode in
     run 2000 262144 200 --est-seconds 1 --cps-seconds 1 --mix-seconds 1 --window 256 \
       --cps-window 64 --mix-cps-window 16 --check
     ;;
+  smoke-no-toa)
+    # Hostile twin of smoke: anylbd without TOA, which then leaves the RS's MSS unclamped (no
+    # room to keep for the option). The generator must catch every one of the 200 SYN-ACKs
+    # and fail; this mode passes only if it does.
+    toa=false
+    rc=0
+    run 200 65536 200 --est-seconds 0.2 --cps-seconds 0 --mix-seconds 0 --check \
+      >"$dir/notoa.json" || rc=$?
+    cat "$dir/notoa.json"
+    if ((rc == 1)) && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["total"]["bad"].get("mss_not_clamped", 0) == 200 else 1)' "$dir/notoa.json"; then
+      echo "memif_node: the generator caught all 200 unclamped SYN-ACKs"
+      exit 0
+    fi
+    echo "memif_node: the generator did not report the unclamped MSS (exit $rc)" >&2
+    exit 1
+    ;;
   bench)
     [[ -n $out ]] || { echo "usage: memif_node.sh BUILD_DIR bench OUT.json" >&2; exit 2; }
     : >"$dir/all.jsonl"
     # Capacity: the sessions plus room for the CPS phases' TIME_WAIT sessions (120 s).
-    for n in 10000 1000000 4000000; do
+    for n in ${MEMIF_SIZES:-10000 1000000 4000000}; do
       echo "memif node: $n sessions" >&2
       run "$n" $((n + 2097152)) 0 --est-seconds 5 --cps-seconds 5 --mix-seconds 5 >>"$dir/all.jsonl"
     done
