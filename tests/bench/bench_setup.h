@@ -129,8 +129,8 @@ class Populated {
   fullnat::Worker& worker() { return *worker_; }
   // Another worker of the same node (same snapshot), with an empty table of `capacity`.
   [[nodiscard]] std::unique_ptr<fullnat::Worker> sibling(uint16_t id, uint32_t capacity) const {
-    auto w = std::make_unique<fullnat::Worker>(
-        id, static_cast<uint16_t>(snapshot_->workers()), capacity);
+    auto w = std::make_unique<fullnat::Worker>(id, static_cast<uint16_t>(snapshot_->workers()),
+                                               capacity);
     w->setSnapshot(snapshot_);
     return w;
   }

@@ -222,28 +222,33 @@ void replyRedirected(benchmark::State& state) {
   size_t cursor = 0;
   uint64_t cycles = 0;
   uint64_t packets = 0;
-  for (auto _ : state) {
+  const char* error = nullptr;
+  while (state.KeepRunning()) {
     if (cursor + kBurst > fs.size()) cursor = 0;
     const uint64_t t0 = rte_rdtsc();
     for (auto* m : b.m) fs.load(cursor++, m);
     other->processBurst(b.m, kBurst, p.now, v);
     // The worker loop enqueues each redirected packet on its own (verdicts are per packet).
-    for (uint16_t i = 0; i < kBurst; ++i) {
-      if (v[i].verdict != fullnat::Verdict::kRedirect || v[i].worker != 1 ||
-          rte_ring_enqueue(ring, b.m[i]) != 0) {
-        state.SkipWithError("a reply was not redirected to worker 1");
-        return;
-      }
+    uint16_t queued = 0;
+    while (queued < kBurst && v[queued].verdict == fullnat::Verdict::kRedirect &&
+           v[queued].worker == 1 && rte_ring_enqueue(ring, b.m[queued]) == 0) {
+      ++queued;
     }
-    const unsigned n = rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(handed), kBurst,
-                                              nullptr);
+    const unsigned n =
+        rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(handed), kBurst, nullptr);
     p.worker().processBurst(handed, static_cast<uint16_t>(n), p.now, v);
     cycles += rte_rdtsc() - t0;
     packets += kBurst;
-    if (n != kBurst || v[0].verdict != fullnat::Verdict::kForward) {
-      state.SkipWithError("the redirected replies were not forwarded by their owner");
-      return;
+    if (queued != kBurst) {
+      error = "a reply was not redirected to worker 1";
+    } else if (n != kBurst || v[0].verdict != fullnat::Verdict::kForward) {
+      error = "the redirected replies were not forwarded by their owner";
     }
+    if (error != nullptr) break;
+  }
+  if (error != nullptr) {
+    state.SkipWithError(error);
+    return;
   }
   const double gross =
       packets != 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;

@@ -49,8 +49,8 @@ struct Frame {
 // Writes `f` into `m` (reset first). Returns false if the mbuf has no room.
 inline bool buildTcp(rte_mbuf* m, const Frame& f) {
   const uint16_t payLen = f.payload != nullptr ? sizeof(Payload) : 0;
-  const uint16_t l4 = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + f.optionLen + payLen);
-  const uint16_t total = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + l4);
+  const auto l4 = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + f.optionLen + payLen);
+  const auto total = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + l4);
   auto* eth =
       reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + total));
   if (eth == nullptr) return false;
@@ -103,11 +103,19 @@ enum class Bad : uint8_t {
   kWrongPayload,    // payload index or direction differ from the session and direction
   kCount
 };
-inline constexpr const char* kBadNames[] = {
-    "ok",           "not_ipv4_tcp",   "bad_length", "bad_ip_checksum",
-    "bad_tcp_checksum", "unknown_session", "wrong_tuple", "wrong_state",
-    "no_toa",       "bad_toa",        "timestamp_kept", "mss_not_clamped",
-    "wrong_payload"};
+inline constexpr const char* kBadNames[] = {"ok",
+                                            "not_ipv4_tcp",
+                                            "bad_length",
+                                            "bad_ip_checksum",
+                                            "bad_tcp_checksum",
+                                            "unknown_session",
+                                            "wrong_tuple",
+                                            "wrong_state",
+                                            "no_toa",
+                                            "bad_toa",
+                                            "timestamp_kept",
+                                            "mss_not_clamped",
+                                            "wrong_payload"};
 static_assert(std::size(kBadNames) == static_cast<size_t>(Bad::kCount));
 
 struct Parsed {
@@ -152,8 +160,8 @@ inline Bad parseTcp(const rte_mbuf* m, Parsed& p) {
       return Bad::kBadIpChecksum;
     }
   }
-  const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(reinterpret_cast<const uint8_t*>(ip) +
-                                                         ihl);
+  const auto* tcp =
+      reinterpret_cast<const rte_tcp_hdr*>(reinterpret_cast<const uint8_t*>(ip) + ihl);
   {
     // The one's complement sum over pseudo-header and segment, checksum field included, is
     // 0xffff when the checksum is right.

@@ -42,17 +42,17 @@ constexpr uint32_t ip4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
 }
 // The addresses scripts/memif_node.sh writes into anylbd's config (host order).
 // The generator is anylbd's gateway (10.99.0.1): it answers every ARP request of anylbd.
-constexpr uint32_t kVip = ip4(10, 100, 0, 10);    // service "est": RS 10.20.0.11-14:80
+constexpr uint32_t kVip = ip4(10, 100, 0, 10);     // service "est": RS 10.20.0.11-14:80
 constexpr uint32_t kVipCps = ip4(10, 100, 0, 11);  // service "cps": RS 10.20.0.21-24:8080
 constexpr uint16_t kVport = 80;
 constexpr uint16_t kRsPort = 80;
 constexpr uint16_t kRsPortCps = 8080;
-constexpr uint32_t kRsNet = ip4(10, 20, 0, 0);  // /24
-constexpr uint32_t kLipNet = ip4(10, 200, 0, 0);  // /24
-constexpr uint32_t kClientNet = ip4(10, 64, 0, 0);  // established sessions' clients, /12
+constexpr uint32_t kRsNet = ip4(10, 20, 0, 0);         // /24
+constexpr uint32_t kLipNet = ip4(10, 200, 0, 0);       // /24
+constexpr uint32_t kClientNet = ip4(10, 64, 0, 0);     // established sessions' clients, /12
 constexpr uint32_t kCpsClientNet = ip4(10, 80, 0, 0);  // CPS clients, /12
-constexpr uint32_t kPortsPerClient = 50000;           // client ports 10000..59999
-constexpr uint32_t kCpsSlots = 1U << 20;  // connection ids, reused cyclically
+constexpr uint32_t kPortsPerClient = 50000;            // client ports 10000..59999
+constexpr uint32_t kCpsSlots = 1U << 20;               // connection ids, reused cyclically
 constexpr uint16_t kMss = 1460;
 constexpr uint16_t kToaBytes = 8;  // anylbd clamps the RS's MSS by this (room for TOA)
 constexpr uint64_t kCpsTimeoutMs = 1000;
@@ -68,7 +68,7 @@ enum Step : uint8_t {
   kSynAckSent,
   kAckSent,
   kRsDataSent,
-  kEstablished,  // established kind: the client got the RS's first data
+  kEstablished,    // established kind: the client got the RS's first data
   kClientFinSent,  // CPS: the client sent data + FIN
   kRsFinSent,
   kLastAckSent,
@@ -266,7 +266,7 @@ class Generator {
     s.cseq = (i << 8) + 1;
     // MSS, SACK permitted, timestamps (anylbd strips them by default), window scale.
     static constexpr uint8_t kOpts[20] = {2, 4, kMss >> 8, kMss & 0xff, 4, 2, 8, 10, 0, 0,
-                                          0, 1, 0, 0,        0,          0, 1, 3, 3,  7};
+                                          0, 1, 0,         0,           0, 0, 1, 3,  3, 7};
     Frame f = client(k, i);
     f.seq = i << 8;
     f.flags = kSyn;
@@ -317,8 +317,10 @@ class Generator {
   // One data segment (10 bytes) from the client (fromRs false) or the RS, with `extra` flags.
   void sendData(Kind& k, uint32_t i, bool fromRs, uint8_t extra) {
     auto& s = k.s[i];
-    Payload p{rte_cpu_to_be_16(kPayloadMagic), rte_cpu_to_be_32(i),
-              static_cast<uint8_t>(fromRs ? 1 : 0), {}};
+    Payload p{rte_cpu_to_be_16(kPayloadMagic),
+              rte_cpu_to_be_32(i),
+              static_cast<uint8_t>(fromRs ? 1 : 0),
+              {}};
     Frame f = fromRs ? server(k, i) : client(k, i);
     f.seq = fromRs ? s.rseq : s.cseq;
     f.ack = fromRs ? s.cseq : s.rseq;
@@ -355,8 +357,8 @@ class Generator {
   void flush() {
     while (txHead_ != txTail_) {
       const uint32_t at = txHead_ % kTxRing;
-      const auto n = static_cast<uint16_t>(std::min<uint32_t>(
-          {txTail_ - txHead_, kTxRing - at, uint32_t{kBurst} * 2}));
+      const auto n = static_cast<uint16_t>(
+          std::min<uint32_t>({txTail_ - txHead_, kTxRing - at, uint32_t{kBurst} * 2}));
       const uint16_t sent = rte_eth_tx_burst(port_, 0, tx_.data() + at, n);
       txHead_ += sent;
       if (sent < n) break;  // the ring is full: the rest goes next time
@@ -649,20 +651,20 @@ nlohmann::json phase(Generator& g, const Options& o, Body&& body) {
         {"busy_polls", lb1.busyPolls - lb0.busyPolls},
         {"sessions", lb1.sessions},
         {"cycles_per_pkt", fwd != 0 ? static_cast<double>(busy) / static_cast<double>(fwd) : 0.0},
-        {"pkts_per_busy_poll", lb1.busyPolls != lb0.busyPolls
-                                   ? static_cast<double>(fwd) /
-                                         static_cast<double>(lb1.busyPolls - lb0.busyPolls)
-                                   : 0.0},
+        {"pkts_per_busy_poll",
+         lb1.busyPolls != lb0.busyPolls
+             ? static_cast<double>(fwd) / static_cast<double>(lb1.busyPolls - lb0.busyPolls)
+             : 0.0},
         // The worker thread's CPU time (schedstat) per packet, in TSC cycles: idle polls
         // included, time taken by other processes excluded (busy_cycles counts both ways).
-        {"cpu_cycles_per_pkt",
-         fwd != 0 ? static_cast<double>(lb1.cpuNs - lb0.cpuNs) * 1e-9 *
-                        static_cast<double>(lb1.tscHz) / static_cast<double>(fwd)
-                  : 0.0},
+        {"cpu_cycles_per_pkt", fwd != 0
+                                   ? static_cast<double>(lb1.cpuNs - lb0.cpuNs) * 1e-9 *
+                                         static_cast<double>(lb1.tscHz) / static_cast<double>(fwd)
+                                   : 0.0},
         {"cpu_fraction", static_cast<double>(lb1.cpuNs - lb0.cpuNs) * 1e-9 / secs},
-        {"busy_fraction",
-         lb1.tscHz != 0 ? static_cast<double>(busy) / (secs * static_cast<double>(lb1.tscHz))
-                        : 0.0}};
+        {"busy_fraction", lb1.tscHz != 0
+                              ? static_cast<double>(busy) / (secs * static_cast<double>(lb1.tscHz))
+                              : 0.0}};
   }
   return j;
 }
@@ -684,9 +686,10 @@ int run(int argc, char** argv) {
     auto num = [&] { return std::strtod(argv[++i], nullptr); };
     if (a == "--check") {
       o.check = true;
-    } else if (!hasValue) {
-      return usage();
-    } else if (a == "--sessions") {
+      continue;
+    }
+    if (!hasValue) return usage();
+    if (a == "--sessions") {
       o.sessions = static_cast<uint32_t>(num());
     } else if (a == "--est-seconds") {
       o.estSeconds = num();
@@ -718,8 +721,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "memif_gen: need exactly one port (--vdev=net_memif...)\n");
     return 2;
   }
-  rte_mempool* pool = rte_pktmbuf_pool_create("gen", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                              SOCKET_ID_ANY);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("gen", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
   const uint16_t port = 0;
   rte_eth_conf conf{};
   if (pool == nullptr || rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
@@ -742,21 +745,33 @@ int run(int argc, char** argv) {
   out["handshake"]["per_second"] =
       static_cast<double>(opened) / out["handshake"]["seconds"].get<double>();
   if (o.estSeconds > 0) {
-    out["established"] = phase(*gen, o, [&] {
-      gen->traffic(static_cast<uint64_t>(o.estSeconds * 1000), o.window, 0);
-    });
+    out["established"] = phase(
+        *gen, o, [&] { gen->traffic(static_cast<uint64_t>(o.estSeconds * 1000), o.window, 0); });
   }
   if (o.cpsSeconds > 0) {
-    out["cps"] = phase(*gen, o, [&] {
-      gen->traffic(static_cast<uint64_t>(o.cpsSeconds * 1000), 0, o.cpsWindow);
-    });
+    out["cps"] = phase(
+        *gen, o, [&] { gen->traffic(static_cast<uint64_t>(o.cpsSeconds * 1000), 0, o.cpsWindow); });
   }
   if (o.mixSeconds > 0) {
     out["mix"] = phase(*gen, o, [&] {
       gen->traffic(static_cast<uint64_t>(o.mixSeconds * 1000), o.window, o.mixCpsWindow);
     });
   }
-  const Counters& c = gen->counters();
+  // anylbd's own count must agree: every frame the generator sent in a timed phase was
+  // forwarded exactly once (the phases end drained).
+  bool countsAgree = true;
+  for (const char* ph : {"handshake", "established", "cps", "mix"}) {
+    if (!out.contains(ph) || !out[ph].contains("anylbd")) continue;
+    const auto& a = out[ph]["anylbd"];
+    if (a["forwarded"] != out[ph]["sent"] || a["busy_cycles"].get<uint64_t>() == 0) {
+      std::fprintf(stderr, "memif_gen: %s: anylbd forwarded %s of %s frames, busy %s cycles\n", ph,
+                   a["forwarded"].dump().c_str(), out[ph]["sent"].dump().c_str(),
+                   a["busy_cycles"].dump().c_str());
+      countsAgree = false;
+    }
+  }
+  out["anylbd_counts_agree"] = countsAgree;
+  const Counters c = gen->counters();  // a copy: the generator is gone before the check
   out["total"] = {{"sent", c.sent},
                   {"ok", c.ok},
                   {"bad", badJson(c)},
@@ -771,8 +786,8 @@ int run(int argc, char** argv) {
   gen.reset();
   rte_eal_cleanup();
   if (!o.check) return 0;
-  const bool pass = c.badTotal() == 0 && c.inFlight() == 0 && c.cpsFailed == 0 &&
-                    opened == o.sessions && c.txNoMbuf == 0 &&
+  const bool pass = countsAgree && !o.statsCmd.empty() && c.badTotal() == 0 && c.inFlight() == 0 &&
+                    c.cpsFailed == 0 && opened == o.sessions && c.txNoMbuf == 0 &&
                     (o.estSeconds <= 0 || c.estData != 0) && (o.cpsSeconds <= 0 || c.cpsDone != 0);
   if (!pass) std::fprintf(stderr, "memif_gen: CHECK FAILED (see the JSON above)\n");
   return pass ? 0 : 1;
@@ -782,5 +797,10 @@ int run(int argc, char** argv) {
 }  // namespace anylb::bench::gen
 
 int main(int argc, char** argv) {
-  return anylb::bench::gen::run(argc, argv);
+  try {
+    return anylb::bench::gen::run(argc, argv);
+  } catch (const std::exception& e) {  // set-up only (JSON, allocation): never per packet
+    std::fprintf(stderr, "memif_gen: %s\n", e.what());
+    return 2;
+  }
 }
