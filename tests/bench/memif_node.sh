@@ -123,7 +123,8 @@ run() {
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   config "$cap" "$sleep_us" >"$dir/anylb.toml"
-  ip netns exec "$ns" "$anylbd" -c "$dir/anylb.toml" >"$dir/anylbd.log" 2>&1 &
+  # shellcheck disable=SC2086 # ANYLBD_WRAP: e.g. "gdb -batch -ex run -ex bt --args"
+  ip netns exec "$ns" ${ANYLBD_WRAP:-} "$anylbd" -c "$dir/anylb.toml" >"$dir/anylbd.log" 2>&1 &
   lbpid=$!
   for _ in $(seq 1 100); do
     [[ -S $dir/memif.sock && -S $dir/anylb.sock ]] && break
@@ -136,12 +137,19 @@ run() {
     --no-huge --no-pci -m 1024 --file-prefix "gen-$tag" -l 1 --log-level '*:notice' \
     "--vdev=net_memif0,role=client,id=0,socket=$dir/memif.sock,socket-abstract=no" \
     >"$dir/gen.json" || rc=$?
-  local rss
+  local rss lbrc=0
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$lbpid/status" 2>/dev/null || echo 0)
-  kill -TERM "$lbpid"
-  for _ in $(seq 1 100); do kill -0 "$lbpid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$lbpid" 2>/dev/null || true
-  wait "$lbpid" 2>/dev/null || true
+  if ! kill -0 "$lbpid" 2>/dev/null; then
+    wait "$lbpid" || lbrc=$?
+    echo "memif_node: anylbd died during the run (exit $lbrc); its log:" >&2
+    tail -n 40 "$dir/anylbd.log" >&2
+    if ((rc == 0)); then rc=3; fi
+  else
+    kill -TERM "$lbpid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$lbpid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$lbpid" 2>/dev/null || true
+    wait "$lbpid" 2>/dev/null || true
+  fi
   lbpid=
   ip netns del "$ns"
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["anylbd_rss_kib"]=int(sys.argv[2]); d["session_capacity"]=int(sys.argv[3]); d["loadavg_1min_before"]=float(sys.argv[4]); d["loadavg_1min_after"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(d))' \
@@ -181,7 +189,8 @@ case $mode in
     # Capacity: the sessions plus room for the CPS phases' TIME_WAIT sessions (120 s).
     for n in ${MEMIF_SIZES:-10000 1000000 4000000}; do
       echo "memif node: $n sessions" >&2
-      run "$n" $((n + 2097152)) 0 --est-seconds 5 --cps-seconds 5 --mix-seconds 5 >>"$dir/all.jsonl"
+      run "$n" $((n + 2097152)) 0 --est-seconds 5 --cps-seconds 5 --mix-seconds 5 \
+        >>"$dir/all.jsonl" || echo "memif node: the $n-session run failed" >&2
     done
     python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))' \
       "$dir/all.jsonl" >"$out"
