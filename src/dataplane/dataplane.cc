@@ -449,6 +449,8 @@ nlohmann::json Dataplane::statsJson() const {
                        {"idle_sleeps", l.idleSleeps},
                        {"busy_cycles", l.busyCycles},
                        {"busy_polls", l.busyPolls},
+                       {"busy_packets", l.busyPackets},
+                       {"preempted_polls", l.preemptedPolls},
                        {"cpu_ns", threadCpuNs(c.tid.load(std::memory_order_relaxed))},
                        {"tsc_hz", rte_get_tsc_hz()}});
   }

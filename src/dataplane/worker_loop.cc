@@ -90,6 +90,7 @@ int Dataplane::runWorker(WorkerCtx& w) {
   uint32_t idleRounds = 0;
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
   const uint32_t maxSleep = cfg_.dataplane.idleSleepMaxUs;
+  const uint64_t preemptedCycles = rte_get_tsc_hz() / 1'000'000 * kPreemptedUs;
 
   // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.
   auto forward = [&](rte_mbuf* m, uint64_t now) {
@@ -232,8 +233,14 @@ int Dataplane::runWorker(WorkerCtx& w) {
     w.engine->expire(now);
 
     if (work != 0) {
-      w.counters.busyCycles += rte_rdtsc() - loopStart;
-      ++w.counters.busyPolls;
+      const uint64_t spent = rte_rdtsc() - loopStart;
+      if (spent < preemptedCycles) {
+        w.counters.busyCycles += spent;
+        w.counters.busyPackets += work;
+        ++w.counters.busyPolls;
+      } else {
+        ++w.counters.preemptedPolls;
+      }
     }
     if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.

@@ -126,6 +126,8 @@ struct LbStats {
   uint64_t dropped = 0;
   uint64_t busyCycles = 0;
   uint64_t busyPolls = 0;
+  uint64_t busyPackets = 0;
+  uint64_t preemptedPolls = 0;
   uint64_t cpuNs = 0;
   uint64_t sessions = 0;
   uint64_t tscHz = 0;
@@ -150,6 +152,8 @@ LbStats readLbStats(const std::string& cmd) {
     st.busyCycles += w.value("busy_cycles", uint64_t{0});
     st.busyPolls += w.value("busy_polls", uint64_t{0});
     st.cpuNs += w.value("cpu_ns", uint64_t{0});
+    st.busyPackets += w.value("busy_packets", uint64_t{0});
+    st.preemptedPolls += w.value("preempted_polls", uint64_t{0});
     st.sessions += w.value("sessions", uint64_t{0});
     st.tscHz = w.value("tsc_hz", uint64_t{0});
   }
@@ -643,6 +647,7 @@ nlohmann::json phase(Generator& g, const Options& o, Body&& body) {
   if (lb0.ok && lb1.ok) {
     const uint64_t fwd = lb1.forwarded - lb0.forwarded;
     const uint64_t busy = lb1.busyCycles - lb0.busyCycles;
+    const uint64_t busyPkts = lb1.busyPackets - lb0.busyPackets;
     j["anylbd"] = {
         {"forwarded", fwd},
         {"rx", lb1.rx - lb0.rx},
@@ -650,10 +655,15 @@ nlohmann::json phase(Generator& g, const Options& o, Body&& body) {
         {"busy_cycles", busy},
         {"busy_polls", lb1.busyPolls - lb0.busyPolls},
         {"sessions", lb1.sessions},
-        {"cycles_per_pkt", fwd != 0 ? static_cast<double>(busy) / static_cast<double>(fwd) : 0.0},
+        {"busy_packets", busyPkts},
+        {"preempted_polls", lb1.preemptedPolls - lb0.preemptedPolls},
+        // TSC cycles of the worker's busy, not preempted loop iterations per packet they
+        // handled: the worker's cost per packet (idle polls and preemption excluded).
+        {"cycles_per_pkt",
+         busyPkts != 0 ? static_cast<double>(busy) / static_cast<double>(busyPkts) : 0.0},
         {"pkts_per_busy_poll",
          lb1.busyPolls != lb0.busyPolls
-             ? static_cast<double>(fwd) / static_cast<double>(lb1.busyPolls - lb0.busyPolls)
+             ? static_cast<double>(busyPkts) / static_cast<double>(lb1.busyPolls - lb0.busyPolls)
              : 0.0},
         // The worker thread's CPU time (schedstat) per packet, in TSC cycles: idle polls
         // included, time taken by other processes excluded (busy_cycles counts both ways).
