@@ -605,6 +605,7 @@ struct Options {
   uint32_t cpsWindow = 256;
   uint32_t mixCpsWindow = 32;
   std::string statsCmd;
+  double holdSeconds = 0;  // after the JSON, wait (at most this long) for anylbd to stop
   bool check = false;
 };
 
@@ -683,7 +684,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: memif_gen [--sessions N] [--est-seconds S] [--cps-seconds S] "
                "[--mix-seconds S] [--window N] [--cps-window N] [--mix-cps-window N] "
-               "[--stats-cmd CMD] [--check] -- EAL-ARGS\n");
+               "[--stats-cmd CMD] [--hold-seconds S] [--check] -- EAL-ARGS\n");
   return 2;
 }
 
@@ -713,6 +714,8 @@ int run(int argc, char** argv) {
       o.cpsWindow = static_cast<uint32_t>(num());
     } else if (a == "--mix-cps-window") {
       o.mixCpsWindow = static_cast<uint32_t>(num());
+    } else if (a == "--hold-seconds") {
+      o.holdSeconds = num();
     } else if (a == "--stats-cmd") {
       o.statsCmd = argv[++i];
     } else {
@@ -791,6 +794,19 @@ int run(int argc, char** argv) {
                   {"tx_no_mbuf", c.txNoMbuf},
                   {"connections_failed", c.cpsFailed}};
   std::printf("%s\n", out.dump(2).c_str());
+  std::fflush(stdout);
+  if (o.holdSeconds > 0) {
+    // Stay connected until anylbd has stopped (its memif server goes away): DPDK 22.11's memif
+    // server unmaps the shared rings when its client disconnects while its worker may still be
+    // in rx_burst on them (seen as anylbd crashing in the memif PMD at the end of a run).
+    std::fclose(stdout);  // the caller reads the JSON to its end, then stops anylbd
+    const uint64_t end = gen->nowMs() + static_cast<uint64_t>(o.holdSeconds * 1000);
+    rte_eth_link link{};
+    do {
+      rte_delay_us_sleep(10000);
+      rte_eth_link_get_nowait(port, &link);
+    } while (link.link_status == RTE_ETH_LINK_UP && gen->nowMs() < end);
+  }
   rte_eth_dev_stop(port);
   rte_eth_dev_close(port);
   gen.reset();

@@ -120,6 +120,7 @@ run() {
   local sessions=$1 cap=$2 sleep_us=$3
   shift 3
   ip netns del "$ns" 2>/dev/null || true
+  rm -f "$dir/memif.sock" "$dir/anylb.sock" "$dir/gen.json"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   config "$cap" "$sleep_us" >"$dir/anylb.toml"
@@ -131,12 +132,20 @@ run() {
     kill -0 "$lbpid" 2>/dev/null || { cat "$dir/anylbd.log" >&2; return 2; }
     sleep 0.1
   done
-  local rc=0 load0
+  local rc=0 load0 genpid
   load0=$(cut -d' ' -f1 /proc/loadavg)
-  "$gen" --sessions "$sessions" --stats-cmd "$ctl -s $dir/anylb.sock --json status" "$@" -- \
+  # The generator stays connected after its JSON (--hold-seconds) until anylbd has stopped: a
+  # memif client leaving under a polling server can crash the server (memif_gen.cc).
+  "$gen" --sessions "$sessions" --stats-cmd "$ctl -s $dir/anylb.sock --json status" \
+    --hold-seconds 20 "$@" -- \
     --no-huge --no-pci -m 1024 --file-prefix "gen-$tag" -l 1 --log-level '*:notice' \
     "--vdev=net_memif0,role=client,id=0,socket=$dir/memif.sock,socket-abstract=no" \
-    >"$dir/gen.json" || rc=$?
+    >"$dir/gen.json" &
+  genpid=$!
+  # Until the JSON is complete (the generator closes its stdout) or the generator is gone.
+  while kill -0 "$genpid" 2>/dev/null && ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$dir/gen.json" 2>/dev/null; do
+    sleep 0.2
+  done
   local rss lbrc=0
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$lbpid/status" 2>/dev/null || echo 0)
   if ! kill -0 "$lbpid" 2>/dev/null; then
@@ -148,8 +157,15 @@ run() {
     kill -TERM "$lbpid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$lbpid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$lbpid" 2>/dev/null || true
-    wait "$lbpid" 2>/dev/null || true
+    wait "$lbpid" || lbrc=$?
+    # SIGTERM is a clean stop (exit 0); anything else (a crash at stop) fails the run.
+    if ((lbrc != 0)); then
+      echo "memif_node: anylbd exited with $lbrc at stop; its log:" >&2
+      tail -n 20 "$dir/anylbd.log" >&2
+      if ((rc == 0)); then rc=3; fi
+    fi
   fi
+  wait "$genpid" || rc=$?
   lbpid=
   ip netns del "$ns"
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["anylbd_rss_kib"]=int(sys.argv[2]); d["session_capacity"]=int(sys.argv[3]); d["loadavg_1min_before"]=float(sys.argv[4]); d["loadavg_1min_after"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(d))' \
