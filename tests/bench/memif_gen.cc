@@ -753,7 +753,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "memif_gen: memif link not up or no ARP from anylbd within 15 s\n");
     return 2;
   }
-  out["handshake"] = phase(*gen, o, [&] { gen->handshakes(1024); });
+  // Handshakes in flight: at most the window, so that the frames in flight never outgrow the
+  // memif rings (1,024 slots each way): 1,024 once cost a frame dropped at anylbd's TX.
+  out["handshake"] = phase(*gen, o, [&] { gen->handshakes(o.window); });
   const uint64_t opened = out["handshake"]["handshakes"];
   out["handshake"]["per_second"] =
       static_cast<double>(opened) / out["handshake"]["seconds"].get<double>();
