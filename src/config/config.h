@@ -94,6 +94,19 @@ struct ExceptionPolicer {
 };
 // --- end exception-path policing
 
+// --- SYN proxy (fullnat/synproxy.h): [dataplane.syn_proxy]
+// When a service with syn_proxy = "auto" engages the proxy, per worker, and what the proxy
+// advertises. Thresholds apply to each worker separately.
+struct SynProxy {
+  uint32_t autoSynRecv = 4096;    // engage above this many SYN_RECV sessions on the worker
+  uint32_t autoSynRate = 10000;   // ... or above this many SYNs/s to "auto" services
+  uint32_t autoHoldSeconds = 10;  // disengage after this long below half of both thresholds
+  uint32_t rsTimeoutMs = 3000;    // a validated client whose RS does not answer gets a RST
+  uint32_t wscale = 7;            // window scale the cookie SYN-ACK offers (when the client does)
+  friend bool operator==(const SynProxy&, const SynProxy&) = default;
+};
+// --- end SYN proxy
+
 struct Dataplane {
   uint32_t workers = 1;
   std::vector<uint32_t> workerLcores;  // empty: lcores 1..workers
@@ -106,6 +119,7 @@ struct Dataplane {
   uint32_t mbufsPerPort = 8192;
   Timeouts timeouts;
   ExceptionPolicer exceptionPolicer;
+  SynProxy synProxy;
   friend bool operator==(const Dataplane&, const Dataplane&) = default;
 };
 
@@ -137,6 +151,10 @@ struct Bgp {
 enum class Protocol : uint8_t { kTcp, kUdp };
 enum class Scheduler : uint8_t { kRr, kWrr, kLc, kWlc, kSh, kMh };
 enum class OnRemove : uint8_t { kDrain, kFlush };  // sessions of a removed / failed RS
+// How the real server learns the client's address: the TOA TCP option (kmod/toa.ko on the RS),
+// a Proxy Protocol v2 header before the client's bytes, or not at all.
+enum class ClientAddress : uint8_t { kToa, kProxyProtocolV2, kNone };
+enum class SynProxyMode : uint8_t { kOff, kOn, kAuto };
 enum class CheckKind : uint8_t { kNone, kTcp, kHttp };
 
 struct StatusRange {
@@ -176,7 +194,8 @@ struct Service {
   uint16_t port = 0;
   Protocol protocol = Protocol::kTcp;
   Scheduler scheduler = Scheduler::kWrr;
-  bool toa = true;
+  ClientAddress clientAddress = ClientAddress::kToa;  // `client_address`, or the older `toa`
+  SynProxyMode synProxy = SynProxyMode::kOff;
   uint32_t persistence = 0;  // seconds; 0 = off
   uint32_t minHealthy = 1;
   uint32_t maglevTableSize = 65537;  // prime
@@ -220,5 +239,7 @@ const char* toString(Protocol p);
 const char* toString(Scheduler s);
 const char* toString(CheckKind k);
 const char* toString(OnRemove o);
+const char* toString(ClientAddress c);
+const char* toString(SynProxyMode m);
 
 }  // namespace anylb::config

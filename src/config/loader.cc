@@ -141,6 +141,16 @@ class SchemaLoader {
       pr.finish();
     }
     // --- end exception-path policing
+    if (const auto* st = r.table("syn_proxy")) {
+      TableReader sr(*st, "dataplane.syn_proxy", diag_);
+      auto& sp = d.synProxy;
+      sr.setInt(sp.autoSynRecv, "auto_syn_recv", 1, 1 << 26);
+      sr.setInt(sp.autoSynRate, "auto_syn_rate", 1, 100'000'000);
+      sr.setInt(sp.autoHoldSeconds, "auto_hold_seconds", 1, 3600);
+      sr.setInt(sp.rsTimeoutMs, "rs_timeout_ms", 100, 60'000);
+      sr.setInt(sp.wscale, "wscale", 0, 14);
+      sr.finish();
+    }
     r.finish();
   }
 
@@ -267,7 +277,22 @@ class SchemaLoader {
     if (auto sc = r.choice("scheduler", {"rr", "wrr", "lc", "wlc", "sh", "mh"})) {
       s.scheduler = static_cast<Scheduler>(*sc);
     }
-    r.set(s.toa, r.boolean("toa"));
+    // `client_address` replaces the boolean `toa` of round 1; both are read, and a file that
+    // sets them differently is refused rather than one silently winning.
+    const auto toa = r.boolean("toa");
+    const auto ca = r.choice("client_address", {"toa", "proxy_protocol_v2", "none"});
+    if (toa) s.clientAddress = *toa ? ClientAddress::kToa : ClientAddress::kNone;
+    if (ca) {
+      const auto c = static_cast<ClientAddress>(*ca);
+      if (toa && *toa != (c == ClientAddress::kToa)) {
+        diag_.error(r.keyPos("client_address"), r.keyPath("client_address"),
+                    fmt::format("client_address = \"{}\" contradicts toa = {}; set only "
+                                "client_address",
+                                toString(c), *toa));
+      }
+      s.clientAddress = c;
+    }
+    if (auto v = r.choice("syn_proxy", {"off", "on", "auto"})) s.synProxy = SynProxyMode(*v);
     r.setInt(s.persistence, "persistence", 0, 86400);
     r.setInt(s.minHealthy, "min_healthy", 0, 65535);
     r.setInt(s.maglevTableSize, "maglev_table_size", 251, 1000003);
@@ -408,6 +433,20 @@ const char* toString(CheckKind k) {
 }
 const char* toString(OnRemove o) {
   return o == OnRemove::kDrain ? "drain" : "flush";
+}
+const char* toString(ClientAddress c) {
+  switch (c) {
+    case ClientAddress::kToa:
+      return "toa";
+    case ClientAddress::kProxyProtocolV2:
+      return "proxy_protocol_v2";
+    case ClientAddress::kNone:
+      break;
+  }
+  return "none";
+}
+const char* toString(SynProxyMode m) {
+  return m == SynProxyMode::kOn ? "on" : m == SynProxyMode::kAuto ? "auto" : "off";
 }
 
 }  // namespace anylb::config

@@ -377,6 +377,13 @@ class Validator {
       if (s.protocol == Protocol::kUdp && s.check.kind == CheckKind::kHttp) {
         error(path + ".health_check.type", "an HTTP check cannot probe a UDP service");
       }
+      if (s.protocol == Protocol::kUdp && s.synProxy != SynProxyMode::kOff) {
+        error(path + ".syn_proxy", "a SYN proxy needs a TCP service");
+      }
+      if (s.protocol == Protocol::kUdp && s.clientAddress == ClientAddress::kProxyProtocolV2) {
+        error(path + ".client_address",
+              "proxy_protocol_v2 is for TCP services (a UDP datagram has no stream to prefix)");
+      }
       checkCheck(path + ".health_check", s.check);
       std::set<std::pair<IpAddr, uint16_t>> rsSeen;
       for (size_t j = 0; j < s.realServers.size(); ++j) {

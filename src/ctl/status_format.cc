@@ -87,6 +87,28 @@ std::string workerSection(const Json& result) {
     t.addRow(std::move(row));
   }
   std::string s = "\n" + t.render();
+  // SYN proxy and Proxy Protocol v2, summed over the workers, when either did anything.
+  uint64_t sp[6] = {};
+  uint64_t active = 0;
+  uint64_t ppv2 = 0;
+  const char* const spKeys[] = {"cookies_sent", "accepted", "rs_refused",
+                                "rs_timeouts",  "engaged",  "disengaged"};
+  for (const auto& w : workers) {
+    const auto& p = member(w, "syn_proxy");
+    if (p.is_object()) {
+      for (size_t k = 0; k < 6; ++k) sp[k] += getU64(p, spKeys[k]);
+      active += getBool(p, "active") ? 1 : 0;
+    }
+    ppv2 += getU64(w, "ppv2_headers");
+  }
+  if (active != 0 || sp[0] != 0 || sp[1] != 0 || sp[4] != 0) {
+    s += fmt::format(
+        "syn proxy: auto engaged on {}/{} worker(s); cookies sent {}, accepted {}, bad cookies {}, "
+        "RS refused {}, RS timeouts {}\n",
+        active, workers.size(), sp[0], sp[1],
+        drops.count("synproxy_bad_cookie") != 0 ? drops["synproxy_bad_cookie"] : 0, sp[2], sp[3]);
+  }
+  if (ppv2 != 0) s += fmt::format("proxy protocol v2: {} header(s) sent\n", ppv2);
   if (!drops.empty()) {
     std::string list;
     for (const auto& [reason, n] : drops)

@@ -164,6 +164,32 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     }
     m.add("anylb_worker_sessions", "gauge", "Sessions in the worker's table.", wl,
           num(w, "sessions"));
+    m.add("anylb_worker_syn_recv_sessions", "gauge",
+          "Half-open sessions (SYN_RECV): what syn_proxy = \"auto\" watches.", wl,
+          num(w, "syn_recv_sessions"));
+    const auto sp = w.value("syn_proxy", nlohmann::json::object());
+    m.add("anylb_synproxy_active", "gauge",
+          "1 while the worker answers SYNs of syn_proxy = \"auto\" services with cookies.", wl,
+          sp.value("active", false) ? 1 : 0);
+    m.add("anylb_synproxy_cookies_sent_total", "counter", "Cookie SYN-ACKs sent to clients.", wl,
+          num(sp, "cookies_sent"));
+    m.add("anylb_synproxy_accepted_total", "counter",
+          "ACKs with a valid cookie: connections opened toward a real server.", wl,
+          num(sp, "accepted"));
+    for (const auto& [key, reason] :
+         {std::pair{"rs_refused", "refused"}, {"rs_timeouts", "timeout"}}) {
+      m.add("anylb_synproxy_rs_failures_total", "counter",
+            "Proxied connections the real server refused or never answered (client reset).",
+            wl + fmt::format(R"(,reason="{}")", reason), num(sp, key));
+    }
+    for (const auto& [key, edge] : {std::pair{"engaged", "engage"}, {"disengaged", "disengage"}}) {
+      m.add("anylb_synproxy_transitions_total", "counter",
+            "syn_proxy = \"auto\": times the worker engaged or disengaged the proxy.",
+            wl + fmt::format(R"(,edge="{}")", edge), num(sp, key));
+    }
+    m.add("anylb_ppv2_headers_total", "counter",
+          "Proxy Protocol v2 headers sent to real servers (retransmissions included).", wl,
+          num(w, "ppv2_headers"));
     m.add("anylb_worker_session_table_fill_ratio", "gauge", "Sessions / session_capacity.", wl,
           sessionCapacity != 0 ? num(w, "sessions") / static_cast<double>(sessionCapacity) : 0);
     m.add("anylb_worker_local_port_fill_ratio", "gauge",

@@ -247,19 +247,26 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   keep("bgp.bfd_interval_ms", merged.bgp.bfdIntervalMs, cfg_.bgp.bfdIntervalMs);
   keep("bgp.bfd_multiplier", merged.bgp.bfdMultiplier, cfg_.bgp.bfdMultiplier);
   {
-    // dataplane.*, except the timeouts and strip_client_timestamps.
+    // dataplane.*, except the timeouts, strip_client_timestamps and syn_proxy (all three live
+    // in the forwarding snapshot that a reload publishes).
     auto a = merged.dataplane;
     auto b = cfg_.dataplane;
     a.timeouts = b.timeouts;
     a.stripClientTimestamps = b.stripClientTimestamps;
+    a.synProxy = b.synProxy;
     if (!(a == b)) {
       r.restartNeeded.emplace_back("dataplane");
       const auto timeouts = merged.dataplane.timeouts;
       const bool strip = merged.dataplane.stripClientTimestamps;
+      const auto synProxy = merged.dataplane.synProxy;
       merged.dataplane = cfg_.dataplane;
       merged.dataplane.timeouts = timeouts;
       merged.dataplane.stripClientTimestamps = strip;
+      merged.dataplane.synProxy = synProxy;
     }
+  }
+  if (!(merged.dataplane.synProxy == cfg_.dataplane.synProxy)) {
+    r.changed.emplace_back("dataplane.syn_proxy");
   }
   if (!(merged.dataplane.timeouts == cfg_.dataplane.timeouts)) {
     r.changed.emplace_back("dataplane.timeouts");

@@ -13,6 +13,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -132,6 +134,12 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
       police.realServersRaw[police.realServerCount++] = rawOf(rs.address);
     }
   }
+  // One SYN-cookie secret for the node (fullnat/synproxy.h): a cookie any worker handed out is
+  // valid on every worker. From the kernel's CSPRNG; never leaves the process.
+  SipKey cookieKey{};
+  if (getrandom(&cookieKey, sizeof(cookieKey), 0) != static_cast<ssize_t>(sizeof(cookieKey))) {
+    throw std::runtime_error("getrandom: no SYN-cookie secret");
+  }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (uint16_t w = 0; w < workers_; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
     auto ctx = std::make_unique<WorkerCtx>();
@@ -140,6 +148,7 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     ctx->policer = ExceptionPolicer(police, nowMs());
     fullnat::EngineOptions opts;
     opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
+    opts.cookieKey = cookieKey;
     ctx->engine =
         std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
     ctx->engine->setSnapshot(snap);  // owning until its first switch; also retained below
@@ -149,6 +158,7 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
   snapshots_.publish(snap);
   lastHeartbeat_.assign(workers_, 0);
   heartbeatStallMs_.assign(workers_, 0);
+  synproxyEdges_.assign(workers_, 0);
   for (auto& c : ctx_) {
     if (rte_eal_remote_launch(workerMain, c.get(), c->lcore) != 0) {
       stop();
@@ -376,6 +386,22 @@ bool Dataplane::tick() {
       heartbeatStallMs_[w] = 0;
     }
     lastHeartbeat_[w] = hb;
+    // syn_proxy = "auto": each engagement and disengagement logged once (the counters count
+    // them; the worker itself never logs).
+    const auto& k = ctx_[w]->engine->counters();
+    const uint64_t edges = k.synproxyEngaged + k.synproxyDisengaged;
+    if (edges != synproxyEdges_[w]) {
+      synproxyEdges_[w] = edges;
+      if (k.synproxyActive != 0) {
+        spdlog::warn(
+            "worker {}: SYN proxy engaged for syn_proxy = \"auto\" services ({} "
+            "half-open sessions)",
+            w, uint64_t{k.synRecvSessions});
+      } else {
+        spdlog::info("worker {}: SYN proxy disengaged ({} half-open sessions)", w,
+                     uint64_t{k.synRecvSessions});
+      }
+    }
   }
   alive_ = alive;
   return alive;
@@ -446,6 +472,16 @@ nlohmann::json Dataplane::statsJson() const {
                        {"sessions_created", k.sessionsCreated},
                        {"sessions_expired", k.sessionsExpired},
                        {"toa_inserted", k.toaInserted},
+                       {"syn_recv_sessions", k.synRecvSessions},
+                       {"syn_proxy",
+                        {{"active", k.synproxyActive != 0},
+                         {"cookies_sent", k.synproxyCookiesSent},
+                         {"accepted", k.synproxyAccepted},
+                         {"rs_refused", k.synproxyRsRefused},
+                         {"rs_timeouts", k.synproxyRsTimeouts},
+                         {"engaged", k.synproxyEngaged},
+                         {"disengaged", k.synproxyDisengaged}}},
+                       {"ppv2_headers", k.ppv2Headers},
                        {"idle_sleeps", l.idleSleeps},
                        {"busy_cycles", l.busyCycles},
                        {"busy_polls", l.busyPolls},

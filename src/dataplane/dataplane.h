@@ -177,6 +177,7 @@ class Dataplane {
   TscClock clock_;
   std::vector<uint64_t> lastHeartbeat_;
   std::vector<uint32_t> heartbeatStallMs_;
+  std::vector<uint64_t> synproxyEdges_;  // per worker: SYN-proxy edges already logged
   uint64_t lastTickMs_ = 0;
   std::atomic<bool> alive_{true};  // no worker stalled (last tick)
   // Snapshot publication: one reader per worker (reader index = worker id).

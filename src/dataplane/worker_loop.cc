@@ -231,6 +231,9 @@ int Dataplane::runWorker(WorkerCtx& w) {
     }
     txFlush(w, kernelPort);
     w.engine->expire(now);
+    // What expiry made (a RST to a SYN-proxied client whose RS never answered): forwarded.
+    n = w.engine->takeGenerated(pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) forward(pkts[i], now);
 
     if (work != 0) {
       const uint64_t spent = rte_rdtsc() - loopStart;

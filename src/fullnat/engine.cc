@@ -20,9 +20,14 @@
 
 namespace anylb::fullnat {
 
+using detail::offeredShift;
 using detail::rewriteIp;
 using detail::rewritePorts;
+using detail::segmentEnd;
+using detail::seqAfter;
+using detail::seqWithin;
 using detail::tcpHeaderSum;
+using detail::windowBytes;
 
 using session::Dir;
 using session::Session;
@@ -55,41 +60,6 @@ inline bool l4ChecksumValid(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint16_t 
   sum = (sum & 0xFFFF) + (sum >> 16);
   sum = (sum & 0xFFFF) + (sum >> 16);
   return sum == 0xFFFF;
-}
-
-// Sequence numbers: wrap-safe comparisons (RFC 793 arithmetic mod 2^32).
-inline bool seqAfter(uint32_t a, uint32_t b) {
-  return static_cast<int32_t>(a - b) > 0;
-}
-inline bool seqWithin(uint32_t seq, uint32_t next, uint32_t window) {
-  const auto d = static_cast<int32_t>(seq - next);
-  return d >= -static_cast<int64_t>(window) && d <= static_cast<int64_t>(window);
-}
-
-// Where a TCP segment ends in sequence space: seq + payload + 1 for SYN + 1 for FIN.
-inline uint32_t segmentEnd(const rte_tcp_hdr* th, const detail::Parsed& p) {
-  return rte_be_to_cpu_32(th->sent_seq) + (p.l4len - p.tcpHdrLen) +
-         ((p.tcpFlags & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
-         ((p.tcpFlags & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
-}
-
-// The window-scale shift a SYN or SYN-ACK offers, as the nibble Session::wscale keeps (0xF:
-// none offered).
-inline unsigned offeredShift(const rte_tcp_hdr* th, const detail::Parsed& p) {
-  const int ws =
-      toa::windowScale(reinterpret_cast<const uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
-  return ws < 0 ? 0x0FU : static_cast<unsigned>(ws);
-}
-
-// The receive window a side advertised, scaled when both SYNs offered window scaling
-// (RFC 7323), and never below 64 KiB: a receiver that closed its window still takes a FIN or
-// RST at its next sequence number, and a window that small already costs a blind attacker
-// ~32 k guesses.
-inline uint32_t windowBytes(uint16_t raw, uint8_t wscale, bool rsSide) {
-  const unsigned mine = rsSide ? wscale >> 4 : wscale & 0x0F;
-  const unsigned other = rsSide ? wscale & 0x0F : wscale >> 4;
-  const unsigned shift = mine == 0x0F || other == 0x0F ? 0 : mine;
-  return std::max<uint32_t>(uint32_t{raw} << shift, 65535);
 }
 
 }  // namespace
@@ -222,6 +192,11 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, Packe
   bool live[kMaxBurst];
   if (n > kMaxBurst) n = kMaxBurst;
   table_.advance(nowMs);
+  if (n != 0) pool_ = pkts[0]->pool;  // for packets the SYN proxy makes (freshFrame)
+  if (const int edge = gate_.tick(nowMs, synRecv_); edge != 0) {
+    ++(edge > 0 ? counters_.synproxyEngaged : counters_.synproxyDisengaged);
+    counters_.synproxyActive = edge > 0 ? 1 : 0;
+  }
   counters_.rxPackets += n;
   for (uint16_t i = 0; i < n; ++i) {
     parsed[i].reset();
@@ -266,7 +241,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, Packe
   return n;
 }
 
-PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
+PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   // Before any state changes: a packet that cannot be forwarded must not create a session.
@@ -279,14 +254,26 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     // A new connection reusing the 4-tuple of one that is closing: LVS's conn_reuse. Drop the
     // old session and schedule afresh.
     if (old.state == TcpState::kTimeWait || old.state == TcpState::kClose) {
-      countSession(old, -1);
-      table_.remove(p.idx);
+      removeSession(p.idx);
       p.idx = SessionTable::kInvalid;
       ++counters_.sessionsReused;
     }
   }
   bool created = false;
   if (p.idx == SessionTable::kInvalid) {
+    if (tcp && p.service >= 0) {
+      // SYN proxy: a SYN is answered with a cookie (no state); an ACK without a session must
+      // carry a valid one. "auto" proxies only while this worker's gate is engaged, but checks
+      // cookies always: they may have been handed out just before it disengaged.
+      const auto mode = snap_->service(static_cast<uint32_t>(p.service)).synProxy;
+      if (mode != config::SynProxyMode::kOff) {
+        if (!syn) return cookieAck(m, p, nowMs);
+        if (mode == config::SynProxyMode::kAuto) gate_.countSyn();
+        if (mode == config::SynProxyMode::kOn || gate_.engaged()) {
+          return cookieSynAck(m, p, nowMs);
+        }
+      }
+    }
     if (tcp && !syn) return drop(DropReason::kTcpNonSynMiss);
     if (p.service < 0) return drop(p.missReason);  // a removed service takes no new sessions
     const PacketVerdict v = newSession(p, nowMs);
@@ -295,6 +282,9 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
   }
   Session& s = table_.at(p.idx);
   if (tcp) {
+    if ((s.flags & (session::kSynProxy | session::kSynAckSeen)) == session::kSynProxy) {
+      return proxyWaiting(m, p, s);  // the RS has not answered our SYN yet
+    }
     auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     const uint8_t f = p.tcpFlags;
     const uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
@@ -302,6 +292,7 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     if (created) {
       s.clientNext = end;
       s.wscale = static_cast<uint8_t>(0xF0U | offeredShift(th, p));
+      if ((s.flags & session::kPpv2) != 0) shift_[p.idx].clientIsn = seq;
     }
     // Only the client's own RST and FIN may change the state: a RST must carry exactly the
     // next sequence number (RFC 5961 3.2; one merely in the RS's window is forwarded without
@@ -330,6 +321,14 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
       } else if (s.state == TcpState::kLastAck) {
         setState(s, TcpState::kTimeWait);
       }
+    }
+    // Sequence shift (SYN proxy, PPv2) before the option work, which sums what it changes
+    // afterwards. The PPv2 header may be inserted here: the headers move.
+    if ((s.flags & session::kShifted) != 0) {
+      if (!shiftToRs(m, p, s)) return drop(DropReason::kPpv2NoRoom);
+      data = rte_pktmbuf_mtod(m, uint8_t*);
+      ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+      th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     }
     // Option work: scrub what the client must not send, then TOA while the RS is silent.
     const bool wantToa = (s.flags & session::kToa) != 0 && (s.flags & session::kRsSentData) == 0 &&
@@ -372,7 +371,7 @@ PacketVerdict Worker::inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 
-PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
+PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   if (p.idx == SessionTable::kInvalid) return drop(DropReason::kOutboundMiss);
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
@@ -386,6 +385,10 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
     const uint32_t end = segmentEnd(th, p);
     const bool synAck = (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) ==
                         (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+    // The client already had our SYN-ACK: the RS's answer to our SYN is consumed here.
+    if ((s.flags & session::kSynProxy) != 0 && ((s.flags & session::kSynAckSeen) == 0 || synAck)) {
+      return proxyRsAnswer(m, p, nowMs);
+    }
     const bool acksSyn =
         (f & RTE_TCP_ACK_FLAG) != 0 && rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
     if ((s.flags & session::kSynAckSeen) == 0) {
@@ -413,14 +416,18 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
       if (acksSyn) s.flags |= session::kSynAckSeen;
       // The client's segments grow by the TOA option: advertise a smaller MSS so that a
       // full-sized segment plus TOA still fits the RS's MSS and the MTU of our path to it.
-      if ((s.flags & session::kToa) != 0 && p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
+      // The PPv2 header rides in front of the first client segment: the same clamp by its size.
+      const unsigned added = (s.flags & session::kToa) != 0    ? toa::kToaLenV4
+                             : (s.flags & session::kPpv2) != 0 ? shift_[p.idx].ppLen
+                                                               : 0;
+      if (added != 0 && p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
         auto* opts = reinterpret_cast<uint8_t*>(th + 1);
         const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
         const uint32_t before = csum::partial(opts, optLen);
-        const unsigned headers = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + toa::kToaLenV4;
+        const unsigned headers = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + added;
         const unsigned mtu = snap_->rsPathMtu();
         const auto ceiling = static_cast<uint16_t>(mtu > headers ? mtu - headers : 0);
-        if (toa::clampMss(opts, optLen, toa::kToaLenV4, ceiling)) {
+        if (toa::clampMss(opts, optLen, static_cast<uint16_t>(added), ceiling)) {
           p.l4Old += before;
           p.l4New += csum::partial(opts, optLen);
           ++counters_.mssClamped;
@@ -434,6 +441,7 @@ PacketVerdict Worker::outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs) {
       setState(s, TcpState::kTimeWait);
     }
     if (p.l4len > p.tcpHdrLen) s.flags |= session::kRsSentData;
+    if ((s.flags & session::kShifted) != 0) shiftToClient(m, p, s);
   }
   rewritePorts(data + p.l4off, s.vport, s.cport, p);
   rewriteIp(ip, s.vip.v4Raw(), s.cip.v4Raw(), p);

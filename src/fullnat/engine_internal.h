@@ -6,11 +6,13 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/checksum.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
+#include "toa/tcp_options.h"
 
 namespace anylb::fullnat::detail {
 
@@ -85,6 +87,41 @@ inline void rewriteIp(rte_ipv4_hdr* ip, uint32_t newSrc, uint32_t newDst, Parsed
   p.ipNew += newAddrs + ttlProtoNew;
   p.l4Old += oldAddrs;
   p.l4New += newAddrs;
+}
+
+// Sequence numbers: wrap-safe comparisons (RFC 793 arithmetic mod 2^32).
+inline bool seqAfter(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) > 0;
+}
+inline bool seqWithin(uint32_t seq, uint32_t next, uint32_t window) {
+  const auto d = static_cast<int32_t>(seq - next);
+  return d >= -static_cast<int64_t>(window) && d <= static_cast<int64_t>(window);
+}
+
+// Where a TCP segment ends in sequence space: seq + payload + 1 for SYN + 1 for FIN.
+inline uint32_t segmentEnd(const rte_tcp_hdr* th, const Parsed& p) {
+  return rte_be_to_cpu_32(th->sent_seq) + (p.l4len - p.tcpHdrLen) +
+         ((p.tcpFlags & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
+         ((p.tcpFlags & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+}
+
+// The window-scale shift a SYN or SYN-ACK offers, as the nibble Session::wscale keeps (0xF:
+// none offered).
+inline unsigned offeredShift(const rte_tcp_hdr* th, const Parsed& p) {
+  const int ws =
+      toa::windowScale(reinterpret_cast<const uint8_t*>(th + 1), p.tcpHdrLen - sizeof(rte_tcp_hdr));
+  return ws < 0 ? 0x0FU : static_cast<unsigned>(ws);
+}
+
+// The receive window a side advertised, scaled when both SYNs offered window scaling
+// (RFC 7323), and never below 64 KiB: a receiver that closed its window still takes a FIN or
+// RST at its next sequence number, and a window that small already costs a blind attacker
+// ~32 k guesses.
+inline uint32_t windowBytes(uint16_t raw, uint8_t wscale, bool rsSide) {
+  const unsigned mine = rsSide ? wscale >> 4 : wscale & 0x0F;
+  const unsigned other = rsSide ? wscale & 0x0F : wscale >> 4;
+  const unsigned shift = mine == 0x0F || other == 0x0F ? 0 : mine;
+  return std::max<uint32_t>(uint32_t{raw} << shift, 65535);
 }
 
 }  // namespace anylb::fullnat::detail

@@ -131,6 +131,25 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
     qDport = s.lport;
   }
 
+  // A shifted session (SYN proxy, PPv2): the quoted sequence number back into the space of the
+  // endpoint that gets the error, or its TCP ignores it (Linux drops ICMP errors quoting a
+  // sequence number outside snd_una..snd_nxt) and path-MTU discovery stalls.
+  uint32_t seqOld = 0;
+  uint32_t seqNew = 0;
+  if (qproto == IPPROTO_TCP && (s.flags & session::kShifted) != 0) {
+    const ShiftState& st = shift_[idx];
+    uint32_t seqBe;
+    std::memcpy(&seqBe, ql4 + 4, 4);
+    const uint32_t seq = rte_be_to_cpu_32(seqBe);
+    // toLip: our segment to the RS (client bytes, PPv2 header counted) -> the client's own;
+    // toVip: our segment to the client (RS bytes + outDelta) -> the RS's own.
+    const uint32_t mapped = toLip ? ((s.flags & session::kPpv2) != 0 ? ppAckToClient(seq, st) : seq)
+                                  : ((s.flags & session::kSynProxy) != 0 ? seq - st.outDelta : seq);
+    const uint32_t mappedBe = rte_cpu_to_be_32(mapped);
+    seqOld = csum::sum32(seqBe);
+    seqNew = csum::sum32(mappedBe);
+    std::memcpy(ql4 + 4, &mappedBe, 4);
+  }
   // Quoted L4 checksum, when the quote holds it (UDP: bytes 6-7, TCP: 16-17).
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Quoted >= ckOff + 2) {
@@ -138,8 +157,8 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
     std::memcpy(&ck, ql4 + ckOff, 2);
     if (!(qproto == IPPROTO_UDP && ck == 0)) {
       const uint32_t oldSum =
-          csum::sum32(qip->src_addr) + csum::sum32(qip->dst_addr) + qsport + qdport;
-      const uint32_t newSum = csum::sum32(qSrc) + csum::sum32(qDst) + qSport + qDport;
+          csum::sum32(qip->src_addr) + csum::sum32(qip->dst_addr) + qsport + qdport + seqOld;
+      const uint32_t newSum = csum::sum32(qSrc) + csum::sum32(qDst) + qSport + qDport + seqNew;
       ck = csum::update(ck, oldSum, newSum);
       std::memcpy(ql4 + ckOff, &ck, 2);
     }

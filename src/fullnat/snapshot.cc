@@ -38,6 +38,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
   s->generation_ = generation;
   s->workers_ = workers;
   s->stripTs_ = cfg.dataplane.stripClientTimestamps;
+  s->synProxy_ = cfg.dataplane.synProxy;
   const auto& t = cfg.dataplane.timeouts;
   auto ms = [](uint32_t sec) { return sec * 1000U; };
   using session::TcpState;
@@ -80,7 +81,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     f.vipIp = svc.vip;
     f.port = svc.port;
     f.portBe = rte_cpu_to_be_16(svc.port);
-    f.toa = svc.toa;
+    f.clientAddress = svc.clientAddress;
+    f.synProxy = svc.synProxy;
     f.persistenceMs = svc.persistence * 1000U;
     f.scheduler = svc.scheduler;
     std::vector<SchedTarget> targets;

@@ -37,7 +37,8 @@ struct ServiceFwd {
   uint8_t family = 4;
   Addr vip{};
   uint16_t portBe = 0;
-  bool toa = true;
+  config::ClientAddress clientAddress = config::ClientAddress::kToa;
+  config::SynProxyMode synProxy = config::SynProxyMode::kOff;
   uint32_t persistenceMs = 0;
   config::Scheduler scheduler = config::Scheduler::kWrr;
   std::vector<RsFwd> rs;
@@ -101,6 +102,7 @@ class Snapshot {
   }
   [[nodiscard]] const Timeouts& timeouts() const { return timeouts_; }
   [[nodiscard]] bool stripClientTimestamps() const { return stripTs_; }
+  [[nodiscard]] const config::SynProxy& synProxy() const { return synProxy_; }
   // The MTU of the path toward the real servers (bytes of IP packet): the smallest uplink MTU.
   [[nodiscard]] uint16_t rsPathMtu() const { return rsPathMtu_; }
   [[nodiscard]] uint32_t rsIdLimit() const { return rsIdLimit_; }
@@ -136,6 +138,7 @@ class Snapshot {
   std::vector<Addr> nodeAddrs_;
   Timeouts timeouts_{};
   bool stripTs_ = true;
+  config::SynProxy synProxy_;
   uint16_t rsPathMtu_ = UINT16_MAX;
   uint32_t rsIdLimit_ = 0;
   std::vector<RsRef> rsById_;

@@ -33,7 +33,12 @@ namespace anylb::fullnat {
   X(kIcmpNoSession, "icmp_no_session", "ICMP error quoting no known session")                   \
   X(kIcmpTruncated, "icmp_truncated", "ICMP error too short to quote its packet")               \
   X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast, 240/4 or our own address") \
-  X(kTcpOutOfWindow, "tcp_out_of_window", "RST/FIN outside the receiver's window (off-path)")
+  X(kTcpOutOfWindow, "tcp_out_of_window", "RST/FIN outside the receiver's window (off-path)")   \
+  X(kSynproxyBadCookie, "synproxy_bad_cookie",                                                  \
+    "ACK to a SYN-proxy service: no session, no valid cookie")                                  \
+  X(kSynproxyRsPending, "synproxy_rs_pending",                                                  \
+    "client segment while the RS has not answered, not held")                                   \
+  X(kPpv2NoRoom, "ppv2_no_room", "no mbuf headroom for the Proxy Protocol v2 header")
 
 enum class DropReason : uint8_t {
 #define ANYLB_X(id, name, help) id,

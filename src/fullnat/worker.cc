@@ -2,6 +2,7 @@
 // persistence, local address and port), state accounting, expiry and flushes.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
@@ -10,6 +11,7 @@
 
 #include "common/crc.h"
 #include "fullnat/engine_internal.h"
+#include "fullnat/ppv2.h"
 #include "fullnat/worker.h"
 
 #include <random>
@@ -51,7 +53,17 @@ Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOp
       table_(sessionCapacity),
       persist_(kPersistSlots),
       rsStats_(std::make_unique<RsStats[]>(kMaxRsStats)),
-      rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {}
+      rng_(std::random_device{}() ^ (uint64_t{id} << 32)),
+      shift_(hugeArray<ShiftState>(table_.capacity())),
+      cookies_(opts.cookieKey.k0 != 0 || opts.cookieKey.k1 != 0 ? opts.cookieKey
+                                                                : SipKey{rng_(), rng_()}) {}
+
+Worker::~Worker() {
+  table_.forEach([this](uint32_t idx) {
+    if ((table_.at(idx).flags & session::kShifted) != 0) releaseShift(idx);
+  });
+  for (uint16_t i = 0; i < generatedCount_; ++i) rte_pktmbuf_free(generated_[i]);
+}
 
 void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
   // Scheduler positions are per service of the new snapshot; counts are per stable rsId and
@@ -74,6 +86,8 @@ void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
     portCursor_.push_back(opts_.randomPortStart ? static_cast<uint32_t>(rng_()) : 0);
   }
   portCursor_.resize(lipCount);
+  const auto& sp = snap->synProxy();
+  gate_.setLimits({sp.autoSynRecv, sp.autoSynRate, sp.autoHoldSeconds * 1000U});
   snap_ = std::move(snap);
 }
 
@@ -83,6 +97,10 @@ uint32_t Worker::timeoutOf(const Session& s) const {
 }
 
 void Worker::countSession(const Session& s, int delta) {
+  if (s.state == TcpState::kSynRecv) {
+    synRecv_ = static_cast<uint32_t>(static_cast<int64_t>(synRecv_) + delta);
+    counters_.synRecvSessions = synRecv_;
+  }
   if (s.rsId >= active_.size()) return;
   const bool established = s.state == TcpState::kEstablished;
   auto& counts = established ? active_ : inactive_;
@@ -254,7 +272,15 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   s.proto = p.proto;
   s.family = 4;
   s.state = p.proto == IPPROTO_TCP ? TcpState::kSynRecv : TcpState::kNone;
-  s.flags = p.proto == IPPROTO_TCP && svc.toa ? session::kToa : 0;
+  s.flags = 0;
+  if (p.proto == IPPROTO_TCP && svc.clientAddress == config::ClientAddress::kToa) {
+    s.flags = session::kToa;
+  } else if (p.proto == IPPROTO_TCP &&
+             svc.clientAddress == config::ClientAddress::kProxyProtocolV2) {
+    s.flags = session::kPpv2;
+    // clientIsn is set from the SYN (inbound()) or the cookie ACK (cookieAck()).
+    shift_[idx] = ShiftState{0, 0, 0, static_cast<uint8_t>(ppv2::kHeaderLenV4), 0, 0, 0, nullptr};
+  }
   s.packetsIn = s.packetsOut = 0;
   s.clientNext = s.rsNext = 0;  // set by inbound()/outbound() from the SYN and the SYN-ACK
   s.clientWin = s.rsWin = 0;
@@ -298,10 +324,66 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
 }
 
 uint32_t Worker::expire(uint64_t nowMs, uint32_t budget) {
-  const uint32_t n =
-      table_.expire(nowMs, budget, [this](const Session& s) { countSession(s, -1); });
+  const uint32_t n = table_.expire(nowMs, budget, [this](const Session& s) {
+    countSession(s, -1);
+    if ((s.flags & session::kShifted) == 0) return;
+    const uint32_t idx = table_.indexOf(s);
+    if ((s.flags & session::kSynProxy) != 0 && (s.flags & session::kSynAckSeen) == 0) {
+      // The client was told the connection is open and the RS never answered: reset the
+      // client rather than leave it waiting. The held segment, if any, carries the RST.
+      ++counters_.synproxyRsTimeouts;
+      rte_mbuf* m = shift_[idx].parked;
+      shift_[idx].parked = nullptr;
+      if (m == nullptr) m = freshFrame();
+      if (m != nullptr) {
+        if (generatedCount_ < generated_.size()) {
+          writeRstToClient(m, sizeof(rte_ether_hdr), s);
+          generated_[generatedCount_++] = m;
+        } else {
+          rte_pktmbuf_free(m);
+        }
+      }
+    }
+    releaseShift(idx);
+  });
   counters_.sessionsExpired += n;
   return n;
+}
+
+rte_mbuf* Worker::freshFrame() {
+  if (pool_ == nullptr) return nullptr;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) return nullptr;
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, sizeof(rte_ether_hdr)));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
+  std::memset(eth, 0, sizeof(*eth));  // the dataplane sets both MACs when it forwards
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  return m;
+}
+
+uint16_t Worker::takeGenerated(rte_mbuf** out, uint16_t max) {
+  const uint16_t n = std::min(max, generatedCount_);
+  std::copy_n(generated_.begin(), n, out);
+  std::copy(generated_.begin() + n, generated_.begin() + generatedCount_, generated_.begin());
+  generatedCount_ = static_cast<uint16_t>(generatedCount_ - n);
+  return n;
+}
+
+void Worker::releaseShift(uint32_t idx) {
+  if (rte_mbuf* m = shift_[idx].parked; m != nullptr) {
+    rte_pktmbuf_free(m);
+    shift_[idx].parked = nullptr;
+  }
+}
+
+void Worker::removeSession(uint32_t idx) {
+  const Session& s = table_.at(idx);
+  countSession(s, -1);
+  if ((s.flags & session::kShifted) != 0) releaseShift(idx);
+  table_.remove(idx);
 }
 
 std::string Worker::checkInvariants() const {
@@ -309,11 +391,19 @@ std::string Worker::checkInvariants() const {
   if (!err.empty()) return err;
   std::vector<uint32_t> act(active_.size(), 0);
   std::vector<uint32_t> inact(inactive_.size(), 0);
+  std::string held;
   table_.forEachStep(0, table_.bucketCount(), [&](uint32_t idx) {
     const Session& s = table_.at(idx);
+    // Only a SYN-proxied session still waiting for its RS may hold a client segment.
+    const bool waiting =
+        (s.flags & (session::kSynProxy | session::kSynAckSeen)) == session::kSynProxy;
+    if ((s.flags & session::kShifted) != 0 && shift_[idx].parked != nullptr && !waiting) {
+      held = "session " + std::to_string(idx) + " holds a segment but is not waiting for its RS";
+    }
     if (s.rsId >= act.size()) return;
     ++(s.state == TcpState::kEstablished ? act : inact)[s.rsId];
   });
+  if (!held.empty()) return held;
   for (size_t rs = 0; rs < act.size(); ++rs) {
     if (act[rs] != active_[rs] || inact[rs] != inactive_[rs]) {
       return "rsId " + std::to_string(rs) + ": active/inactive " + std::to_string(active_[rs]) +
@@ -329,8 +419,7 @@ uint32_t Worker::flushRealServer(uint32_t rsId) {
   table_.forEach([&](uint32_t idx) {
     Session& s = table_.at(idx);
     if (s.rsId == rsId) {
-      countSession(s, -1);
-      table_.remove(idx);
+      removeSession(idx);
       ++n;
     }
   });

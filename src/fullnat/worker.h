@@ -13,9 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "common/huge_alloc.h"
 #include "common/ip.h"
 #include "common/relaxed_counter.h"
+#include "common/siphash.h"
+#include "fullnat/seq_shift.h"
 #include "fullnat/snapshot.h"
+#include "fullnat/synproxy.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
 
@@ -43,6 +47,16 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter timestampsStripped;
   RelaxedCounter mssClamped;
   RelaxedCounter icmpTranslated;
+  // SYN proxy (synproxy.h) and Proxy Protocol v2 (ppv2.h)
+  RelaxedCounter synproxyCookiesSent;  // cookie SYN-ACKs to clients
+  RelaxedCounter synproxyAccepted;     // valid cookie ACKs: sessions opened toward an RS
+  RelaxedCounter synproxyRsRefused;    // the RS answered the SYN with RST: RST to the client
+  RelaxedCounter synproxyRsTimeouts;   // the RS did not answer in rs_timeout_ms: RST to the client
+  RelaxedCounter synproxyEngaged;      // syn_proxy = "auto": times the worker engaged ...
+  RelaxedCounter synproxyDisengaged;   // ... and disengaged
+  RelaxedGauge32 synproxyActive;       // 1 while "auto" services are proxied on this worker
+  RelaxedGauge32 synRecvSessions;      // sessions in SYN_RECV now
+  RelaxedCounter ppv2Headers;          // Proxy Protocol v2 headers sent (retransmissions too)
 };
 
 struct EngineOptions {
@@ -52,6 +66,9 @@ struct EngineOptions {
   // Start each LIP's port cursor at a random place (the dataplane does; tests and benchmarks
   // want the deterministic first port).
   bool randomPortStart = false;
+  // The node's SYN-cookie master secret (synproxy.h), the same for every worker; all zero: a
+  // random one of the worker's own.
+  SipKey cookieKey{};
 };
 
 // Per real server (by rsId), per worker: totals since start plus the current session counts.
@@ -89,6 +106,10 @@ class Worker {
   static constexpr uint16_t kMaxBurst = 64;
 
   Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
+  // Gives back the mbufs it holds (SYN-proxied first segments, generated packets not taken).
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   // Worker thread: switch to a new snapshot between bursts. Existing sessions keep their
   // translation; per-RS state is re-mapped by rsId.
@@ -98,10 +119,18 @@ class Worker {
   // passes the rest again). out[i] tells what to do with pkts[i]; dropped packets are NOT
   // freed here (the caller owns all mbufs).
   // `nowMs` is the dataplane clock (common/tsc_clock.h): 64-bit, monotonic.
+  // The SYN proxy may answer with another mbuf than it was given (a held client segment, a
+  // SYN in place of data it holds): pkts[i] is then replaced, and the one given is held or
+  // freed here. The caller acts on pkts[i] as it is on return.
   uint16_t processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, PacketVerdict* out);
 
   // Expires idle sessions; call once per loop iteration. Returns how many expired.
   uint32_t expire(uint64_t nowMs, uint32_t budget = 256);
+
+  // Packets the worker made outside a burst (expire(): a RST to a SYN-proxied client whose RS
+  // never answered), to be forwarded like kForward verdicts; the caller owns them after this.
+  // Returns how many were written to `out` (at most `max`).
+  uint16_t takeGenerated(rte_mbuf** out, uint16_t max);
 
   // Tests and the fuzz target: the session table's invariants (SessionTable::checkInvariants)
   // plus the per-RS active/inactive counts against a recount. Walks everything.
@@ -147,8 +176,24 @@ class Worker {
   };
 
   bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
-  PacketVerdict inbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
-  PacketVerdict outbound(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
+  PacketVerdict outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
+  // SYN proxy stages (engine_synproxy.cc).
+  PacketVerdict cookieSynAck(rte_mbuf* m, Parsed& p, uint64_t nowMs);
+  PacketVerdict cookieAck(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
+  PacketVerdict proxyWaiting(rte_mbuf*& m, Parsed& p, session::Session& s);
+  PacketVerdict proxyRsAnswer(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
+  bool writeSynToRs(rte_mbuf* m, uint16_t l3off, const session::Session& s);
+  void writeRstToClient(rte_mbuf* m, uint16_t l3off, const session::Session& s);
+  // Sequence shift and Proxy Protocol v2 on a segment of a shifted session (engine_synproxy.cc).
+  bool shiftToRs(rte_mbuf* m, Parsed& p, session::Session& s);  // false: no room for PPv2
+  void shiftToClient(rte_mbuf* m, Parsed& p, session::Session& s);
+  bool insertPpv2(rte_mbuf* m, Parsed& p, const session::Session& s);
+  // Every removal of a session goes through here: frees what a shifted session holds.
+  void removeSession(uint32_t idx);
+  void releaseShift(uint32_t idx);
+  // An mbuf from pool_ holding an Ethernet header (type IPv4, MACs zero), or nullptr.
+  rte_mbuf* freshFrame();
   PacketVerdict newSession(Parsed& p, uint64_t nowMs);
   PacketVerdict icmp(rte_mbuf* m, Parsed& p);
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
@@ -178,7 +223,14 @@ class Worker {
   std::vector<uint32_t> scratchInactive_;
   WorkerCounters counters_;
   std::unique_ptr<RsStats[]> rsStats_;
-  std::mt19937_64 rng_;  // control-plane-rate randomness (port cursors), not per packet
+  std::mt19937_64 rng_;          // control-plane-rate randomness (port cursors), not per packet
+  HugeArray<ShiftState> shift_;  // per session index; touched only by shifted sessions
+  synproxy::CookieJar cookies_;
+  synproxy::FloodGate gate_;
+  uint32_t synRecv_ = 0;  // sessions in SYN_RECV (the gate's measure)
+  std::array<rte_mbuf*, 64> generated_{};
+  uint16_t generatedCount_ = 0;
+  rte_mempool* pool_ = nullptr;  // where generated packets come from: the last burst's pool
 };
 
 }  // namespace anylb::fullnat

@@ -44,6 +44,11 @@ enum SessionFlags : uint8_t {
   kFinFromClient = 1U << 2,
   kFinFromRs = 1U << 3,
   kToa = 1U << 4,  // the service inserts TOA
+  // Sessions whose sequence numbers are shifted (fullnat/seq_shift.h): the worker's ShiftState
+  // slot of the same index is in use.
+  kPpv2 = 1U << 5,      // a Proxy Protocol v2 header precedes the client's bytes
+  kSynProxy = 1U << 6,  // opened by the SYN proxy: our cookie ISN, not the RS's, toward the client
+  kShifted = kPpv2 | kSynProxy,
 };
 
 // 128 bytes: two cache lines. The first line holds what the hot path reads for every packet

@@ -118,6 +118,9 @@ class SessionTable {
     __builtin_prefetch(reinterpret_cast<const char*>(&pool_[idx]) + 64);
   }
 
+  [[nodiscard]] uint32_t indexOf(const Session& s) const {
+    return static_cast<uint32_t>(&s - &pool_[0]);
+  }
   Session& at(uint32_t idx) { return pool_[idx]; }
   [[nodiscard]] const Session& at(uint32_t idx) const { return pool_[idx]; }
 

@@ -26,11 +26,22 @@ using namespace anylb::testing;  // NOLINT(google-build-using-namespace)
 std::unique_ptr<fullnat::Worker> gWorker;
 uint64_t gNow = (uint64_t{1} << 32) - 60'000;  // the 32-bit wrap a minute in
 
-void push(const std::vector<uint8_t>& f) {
+std::vector<uint8_t> push(const std::vector<uint8_t>& f) {
   rte_mbuf* m = toMbuf(f);
   fullnat::PacketVerdict v;
   gWorker->processBurst(&m, 1, gNow, &v);
+  auto out = toBytes(m);
   rte_pktmbuf_free(m);
+  return out;
+}
+
+// Host-order 32-bit field of an output frame (IPv4 without options).
+uint32_t tcpWord(const std::vector<uint8_t>& f, size_t at) {
+  const size_t o = 14 + 20 + at;
+  return static_cast<uint32_t>(f[o] << 24 | f[o + 1] << 16 | f[o + 2] << 8 | f[o + 3]);
+}
+uint16_t tcpSport(const std::vector<uint8_t>& f) {
+  return static_cast<uint16_t>(f[14 + 20] << 8 | f[14 + 21]);
 }
 
 // Sequence numbers as real endpoints use them: the client's ISN is 1000, the RS's 5000.
@@ -66,6 +77,41 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     push(frame(tcp(kRs, kLip, 8080, lport, kSyn | kAck)));
     push(frame(tcp(kClient, kVip, cport, 80, kAck)));
     if (i % 4 == 2) push(frame(tcp(kClient, kVip, cport, 80, kFin | kAck)));
+  }
+  // SYN-proxied (port 90, 92) and Proxy Protocol v2 (91) sessions, so that mutated frames on
+  // their tuples run the sequence shift: client ports 40100.. . One proxied session waits for
+  // its RS with held data.
+  struct Shifted {
+    uint16_t vport;
+    const char* rs;
+    uint16_t rport;
+    bool proxied;
+    bool answered;
+  };
+  const Shifted shifted[] = {{90, "10.20.0.51", 9000, true, true},
+                             {90, "10.20.0.51", 9000, true, false},
+                             {91, "10.20.0.61", 9100, false, true},
+                             {92, "10.20.0.71", 9200, true, true}};
+  uint16_t cport = 40100;
+  for (const auto& sh : shifted) {
+    L4Spec syn = tcp(kClient, kVip, cport, sh.vport, kSyn);
+    const auto first = push(frame(syn));
+    uint16_t lport = tcpSport(first);
+    if (sh.proxied) {
+      L4Spec ack = tcp(kClient, kVip, cport, sh.vport, kAck | kPsh);
+      ack.ack = tcpWord(first, 4) + 1;  // the cookie + 1
+      ack.options.clear();
+      ack.payload = {'G', 'E', 'T', '\n'};
+      lport = tcpSport(push(frame(ack)));
+    }
+    if (sh.answered) {
+      L4Spec sa = tcp(sh.rs, kLip, sh.rport, lport, kSyn | kAck);
+      sa.seq = 5000;
+      sa.ack = 1001;
+      push(frame(sa));
+      if (!sh.proxied) push(frame(tcp(kClient, kVip, cport, sh.vport, kAck)));
+    }
+    ++cport;
   }
   L4Spec udp = tcp(kClient, kVip, 5353, 53, 0);
   udp.proto = 17;
@@ -122,6 +168,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rte_pktmbuf_free(ms[i]);
   }
   gWorker->expire(gNow, 64);
+  rte_mbuf* generated[16];
+  for (uint16_t g; (g = gWorker->takeGenerated(generated, 16)) != 0;) {
+    rte_pktmbuf_free_bulk(generated, g);
+  }
   if (const std::string bad = gWorker->checkInvariants(); !bad.empty()) {
     std::fprintf(stderr, "invariant broken: %s\n", bad.c_str());
     __builtin_trap();

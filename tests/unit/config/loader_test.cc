@@ -57,7 +57,9 @@ TEST(ConfigLoader, DefaultsApplyToTheMinimalConfig) {
   EXPECT_TRUE(c.dataplane.stripClientTimestamps);
   EXPECT_EQ(c.uplinks[0].holdTime, 9U);
   EXPECT_EQ(c.services[0].scheduler, Scheduler::kWrr);
-  EXPECT_TRUE(c.services[0].toa);
+  EXPECT_EQ(c.services[0].clientAddress, ClientAddress::kToa);
+  EXPECT_EQ(c.services[0].synProxy, SynProxyMode::kOff);
+  EXPECT_EQ(c.dataplane.synProxy.wscale, 7U);
   EXPECT_EQ(c.services[0].check.kind, CheckKind::kTcp);
   EXPECT_EQ(c.logging.level, "info");
 }
@@ -100,6 +102,64 @@ TEST(ConfigLoader, SummaryCountsWhatWasLoaded) {
   EXPECT_EQ(summary(*r.config),
             "t.toml: node t, 1 worker(s), 1 uplink(s), 1 LIP prefix(es), 1 service(s), 1 real "
             "server(s)");
+}
+
+// client_address replaces the round-1 boolean `toa`; old files keep their meaning.
+TEST(ConfigLoader, ClientAddressAndTheOlderToaSwitch) {
+  auto with = [](const std::string& keys) {
+    // Keys go into the first [[service]] table, before its real servers.
+    return loadConfigString(testing::replaced("[[service]]\n", "[[service]]\n" + keys), "t.toml");
+  };
+  auto r = with("toa = false\n");
+  ASSERT_TRUE(r.config) << r.errors[0].str();
+  EXPECT_EQ(r.config->services[0].clientAddress, ClientAddress::kNone);
+  r = with("client_address = \"proxy_protocol_v2\"\nsyn_proxy = \"auto\"\n");
+  ASSERT_TRUE(r.config) << r.errors[0].str();
+  EXPECT_EQ(r.config->services[0].clientAddress, ClientAddress::kProxyProtocolV2);
+  EXPECT_EQ(r.config->services[0].synProxy, SynProxyMode::kAuto);
+  r = with("toa = true\nclient_address = \"proxy_protocol_v2\"\n");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.errors[0].str().find("contradicts toa = true"), std::string::npos)
+      << r.errors[0].str();
+  r = with("client_address = \"ppv2\"\n");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.errors[0].str().find("client_address"), std::string::npos) << r.errors[0].str();
+  r = with("syn_proxy = true\n");
+  ASSERT_FALSE(r.config);
+}
+
+TEST(ConfigLoader, SynProxyAndProxyProtocolNeedTcp) {
+  auto r =
+      loadConfigString(testing::replaced("[[service]]\n",
+                                         "[[service]]\nprotocol = \"udp\"\nsyn_proxy = \"on\"\n"
+                                         "client_address = \"proxy_protocol_v2\"\n"),
+                       "t.toml");
+  ASSERT_FALSE(r.config);
+  std::string all;
+  for (const auto& e : r.errors) all += e.str() + "\n";
+  EXPECT_NE(all.find("a SYN proxy needs a TCP service"), std::string::npos) << all;
+  EXPECT_NE(all.find("proxy_protocol_v2 is for TCP services"), std::string::npos) << all;
+}
+
+TEST(ConfigLoader, SynProxyTableIsReadAndBounded) {
+  const std::string table =
+      "[dataplane.syn_proxy]\nauto_syn_recv = 100\nauto_syn_rate = 200\n"
+      "auto_hold_seconds = 3\nrs_timeout_ms = 1500\nwscale = 9\n";
+  auto r = loadConfigString(testing::minimal() + table, "t.toml");
+  ASSERT_TRUE(r.config) << r.errors[0].str();
+  const auto& sp = r.config->dataplane.synProxy;
+  EXPECT_EQ(sp.autoSynRecv, 100U);
+  EXPECT_EQ(sp.autoSynRate, 200U);
+  EXPECT_EQ(sp.autoHoldSeconds, 3U);
+  EXPECT_EQ(sp.rsTimeoutMs, 1500U);
+  EXPECT_EQ(sp.wscale, 9U);
+  r = loadConfigString(testing::minimal() + "[dataplane.syn_proxy]\nwscale = 15\nbogus = 1\n",
+                       "t.toml");
+  ASSERT_FALSE(r.config);
+  std::string all;
+  for (const auto& e : r.errors) all += e.str() + "\n";
+  EXPECT_NE(all.find("dataplane.syn_proxy.wscale"), std::string::npos) << all;
+  EXPECT_NE(all.find("dataplane.syn_proxy.bogus"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -76,6 +76,47 @@ weight = 0
 address = "10.20.0.42"
 port = 82
 weight = 1
+
+[[service]]            # 4: SYN proxy on, TOA
+vip = "10.100.0.10"
+port = 90
+syn_proxy = "on"
+[[service.real_server]]
+address = "10.20.0.51"
+port = 9000
+
+[[service]]            # 5: Proxy Protocol v2, no SYN proxy
+vip = "10.100.0.10"
+port = 91
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "10.20.0.61"
+port = 9100
+
+[[service]]            # 6: SYN proxy on and Proxy Protocol v2
+vip = "10.100.0.10"
+port = 92
+syn_proxy = "on"
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "10.20.0.71"
+port = 9200
+
+[[service]]            # 7: SYN proxy auto, no client address
+vip = "10.100.0.10"
+port = 93
+syn_proxy = "auto"
+client_address = "none"
+[[service.real_server]]
+address = "10.20.0.81"
+port = 9300
+
+[dataplane.syn_proxy]  # low thresholds so that tests reach them with a few packets
+auto_syn_recv = 8
+auto_syn_rate = 20
+auto_hold_seconds = 2
+rs_timeout_ms = 3000
+wscale = 7
 )";
 
 inline std::string engineConfig() {

@@ -1,0 +1,28 @@
+#include "fullnat/ppv2.h"
+
+#include <cstring>
+
+namespace anylb::fullnat::ppv2 {
+
+namespace {
+constexpr uint8_t kSignature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+constexpr uint8_t kVersion2Proxy = 0x21;  // version 2, command PROXY
+constexpr uint8_t kTcpOverIpv4 = 0x11;    // AF_INET, STREAM
+}  // namespace
+
+unsigned writeV4(uint8_t* out, uint32_t clientRaw, uint32_t vipRaw, uint16_t cportBe,
+                 uint16_t vportBe) {
+  std::memcpy(out, kSignature, sizeof(kSignature));
+  out[12] = kVersion2Proxy;
+  out[13] = kTcpOverIpv4;
+  out[14] = 0;
+  out[15] = 12;  // address block length, network order
+  std::memcpy(out + 16, &clientRaw, 4);
+  std::memcpy(out + 20, &vipRaw, 4);
+  std::memcpy(out + 24, &cportBe, 2);
+  std::memcpy(out + 26, &vportBe, 2);
+  return kHeaderLenV4;
+}
+
+}  // namespace anylb::fullnat::ppv2
