@@ -7,7 +7,7 @@
 #                                            any packet came back wrong or was lost (make test)
 #   memif_node.sh BUILD_DIR smoke-no-toa     against anylbd with toa = false: passes only if the
 #                                            generator reports every SYN-ACK's MSS unclamped
-#   memif_node.sh BUILD_DIR bench OUT.json   10 k, 1 M and 4 M sessions (make bench; ~3 min;
+#   memif_node.sh BUILD_DIR bench OUT.json   10 k, 1 M and 4 M sessions (make bench; ~7 min;
 #                                            MEMIF_SIZES="10000" for fewer)
 #
 # Cores (this machine has 2): anylbd's worker lcore on CPU 0, busy polling
