@@ -35,6 +35,22 @@ const char* const kDpDropNames[] = {
 
 }  // namespace
 
+namespace {
+// Nanoseconds the thread `tid` of this process has run on a CPU (first field of its
+// schedstat), or 0 if unknown. Control thread; one small file read.
+uint64_t threadCpuNs(pid_t tid) {
+  if (tid == 0) return 0;
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return 0;
+  unsigned long long ns = 0;
+  if (std::fscanf(f, "%llu", &ns) != 1) ns = 0;
+  std::fclose(f);
+  return ns;
+}
+}  // namespace
+
 const char* dpDropName(DpDrop d) {
   return kDpDropNames[static_cast<unsigned>(d)];
 }
@@ -466,7 +482,13 @@ nlohmann::json Dataplane::statsJson() const {
                          {"engaged", k.synproxyEngaged},
                          {"disengaged", k.synproxyDisengaged}}},
                        {"ppv2_headers", k.ppv2Headers},
-                       {"idle_sleeps", l.idleSleeps}});
+                       {"idle_sleeps", l.idleSleeps},
+                       {"busy_cycles", l.busyCycles},
+                       {"busy_polls", l.busyPolls},
+                       {"busy_packets", l.busyPackets},
+                       {"preempted_polls", l.preemptedPolls},
+                       {"cpu_ns", threadCpuNs(c.tid.load(std::memory_order_relaxed))},
+                       {"tsc_hz", rte_get_tsc_hz()}});
   }
   // Per uplink port: link, RSS / reply-steering mode and the PMD's counters (ports.cc).
   json ports = portsJson();

@@ -66,6 +66,15 @@ struct alignas(64) LoopCounters {
   RelaxedCounter redirectedOut;  // handed to another worker
   RelaxedCounter redirectedIn;   // received from another worker
   RelaxedCounter idleSleeps;
+  // TSC cycles of the loop iterations that handled at least one packet, how many such
+  // iterations and how many packets they handled: busyCycles / busyPackets is the worker's
+  // cost per packet, idle polls excluded (docs/performance.md, the memif node benchmark). An
+  // iteration that took longer than kPreemptedUs was preempted by another process (a shared
+  // machine): it is counted in preemptedPolls only, so the ratio stays the worker's own cost.
+  RelaxedCounter busyCycles;
+  RelaxedCounter busyPolls;
+  RelaxedCounter busyPackets;
+  RelaxedCounter preemptedPolls;
 };
 
 struct UplinkRt {

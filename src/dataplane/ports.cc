@@ -187,8 +187,8 @@ std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
     return fmt::format(
         "has {} RX / {} TX queues, {} workers need {} (for net_af_packet set "
-        "qpairs={})",
-        info.max_rx_queues, info.max_tx_queues, queues, queues, queues);
+        "qpairs={}, for net_af_xdp queue_count={} and as many interface queues)",
+        info.max_rx_queues, info.max_tx_queues, queues, queues, queues, queues);
   }
   uint8_t key[kMaxRssKey];
   rte_eth_conf conf{};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <rte_mbuf.h>
+#include <sys/types.h>
 
 #include <array>
 #include <atomic>
@@ -20,6 +21,10 @@ inline constexpr unsigned kPendingPerNeighbor = 16;
 inline constexpr uint32_t kPendingTimeoutMs = 3000;
 inline constexpr unsigned kMaxPorts = 8;  // uplinks + their TAPs
 inline constexpr uint16_t kBurst = 32;
+// A loop iteration with work that takes longer than this was preempted, not busy: 200 µs is
+// ~8x a full iteration (2 x 32 packets at 1,000 cycles each, 2.6 GHz), and far below a
+// scheduler time slice (ms).
+inline constexpr uint64_t kPreemptedUs = 200;
 inline constexpr uintptr_t kCmdFlushRs = 1;  // control command: (kCmdFlushRs << 32) | rsId
 // Session index buckets (64 bytes, 7 entries, ~2 sessions at full load) a worker walks per
 // loop iteration for a listing. Measured (make bench: listing.json, 1 M sessions, CPU time):
@@ -45,6 +50,9 @@ struct alignas(64) Dataplane::WorkerCtx {
   Dataplane* dp = nullptr;
   std::unique_ptr<fullnat::Worker> engine;
   RelaxedCounter heartbeat;  // +1 per loop iteration; tick() reads it
+  // The worker thread's Linux thread id, set when its loop starts (0 before): statsJson reads
+  // its CPU time from /proc/self/task/<tid>/schedstat.
+  std::atomic<pid_t> tid{0};
   // A session listing the control thread asks for: the worker fills its slot and clears this.
   std::atomic<SessionQuery*> query{nullptr};
   LoopCounters counters;

@@ -7,6 +7,8 @@
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -86,7 +88,9 @@ int Dataplane::runWorker(WorkerCtx& w) {
   bool kernelPort[kMaxPorts] = {};
   for (const auto& u : uplinks_) kernelPort[u->tap] = true;
   uint32_t idleRounds = 0;
+  w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
   const uint32_t maxSleep = cfg_.dataplane.idleSleepMaxUs;
+  const uint64_t preemptedCycles = rte_get_tsc_hz() / 1'000'000 * kPreemptedUs;
 
   // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.
   auto forward = [&](rte_mbuf* m, uint64_t now) {
@@ -158,7 +162,8 @@ int Dataplane::runWorker(WorkerCtx& w) {
   };
 
   while (!stop_.load(std::memory_order_relaxed)) {
-    const uint64_t now = nowMs();
+    const uint64_t loopStart = rte_rdtsc();
+    const uint64_t now = clock_.msAt(loopStart);
     ++w.heartbeat;
     // A new snapshot: switch between bursts. The engine gets a non-owning pointer (aliasing
     // shared_ptr without owner); the control thread keeps it alive while this worker's
@@ -230,6 +235,16 @@ int Dataplane::runWorker(WorkerCtx& w) {
     n = w.engine->takeGenerated(pkts, kBurst);
     for (uint16_t i = 0; i < n; ++i) forward(pkts[i], now);
 
+    if (work != 0) {
+      const uint64_t spent = rte_rdtsc() - loopStart;
+      if (spent < preemptedCycles) {
+        w.counters.busyCycles += spent;
+        w.counters.busyPackets += work;
+        ++w.counters.busyPolls;
+      } else {
+        ++w.counters.preemptedPolls;
+      }
+    }
     if (work == 0 && !listing && maxSleep != 0) {
       // Idle back-off (lab only): 1, 2, 4 ... µs up to idle_sleep_max_us.
       const uint32_t us = std::min<uint32_t>(maxSleep, 1U << std::min<uint32_t>(idleRounds, 20));

@@ -90,13 +90,18 @@ inline uint16_t clientPort(uint32_t i) {
 
 class Populated {
  public:
-  explicit Populated(uint32_t sessions, uint32_t extraCapacity = 0) : n_(sessions) {
+  // A table of worker `id` of `workers` (the redirect benchmark uses worker 1 of 2: its
+  // sessions' LIP ports are the ones worker 0 hands over).
+  explicit Populated(uint32_t sessions, uint32_t extraCapacity = 0, uint16_t id = 0,
+                     uint16_t workers = 1)
+      : n_(sessions) {
     testing::mbufPool();
     auto r = config::loadConfigString(std::string(testing::kNodeToml) + kBenchServicesToml,
                                       "bench.toml");
     if (!r.config) throw std::runtime_error("bench config: " + r.errors.at(0).str());
-    worker_ = std::make_unique<fullnat::Worker>(0, 1, sessions + extraCapacity);
-    worker_->setSnapshot(fullnat::Snapshot::build(*r.config, 1, 1, registry_));
+    snapshot_ = fullnat::Snapshot::build(*r.config, 1, workers, registry_);
+    worker_ = std::make_unique<fullnat::Worker>(id, workers, sessions + extraCapacity);
+    worker_->setSnapshot(snapshot_);
     rte_mbuf* m = rte_pktmbuf_alloc(testing::mbufPool());
     for (uint32_t i = 0; i < sessions; ++i) {
       // SYN, the RS's SYN-ACK, the handshake ACK and RS data: an established session past
@@ -122,6 +127,13 @@ class Populated {
   }
 
   fullnat::Worker& worker() { return *worker_; }
+  // Another worker of the same node (same snapshot), with an empty table of `capacity`.
+  [[nodiscard]] std::unique_ptr<fullnat::Worker> sibling(uint16_t id, uint32_t capacity) const {
+    auto w = std::make_unique<fullnat::Worker>(id, static_cast<uint16_t>(snapshot_->workers()),
+                                               capacity);
+    w->setSnapshot(snapshot_);
+    return w;
+  }
   uint32_t now = 2000;  // ms; the benchmark's clock for this table, monotonic
 
   // Frames hitting `count` sessions picked uniformly at random (fixed seed).
@@ -208,6 +220,7 @@ class Populated {
 
   uint32_t n_;
   fullnat::RsRegistry registry_;
+  std::shared_ptr<const fullnat::Snapshot> snapshot_;
   std::unique_ptr<fullnat::Worker> worker_;
   std::vector<RsSide> rsSide_;
   std::vector<uint8_t> lastOut_;

@@ -4,6 +4,7 @@
 // (`net_cycles_per_pkt`). Run through `make bench` (scripts/bench), which takes medians.
 #include <benchmark/benchmark.h>
 #include <rte_cycles.h>
+#include <rte_ring.h>
 
 #include <map>
 #include <memory>
@@ -184,6 +185,84 @@ void hashCrcUnkeyed(benchmark::State& state) {
 }
 BENCHMARK(hashKeyed);
 BENCHMARK(hashCrcUnkeyed);
+
+// Issue 15 section 5: what a reply costs when it lands on the wrong worker (a NIC without
+// rte_flow steering, af_packet, memif): worker 0 parses it, finds that LPORT belongs to worker
+// 1 (kRedirect), the dataplane puts it on worker 1's redirect ring (multi-producer, single-
+// consumer, as dataplane/ports.cc creates it), worker 1 takes it off and forwards it. Against
+// the same replies landing on worker 1 directly. One thread runs both workers here, so the
+// figure is the instructions and the ring's atomics, without the cross-core cache-line
+// transfer of the mbuf and its data that two real cores add (docs/performance.md).
+Populated& populatedOwner(uint32_t n) {
+  static std::map<uint32_t, std::unique_ptr<Populated>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<Populated>(n, 0, 1, 2);
+  return *p;
+}
+
+void replyLandsOnOwner(benchmark::State& state) {
+  auto& p = populatedOwner(static_cast<uint32_t>(state.range(0)));
+  const auto fs = p.outbound(kFrames);
+  run(state, p, fs, noWrap, fullnat::Verdict::kForward);
+}
+
+void replyRedirected(benchmark::State& state) {
+  auto& p = populatedOwner(static_cast<uint32_t>(state.range(0)));
+  const auto fs = p.outbound(kFrames);
+  auto other = p.sibling(0, 1024);
+  static rte_ring* ring = rte_ring_create("bench_redir", 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (ring == nullptr) {
+    state.SkipWithError("rte_ring_create failed");
+    return;
+  }
+  Mbufs b;
+  const double rebuild = rebuildCycles(fs, b);
+  fullnat::PacketVerdict v[kBurst];
+  rte_mbuf* handed[kBurst];
+  size_t cursor = 0;
+  uint64_t cycles = 0;
+  uint64_t packets = 0;
+  const char* error = nullptr;
+  while (state.KeepRunning()) {
+    if (cursor + kBurst > fs.size()) cursor = 0;
+    const uint64_t t0 = rte_rdtsc();
+    for (auto* m : b.m) fs.load(cursor++, m);
+    other->processBurst(b.m, kBurst, p.now, v);
+    // The worker loop enqueues each redirected packet on its own (verdicts are per packet).
+    uint16_t queued = 0;
+    while (queued < kBurst && v[queued].verdict == fullnat::Verdict::kRedirect &&
+           v[queued].worker == 1 && rte_ring_enqueue(ring, b.m[queued]) == 0) {
+      ++queued;
+    }
+    const unsigned n =
+        rte_ring_dequeue_burst(ring, reinterpret_cast<void**>(handed), kBurst, nullptr);
+    p.worker().processBurst(handed, static_cast<uint16_t>(n), p.now, v);
+    cycles += rte_rdtsc() - t0;
+    packets += kBurst;
+    if (queued != kBurst) {
+      error = "a reply was not redirected to worker 1";
+    } else if (n != kBurst || v[0].verdict != fullnat::Verdict::kForward) {
+      error = "the redirected replies were not forwarded by their owner";
+    }
+    if (error != nullptr) break;
+  }
+  if (error != nullptr) {
+    state.SkipWithError(error);
+    return;
+  }
+  const double gross =
+      packets != 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
+  const double net = gross - rebuild;
+  state.counters["cycles_per_pkt"] = gross;
+  state.counters["rebuild_cycles"] = rebuild;
+  state.counters["net_cycles_per_pkt"] = net;
+  state.counters["net_Mpps"] = net > 0 ? static_cast<double>(rte_get_tsc_hz()) / net / 1e6 : 0;
+  state.counters["sessions"] = static_cast<double>(p.worker().sessions().size());
+  state.counters["created_per_pkt"] = 0;
+  state.SetItemsProcessed(static_cast<int64_t>(packets));
+}
+BENCHMARK(replyLandsOnOwner)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+BENCHMARK(replyRedirected)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
 
 #define ANYLB_SIZES Arg(10'000)->Arg(1'000'000)->Arg(4'000'000)->Unit(benchmark::kNanosecond)
 BENCHMARK(establishedInbound)->ANYLB_SIZES;

@@ -6,6 +6,7 @@
 #   ...test...; pass
 #
 # Environment:
+#   LAB_PMD=af_packet|af_xdp  the nodes' port PMD (tools/lab start-node rewrites the devices)
 #   LAB_MODE=anylb|kernel  anylb (default): anylbd from the build dir; kernel: `tools/lab
 #                          kernel-lb` (nftables FULLNAT) so the lab and the tests themselves can
 #                          be validated without the dataplane; anylbd-only checks are skipped.
@@ -25,6 +26,8 @@ TEST=$(basename "$0" .sh)
 BUILD_DIR=${1:-${ANYLB_BUILD_DIR:-$REPO/build}}
 export ANYLBD=${ANYLBD:-$BUILD_DIR/src/anylbd}
 LAB_MODE=${LAB_MODE:-anylb}
+# The nodes' port PMD (tools/lab start-node): af_packet (default) or af_xdp.
+export LAB_PMD=${LAB_PMD:-af_packet}
 VIP=10.100.0.10
 URL=http://$VIP
 _T0=$(date +%s)
@@ -35,7 +38,7 @@ fail() {
   exit 1
 }
 pass() {
-  log "PASS ($(($(date +%s) - _T0)) s, mode $LAB_MODE)"
+  log "PASS ($(($(date +%s) - _T0)) s, mode $LAB_MODE, pmd $LAB_PMD)"
   exit 0
 }
 skip() {
@@ -117,6 +120,12 @@ node_up() {
   if is_anylb; then
     [[ -x $ANYLBD ]] || fail "anylbd not found at $ANYLBD (build first)"
     "$LAB" start-node "$i" ${cfg:+"$cfg"} || fail "start-node $i failed"
+    # The test must run on the PMD it names: the node's EAL line shows its devices (a test
+    # with devices of its own, net_tap, is left alone).
+    if grep -qE "EAL: .*--vdev=net_af_(packet|xdp)[0-9]" "$STATE/node$i.log" &&
+      ! grep -q "EAL: .*--vdev=net_${LAB_PMD}[0-9]" "$STATE/node$i.log"; then
+      fail "node$i does not run on $LAB_PMD ports: $(grep -m1 'EAL: ' "$STATE/node$i.log")"
+    fi
   else
     "$LAB" kernel-lb "$i" up ${cfg:+"$cfg"} || fail "kernel-lb $i up failed"
   fi
