@@ -106,7 +106,7 @@ std::string workerSection(const Json& result) {
         "syn proxy: auto engaged on {}/{} worker(s); cookies sent {}, accepted {}, bad cookies {}, "
         "RS refused {}, RS timeouts {}\n",
         active, workers.size(), sp[0], sp[1],
-        drops.count("synproxy_bad_cookie") != 0 ? drops["synproxy_bad_cookie"] : 0, sp[2], sp[3]);
+        drops.contains("synproxy_bad_cookie") ? drops["synproxy_bad_cookie"] : 0, sp[2], sp[3]);
   }
   if (ppv2 != 0) s += fmt::format("proxy protocol v2: {} header(s) sent\n", ppv2);
   if (!drops.empty()) {
