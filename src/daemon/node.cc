@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "dataplane/worker_ctx.h"
-#include "health/asio_prober.h"
+#include "health/check_prober.h"
 
 namespace anylb {
 
@@ -34,6 +34,11 @@ uint32_t Node::effectiveWeight(uint32_t rsId) const {
   const auto it = rsById_.find(rsId);
   if (it == rsById_.end()) return 0;
   if (health_ && health_->state(rsId) == health::State::kDown) return 0;
+  // A misc_dynamic script's weight rules while it is set: the script is the operator's
+  // standing instruction, as in keepalived (where it overwrites ipvsadm -e at the next check).
+  if (health_) {
+    if (const auto w = health_->rsStats(rsId).dynamicWeight) return *w;
+  }
   const auto op = opWeights_.find(rsId);
   return op != opWeights_.end()
              ? op->second
@@ -105,8 +110,12 @@ std::vector<health::Target> Node::targets() const {
 
 std::string Node::start() {
   if (auto err = dataplane_.start(buildSnapshot()); !err.empty()) return err;
-  health_ = std::make_unique<health::HealthChecker>(io_, std::make_unique<health::AsioProber>(io_));
+  health_ =
+      std::make_unique<health::HealthChecker>(io_, std::make_unique<health::CheckProber>(io_));
   health_->onChange([this](const health::Change& c) { onHealthChange(c); });
+  health_->onWeightChange([this](uint32_t) {
+    if (recomputeWeights()) dataplane_.publish(buildSnapshot());
+  });
   health_->setTargets(targets());
   return {};
 }
@@ -174,11 +183,15 @@ nlohmann::json Node::statsJson() const {
       if (ref.service != i) continue;
       const auto& rs = svc.realServers[ref.rs];
       const auto w = weights_.find(rsId);
+      const auto ps = health_ ? health_->rsStats(rsId) : health::HealthChecker::RsProbeStats{};
       rsList.push_back(
           {{"address", Endpoint{rs.address, rs.port}.str()},
            {"state", health::toString(health_ ? health_->state(rsId) : health::State::kUnknown)},
            {"weight", w == weights_.end() ? rs.weight : w->second},
-           {"configured_weight", rs.weight}});
+           {"configured_weight", rs.weight},
+           {"check", config::toString(rs.check.kind)},
+           {"probes", ps.probes},
+           {"probe_failures", ps.failures}});
     }
     services.push_back(
         {{"vip", fmt::format("{}:{}/{}", svc.vip.str(), svc.port, config::toString(svc.protocol))},

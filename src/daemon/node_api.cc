@@ -310,9 +310,10 @@ Node::ReloadResult Node::reload(const config::Config& next) {
                  svc.onRsRemoved == config::OnRemove::kFlush ? "flushing" : "draining");
   }
   opWeights_.clear();  // the file's weights rule again
+  // Targets first: a changed check drops the weight its misc_dynamic script had set.
+  if (health_) health_->setTargets(targets());
   recomputeWeights();
   dataplane_.publish(buildSnapshot());
-  if (health_) health_->setTargets(targets());
   return r;
 }
 

@@ -26,7 +26,8 @@ struct Target {
   [[nodiscard]] uint16_t probePort() const { return check.port != 0 ? check.port : port; }
 };
 
-// Field-by-field equality of two checks (config::HealthCheck has no operator==).
+// Equality of two checks, every field (HealthCheck's defaulted operator==, which a new field
+// joins by itself).
 bool sameCheck(const config::HealthCheck& a, const config::HealthCheck& b);
 
 }  // namespace anylb::health
