@@ -106,12 +106,16 @@ nlohmann::json Node::servicesJson() const {
       const auto& rs = svc.realServers[ref.rs];
       const fullnat::RsStats st = rsId < totals.size() ? totals[rsId] : fullnat::RsStats{};
       const auto op = opWeights_.find(rsId);
+      const auto probes = health_ ? health_->rsStats(rsId) : health::HealthChecker::RsProbeStats{};
       nlohmann::json r = {
           {"address", rs.address.str()},
           {"port", rs.port},
           {"weight", effectiveWeight(rsId)},
           {"configured_weight", op != opWeights_.end() ? op->second : rs.weight},
           {"state", health::toString(health_ ? health_->state(rsId) : health::State::kUnknown)},
+          {"check", config::toString(rs.check.kind)},
+          {"probes", probes.probes},
+          {"probe_failures", probes.failures},
           {"active", st.active},
           {"inactive", st.inactive},
           {"stats", statsOf(st)},
