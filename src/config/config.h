@@ -186,6 +186,9 @@ struct RealServer {
   uint16_t port = 0;
   uint32_t weight = 1;  // 0..65535; 0 = quiescent
   HealthCheck check;    // effective (service block + overrides)
+  // keepalived's notify_up / notify_down: run when this RS's check says up / down.
+  std::string notifyUp;
+  std::string notifyDown;
   SourcePos pos;
   friend bool operator==(const RealServer&, const RealServer&) = default;
 };
@@ -203,6 +206,9 @@ struct Service {
   OnRemove onRsRemoved = OnRemove::kDrain;
   OnRemove onRsDown = OnRemove::kDrain;
   std::string notify;  // command run on RS state changes; empty = none
+  // keepalived's quorum_up / quorum_down: run when this service's VIP is announced / withdrawn.
+  std::string quorumUp;
+  std::string quorumDown;
   HealthCheck check;
   std::vector<RealServer> realServers;
   SourcePos pos;

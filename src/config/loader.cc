@@ -377,6 +377,20 @@ class SchemaLoader {
     readBytes(r, t, "expect_reply", hc.expectReply);
   }
 
+  // A command line (split like misc_path: sh-like quotes, no shell).
+  void readCommand(TableReader& r, const toml::table& t, const char* key, std::string& out) {
+    auto c = r.string(key);
+    if (!c) return;
+    const auto argv = splitCommandLine(*c);
+    if (!argv) {
+      diag_.error(t.get(key)->source(), r.keyPath(key), "unterminated quote");
+    } else if (argv->empty()) {
+      diag_.error(t.get(key)->source(), r.keyPath(key), "must name a command");
+    } else {
+      out = *c;
+    }
+  }
+
   // `key` (text, taken as is) or `key_hex` (hex digits, spaces allowed between bytes), not
   // both; at most kMaxUdpBytes.
   void readBytes(TableReader& r, const toml::table& t, const std::string& key, std::string& out) {
@@ -430,6 +444,8 @@ class SchemaLoader {
     if (auto v = r.choice("on_rs_removed", {"drain", "flush"})) s.onRsRemoved = OnRemove(*v);
     if (auto v = r.choice("on_rs_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
     r.set(s.notify, r.string("notify"));
+    readCommand(r, t, "quorum_up", s.quorumUp);
+    readCommand(r, t, "quorum_down", s.quorumDown);
     if (const auto* hc = r.table("health_check")) readCheck(*hc, path + ".health_check", s.check);
     auto rsTables = r.tables("real_server");
     if (rsTables.empty() && !r.bad(r.keyPath("real_server"))) {
@@ -442,6 +458,8 @@ class SchemaLoader {
       rr.set(rs.address, rr.address("address", true));
       rr.setInt(rs.port, "port", 1, kU16, true);
       rr.setInt(rs.weight, "weight", 0, kU16);
+      readCommand(rr, *rt, "notify_up", rs.notifyUp);
+      readCommand(rr, *rt, "notify_down", rs.notifyDown);
       rs.check = s.check;
       if (const auto* hc = rr.table("health_check")) {
         readCheck(*hc, rpath + ".health_check", rs.check);

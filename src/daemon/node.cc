@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "common/process.h"
 #include "dataplane/worker_ctx.h"
 #include "health/check_prober.h"
 
@@ -17,7 +18,7 @@ static_assert(config::kMaxNextHops == dataplane::kMaxNeighbors);
 static_assert(config::kMaxRealServers == fullnat::kMaxRsStats);
 
 Node::Node(boost::asio::io_context& io, config::Config cfg)
-    : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_) {
+    : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_), vipHooks_(io) {
   indexRealServers();
 }
 
@@ -103,6 +104,8 @@ std::vector<health::Target> Node::targets() const {
     t.check = rs.check;
     t.source = source;
     t.notify = svc.notify;
+    t.notifyUp = rs.notifyUp;
+    t.notifyDown = rs.notifyDown;
     out.push_back(std::move(t));
   }
   return out;
@@ -168,6 +171,18 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
     out[v] = any && all;
   }
   return out;
+}
+
+void Node::onVipAnnouncement(const IpAddr& vip, bool up) {
+  for (const auto& svc : cfg_.services) {
+    if (svc.vip != vip) continue;
+    const std::string& command = up ? svc.quorumUp : svc.quorumDown;
+    if (command.empty()) continue;
+    auto argv = splitCommandLine(command);  // validated at load
+    if (!argv) continue;
+    argv->insert(argv->end(), {vip.str(), up ? "up" : "down"});
+    vipHooks_.run(std::move(*argv));
+  }
 }
 
 nlohmann::json Node::statsJson() const {

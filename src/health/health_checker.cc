@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "common/process.h"
+
 namespace anylb::health {
 namespace {
 
@@ -216,6 +218,16 @@ void HealthChecker::emit(const Change& change, const Target& target) {
     std::vector<std::string> argv = splitCommand(target.notify);
     argv.insert(argv.end(), {rs, toString(change.from), toString(change.to)});
     notifier_.run(std::move(argv));
+  }
+  // notify_up / notify_down: as written (quotes honoured), then the service and ADDR:PORT.
+  const std::string* perRs = change.to == State::kUp     ? &target.notifyUp
+                             : change.to == State::kDown ? &target.notifyDown
+                                                         : nullptr;
+  if (perRs != nullptr && !perRs->empty()) {
+    if (auto argv = splitCommandLine(*perRs)) {
+      argv->insert(argv->end(), {target.service, rs});
+      notifier_.run(std::move(*argv));
+    }
   }
   if (onChange_) {
     const auto cb = onChange_;  // the callback may replace itself

@@ -8,8 +8,10 @@
 #   udp (UDP_CHECK)  a python UDP echo-with-prefix server on rs3:9000, reply required.
 #                    Down: stopped (port unreachable).
 #   ping             ICMP echo to rs1. Down: rs1 ignores echo requests (sysctl).
-#   misc             a script toggled by a file; misc_dynamic: exit 5 sets weight 3.
-# The services use VIP 10.100.0.20 with min_healthy 0, so the web VIP is not disturbed.
+#   misc             a script toggled by a file; misc_dynamic: exit 5 sets weight 3. Its RS has
+#                    notify_up/notify_down and its VIP (10.100.0.21, min_healthy 1)
+#                    quorum_up/quorum_down hooks, each seen running once per change.
+# The other services use VIP 10.100.0.20 with min_healthy 0, so no VIP but 10.100.0.21 moves.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 is_anylb || skip "the keepalived-style checks are anylbd's (the kernel mode has none)"
@@ -92,6 +94,14 @@ grep -q weight3 "$1" && exit 5
 exit 0
 SH
 chmod +x "$W/misc.sh"
+# notify_up/notify_down and quorum_up/quorum_down: append what they were called with.
+cat >"$W/hook.sh" <<'SH'
+#!/bin/sh
+out=$1
+shift
+echo "$*" >>"$out"
+SH
+chmod +x "$W/hook.sh"
 
 # --- node 1 with a service per check -------------------------------------------------------------
 cfg=$W/node1.toml
@@ -169,9 +179,11 @@ port = 80
 
 [[service]]
 name = "script"
-vip = "10.100.0.20"
+vip = "10.100.0.21"
 port = 8081
-min_healthy = 0
+min_healthy = 1
+quorum_up = "$W/hook.sh $W/quorum.log 'quorum up'"
+quorum_down = "$W/hook.sh $W/quorum.log 'quorum down'"
 [service.health_check]
 type = "misc"
 misc_path = "$W/misc.sh $W/misc_ok"
@@ -184,6 +196,8 @@ fall = 2
 address = "10.20.0.12"
 port = 80
 weight = 1
+notify_up = "$W/hook.sh $W/notify.log rs-up"
+notify_down = "$W/hook.sh $W/notify.log rs-down"
 TOML
 "$ANYLBD" --check-config "$cfg" >/dev/null || fail "the test's config does not validate"
 node_up 1 "$cfg"
@@ -192,7 +206,7 @@ rs_field() {  # rs_field SERVICE FIELD -> the field of the service's single RS
   "$PY" -c 'import json,sys
 d=json.loads(sys.argv[1])
 for s in d["services"]:
-    if s["vip"].startswith("10.100.0.20:"+sys.argv[2]+"/"):
+    if s["vip"].split(":")[1].startswith(sys.argv[2]+"/"):
         print(s["real_servers"][0][sys.argv[3]]); sys.exit(0)
 print("absent")' "$(anylb_stats 1)" "$1" "$2"
 }
@@ -224,6 +238,20 @@ updown 9000 "udp rs3" 'kill "$udp_pid"; wait "$udp_pid" 2>/dev/null || true' sta
 updown 8080 "ping rs1" 'inns rs1 sysctl -qw net.ipv4.icmp_echo_ignore_all=1' \
   'inns rs1 sysctl -qw net.ipv4.icmp_echo_ignore_all=0'
 updown 8081 "misc" 'rm -f "$W/misc_ok"' 'touch "$W/misc_ok"'
+
+# The RS's notify hooks ran once per change; the VIP 10.100.0.21 (its only service needs 1
+# healthy RS) was announced, withdrawn and announced again, each running its quorum hook.
+wait_lines() {  # wait_lines FILE EXPECTED SECONDS
+  local end=$(($(date +%s) + $3))
+  while (($(date +%s) < end)); do
+    [[ $(cat "$1" 2>/dev/null) == "$2" ]] && return 0
+    sleep 0.25
+  done
+  fail "$1: expected [$2], got [$(cat "$1" 2>/dev/null)]"
+}
+wait_lines "$W/notify.log" $'rs-up script 10.20.0.12:80\nrs-down script 10.20.0.12:80\nrs-up script 10.20.0.12:80' 5
+wait_lines "$W/quorum.log" $'quorum up 10.100.0.21 up\nquorum down 10.100.0.21 down\nquorum up 10.100.0.21 up' 20
+log "notify_up/notify_down and quorum_up/quorum_down ran once per change"
 
 # misc_dynamic: exit 5 = up with weight 3, then exit 0 gives the configured weight (1) back.
 echo weight3 >"$W/misc_ok"

@@ -84,6 +84,22 @@ TEST(HealthCheckConfig, PingAndAPerRsOverrideOfTheKind) {
   EXPECT_EQ(r.config->services[0].realServers[0].check.kind, CheckKind::kMisc);
 }
 
+TEST(HealthCheckConfig, NotifyUpDownPerRsAndQuorumHooksPerService) {
+  const auto text = testing::replaced("vip = \"10.100.0.10\"\n",
+                                      "vip = \"10.100.0.10\"\nquorum_up = \"/bin/vip-hook up\"\n"
+                                      "quorum_down = \"/bin/vip-hook 'went down'\"\n") +
+                    "notify_up = \"/bin/rs-hook up\"\nnotify_down = \"/bin/rs-hook down\"\n";
+  const auto r = loadConfigString(text, "t.toml");
+  ASSERT_TRUE(r.config) << r.errors.at(0).str();
+  const auto& svc = r.config->services.at(0);
+  EXPECT_EQ(svc.quorumUp, "/bin/vip-hook up");
+  EXPECT_EQ(svc.quorumDown, "/bin/vip-hook 'went down'");
+  EXPECT_EQ(svc.realServers.at(0).notifyUp, "/bin/rs-hook up");
+  EXPECT_EQ(svc.realServers.at(0).notifyDown, "/bin/rs-hook down");
+  EXPECT_EQ(errorsOf(minimal() + "notify_down = \"hook 'x\"\n"),
+            Errors{"t.toml:34:15: service[0].real_server[0].notify_down: unterminated quote"});
+}
+
 struct Case {
   const char* name;
   std::string block;
