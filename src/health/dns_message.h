@@ -26,9 +26,9 @@ struct DnsJudgement {
   std::string reason;  // "2 answers", "rcode NXDOMAIN", "no A answer", "malformed answer", ...
 };
 
-// `query` is what buildDnsQuery() returned; its ID and question must come back unchanged (names
-// compared case-insensitively, RFC 4343).
-DnsJudgement judgeDnsResponse(std::string_view response, std::string_view query);
+// `msg` is the datagram received, `query` what buildDnsQuery() returned; its ID and question must
+// come back unchanged (names compared case-insensitively, RFC 4343).
+DnsJudgement judgeDnsResponse(std::string_view msg, std::string_view query);
 
 inline constexpr int kMaxPointerJumps = 16;
 

@@ -128,7 +128,7 @@ TEST(DnsResponseHostile, CompressionLoopsAndReservedLabelsEndQuickly) {
   EXPECT_EQ(judgeDnsResponse(good, q).verdict, DnsVerdict::kUp);
   // Reserved label type 0x40 in an answer's name.
   auto bad =
-      dnsResponse(q, 0, {DnsRecord{1, std::string("\x0a\x00\x00\x01", 4), std::string("\x41", 1)}});
+      dnsResponse(q, 0, {DnsRecord{1, std::string("\x0a\x00\x00\x01", 4), std::string(1, '\x41')}});
   EXPECT_EQ(judgeDnsResponse(bad, q).reason, "malformed answer");
 }
 

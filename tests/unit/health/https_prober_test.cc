@@ -247,7 +247,7 @@ TEST(HttpsProberHostile, GarbageAfterTheHandshakeFails) {
     TlsSession tls(fd, cert());
     if (!tls.handshake()) return;
     tls.readRequest();
-    tls.send(std::string("\x00\xff garbage \x01\x02", 14));
+    tls.send(std::string("\x00\xff garbage \x01\x02", 13));
     waitForClose(fd, stop);
   });
   expectOutcome(probe(httpsTarget(s.port())), false, "invalid status line",

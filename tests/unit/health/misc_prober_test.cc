@@ -5,8 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <signal.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <fstream>
 #include <thread>

@@ -221,7 +221,7 @@ TEST(PingProberHostile, SpoiledRepliesDoNotCountAndAGoodOneDoes) {
       }
       // The same responder, unspoiled: the hostile test above could have failed.
       auto good = withId;
-      good.push_back([](std::vector<uint8_t>&) {});
+      good.emplace_back([](std::vector<uint8_t>&) {});
       HostileResponder fair(good);
       expectOutcome(ping(pingTarget()).outcome, true, "echo reply", kProbeMargin);
     });

@@ -34,7 +34,7 @@ struct TestCert {
 inline std::string bioString(BIO* bio) {
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(n));
+  return {data, static_cast<size_t>(n)};
 }
 
 inline TestCert makeSelfSignedCert(const std::string& file) {
