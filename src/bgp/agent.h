@@ -44,6 +44,8 @@ class Agent {
     opts_ = controllerOptions(cfg);
     ctl_.reconfigure(opts_, nowMs);
   }
+  // See Controller::onVipChange; kept across reloads.
+  void onVipChange(Controller::VipChange cb) { ctl_.onVipChange(std::move(cb)); }
   [[nodiscard]] bool draining() const { return ctl_.draining(); }
   [[nodiscard]] std::vector<IpAddr> drainedVips() const { return ctl_.drainedVips(); }
   [[nodiscard]] bool drainComplete() const { return ctl_.drainComplete(); }

@@ -172,6 +172,7 @@ void Controller::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<boo
     if (now != old) {
       spdlog::info("bgp: VIP {} {} -> {} ({}; hold-down {} ms)", o_.vips[i].str(), toString(old),
                    toString(now), healthy ? "healthy" : "not healthy", vips_[i].holdDownMs());
+      if (onVipChange_) onVipChange_(o_.vips[i], old, now);
     }
     vipHealthy_[i] = healthy;
   }

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -53,6 +54,11 @@ class Controller {
   [[nodiscard]] bool attached() const { return client_ != nullptr; }
 
   void tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<bool>& vipHealthy);
+
+  // Called from tick() on every change of a VIP's announcement (after its log line): the hook
+  // of keepalived's quorum_up / quorum_down. It must not call back into the controller.
+  using VipChange = std::function<void(const IpAddr& vip, VipAnnounce from, VipAnnounce to)>;
+  void onVipChange(VipChange cb) { onVipChange_ = std::move(cb); }
 
   // Drain every VIP (GRACEFUL_SHUTDOWN for drainMs, then withdrawn) or undrain.
   void setDrain(bool on, uint64_t nowMs);
@@ -107,6 +113,7 @@ class Controller {
   std::map<std::string, PeerStatus> peers_;    // by address
   std::map<std::string, std::string> errors_;  // op -> last error ("" = fine)
   Counters counters_;
+  VipChange onVipChange_;
 };
 
 }  // namespace anylb::bgp

@@ -74,4 +74,47 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::mill
   return r;
 }
 
+std::optional<std::vector<std::string>> splitCommandLine(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool inWord = false;
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote == '\'') {
+      if (c == '\'') {
+        quote = 0;
+      } else {
+        word.push_back(c);
+      }
+    } else if (quote == '"') {
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && i + 1 < line.size() &&
+                 (line[i + 1] == '"' || line[i + 1] == '\\' || line[i + 1] == '$' ||
+                  line[i + 1] == '`')) {
+        word.push_back(line[++i]);
+      } else {
+        word.push_back(c);
+      }
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (inWord) words.push_back(std::move(word));
+      word.clear();
+      inWord = false;
+    } else {
+      inWord = true;
+      if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == '\\' && i + 1 < line.size()) {
+        word.push_back(line[++i]);
+      } else {
+        word.push_back(c);
+      }
+    }
+  }
+  if (quote != 0) return std::nullopt;
+  if (inWord) words.push_back(std::move(word));
+  return words;
+}
+
 }  // namespace anylb

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace anylb {
@@ -19,5 +21,10 @@ CommandResult runCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 std::string joinArgs(const std::vector<std::string>& argv);
+
+// "cmd -x 'a b' \"c d\" e\\ f" → {"cmd", "-x", "a b", "c d", "e f"}: white space separates
+// words; single quotes, double quotes and backslash group them as in sh, and nothing else of
+// sh happens (no variables, globs, redirections). nullopt: an unterminated quote.
+std::optional<std::vector<std::string>> splitCommandLine(std::string_view line);
 
 }  // namespace anylb

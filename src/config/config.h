@@ -155,7 +155,9 @@ enum class OnRemove : uint8_t { kDrain, kFlush };  // sessions of a removed / fa
 // a Proxy Protocol v2 header before the client's bytes, or not at all.
 enum class ClientAddress : uint8_t { kToa, kProxyProtocolV2, kNone };
 enum class SynProxyMode : uint8_t { kOff, kOn, kAuto };
-enum class CheckKind : uint8_t { kNone, kTcp, kHttp };
+// keepalived's checkers: TCP_CHECK = kTcp, HTTP_GET = kHttp, SSL_GET = kHttps,
+// MISC_CHECK = kMisc, DNS_CHECK = kDns, UDP_CHECK = kUdp, PING_CHECK = kPing.
+enum class CheckKind : uint8_t { kNone, kTcp, kHttp, kHttps, kMisc, kDns, kUdp, kPing };
 
 struct StatusRange {
   uint16_t lo = 200;
@@ -176,6 +178,24 @@ struct HealthCheck {
   std::string httpHost;  // empty: the RS address
   std::vector<StatusRange> expectStatus{{200, 399}};
   std::string expectBody;  // substring the body must contain; empty = any
+  // Between probes while a failure run has started but not yet reached `fall` (keepalived's
+  // delay_before_retry); zero: `interval`.
+  Seconds retryInterval{0.0};
+  // https (keepalived SSL_GET)
+  std::string digest;  // MD5 of the whole body, 32 lower-case hex digits; empty = not checked
+  std::string sni;     // TLS server name; empty: http_host (without a port) when set, else none
+  bool verifyCertificate = false;  // keepalived does not verify either
+  std::string caFile;              // trust anchors when verifying; empty: the system's
+  // misc (keepalived MISC_CHECK): argv, split like `notify` (no shell unless written)
+  std::string miscPath;
+  bool miscDynamic = false;  // exit 2..255 = up with weight exit-2
+  // dns (keepalived DNS_CHECK)
+  uint16_t dnsType = 6;  // SOA, keepalived's default
+  std::string dnsName = ".";
+  // udp (keepalived UDP_CHECK): raw bytes, decoded from the config's text or hex
+  std::string udpPayload;
+  bool requireReply = false;
+  std::string expectReply;  // a reply must start with these bytes; empty: any reply
   friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
@@ -184,6 +204,9 @@ struct RealServer {
   uint16_t port = 0;
   uint32_t weight = 1;  // 0..65535; 0 = quiescent
   HealthCheck check;    // effective (service block + overrides)
+  // keepalived's notify_up / notify_down: run when this RS's check says up / down.
+  std::string notifyUp;
+  std::string notifyDown;
   SourcePos pos;
   friend bool operator==(const RealServer&, const RealServer&) = default;
 };
@@ -202,6 +225,9 @@ struct Service {
   OnRemove onRsRemoved = OnRemove::kDrain;
   OnRemove onRsDown = OnRemove::kDrain;
   std::string notify;  // command run on RS state changes; empty = none
+  // keepalived's quorum_up / quorum_down: run when this service's VIP is announced / withdrawn.
+  std::string quorumUp;
+  std::string quorumDown;
   HealthCheck check;
   std::vector<RealServer> realServers;
   SourcePos pos;

@@ -5,10 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
 
+#include "common/process.h"
 #include "config/toml_reader.h"
 
 namespace anylb::config {
@@ -32,6 +34,60 @@ std::optional<StatusRange> parseStatusRange(std::string_view s) {
   auto hi = dash == std::string_view::npos ? lo : num(s.substr(dash + 1));
   if (!lo || !hi || *lo > *hi) return std::nullopt;
   return StatusRange{*lo, *hi};
+}
+
+bool isHexDigit(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  return std::tolower(static_cast<unsigned char>(c)) - 'a' + 10;
+}
+
+std::optional<std::string> decodeHex(std::string_view s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == ' ') {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= s.size() || !isHexDigit(s[i]) || !isHexDigit(s[i + 1])) return std::nullopt;
+    out.push_back(static_cast<char>(hexValue(s[i]) * 16 + hexValue(s[i + 1])));
+    i += 2;
+  }
+  return out;
+}
+
+// RFC 1035 2.3.4 limits; any byte but '.' is allowed in a label (the wire format carries it).
+bool validDnsName(std::string_view name) {
+  if (name == ".") return true;
+  if (name.empty() || name.size() > 253 + 1) return false;
+  if (name.back() == '.') name.remove_suffix(1);
+  if (name.size() > 253) return false;
+  while (!name.empty()) {
+    const size_t dot = name.find('.');
+    const size_t len = dot == std::string_view::npos ? name.size() : dot;
+    if (len == 0 || len > 63) return false;
+    name.remove_prefix(dot == std::string_view::npos ? name.size() : dot + 1);
+    if (dot != std::string_view::npos && name.empty()) return false;
+  }
+  return true;
+}
+
+std::optional<uint16_t> dnsTypeCode(std::string_view name) {
+  static constexpr std::pair<std::string_view, uint16_t> kTypes[] = {
+      {"A", 1},   {"NS", 2},   {"CNAME", 5}, {"SOA", 6},  {"PTR", 12},
+      {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"ANY", 255}};
+  for (const auto& [n, code] : kTypes) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return a == std::toupper(static_cast<unsigned char>(b));
+        })) {
+      return code;
+    }
+  }
+  return std::nullopt;
 }
 
 class SchemaLoader {
@@ -217,7 +273,9 @@ class SchemaLoader {
   // Reads a health-check block into `hc` (which holds the defaults or the service's values).
   void readCheck(const toml::table& t, const std::string& path, HealthCheck& hc) {
     TableReader r(t, path, diag_);
-    if (auto k = r.choice("type", {"none", "tcp", "http"})) hc.kind = static_cast<CheckKind>(*k);
+    if (auto k = r.choice("type", {"none", "tcp", "http", "https", "misc", "dns", "udp", "ping"})) {
+      hc.kind = static_cast<CheckKind>(*k);
+    }
     if (auto v = r.number("interval", 0.1, 3600)) hc.interval = Seconds(*v);
     if (auto v = r.number("timeout", 0.05, 3600)) hc.timeout = Seconds(*v);
     r.setInt(hc.rise, "rise", 1, 100);
@@ -241,6 +299,8 @@ class SchemaLoader {
       }
     }
     r.set(hc.expectBody, r.string("expect_body"));
+    if (auto v = r.number("retry_interval", 0, 3600)) hc.retryInterval = Seconds(*v);
+    readKeepalivedCheck(r, t, hc);
     if (const auto* arr = r.array("expect_status")) {
       std::vector<StatusRange> ranges;
       for (size_t i = 0; i < arr->size(); ++i) {
@@ -264,6 +324,116 @@ class SchemaLoader {
       }
     }
     r.finish();
+  }
+
+  // The keys of the keepalived-style checks (https, misc, dns, udp). A key of another kind's
+  // check is accepted (a per-RS block may change the type) and ignored by the probers.
+  void readKeepalivedCheck(TableReader& r, const toml::table& t, HealthCheck& hc) {
+    if (auto d = r.string("digest")) {
+      if (d->size() != 32 || !std::all_of(d->begin(), d->end(), isHexDigit)) {
+        diag_.error(t.get("digest")->source(), r.keyPath("digest"),
+                    "expected an MD5 digest: 32 hex digits");
+      } else {
+        hc.digest = *d;
+        std::transform(hc.digest.begin(), hc.digest.end(), hc.digest.begin(),
+                       [](char c) { return static_cast<char>(std::tolower(c)); });
+      }
+    }
+    if (auto n = r.string("sni")) {
+      if (n->size() > 255 || n->find_first_of(" \r\n\t/:") != std::string::npos) {
+        diag_.error(t.get("sni")->source(), r.keyPath("sni"),
+                    "expected a host name (no port, no white space, at most 255 bytes)");
+      } else {
+        hc.sni = *n;
+      }
+    }
+    r.set(hc.verifyCertificate, r.boolean("verify_certificate"));
+    r.set(hc.caFile, r.string("ca_file"));
+    if (auto m = r.string("misc_path")) {
+      const auto argv = splitCommandLine(*m);
+      if (!argv) {
+        diag_.error(t.get("misc_path")->source(), r.keyPath("misc_path"), "unterminated quote");
+      } else if (argv->empty()) {
+        diag_.error(t.get("misc_path")->source(), r.keyPath("misc_path"), "must name a command");
+      } else {
+        hc.miscPath = *m;
+      }
+    }
+    r.set(hc.miscDynamic, r.boolean("misc_dynamic"));
+    if (const auto* node = r.anyValue("dns_type")) {
+      std::optional<uint16_t> type;
+      if (const auto* s = node->as_string()) type = dnsTypeCode(s->get());
+      if (const auto* i = node->as_integer(); i != nullptr && i->get() >= 1 && i->get() <= kU16) {
+        type = static_cast<uint16_t>(i->get());
+      }
+      if (type) {
+        hc.dnsType = *type;
+      } else {
+        diag_.error(node->source(), r.keyPath("dns_type"),
+                    "expected A, AAAA, NS, CNAME, SOA, PTR, MX, TXT, SRV, ANY or a type number "
+                    "1..65535");
+      }
+    }
+    if (auto n = r.string("dns_name")) {
+      if (!validDnsName(*n)) {
+        diag_.error(t.get("dns_name")->source(), r.keyPath("dns_name"),
+                    "expected a domain name: labels of 1..63 bytes, at most 253 bytes in all");
+      } else {
+        hc.dnsName = *n;
+      }
+    }
+    readBytes(r, t, "payload", hc.udpPayload);
+    r.set(hc.requireReply, r.boolean("require_reply"));
+    readBytes(r, t, "expect_reply", hc.expectReply);
+  }
+
+  // A command line (split like misc_path: sh-like quotes, no shell).
+  void readCommand(TableReader& r, const toml::table& t, const char* key, std::string& out) {
+    auto c = r.string(key);
+    if (!c) return;
+    const auto argv = splitCommandLine(*c);
+    if (!argv) {
+      diag_.error(t.get(key)->source(), r.keyPath(key), "unterminated quote");
+    } else if (argv->empty()) {
+      diag_.error(t.get(key)->source(), r.keyPath(key), "must name a command");
+    } else {
+      out = *c;
+    }
+  }
+
+  // `key` (text, taken as is) or `key_hex` (hex digits, spaces allowed between bytes), not
+  // both; at most kMaxUdpBytes.
+  void readBytes(TableReader& r, const toml::table& t, const std::string& key, std::string& out) {
+    constexpr size_t kMaxUdpBytes = 1400;  // one datagram without fragmentation on any uplink
+    const std::string hexKey = key + "_hex";
+    auto text = r.string(key);
+    auto hex = r.string(hexKey);
+    if (text && hex) {
+      diag_.error(t.get(hexKey)->source(), r.keyPath(hexKey),
+                  "give " + key + " or " + hexKey + ", not both");
+      return;
+    }
+    std::string bytes;
+    if (hex) {
+      auto decoded = decodeHex(*hex);
+      if (!decoded) {
+        diag_.error(t.get(hexKey)->source(), r.keyPath(hexKey),
+                    "expected pairs of hex digits (spaces between bytes allowed)");
+        return;
+      }
+      bytes = std::move(*decoded);
+    } else if (text) {
+      bytes = std::move(*text);
+    } else {
+      return;
+    }
+    const std::string& which = hex ? hexKey : key;
+    if (bytes.size() > kMaxUdpBytes) {
+      diag_.error(t.get(which)->source(), r.keyPath(which),
+                  fmt::format("{} bytes: at most {}", bytes.size(), kMaxUdpBytes));
+      return;
+    }
+    out = std::move(bytes);
   }
 
   void readService(const toml::table& t, const std::string& path, std::vector<Service>& out) {
@@ -299,6 +469,8 @@ class SchemaLoader {
     if (auto v = r.choice("on_rs_removed", {"drain", "flush"})) s.onRsRemoved = OnRemove(*v);
     if (auto v = r.choice("on_rs_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
     r.set(s.notify, r.string("notify"));
+    readCommand(r, t, "quorum_up", s.quorumUp);
+    readCommand(r, t, "quorum_down", s.quorumDown);
     if (const auto* hc = r.table("health_check")) readCheck(*hc, path + ".health_check", s.check);
     auto rsTables = r.tables("real_server");
     if (rsTables.empty() && !r.bad(r.keyPath("real_server"))) {
@@ -311,6 +483,8 @@ class SchemaLoader {
       rr.set(rs.address, rr.address("address", true));
       rr.setInt(rs.port, "port", 1, kU16, true);
       rr.setInt(rs.weight, "weight", 0, kU16);
+      readCommand(rr, *rt, "notify_up", rs.notifyUp);
+      readCommand(rr, *rt, "notify_down", rs.notifyDown);
       rs.check = s.check;
       if (const auto* hc = rr.table("health_check")) {
         readCheck(*hc, rpath + ".health_check", rs.check);
@@ -429,7 +603,8 @@ const char* toString(Scheduler s) {
   return kNames[static_cast<size_t>(s)];
 }
 const char* toString(CheckKind k) {
-  static constexpr const char* kNames[] = {"none", "tcp", "http"};
+  static constexpr const char* kNames[] = {"none", "tcp", "http", "https",
+                                           "misc", "dns", "udp",  "ping"};
   return kNames[static_cast<size_t>(k)];
 }
 const char* toString(OnRemove o) {

@@ -66,6 +66,8 @@ class TableReader {
   // One of `choices` (their index), or an error listing them.
   std::optional<size_t> choice(std::string_view key, const std::vector<std::string_view>& choices);
 
+  // The value of `key` whatever its type (for keys that take several), or null when absent.
+  const toml::node* anyValue(std::string_view key) { return get(key, false); }
   const toml::array* array(std::string_view key);
   const toml::table* table(std::string_view key);
   // [[key]] entries with their key paths ("key[0]", ...).

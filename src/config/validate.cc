@@ -1,5 +1,6 @@
 // Cross-checks over a whole config: what no single key can know by itself.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -374,7 +375,7 @@ class Validator {
         error(path + ".min_healthy", fmt::format("{} is more than the {} real servers configured",
                                                  s.minHealthy, s.realServers.size()));
       }
-      if (s.protocol == Protocol::kUdp && s.check.kind == CheckKind::kHttp) {
+      if (s.protocol == Protocol::kUdp && isHttp(s.check.kind)) {
         error(path + ".health_check.type", "an HTTP check cannot probe a UDP service");
       }
       if (s.protocol == Protocol::kUdp && s.synProxy != SynProxyMode::kOff) {
@@ -406,8 +407,7 @@ class Validator {
                 fmt::format("no local address prefix of family IPv{} to reach {}",
                             static_cast<int>(rs.address.family), rs.address.str()));
         }
-        if (s.protocol == Protocol::kUdp && rs.check.kind == CheckKind::kHttp &&
-            s.check.kind != CheckKind::kHttp) {
+        if (s.protocol == Protocol::kUdp && isHttp(rs.check.kind) && !isHttp(s.check.kind)) {
           error(rpath + ".health_check.type", "an HTTP check cannot probe a UDP service");
         }
         if (where_.contains(rpath + ".health_check")) checkCheck(rpath + ".health_check", rs.check);
@@ -415,11 +415,23 @@ class Validator {
     }
   }
 
+  static bool isHttp(CheckKind k) { return k == CheckKind::kHttp || k == CheckKind::kHttps; }
+
   void checkCheck(const std::string& path, const HealthCheck& hc) {
     if (hc.kind == CheckKind::kNone || bad(path)) return;
     if (hc.timeout > hc.interval) {
       error(path + ".timeout", fmt::format("{} s is longer than the interval {} s",
                                            hc.timeout.count(), hc.interval.count()));
+    }
+    if (hc.retryInterval.count() > 0 && hc.timeout > hc.retryInterval) {
+      error(path + ".retry_interval", fmt::format("{} s is shorter than the timeout {} s",
+                                                  hc.retryInterval.count(), hc.timeout.count()));
+    }
+    if (hc.kind == CheckKind::kMisc && hc.miscPath.empty() && !bad(path + ".misc_path")) {
+      error(path + ".misc_path", "a misc check needs misc_path (the command to run)");
+    }
+    if (hc.verifyCertificate && !hc.caFile.empty() && access(hc.caFile.c_str(), R_OK) != 0) {
+      error(path + ".ca_file", fmt::format("cannot read {}", hc.caFile));
     }
   }
 

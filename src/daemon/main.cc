@@ -63,6 +63,14 @@ int run(const std::string& path, int verbose) {
   // The BGP agent starts gobgpd at its first tick; it announces nothing before the health
   // checks have made the VIPs healthy for rise_seconds.
   anylb::bgp::Agent bgp(cfg);
+  // keepalived's quorum_up / quorum_down: announced is up, withdrawn is down. GRACEFUL_SHUTDOWN
+  // (a drain) is neither: the VIP carries traffic until the withdraw that follows it.
+  bgp.onVipChange(
+      [&node](const anylb::IpAddr& vip, anylb::bgp::VipAnnounce from, anylb::bgp::VipAnnounce to) {
+        using A = anylb::bgp::VipAnnounce;
+        if (to == A::kAnnounced && from == A::kWithdrawn) node.onVipAnnouncement(vip, true);
+        if (to == A::kWithdrawn) node.onVipAnnouncement(vip, false);
+      });
   const auto t0 = std::chrono::steady_clock::now();
   const auto nowMs = [&] {
     return static_cast<uint64_t>(

@@ -187,6 +187,13 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
       inactive += num(rs, "inactive");
       m.add("anylb_rs_weight", "gauge", "Effective weight (0 while the health check says down).",
             rl, num(rs, "weight"));
+      if (rs.contains("probes")) {
+        const std::string cl = rl + fmt::format(R"(,check="{}")", esc(str(rs, "check")));
+        m.add("anylb_health_probes_total", "counter", "Health-check probes started.", cl,
+              num(rs, "probes"));
+        m.add("anylb_health_probe_failures_total", "counter", "Health-check probes that failed.",
+              cl, num(rs, "probe_failures"));
+      }
       for (const char* s : {"up", "down", "unknown"}) {
         m.add("anylb_rs_health", "gauge", "Health-check state, one series per state (1 = current).",
               rl + fmt::format(R"(,state="{}")", s), str(rs, "state") == s ? 1 : 0);

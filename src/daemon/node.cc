@@ -5,8 +5,9 @@
 
 #include <cmath>
 
+#include "common/process.h"
 #include "dataplane/worker_ctx.h"
-#include "health/asio_prober.h"
+#include "health/check_prober.h"
 
 namespace anylb {
 
@@ -17,7 +18,7 @@ static_assert(config::kMaxNextHops == dataplane::kMaxNeighbors);
 static_assert(config::kMaxRealServers == fullnat::kMaxRsStats);
 
 Node::Node(boost::asio::io_context& io, config::Config cfg)
-    : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_) {
+    : io_(io), cfg_(std::move(cfg)), dataplane_(cfg_), vipHooks_(io) {
   indexRealServers();
 }
 
@@ -34,6 +35,11 @@ uint32_t Node::effectiveWeight(uint32_t rsId) const {
   const auto it = rsById_.find(rsId);
   if (it == rsById_.end()) return 0;
   if (health_ && health_->state(rsId) == health::State::kDown) return 0;
+  // A misc_dynamic script's weight rules while it is set: the script is the operator's
+  // standing instruction, as in keepalived (where it overwrites ipvsadm -e at the next check).
+  if (health_) {
+    if (const auto w = health_->rsStats(rsId).dynamicWeight) return *w;
+  }
   const auto op = opWeights_.find(rsId);
   return op != opWeights_.end()
              ? op->second
@@ -98,6 +104,8 @@ std::vector<health::Target> Node::targets() const {
     t.check = rs.check;
     t.source = source;
     t.notify = svc.notify;
+    t.notifyUp = rs.notifyUp;
+    t.notifyDown = rs.notifyDown;
     out.push_back(std::move(t));
   }
   return out;
@@ -105,8 +113,12 @@ std::vector<health::Target> Node::targets() const {
 
 std::string Node::start() {
   if (auto err = dataplane_.start(buildSnapshot()); !err.empty()) return err;
-  health_ = std::make_unique<health::HealthChecker>(io_, std::make_unique<health::AsioProber>(io_));
+  health_ =
+      std::make_unique<health::HealthChecker>(io_, std::make_unique<health::CheckProber>(io_));
   health_->onChange([this](const health::Change& c) { onHealthChange(c); });
+  health_->onWeightChange([this](uint32_t) {
+    if (recomputeWeights()) dataplane_.publish(buildSnapshot());
+  });
   health_->setTargets(targets());
   return {};
 }
@@ -161,6 +173,18 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
   return out;
 }
 
+void Node::onVipAnnouncement(const IpAddr& vip, bool up) {
+  for (const auto& svc : cfg_.services) {
+    if (svc.vip != vip) continue;
+    const std::string& command = up ? svc.quorumUp : svc.quorumDown;
+    if (command.empty()) continue;
+    auto argv = splitCommandLine(command);  // validated at load
+    if (!argv) continue;
+    argv->insert(argv->end(), {vip.str(), up ? "up" : "down"});
+    vipHooks_.run(std::move(*argv));
+  }
+}
+
 nlohmann::json Node::statsJson() const {
   using nlohmann::json;
   json st = dataplane_.statsJson();
@@ -174,11 +198,15 @@ nlohmann::json Node::statsJson() const {
       if (ref.service != i) continue;
       const auto& rs = svc.realServers[ref.rs];
       const auto w = weights_.find(rsId);
+      const auto ps = health_ ? health_->rsStats(rsId) : health::HealthChecker::RsProbeStats{};
       rsList.push_back(
           {{"address", Endpoint{rs.address, rs.port}.str()},
            {"state", health::toString(health_ ? health_->state(rsId) : health::State::kUnknown)},
            {"weight", w == weights_.end() ? rs.weight : w->second},
-           {"configured_weight", rs.weight}});
+           {"configured_weight", rs.weight},
+           {"check", config::toString(rs.check.kind)},
+           {"probes", ps.probes},
+           {"probe_failures", ps.failures}});
     }
     services.push_back(
         {{"vip", fmt::format("{}:{}/{}", svc.vip.str(), svc.port, config::toString(svc.protocol))},

@@ -59,6 +59,9 @@ class Node {
 
   // Per VIP address: every service on it has at least min_healthy healthy RS.
   [[nodiscard]] std::vector<bool> vipHealth(const std::vector<IpAddr>& vips) const;
+  // The VIP was announced (up) or withdrawn (down) by the BGP controller: runs the quorum_up /
+  // quorum_down commands of every service on it, with "VIP up|down" appended.
+  void onVipAnnouncement(const IpAddr& vip, bool up);
 
  private:
   std::vector<health::Target> targets() const;
@@ -76,6 +79,7 @@ class Node {
   fullnat::RsRegistry registry_;
   dataplane::Dataplane dataplane_;
   std::unique_ptr<health::HealthChecker> health_;
+  health::Notifier vipHooks_;               // quorum_up / quorum_down commands
   std::map<uint32_t, uint32_t> weights_;    // rsId -> effective weight where it differs
   std::map<uint32_t, uint32_t> opWeights_;  // rsId -> operator's weight (until reload)
   // Rates: the totals at the last sample and the per-second rates since the one before.

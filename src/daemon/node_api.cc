@@ -106,12 +106,16 @@ nlohmann::json Node::servicesJson() const {
       const auto& rs = svc.realServers[ref.rs];
       const fullnat::RsStats st = rsId < totals.size() ? totals[rsId] : fullnat::RsStats{};
       const auto op = opWeights_.find(rsId);
+      const auto probes = health_ ? health_->rsStats(rsId) : health::HealthChecker::RsProbeStats{};
       nlohmann::json r = {
           {"address", rs.address.str()},
           {"port", rs.port},
           {"weight", effectiveWeight(rsId)},
           {"configured_weight", op != opWeights_.end() ? op->second : rs.weight},
           {"state", health::toString(health_ ? health_->state(rsId) : health::State::kUnknown)},
+          {"check", config::toString(rs.check.kind)},
+          {"probes", probes.probes},
+          {"probe_failures", probes.failures},
           {"active", st.active},
           {"inactive", st.inactive},
           {"stats", statsOf(st)},
@@ -317,9 +321,10 @@ Node::ReloadResult Node::reload(const config::Config& next) {
                  svc.onRsRemoved == config::OnRemove::kFlush ? "flushing" : "draining");
   }
   opWeights_.clear();  // the file's weights rule again
+  // Targets first: a changed check drops the weight its misc_dynamic script had set.
+  if (health_) health_->setTargets(targets());
   recomputeWeights();
   dataplane_.publish(buildSnapshot());
-  if (health_) health_->setTargets(targets());
   return r;
 }
 

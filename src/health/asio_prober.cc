@@ -1,9 +1,5 @@
 #include "health/asio_prober.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <array>
 #include <memory>
 #include <optional>
@@ -15,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "health/http_response.h"
+#include "health/probe_socket.h"
 
 namespace anylb::health {
 namespace {
@@ -22,33 +19,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
-
-// linux/in.h: let bind() pick the address only and leave the port to connect(), which can
-// share a port between different destinations. Without it every probe bound to a source would
-// hold its own ephemeral port through TIME_WAIT, and ~28k of them exhaust the range.
-constexpr int kIpBindAddressNoPort = 24;
-
-asio::ip::address toAsio(const IpAddr& a) {
-  if (a.isV4()) return asio::ip::address_v4(a.v4HostOrder());
-  return asio::ip::address_v6(a.bytes);
-}
-
-std::string describe(const error_code& ec) {
-  namespace err = asio::error;
-  if (ec == err::connection_refused) return "connection refused";
-  if (ec == err::connection_reset || ec == err::broken_pipe) return "reset";
-  if (ec == err::network_unreachable) return "network unreachable";
-  if (ec == err::host_unreachable) return "host unreachable";
-  if (ec == err::timed_out) return "connect timeout";
-  return ec.message();
-}
-
-std::string hostHeader(const Target& t) {
-  if (!t.check.httpHost.empty()) return t.check.httpHost;
-  std::string host = t.address.isV4() ? t.address.str() : "[" + t.address.str() + "]";
-  if (t.probePort() != 80) host += ":" + std::to_string(t.probePort());
-  return host;
-}
 
 // One probe in flight. Handlers hold a shared_ptr to it, so it lives until the last one ran;
 // finish() closes the socket and cancels the timer, which makes every pending handler run
@@ -62,33 +32,14 @@ class ProbeOp : public std::enable_shared_from_this<ProbeOp> {
     const tcp::endpoint peer(toAsio(t.address), t.probePort());
     if (t.check.kind == config::CheckKind::kHttp) {
       http_.emplace(t.check.expectStatus, t.check.expectBody);
-      request_ = "GET " + t.check.httpPath + " HTTP/1.1\r\nHost: " + hostHeader(t) +
-                 "\r\nUser-Agent: anylb-health\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+      request_ = httpRequest(t);
     }
     timer_.expires_after(timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (!ec) self->finish(false, self->connected_ ? "response timeout" : "connect timeout");
     });
-    error_code ec;
-    socket_.open(peer.protocol(), ec);
-    // Asio opens sockets without SOCK_CLOEXEC; a command the daemon spawns must not inherit
-    // (and so hold open) a probe's connection.
-    if (!ec) fcntl(socket_.native_handle(), F_SETFD, FD_CLOEXEC);
-    if (!ec && t.source) {
-      if (t.source->family != t.address.family) {
-        failSoon("source address " + t.source->str() + " is of another family");
-        return;
-      }
-      const int one = 1;  // best effort: an older kernel just binds a port as well
-      setsockopt(socket_.native_handle(), IPPROTO_IP, kIpBindAddressNoPort, &one, sizeof(one));
-      socket_.bind(tcp::endpoint(toAsio(*t.source), 0), ec);
-      if (ec) {
-        failSoon("bind " + t.source->str() + ": " + ec.message());
-        return;
-      }
-    }
-    if (ec) {
-      failSoon("socket: " + ec.message());
+    if (auto err = openProbeSocket(socket_, peer.protocol(), t); !err.empty()) {
+      failSoon(std::move(err));
       return;
     }
     socket_.async_connect(peer,
@@ -170,6 +121,16 @@ class ProbeOp : public std::enable_shared_from_this<ProbeOp> {
 };
 
 }  // namespace
+
+std::string describe(const error_code& ec) {
+  namespace err = asio::error;
+  if (ec == err::connection_refused) return "connection refused";
+  if (ec == err::connection_reset || ec == err::broken_pipe) return "reset";
+  if (ec == err::network_unreachable) return "network unreachable";
+  if (ec == err::host_unreachable) return "host unreachable";
+  if (ec == err::timed_out) return "connect timeout";
+  return ec.message();
+}
 
 void AsioProber::start(const Target& target, std::chrono::nanoseconds timeout, Callback done) {
   std::make_shared<ProbeOp>(io_, std::move(done))->start(target, timeout);

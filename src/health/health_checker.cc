@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include "common/process.h"
+
 namespace anylb::health {
 namespace {
 
@@ -33,6 +35,7 @@ struct HealthChecker::Entry {
   uint32_t okRun = 0;    // consecutive successes
   uint32_t failRun = 0;  // consecutive failures
   uint64_t probeId = 0;  // the probe in flight; 0: none
+  RsProbeStats stats;
   Clock::TimePoint due;  // when the next probe is meant to start
   // While idle: starts the next probe. While a probe is in flight: its deadline guard.
   std::unique_ptr<Clock::Timer> timer;
@@ -91,6 +94,9 @@ void HealthChecker::setTargets(std::vector<Target> targets) {
 
 void HealthChecker::restart(Entry& e) {
   e.probeId = 0;
+  // A weight a misc_dynamic script set belongs to that check; the dataplane hears of the
+  // reset through the state change or the next probe of the new check.
+  e.stats.dynamicWeight.reset();
   e.okRun = 0;
   e.failRun = 0;
   e.timer.reset();
@@ -128,6 +134,7 @@ void HealthChecker::startProbe(uint32_t rsId) {
   lagNext_ = (lagNext_ + 1) % kLagWindow;
   counters_.lagMaxMs = std::max(counters_.lagMaxMs, lag);
   ++counters_.probes;
+  ++e.stats.probes;
 
   const uint64_t probeId = nextProbeId_++;
   e.probeId = probeId;
@@ -150,19 +157,36 @@ void HealthChecker::onResult(uint32_t rsId, uint64_t probeId, const ProbeResult&
   e.probeId = 0;
   const auto& check = e.target.check;
   State to = e.state;
+  bool weightChanged = false;
   if (result.ok) {
     e.failRun = 0;
     if (++e.okRun >= check.rise) to = State::kUp;
+    // A passing probe that names no weight gives the configured one back.
+    weightChanged = result.weight != e.stats.dynamicWeight;
+    e.stats.dynamicWeight = result.weight;
   } else {
     ++counters_.failures;
+    ++e.stats.failures;
     e.okRun = 0;
     if (++e.failRun >= check.fall) to = State::kDown;
   }
-  // The next probe is `interval` (± jitter) after this one ended: never two in flight.
+  // The next probe is `interval` (± jitter) after this one ended: never two in flight. While a
+  // failure run is on its way to `fall`, retry_interval (keepalived's delay_before_retry).
+  const bool retrying = !result.ok && to != State::kDown && check.retryInterval.count() > 0;
   const double jitter = std::clamp(check.jitter, 0.0, 0.5);
   const double factor = 1.0 + jitter * (2.0 * uniform() - 1.0);
-  schedule(e, std::chrono::duration_cast<Clock::Duration>(toDuration(check.interval) * factor));
-  if (to != e.state) changeState(e, to, result.reason);  // last: it may end in setTargets()
+  schedule(e, std::chrono::duration_cast<Clock::Duration>(
+                  toDuration(retrying ? check.retryInterval : check.interval) * factor));
+  // Last: the callbacks may end in setTargets(), which may destroy `e`.
+  if (to != e.state) {
+    changeState(e, to, result.reason);
+  } else if (weightChanged && onWeightChange_) {
+    spdlog::info("health: service {} RS {} weight {} ({})", e.target.service,
+                 Endpoint{e.target.address, e.target.port}.str(),
+                 result.weight ? std::to_string(*result.weight) : "as configured", result.reason);
+    const auto cb = onWeightChange_;
+    cb(rsId);
+  }
 }
 
 void HealthChecker::changeState(Entry& e, State to, const std::string& reason) {
@@ -195,10 +219,25 @@ void HealthChecker::emit(const Change& change, const Target& target) {
     argv.insert(argv.end(), {rs, toString(change.from), toString(change.to)});
     notifier_.run(std::move(argv));
   }
+  // notify_up / notify_down: as written (quotes honoured), then the service and ADDR:PORT.
+  const std::string* perRs = change.to == State::kUp     ? &target.notifyUp
+                             : change.to == State::kDown ? &target.notifyDown
+                                                         : nullptr;
+  if (perRs != nullptr && !perRs->empty()) {
+    if (auto argv = splitCommandLine(*perRs)) {
+      argv->insert(argv->end(), {target.service, rs});
+      notifier_.run(std::move(*argv));
+    }
+  }
   if (onChange_) {
     const auto cb = onChange_;  // the callback may replace itself
     cb(change);
   }
+}
+
+HealthChecker::RsProbeStats HealthChecker::rsStats(uint32_t rsId) const {
+  const auto it = entries_.find(rsId);
+  return it == entries_.end() ? RsProbeStats{} : it->second->stats;
 }
 
 State HealthChecker::state(uint32_t rsId) const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -63,6 +64,19 @@ class HealthChecker {
 
   [[nodiscard]] State state(uint32_t rsId) const;  // kUnknown if not a target
 
+  // Called on the io thread when a probe that did not change the state changed the weight
+  // the check asks for (misc_dynamic); a state change reports it through onChange. It may
+  // call setTargets().
+  void onWeightChange(std::function<void(uint32_t rsId)> cb) { onWeightChange_ = std::move(cb); }
+
+  struct RsProbeStats {
+    uint64_t probes = 0;    // probes started for this RS since it became a target
+    uint64_t failures = 0;  // of which failed
+    // The weight the last passing probe asked for (misc_dynamic); nullopt: the configured one.
+    std::optional<uint32_t> dynamicWeight;
+  };
+  [[nodiscard]] RsProbeStats rsStats(uint32_t rsId) const;  // zeros if not a target
+
   struct Stats {
     uint64_t probes = 0;    // probes started
     uint64_t failures = 0;  // probes that failed
@@ -101,6 +115,7 @@ class HealthChecker {
   Notifier notifier_;
   std::mt19937_64 rng_;
   std::function<void(const Change&)> onChange_;
+  std::function<void(uint32_t)> onWeightChange_;
   std::unordered_map<uint32_t, std::unique_ptr<Entry>> entries_;
   uint64_t nextProbeId_ = 1;
   // Prober callbacks and posted work hold a weak_ptr to this: they do nothing once the checker

@@ -1,7 +1,12 @@
 #include "health/http_response.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <array>
 #include <cctype>
+
+#include "health/target.h"
 
 namespace anylb::health {
 namespace {
@@ -54,10 +59,36 @@ bool isInterim(int status) {
 
 }  // namespace
 
+std::string httpRequest(const Target& t) {
+  std::string host = t.check.httpHost;
+  if (host.empty()) {
+    host = t.address.isV4() ? t.address.str() : "[" + t.address.str() + "]";
+    const uint16_t schemePort = t.check.kind == config::CheckKind::kHttps ? 443 : 80;
+    if (t.probePort() != schemePort) host += ":" + std::to_string(t.probePort());
+  }
+  return "GET " + t.check.httpPath + " HTTP/1.1\r\nHost: " + host +
+         "\r\nUser-Agent: anylb-health\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+}
+
 HttpResponseCheck::HttpResponseCheck(std::vector<config::StatusRange> expectStatus,
-                                     std::string expectBody)
-    : expectStatus_(std::move(expectStatus)), expectBody_(std::move(expectBody)) {
+                                     std::string expectBody, std::string expectDigest)
+    : expectStatus_(std::move(expectStatus)),
+      expectBody_(std::move(expectBody)),
+      expectDigest_(std::move(expectDigest)) {
   if (expectStatus_.empty()) expectStatus_.push_back(config::StatusRange{});
+  if (!expectDigest_.empty()) {
+    md5_ = EVP_MD_CTX_new();
+    // MD5 for keepalived compatibility (its genhash prints it), not for security: the body
+    // comes over a connection we do not authenticate by default anyway.
+    if (md5_ != nullptr && EVP_DigestInit_ex(md5_, EVP_md5(), nullptr) != 1) {
+      EVP_MD_CTX_free(md5_);
+      md5_ = nullptr;
+    }
+  }
+}
+
+HttpResponseCheck::~HttpResponseCheck() {
+  EVP_MD_CTX_free(md5_);
 }
 
 HttpResponseCheck::Verdict HttpResponseCheck::done(Verdict v, std::string reason) {
@@ -86,7 +117,9 @@ HttpResponseCheck::Verdict HttpResponseCheck::finish() {
     case Phase::kHead:
       return done(Verdict::kFail, statusChecked_ ? "truncated headers" : "no status line");
     case Phase::kBody:
-      return done(Verdict::kFail, "body mismatch");
+      // Without a length or chunking, the server's EOF is the end of the body.
+      if (!chunked_ && !haveLength_) return bodyEnd();
+      return done(Verdict::kFail, expectDigest_.empty() ? "body mismatch" : "truncated body");
     case Phase::kDone:
       break;
   }
@@ -172,11 +205,12 @@ HttpResponseCheck::Verdict HttpResponseCheck::onHeadComplete(size_t headLen) {
     }
   }
   const std::string statusText = "status " + std::to_string(status_);
-  if (expectBody_.empty()) return done(Verdict::kOk, statusText);
+  if (expectBody_.empty() && expectDigest_.empty()) return done(Verdict::kOk, statusText);
+  if (!expectDigest_.empty() && md5_ == nullptr) return done(Verdict::kFail, "no MD5 available");
   if (chunked_) haveLength_ = false;  // RFC 9112 6.3: Transfer-Encoding wins
   phase_ = Phase::kBody;
   head_.clear();
-  if (haveLength_ && remaining_ == 0) return done(Verdict::kFail, "body mismatch");
+  if (haveLength_ && remaining_ == 0) return bodyEnd();
   return rest.empty() ? Verdict::kNeedMore : feedBody(rest);
 }
 
@@ -187,7 +221,7 @@ HttpResponseCheck::Verdict HttpResponseCheck::feedBody(std::string_view bytes) {
   remaining_ -= take;
   const Verdict v = appendBody(bytes.substr(0, take));
   if (v != Verdict::kNeedMore) return v;
-  return remaining_ == 0 ? done(Verdict::kFail, "body mismatch") : Verdict::kNeedMore;
+  return remaining_ == 0 ? bodyEnd() : Verdict::kNeedMore;
 }
 
 HttpResponseCheck::Verdict HttpResponseCheck::feedChunked(std::string_view bytes) {
@@ -214,7 +248,7 @@ HttpResponseCheck::Verdict HttpResponseCheck::feedChunked(std::string_view bytes
         }
         chunkLine_.clear();
         if (digits == 0) return done(Verdict::kFail, "invalid chunked encoding");
-        if (size == 0) return done(Verdict::kFail, "body mismatch");  // the last chunk
+        if (size == 0) return bodyEnd();  // the last chunk (trailers are not read)
         chunkLeft_ = size;
         chunkPhase_ = ChunkPhase::kData;
         break;
@@ -242,15 +276,43 @@ HttpResponseCheck::Verdict HttpResponseCheck::feedChunked(std::string_view bytes
 }
 
 HttpResponseCheck::Verdict HttpResponseCheck::appendBody(std::string_view bytes) {
+  if (md5_ != nullptr) {
+    if (bytes.size() > kMaxDigestBodyBytes - digested_) {
+      return done(Verdict::kFail, "body too large");
+    }
+    digested_ += bytes.size();
+    EVP_DigestUpdate(md5_, bytes.data(), bytes.size());
+  }
+  if (bodyMatched_ || expectBody_.empty()) return Verdict::kNeedMore;
   const size_t old = body_.size();
   body_.append(bytes.substr(0, kMaxBodyBytes - old));
   // Only the new bytes and the tail that a match could straddle are searched.
   const size_t from = old >= expectBody_.size() ? old - (expectBody_.size() - 1) : 0;
   if (body_.find(expectBody_, from) != std::string::npos) {
-    return done(Verdict::kOk, "status " + std::to_string(status_));
+    if (md5_ == nullptr) return done(Verdict::kOk, "status " + std::to_string(status_));
+    bodyMatched_ = true;  // the digest still needs the rest of the body
+    body_.clear();
+    return Verdict::kNeedMore;
   }
+  // Not in the first kMaxBodyBytes: a failure whatever the digest says.
   if (body_.size() >= kMaxBodyBytes) return done(Verdict::kFail, "body mismatch");
   return Verdict::kNeedMore;
+}
+
+HttpResponseCheck::Verdict HttpResponseCheck::bodyEnd() {
+  if (!expectBody_.empty() && !bodyMatched_) return done(Verdict::kFail, "body mismatch");
+  if (md5_ == nullptr) return done(Verdict::kOk, "status " + std::to_string(status_));
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md5_, md.data(), &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(kHex[md[i] >> 4]);
+    hex.push_back(kHex[md[i] & 0xF]);
+  }
+  if (hex != expectDigest_) return done(Verdict::kFail, "digest mismatch");
+  return done(Verdict::kOk, "status " + std::to_string(status_) + ", digest ok");
 }
 
 }  // namespace anylb::health

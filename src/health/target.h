@@ -22,11 +22,14 @@ struct Target {
   config::HealthCheck check;     // effective check; kind none: always up, never probed
   std::optional<IpAddr> source;  // probes leave from this local address (the uplink address)
   std::string notify;            // command run on state changes; empty = none
+  std::string notifyUp;          // run when the state becomes up / down (keepalived's
+  std::string notifyDown;        // notify_up / notify_down); empty = none
 
   [[nodiscard]] uint16_t probePort() const { return check.port != 0 ? check.port : port; }
 };
 
-// Field-by-field equality of two checks (config::HealthCheck has no operator==).
+// Equality of two checks, every field (HealthCheck's defaulted operator==, which a new field
+// joins by itself).
 bool sameCheck(const config::HealthCheck& a, const config::HealthCheck& b);
 
 }  // namespace anylb::health

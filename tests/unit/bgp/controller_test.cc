@@ -158,6 +158,25 @@ TEST_F(ControllerTest, DeadDataplaneWithdrawsEverythingAtOnce) {
   EXPECT_FALSE(speaker.has(kVip));  // rise again
 }
 
+// The hook of quorum_up / quorum_down: one call per change of one VIP's announcement, in
+// order, with the VIP it concerns, and none while nothing changes.
+TEST_F(ControllerTest, ReportsEachVipAnnouncementChangeOnce) {
+  std::vector<std::string> seen;
+  ctl.onVipChange([&](const IpAddr& vip, VipAnnounce from, VipAnnounce to) {
+    seen.push_back(vip.str() + " " + toString(from) + "->" + toString(to));
+  });
+  run(kRise + 400, true, {true, false});
+  EXPECT_EQ(seen, std::vector<std::string>{"10.100.0.10 withdrawn->announced"});
+  run(2000, true, {true, false});
+  EXPECT_EQ(seen.size(), 1U);
+  run(200, true, {false, false});
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[1], "10.100.0.10 announced->withdrawn");
+  ctl.setDrain(true, now);
+  run(kRise * 4, true, {true, true});  // drained: nothing is announced, nothing changes
+  EXPECT_EQ(seen.size(), 2U);
+}
+
 TEST_F(ControllerTest, DrainAnnouncesGracefulShutdownThenWithdrawsAndUndrains) {
   run(kRise + 400, true, {true, true});
   ctl.setDrain(true, now);

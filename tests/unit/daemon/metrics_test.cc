@@ -240,7 +240,7 @@ const json kServices = json::parse(R"json({"services": [
    "rate": {"cps": 2, "in_pps": 20, "out_pps": 18, "in_bps": 1300, "out_bps": 120000},
    "real_servers": [
      {"address": "10.20.0.11", "port": 80, "weight": 3, "configured_weight": 3, "state": "up",
-      "active": 2, "inactive": 1,
+      "active": 2, "inactive": 1, "check": "https", "probes": 41, "probe_failures": 3,
       "stats": {"conns": 7, "in_packets": 100, "out_packets": 90, "in_bytes": 6000,
                 "out_bytes": 123456789000000}},
      {"address": "10.20.0.12", "port": 8080, "weight": 0, "configured_weight": 5,
@@ -298,6 +298,8 @@ TEST_F(PrometheusTextTest, IsWellFormed) {
       {"anylb_rs_sessions", "gauge"},
       {"anylb_rs_weight", "gauge"},
       {"anylb_rs_health", "gauge"},
+      {"anylb_health_probes_total", "counter"},
+      {"anylb_health_probe_failures_total", "counter"},
       {"anylb_worker_rx_packets_total", "counter"},
       {"anylb_worker_forwarded_packets_total", "counter"},
       {"anylb_worker_exception_packets_total", "counter"},
@@ -400,6 +402,17 @@ TEST_F(PrometheusTextTest, LabelValuesAreEscaped) {
             0);
   EXPECT_NE(text_.find(R"(reason="we\"ird\\re\nason")"), std::string::npos) << text_;
   EXPECT_NE(text_.find(R"(vip="we\"ird\\vip\nx")"), std::string::npos) << text_;
+}
+
+// Probe counts per RS and check kind; an RS listed without them (an older daemon, or no
+// health checker) has no such series rather than zeros that look measured.
+TEST_F(PrometheusTextTest, HealthProbeCountsPerRealServerAndCheck) {
+  const Labels rs1 = web({{"real_server", "10.20.0.11:80"}, {"check", "https"}});
+  EXPECT_EQ(at("anylb_health_probes_total", rs1), 41);
+  EXPECT_EQ(at("anylb_health_probe_failures_total", rs1), 3);
+  EXPECT_FALSE(e_.value("anylb_health_probes_total",
+                        web({{"real_server", "10.20.0.12:8080"}, {"check", "tcp"}})));
+  EXPECT_EQ(e_.series("anylb_health_probes_total", {}).size(), 1U);
 }
 
 TEST_F(PrometheusTextTest, StateSeriesAreOneHot) {

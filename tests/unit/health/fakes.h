@@ -91,10 +91,11 @@ class FakeProber final : public Prober {
   }
 
   // Answers the oldest probe the responder left unanswered (its deadline may have passed).
-  void answer(bool ok, std::string reason) {
+  void answer(bool ok, std::string reason) { answer(ProbeResult{ok, std::move(reason)}); }
+  void answer(ProbeResult result) {
     const Callback done = probes.at(unanswered_.at(0)).done;
     unanswered_.pop_front();
-    done(ProbeResult{ok, std::move(reason)});
+    done(std::move(result));
   }
   [[nodiscard]] size_t unanswered() const { return unanswered_.size(); }
 

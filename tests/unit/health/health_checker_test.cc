@@ -526,3 +526,76 @@ TEST(HealthCheckerLifetime, ProbeEndingAfterTheCheckerIsGoneIsHarmless) {
 
 }  // namespace
 }  // namespace anylb::health
+
+namespace anylb::health {
+namespace {
+
+// keepalived's delay_before_retry: after a failure the next probe comes retry_interval later,
+// until the failure run reaches fall; down, probing is back at interval.
+TEST_F(HealthCheckerTest, RetryIntervalBetweenFailuresUntilFall) {
+  auto check = tcpCheck(1, 3, 0.0, 10.0);
+  check.retryInterval = config::Seconds(1.0);
+  checker_->setTargets({target(1, check)});
+  probeOnce(true);
+  ASSERT_EQ(checker_->state(1), State::kUp);
+  std::vector<Clock::TimePoint> starts;
+  for (int i = 0; i < 5; ++i) {
+    probeOnce(false, "connection refused");
+    starts.push_back(prober_->probes.back().startedAt);
+  }
+  EXPECT_EQ(checker_->state(1), State::kDown);
+  ASSERT_EQ(starts.size(), 5U);
+  EXPECT_NEAR(secondsBetween(starts[0], starts[1]), 1.0, 0.02);   // retry
+  EXPECT_NEAR(secondsBetween(starts[1], starts[2]), 1.0, 0.02);   // retry; this one is fall
+  EXPECT_NEAR(secondsBetween(starts[2], starts[3]), 10.0, 0.02);  // down: interval again
+  EXPECT_NEAR(secondsBetween(starts[3], starts[4]), 10.0, 0.02);
+}
+
+// misc_dynamic: a passing probe that names a weight is reported once per change of weight;
+// a plain pass gives the configured weight back.
+TEST_F(HealthCheckerTest, DynamicWeightIsReportedOncePerChange) {
+  std::vector<uint32_t> weightChanges;
+  checker_->onWeightChange([&](uint32_t rsId) { weightChanges.push_back(rsId); });
+  checker_->setTargets({target(7, tcpCheck(1, 1))});
+  probeOnce(true);
+  ASSERT_EQ(checker_->state(7), State::kUp);
+  EXPECT_FALSE(checker_->rsStats(7).dynamicWeight);
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 1000 && prober_->unanswered() == 0; ++j) run(milliseconds(10));
+    prober_->answer(ProbeResult{true, "exit 7 (weight 5)", 5U});
+    io_.poll();
+  }
+  EXPECT_EQ(weightChanges, std::vector<uint32_t>{7});
+  EXPECT_EQ(checker_->rsStats(7).dynamicWeight, 5U);
+  probeOnce(true, "exit 0");
+  EXPECT_EQ(weightChanges, (std::vector<uint32_t>{7, 7}));
+  EXPECT_FALSE(checker_->rsStats(7).dynamicWeight);
+  EXPECT_EQ(changes_.size(), 1U);  // the state never changed after the first up
+  const auto st = checker_->rsStats(7);
+  EXPECT_EQ(st.probes, 5U);
+  EXPECT_EQ(st.failures, 0U);
+}
+
+TEST_F(HealthCheckerTest, PerRsProbeCountsAndReloadOfTheCheckDropsTheDynamicWeight) {
+  checker_->setTargets({target(1, tcpCheck(1, 1)), target(2, tcpCheck(1, 1))});
+  prober_->responder = [](const Target& t) {
+    return t.rsId == 1 ? ProbeResult{false, "exit 1"} : ProbeResult{true, "exit 3 (weight 1)", 1U};
+  };
+  run(seconds(10));
+  const auto one = checker_->rsStats(1);
+  const auto two = checker_->rsStats(2);
+  EXPECT_GE(one.probes, 5U);
+  EXPECT_EQ(one.failures, one.probes);
+  EXPECT_GE(two.probes, 5U);
+  EXPECT_EQ(two.failures, 0U);
+  EXPECT_EQ(one.probes + two.probes, checker_->stats().probes);
+  EXPECT_EQ(two.dynamicWeight, 1U);
+  EXPECT_EQ(checker_->rsStats(99).probes, 0U);
+  auto changed = tcpCheck(1, 1);
+  changed.timeout = config::Seconds(0.25);
+  checker_->setTargets({target(1, tcpCheck(1, 1)), target(2, changed)});
+  EXPECT_FALSE(checker_->rsStats(2).dynamicWeight);
+}
+
+}  // namespace
+}  // namespace anylb::health

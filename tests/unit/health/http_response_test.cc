@@ -191,3 +191,82 @@ TEST(HttpResponseCheck, VerdictIsFinal) {
 
 }  // namespace
 }  // namespace anylb::health
+
+namespace anylb::health {
+namespace {
+
+// keepalived's digest: the MD5 of the whole body, however it is delimited; md5("hello") and
+// md5("") as `md5sum` prints them.
+constexpr const char* kHelloMd5 = "5d41402abc4b2a76b9719d911017c592";
+constexpr const char* kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+
+Outcome digestCheck(const std::string& response, const std::string& digest, size_t step,
+                    const std::string& body = "") {
+  HttpResponseCheck c({{200, 399}}, body, digest);
+  if (step == 0) step = response.size() + 1;
+  V v = V::kNeedMore;
+  size_t fed = 0;
+  while (fed < response.size() && v == V::kNeedMore) {
+    const size_t n = std::min(step, response.size() - fed);
+    v = c.feed(std::string_view(response).substr(fed, n));
+    fed += n;
+  }
+  if (v == V::kNeedMore) v = c.finish();
+  return {v, c.reason(), fed};
+}
+
+void expectDigest(const std::string& response, const std::string& digest, V verdict,
+                  const std::string& reason, const std::string& body = "") {
+  for (const size_t step : {size_t{0}, size_t{1}, size_t{7}}) {
+    const Outcome o = digestCheck(response, digest, step, body);
+    EXPECT_EQ(o.verdict, verdict) << "step " << step << ": " << o.reason;
+    EXPECT_EQ(o.reason, reason) << "step " << step;
+  }
+}
+
+TEST(HttpResponseDigest, EveryWayABodyCanEnd) {
+  const std::string ok = "status 200, digest ok";
+  expectDigest("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", kHelloMd5, V::kOk, ok);
+  expectDigest(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n",
+      kHelloMd5, V::kOk, ok);
+  expectDigest("HTTP/1.0 200 OK\r\n\r\nhello", kHelloMd5, V::kOk, ok);  // ended by the close
+  expectDigest("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", kEmptyMd5, V::kOk, ok);
+  // Bytes after Content-Length are not part of the body.
+  expectDigest("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA", kHelloMd5, V::kOk, ok);
+}
+
+TEST(HttpResponseDigest, MismatchAndTruncation) {
+  expectDigest("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHELLO", kHelloMd5, V::kFail,
+               "digest mismatch");
+  expectDigest("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhello", kHelloMd5, V::kFail,
+               "truncated body");
+  expectDigest("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", kHelloMd5,
+               V::kFail, "truncated body");
+  expectDigest("HTTP/1.1 503 Busy\r\nContent-Length: 5\r\n\r\nhello", kHelloMd5, V::kFail,
+               "status 503");
+}
+
+TEST(HttpResponseDigest, WithABodySubstringBothMustHold) {
+  const std::string r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  expectDigest(r, kHelloMd5, V::kOk, "status 200, digest ok", "ell");
+  expectDigest(r, kHelloMd5, V::kFail, "body mismatch", "xyz");
+}
+
+TEST(HttpResponseDigest, BodyIsBounded) {
+  HttpResponseCheck c({{200, 399}}, "", kHelloMd5);
+  ASSERT_EQ(c.feed("HTTP/1.1 200 OK\r\n\r\n"), V::kNeedMore);
+  const std::string mib(1024 * 1024, 'x');
+  V v = V::kNeedMore;
+  size_t fed = 0;
+  while (v == V::kNeedMore && fed <= HttpResponseCheck::kMaxDigestBodyBytes) {
+    v = c.feed(mib);
+    fed += mib.size();
+  }
+  EXPECT_EQ(v, V::kFail);
+  EXPECT_EQ(c.reason(), "body too large");
+  EXPECT_EQ(fed, HttpResponseCheck::kMaxDigestBodyBytes + mib.size());
+}
+
+}  // namespace
+}  // namespace anylb::health

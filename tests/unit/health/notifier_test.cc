@@ -180,5 +180,38 @@ TEST(Notifier, HealthCheckerRunsNotifyOnEachChange) {
   EXPECT_EQ(checker.stats().notifyFailures, 2U);
 }
 
+// keepalived's notify_up / notify_down: the one matching the new state runs, as written (its
+// quoted argument stays one word), with the service and ADDR:PORT appended.
+TEST(Notifier, HealthCheckerRunsNotifyUpAndNotifyDown) {
+  TempDir dir;
+  boost::asio::io_context io;
+  testing::FakeClock clock;
+  auto prober = std::make_unique<testing::FakeProber>(clock);
+  testing::FakeProber* fake = prober.get();
+  HealthChecker checker(io, std::move(prober), HealthChecker::Options{&clock, 7, seconds(5)});
+
+  Target t;
+  t.rsId = 1;
+  t.service = "web";
+  t.address = *IpAddr::parse("10.20.0.11");
+  t.port = 80;
+  t.check.kind = config::CheckKind::kTcp;
+  t.check.interval = config::Seconds(1);
+  t.check.rise = 1;
+  t.check.fall = 1;
+  const std::string recorder = dir.recorder();
+  t.notifyUp = recorder + " 'is up'";
+  t.notifyDown = recorder + " went-down";
+  checker.setTargets({t});
+  fake->responder = [](const Target&) { return ProbeResult{true, "connected"}; };
+  clock.advance(seconds(2));
+  ASSERT_TRUE(runUntil(io, [&] { return !dir.recorded().empty(); }));
+  fake->responder = [](const Target&) { return ProbeResult{false, "connection refused"}; };
+  clock.advance(seconds(2));
+  ASSERT_TRUE(runUntil(io, [&] { return dir.recorded().size() >= 2 * 24; }));
+  EXPECT_EQ(dir.recorded(), "is up web 10.20.0.11:80\nwent-down web 10.20.0.11:80\n");
+  EXPECT_EQ(checker.stats().notifyFailures, 0U);
+}
+
 }  // namespace
 }  // namespace anylb::health
