@@ -99,7 +99,7 @@ name = "nspawn"
 router_id = "10.99.1.2"
 [dataplane]
 workers = 1
-eal_args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", "anylb-nspawn", "--log-level", "*:notice"]
+eal_args = ["--no-huge", "--no-pci", "-m", "256", "--iova-mode", "va", "--file-prefix", "anylb-nspawn", "--log-level", "*:notice"]
 session_capacity = 65536
 idle_sleep_max_us = 500
 [[dataplane.port]]
@@ -186,7 +186,7 @@ pns python3 -m http.server --bind 10.99.20.11 --directory "$work/www" 80 >/dev/n
 echo $! >"$work/rs.pid"
 nsenter -t "$leader" -n ip link set up0 up  # the root has no iproute2: the host's ip
 get() { # get: one request through the VIP from the client address, bounded
-  pns curl -s -m 2 --interface 10.99.30.1 http://10.99.100.10/ 2>/dev/null
+  pns curl -s -m 1 --interface 10.99.30.1 http://10.99.100.10/ 2>/dev/null
 }
 serving() { # serving SECONDS: the VIP answers within SECONDS
   local i
