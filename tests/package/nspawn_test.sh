@@ -182,7 +182,9 @@ pns ip route add 10.99.200.0/28 via 10.99.1.2
 pns sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.adeb-h0.rp_filter=0
 mkdir -p "$work/www"
 echo "served by the peer" >"$work/www/index.html"
-pns python3 -m http.server --bind 10.99.20.11 --directory "$work/www" 80 >/dev/null 2>&1 &
+# Not through pns (a function: $! would be its subshell, and killing it would leave python).
+ip netns exec "$peer" python3 -m http.server --bind 10.99.20.11 --directory "$work/www" 80 \
+  >/dev/null 2>&1 &
 echo $! >"$work/rs.pid"
 nsenter -t "$leader" -n ip link set up0 up  # the root has no iproute2: the host's ip
 get() { # get: one request through the VIP from the client address, bounded
