@@ -176,7 +176,9 @@ struct HealthCheck {
   uint16_t port = 0;    // 0 = the RS's own port
   std::string httpPath = "/";
   std::string httpHost;  // empty: the RS address
-  std::vector<StatusRange> expectStatus{{200, 399}};
+  // One 200..399 range. Not `{{200, 399}}`: GCC 12 reports its initializer_list's backing
+  // array as maybe-uninitialized wherever a HealthCheck is copied (a false positive).
+  std::vector<StatusRange> expectStatus = std::vector<StatusRange>(1, StatusRange{200, 399});
   std::string expectBody;  // substring the body must contain; empty = any
   // Between probes while a failure run has started but not yet reached `fall` (keepalived's
   // delay_before_retry); zero: `interval`.

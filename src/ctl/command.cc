@@ -8,13 +8,10 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "anylb_version.h"  // generated: ANYLB_VERSION (cmake/version.cmake)
 #include "config/loader.h"
 #include "ctl/ipvs_format.h"
 #include "ctl/status_format.h"
-
-#ifndef ANYLB_VERSION
-#define ANYLB_VERSION "unknown"
-#endif
 
 namespace anylb::ctl {
 

@@ -3,10 +3,10 @@
 //
 // Signals: SIGTERM drains (VIPs re-announced with GRACEFUL_SHUTDOWN for bgp.drain_seconds, then
 // withdrawn), then stops; a second SIGTERM, or SIGINT, stops at once. SIGHUP reloads the config
-// (as `anylbctl reload` does); SIGUSR1 logs the stats. A file named "drain" next to the control
-// socket drains the node while it exists (removing it undrains), as `anylbctl drain` does.
-// The control API (docs/control-api.md) listens on control.socket, metrics on
-// control.metrics_listen.
+// (as `anylbctl reload` does); SIGUSR1 logs the stats; SIGUSR2 reopens the log file. A file named
+// "drain" next to the control socket drains the node while it exists (removing it undrains), as
+// `anylbctl drain` does. The control API (docs/control-api.md) listens on control.socket, metrics
+// on control.metrics_listen.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +21,7 @@
 #include <functional>
 #include <string>
 
+#include "anylb_version.h"  // generated: ANYLB_VERSION (cmake/version.cmake)
 #include "bgp/agent.h"
 #include "common/logging.h"
 #include "common/sd_notify.h"
@@ -34,7 +35,16 @@ namespace {
 constexpr const char* kUsage =
     "usage: anylbd [-v]... -c FILE      run the node with config FILE\n"
     "       anylbd --check-config FILE  validate FILE, print errors or a summary\n"
-    "       anylbd --help | --version\n";
+    "       anylbd -h | --help | --version\n"
+    "\n"
+    "  -c, --config FILE      the config file to run with (anylb.toml(5))\n"
+    "  --check-config FILE    exit 0 if FILE is valid, else print every error and exit 1\n"
+    "  -v                     lower the log level one step (info, debug, trace); -vv two\n"
+    "  -h, --help             this text\n"
+    "  --version              anylbd's version\n"
+    "\n"
+    "Signals: SIGTERM drains then stops (again: stop now), SIGINT stops, SIGHUP reloads the\n"
+    "config, SIGUSR1 logs the stats, SIGUSR2 reopens the log file. See anylbd(8).\n";
 
 int usageError(const std::string& msg) {
   std::fprintf(stderr, "anylbd: %s\n%s", msg.c_str(), kUsage);
@@ -162,6 +172,20 @@ int run(const std::string& path, int verbose) {
         usr1.async_wait(onUsr1);
       };
   usr1.async_wait(onUsr1);
+  // SIGUSR2: reopen logging.file at its path (logrotate moved it; debian/anylb.logrotate).
+  boost::asio::signal_set usr2(io, SIGUSR2);
+  std::function<void(const boost::system::error_code&, int)> onUsr2 =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (anylb::reopenLogFile()) {
+          spdlog::info("received SIGUSR2: log file {} reopened", cfg.logging.file);
+        } else {
+          spdlog::warn("received SIGUSR2: no log file reopened (logging.file is \"{}\")",
+                       cfg.logging.file);
+        }
+        usr2.async_wait(onUsr2);
+      };
+  usr2.async_wait(onUsr2);
   // Reload (SIGHUP, anylbctl reload): validate first; an invalid file changes nothing.
   auto reload = [&](const char* via) -> nlohmann::json {
     auto again = anylb::config::loadConfigFile(path);
@@ -290,7 +314,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::puts("anylbd 0.1.0");
+      std::puts("anylbd " ANYLB_VERSION);
       return 0;
     }
     if (a == "--check-config" || a == "-c" || a == "--config") {

@@ -28,6 +28,25 @@ metrics() { inns lb1 curl -s -m 5 http://127.0.0.1:9461/metrics; }
 jget() { "$PY" -c "import json,sys; j=json.load(sys.stdin); print($2)" <<<"$1"; }
 
 ctl status >/dev/null || fail "anylbctl status failed"
+
+# --- bash completion (contrib/bash-completion/anylbctl) with this node's addresses
+# complete CWORD WORD...: the completion's offers, sorted, on one line.
+complete_ctl() {
+  # shellcheck disable=SC2016
+  bash --norc --noprofile -c 'source "$0"; COMP_WORDS=("${@:2}"); COMP_CWORD=$1; _anylbctl
+    printf "%s\n" "${COMPREPLY[@]}"' "$REPO/contrib/bash-completion/anylbctl" "$@" |
+    sort | tr '\n' ' ' | sed 's/ $//'
+}
+S=(-s /run/anylb-lab1/anylb.sock)
+assert_eq "$(complete_ctl 4 "$BUILD_DIR/src/anylbctl" "${S[@]}" drain "")" "10.100.0.10" \
+  "completion of drain's VIP"
+assert_eq "$(complete_ctl 4 "$BUILD_DIR/src/anylbctl" "${S[@]}" weight 10.100.)" "10.100.0.10:80" \
+  "completion of weight's service"
+assert_eq "$(complete_ctl 5 "$BUILD_DIR/src/anylbctl" "${S[@]}" weight 10.100.0.10:80 "")" \
+  "10.20.0.11:80 10.20.0.12:80 10.20.0.13:80" "completion of weight's real servers"
+assert_eq "$(complete_ctl 5 "$BUILD_DIR/src/anylbctl" "${S[@]}" sessions --rs 10.20.0.12)" \
+  "10.20.0.12:80" "completion of --rs"
+log "bash completion: the node's VIP, service and real servers"
 before=$(ctl --json -L -n) || fail "anylbctl --json -L -n failed"
 m0=$(metrics) || fail "no metrics"
 
