@@ -123,7 +123,7 @@ for port in 8080 8081; do
       want=$(awk '{print $2}' <<<"$out" | sort)
       got=$(logged "$tag" | sort)
       [[ $got == "$want" ]] ||
-        fail ":$port $mode from $src: header addresses logged [$(echo $got)] != client sockets [$(echo $want)]"
+        fail ":$port $mode from $src: header addresses logged [${got//$'\n'/ }] != client sockets [${want//$'\n'/ }]"
       conns=$(awk '{print $2}' <<<"$out" | sort -u | wc -l)
       lips=$(logged_lips "$tag" | sort -u | wc -l)
       if [[ $mode == keep ]]; then

@@ -116,7 +116,6 @@ EOF
   local fp=$!
   bg_track $fp
   local max_s=0 max_r=0 max_f=0 s r f
-  local engaged_at_s=
   while kill -0 "$fp" 2>/dev/null; do
     sleep 2
     read -r s r f _ <<<"$(sample)" || continue
@@ -140,7 +139,7 @@ EOF
   # Legitimate connections: one per close-mode request, one per keep-alive run (10 requests).
   local legit=$((ok_c + fail_c + $(wc -l <"$keep")))
   R_LINE="| $mode | $(sed 's/^sent //; s/ SYNs in / in /; s/, 0 sends failed//' "$STATE/flood-$mode.txt") | $pre_s / $pre_r | $max_s / $max_r | $max_f | $created / $legit | $((syns1 - syns0)) | $ok_k/$((ok_k + fail_k)) | $ok_c/$((ok_c + fail_c)) | $(sget "$st" 'workers.*.syn_proxy.cookies_sent') | $(sget "$st" 'workers.*.drops.session_table_full') |"
-  R_MODE=$mode R_PRE_S=$pre_s R_MAX_S=$max_s R_MAX_R=$max_r R_FAIL=$((fail_k + fail_c))
+  R_PRE_S=$pre_s R_MAX_S=$max_s R_MAX_R=$max_r R_FAIL=$((fail_k + fail_c))
   R_OK=$((ok_k + ok_c)) R_SYNS=$((syns1 - syns0)) R_STATS=$st R_CREATED=$created R_LEGIT=$legit
   log "$mode: $(cat "$STATE/flood-$mode.txt")"
   log "$mode: sessions/syn_recv before $pre_s/$pre_r, max during $max_s/$max_r, LIP port fill max $max_f, sessions created $created for $legit legitimate connections, SYNs at the RS +$R_SYNS, legit keep-alive $ok_k ok $fail_k failed, close $ok_c ok $fail_c failed"
