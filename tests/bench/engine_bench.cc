@@ -211,7 +211,9 @@ class ProxySetup {
   ProxySetup& operator=(const ProxySetup&) = delete;
 
   fullnat::Worker& worker() { return *worker_; }
-  uint32_t now = 2000;  // ms, monotonic; cookies made at 2000 stay valid until 131 s
+  // ms, monotonic. Past the first 65.536 s cookie bucket, as on any node up for a minute: a
+  // wrong cookie is then checked against two buckets (CookieJar::check), not one.
+  uint32_t now = 100'000;
 
   // Data (4 bytes) on random established sessions of `k`, from the client or from the RS.
   [[nodiscard]] FrameSet established(Kind k, bool inbound, size_t count) const {
