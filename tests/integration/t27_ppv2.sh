@@ -207,5 +207,15 @@ assert_ge "$headers" "$total" "ppv2_headers (one per connection at least)"
 # 8081: 8 addresses x (5 + 1) connections and two transfers; 2526: two banners.
 assert_ge "$accepted" $((8 * 6 + 2 + 2)) "syn_proxy.accepted"
 assert_eq "$(sget "$s" 'workers.*.drops.ppv2_no_room')" 0 "ppv2_no_room drops"
+# The same counters through anylbctl status and /metrics (no traffic runs any more).
+[[ -x $BUILD_DIR/src/anylbctl ]] || fail "anylbctl not built"
+st=$("$BUILD_DIR/src/anylbctl" -s /run/anylb-lab1/anylb.sock status) || fail "anylbctl status failed"
+grep -q "^proxy protocol v2: $headers header(s) sent\$" <<<"$st" ||
+  fail "anylbctl status does not show $headers PPv2 headers: $st"
+grep -q "^syn proxy: .*cookies sent $(sget "$s" 'workers.*.syn_proxy.cookies_sent'), accepted $accepted," <<<"$st" ||
+  fail "anylbctl status does not show the SYN proxy's counters: $st"
+m=$(inns lb1 curl -s -m 2 http://127.0.0.1:9461/metrics) || fail "no /metrics"
+assert_eq "$(awk '/^anylb_ppv2_headers_total/ {v += $2} END {print v + 0}' <<<"$m")" "$headers" "anylb_ppv2_headers_total"
+assert_eq "$(awk '/^anylb_synproxy_accepted_total/ {v += $2} END {print v + 0}' <<<"$m")" "$accepted" "anylb_synproxy_accepted_total"
 assert_eq "$(sget "$s" 'ports.*.tx_dropped')" 0 "ports' tx_dropped"
 pass
