@@ -205,7 +205,13 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, Packe
   for (uint16_t i = 0; i < n; ++i) {
     if (!live[i] || parsed[i].isIcmp) continue;
     parsed[i].idx = table_.candidate(parsed[i].hash, parsed[i].dir);
-    if (parsed[i].idx < SessionTable::kProbe) table_.prefetchSession(parsed[i].idx);
+    if (parsed[i].idx < SessionTable::kProbe) {
+      table_.prefetchSession(parsed[i].idx);
+      // Its ShiftState, in case the session is shifted (SYN proxy, PPv2): read in pass 3 before
+      // the session's flags are known. A prefetch of a page never touched faults nothing in;
+      // engine_bench measured plain sessions no slower and shifted ones ~35% faster at 1 M.
+      __builtin_prefetch(&shift_[parsed[i].idx]);
+    }
   }
   // The candidates above were read before any packet of the burst was handled. Once a packet
   // has created or removed a session (two packets of one new flow, a SYN reusing a closing

@@ -90,6 +90,13 @@ std::optional<CookieOptions> CookieJar::check(const CookieTuple& t, uint32_t coo
 }
 
 int FloodGate::tick(uint64_t nowMs, uint32_t synRecvSessions) {
+  // Half-open sessions are a count the worker keeps anyway: engage on it at once, not at the
+  // next second (a flood fills thousands of them in that second).
+  if (!engaged_ && synRecvSessions > limits_.synRecv) {
+    engaged_ = true;
+    calmSince_ = nowMs;
+    return +1;
+  }
   if (nowMs - windowStart_ < 1000) return 0;
   // A window of one second (or longer, when the worker was idle): SYNs per second over it.
   const uint64_t span = nowMs - windowStart_;

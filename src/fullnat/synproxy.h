@@ -74,7 +74,8 @@ class CookieJar {
 
 // syn_proxy = "auto", per worker: engaged while the worker's SYN_RECV sessions or the rate of
 // SYNs to "auto" services exceed their thresholds; disengaged once both stayed below half of
-// them for `holdMs`. Decided once per second from counts the engine keeps.
+// them for `holdMs`. The half-open count engages at the burst that passes it; the rate and the
+// disengagement are decided once per second.
 class FloodGate {
  public:
   struct Limits {

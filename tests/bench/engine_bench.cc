@@ -1,5 +1,7 @@
 // Engine benchmark: cycles per packet (rdtsc) and Mpps on one core for established inbound,
-// established outbound, new TCP sessions and misses, at 10 k, 1 M and 4 M sessions. Each
+// established outbound, new TCP sessions and misses, at 10 k, 1 M and 4 M sessions; the SYN
+// proxy's cookie SYN-ACK, validated ACK and invalid ACK, and established packets of proxied and
+// Proxy Protocol v2 sessions beside plain ones, at 10 k and 1 M sessions per kind. Each
 // benchmark also times the frame rebuild alone over the same frames and reports the net cost
 // (`net_cycles_per_pkt`). Run through `make bench` (scripts/bench), which takes medians.
 #include <benchmark/benchmark.h>
@@ -8,6 +10,9 @@
 
 #include <map>
 #include <memory>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "bench_setup.h"
 #include "common/crc.h"
@@ -52,8 +57,9 @@ double rebuildCycles(const FrameSet& fs, Mbufs& b) {
 
 // Runs bursts of `fs` through the worker; `betweenWraps` runs (untimed) each time the frame
 // set wraps around.
-template <typename BetweenWraps>
-void run(benchmark::State& state, Populated& p, const FrameSet& fs, BetweenWraps&& betweenWraps,
+// Setup: Populated or ProxySetup (worker() and a monotonic clock `now`).
+template <typename Setup, typename BetweenWraps>
+void run(benchmark::State& state, Setup& p, const FrameSet& fs, BetweenWraps&& betweenWraps,
          fullnat::Verdict expect) {
   Mbufs b;
   const double rebuild = rebuildCycles(fs, b);
@@ -143,6 +149,291 @@ void missDrop(benchmark::State& state) {
   const auto fs = Populated::unknown(kFrames, testing::kAck, 60'000'000);
   run(state, p, fs, noWrap, fullnat::Verdict::kDrop);
 }
+
+// ---------------------------------------------------------------------------------------------
+// SYN proxy and Proxy Protocol v2 (issue 13): three services on one VIP, 8 RS each, and
+// `range(0)` established sessions on each: :80 plain (TOA), :81 syn_proxy = "on" (TOA; sessions
+// opened through a cookie, so every packet is sequence-shifted), :82 client_address =
+// "proxy_protocol_v2" (header sent and acknowledged; every packet shifted by its 28 bytes).
+
+std::string proxyServicesToml() {
+  std::string t = R"(
+[dataplane.syn_proxy]
+rs_timeout_ms = 100
+[dataplane.timeouts]
+tcp_established = 604800
+[local_addresses]
+prefixes = ["10.200.0.0/26"]
+)";
+  const char* const extra[] = {"", "syn_proxy = \"on\"\n",
+                               "client_address = \"proxy_protocol_v2\"\n"};
+  for (int k = 0; k < 3; ++k) {
+    t += "[[service]]\nvip = \"10.100.0.10\"\nport = " + std::to_string(80 + k) +
+         "\nscheduler = \"rr\"\n" + extra[k];
+    for (int rs = 1; rs <= 8; ++rs) {
+      t += "[[service.real_server]]\naddress = \"10.20.0." + std::to_string(rs) +
+           "\"\nport = 8080\n";
+    }
+  }
+  return t;
+}
+
+enum class Kind : uint8_t { kPlain, kProxied, kPpv2 };
+constexpr uint16_t kVport[] = {80, 81, 82};
+constexpr uint32_t kFirstClient[] = {0, 4'000'000, 8'000'000};
+
+uint32_t seqOf(const std::vector<uint8_t>& f) {
+  const size_t l4 = 14 + (f[14] & 0x0FU) * 4U;
+  return static_cast<uint32_t>(f[l4 + 4]) << 24 | static_cast<uint32_t>(f[l4 + 5]) << 16 |
+         static_cast<uint32_t>(f[l4 + 6]) << 8 | f[l4 + 7];
+}
+
+class ProxySetup {
+ public:
+  explicit ProxySetup(uint32_t perKind) : n_(perKind) {
+    testing::mbufPool();
+    auto r = config::loadConfigString(std::string(testing::kNodeToml) + proxyServicesToml(),
+                                      "bench.toml");
+    if (!r.config) throw std::runtime_error("bench config: " + r.errors.at(0).str());
+    // Room for the validated-ACK benchmark's sessions beside the established ones.
+    worker_ = std::make_unique<fullnat::Worker>(0, 1, 3 * perKind + 2 * kFrames);
+    worker_->setSnapshot(fullnat::Snapshot::build(*r.config, 1, 1, registry_));
+    m_ = rte_pktmbuf_alloc(testing::mbufPool());
+    for (const Kind k : {Kind::kPlain, Kind::kProxied, Kind::kPpv2}) {
+      for (uint32_t i = 0; i < perKind; ++i) conns_[static_cast<int>(k)].push_back(open(k, i));
+    }
+    if (worker_->sessions().size() != 3 * perKind) {
+      throw std::runtime_error("proxy setup: " + std::to_string(worker_->sessions().size()) +
+                               " sessions instead of " + std::to_string(3 * perKind));
+    }
+  }
+  ~ProxySetup() { rte_pktmbuf_free(m_); }
+  ProxySetup(const ProxySetup&) = delete;
+  ProxySetup& operator=(const ProxySetup&) = delete;
+
+  fullnat::Worker& worker() { return *worker_; }
+  // ms, monotonic. Past the first 65.536 s cookie bucket, as on any node up for a minute: a
+  // wrong cookie is then checked against two buckets (CookieJar::check), not one.
+  uint32_t now = 100'000;
+
+  // Data (4 bytes) on random established sessions of `k`, from the client or from the RS.
+  [[nodiscard]] FrameSet established(Kind k, bool inbound, size_t count) const {
+    FrameSet fs;
+    std::mt19937 rng(inbound ? 44 : 45);
+    const auto& cs = conns_[static_cast<int>(k)];
+    for (size_t j = 0; j < count; ++j) {
+      const Conn& c = cs[rng() % n_];
+      fs.add(testing::frame(inbound ? clientData(c) : rsData(c)));
+    }
+    return fs;
+  }
+  // SYNs to :81 from clients nobody knows (each answered with a cookie SYN-ACK).
+  static FrameSet cookieSyns(size_t count, uint32_t first) {
+    FrameSet fs;
+    for (size_t j = 0; j < count; ++j) fs.add(testing::frame(syn(first + j, 81)));
+    return fs;
+  }
+  // The ACKs that complete those handshakes, with the cookies the worker hands out at `now`.
+  FrameSet validAcks(size_t count, uint32_t first) {
+    // A previous run's sessions for these clients (waiting for their RS) must be gone, or the
+    // SYNs below would meet them.
+    dropWaiting();
+    FrameSet fs;
+    for (size_t j = 0; j < count; ++j) {
+      const uint32_t cookie = seqOf(push(testing::frame(syn(first + j, 81))));
+      testing::L4Spec a = spec(first + j, 81, testing::kAck);
+      a.seq = kIsn + 1;
+      a.ack = cookie + 1;
+      fs.add(testing::frame(a));
+    }
+    return fs;
+  }
+  // Advances the clock past rs_timeout_ms and two ticks of the session table's timer wheel
+  // (1024 ms each), and expires the proxied sessions still waiting for their RS (established
+  // sessions live for tcp_established); frees the RSTs that makes.
+  void dropWaiting() {
+    now += 3000;
+    while (worker_->expire(now, 1U << 20) != 0) {
+    }
+    rte_mbuf* rst[64];
+    uint16_t n = 0;
+    while ((n = worker_->takeGenerated(rst, 64)) != 0) rte_pktmbuf_free_bulk(rst, n);
+  }
+  // ACKs to :81 without a session whose acknowledgement number is no cookie (an ACK flood).
+  static FrameSet badAcks(size_t count, uint32_t first) {
+    FrameSet fs;
+    std::mt19937 rng(46);
+    for (size_t j = 0; j < count; ++j) {
+      testing::L4Spec a = spec(first + j, 81, testing::kAck);
+      a.seq = kIsn + 1;
+      a.ack = rng();
+      fs.add(testing::frame(a));
+    }
+    return fs;
+  }
+
+ private:
+  static constexpr uint32_t kIsn = 1000;      // every client's ISN
+  static constexpr uint32_t kRsIsn = 500000;  // every RS's
+  static constexpr uint32_t kPpLen = 28;
+  struct Conn {
+    Kind kind;
+    uint32_t client;
+    uint32_t lip, rip;  // raw, network order
+    uint16_t lport;
+    uint32_t cookie;  // the client's view of the RS's ISN (proxied), else kRsIsn
+  };
+
+  static testing::L4Spec spec(uint32_t client, uint16_t vport, uint8_t flags) {
+    testing::L4Spec s;
+    s.src = clientIp(client);
+    s.dst = "10.100.0.10";
+    s.sport = clientPort(client);
+    s.dport = vport;
+    s.flags = flags;
+    return s;
+  }
+  static testing::L4Spec syn(uint32_t client, uint16_t vport) {
+    testing::L4Spec s = spec(client, vport, testing::kSyn);
+    s.seq = kIsn;
+    s.options = {2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7};  // MSS 1460, SACK-permitted, WS 7
+    return s;
+  }
+  static testing::L4Spec rsSpec(const Conn& c, uint8_t flags, uint32_t seq, uint32_t ack) {
+    testing::L4Spec s;
+    char buf[16];
+    inet_ntop(AF_INET, &c.rip, buf, sizeof(buf));
+    s.src = buf;
+    inet_ntop(AF_INET, &c.lip, buf, sizeof(buf));
+    s.dst = buf;
+    s.sport = 8080;
+    s.dport = c.lport;
+    s.flags = flags;
+    s.seq = seq;
+    s.ack = ack;
+    return s;
+  }
+  // What the RS acknowledges of the client's bytes, in its own sequence space.
+  static uint32_t rsAck(const Conn& c) { return kIsn + 1 + (c.kind == Kind::kPpv2 ? kPpLen : 0); }
+  static testing::L4Spec clientData(const Conn& c) {
+    testing::L4Spec s = spec(c.client, kVport[static_cast<int>(c.kind)], testing::kAck);
+    s.seq = kIsn + 1;
+    s.ack = c.cookie + 3;  // after the RS's "ok"
+    s.payload = {'d', 'a', 't', 'a'};
+    return s;
+  }
+  static testing::L4Spec rsData(const Conn& c) {
+    testing::L4Spec s = rsSpec(c, testing::kAck, kRsIsn + 3, rsAck(c));
+    s.payload = {'d', 'a', 't', 'a'};
+    return s;
+  }
+
+  // Client index i of kind k through the whole handshake and the RS's first data.
+  Conn open(Kind k, uint32_t i) {
+    Conn c{k, kFirstClient[static_cast<int>(k)] + i, 0, 0, 0, kRsIsn};
+    const uint16_t vport = kVport[static_cast<int>(k)];
+    auto out = push(testing::frame(syn(c.client, vport)));
+    if (k == Kind::kProxied) {
+      c.cookie = seqOf(out);
+      testing::L4Spec a = spec(c.client, vport, testing::kAck);
+      a.seq = kIsn + 1;
+      a.ack = c.cookie + 1;
+      out = push(testing::frame(a));  // becomes our SYN to the RS
+    }
+    const uint8_t* ip = out.data() + 14;
+    std::memcpy(&c.lip, ip + 12, 4);
+    std::memcpy(&c.rip, ip + 16, 4);
+    c.lport = static_cast<uint16_t>(ip[20] << 8 | ip[21]);
+    testing::L4Spec sa = rsSpec(c, testing::kSyn | testing::kAck, kRsIsn, kIsn + 1);
+    sa.options = {2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7};
+    push(testing::frame(sa));  // proxied: answered by our ACK to the RS
+    if (k != Kind::kProxied) {
+      testing::L4Spec a = spec(c.client, vport, testing::kAck);
+      a.seq = kIsn + 1;
+      a.ack = kRsIsn + 1;
+      push(testing::frame(a));  // PPv2: carries the header
+    }
+    testing::L4Spec ok = rsSpec(c, testing::kAck | testing::kPsh, kRsIsn + 1, rsAck(c));
+    ok.payload = {'o', 'k'};
+    push(testing::frame(ok));
+    return c;
+  }
+  std::vector<uint8_t> push(const std::vector<uint8_t>& f) {
+    FrameSet one;
+    one.add(f);
+    one.load(0, m_);
+    fullnat::PacketVerdict v;
+    worker_->processBurst(&m_, 1, now, &v);
+    if (v.verdict != fullnat::Verdict::kForward) {
+      throw std::runtime_error(std::string("proxy setup: dropped: ") +
+                               fullnat::dropReasonName(v.reason));
+    }
+    return testing::toBytes(m_);
+  }
+
+  uint32_t n_;
+  fullnat::RsRegistry registry_;
+  std::unique_ptr<fullnat::Worker> worker_;
+  rte_mbuf* m_;
+  std::vector<Conn> conns_[3];
+};
+
+ProxySetup& proxySetup(uint32_t n) {
+  static std::map<uint32_t, std::unique_ptr<ProxySetup>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<ProxySetup>(n);
+  return *p;
+}
+
+template <Kind K, bool Inbound>
+void establishedShifted(benchmark::State& state) {
+  auto& p = proxySetup(static_cast<uint32_t>(state.range(0)));
+  const auto fs = p.established(K, Inbound, kFrames);
+  run(state, p, fs, noWrap, fullnat::Verdict::kForward);
+}
+
+void synProxyCookieSynAck(benchmark::State& state) {
+  auto& p = proxySetup(static_cast<uint32_t>(state.range(0)));
+  const auto fs = ProxySetup::cookieSyns(kFrames, 20'000'000);
+  run(state, p, fs, noWrap, fullnat::Verdict::kForward);
+}
+
+void synProxyValidAck(benchmark::State& state) {
+  auto& p = proxySetup(static_cast<uint32_t>(state.range(0)));
+  auto fs = p.validAcks(kFrames, 24'000'000);
+  // Each ACK creates a session and becomes a SYN to the RS. When the set wraps (untimed), those
+  // sessions time out (rs_timeout_ms = 100) and the same clients get fresh cookies, so that the
+  // next round creates them again.
+  run(
+      state, p, fs,
+      [&](uint32_t now) {
+        p.now = now;
+        fs = p.validAcks(kFrames, 24'000'000);
+        return p.now;
+      },
+      fullnat::Verdict::kForward);
+  // The benchmarks after this one measure a table of the established sessions only.
+  p.dropWaiting();
+}
+
+void synProxyBadAck(benchmark::State& state) {
+  auto& p = proxySetup(static_cast<uint32_t>(state.range(0)));
+  const auto fs = ProxySetup::badAcks(kFrames, 28'000'000);
+  run(state, p, fs, noWrap, fullnat::Verdict::kDrop);
+}
+
+#define ANYLB_PROXY_SIZES Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond)
+BENCHMARK(synProxyCookieSynAck)->ANYLB_PROXY_SIZES;
+BENCHMARK(synProxyValidAck)->ANYLB_PROXY_SIZES;
+BENCHMARK(synProxyBadAck)->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kPlain, true>)->Name("shiftPlainInbound")->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kProxied, true>)->Name("shiftProxiedInbound")->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kPpv2, true>)->Name("shiftPpv2Inbound")->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kPlain, false>)->Name("shiftPlainOutbound")->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kProxied, false>)
+    ->Name("shiftProxiedOutbound")
+    ->ANYLB_PROXY_SIZES;
+BENCHMARK(establishedShifted<Kind::kPpv2, false>)->Name("shiftPpv2Outbound")->ANYLB_PROXY_SIZES;
 
 // The session index's hash per IPv4 5-tuple: the keyed hash (common/keyed_hash.h) against round
 // 1's fixed-seed CRC32-C. Reported like the packet benchmarks (cycles per hash as per packet).

@@ -110,6 +110,18 @@ TEST(FloodGateTest, EngagesOnRateOrHalfOpenSessionsAndLeavesAfterTheHold) {
   EXPECT_TRUE(g.engaged());
 }
 
+// The half-open count engages within the second, at the burst that passes it: a flood must not
+// fill a second's worth of sessions first (lab_syn_flood saw 2,816 over a threshold of 1,000).
+TEST(FloodGateTest, HalfOpenSessionsEngageAtOnceNotAtTheNextSecond) {
+  FloodGate g;
+  g.setLimits({10, 100, 2000});
+  EXPECT_EQ(g.tick(1000, 0), 0);
+  EXPECT_EQ(g.tick(1001, 10), 0);
+  EXPECT_EQ(g.tick(1002, 11), +1);
+  EXPECT_TRUE(g.engaged());
+  EXPECT_EQ(g.tick(1003, 50), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Packet fixtures
 
