@@ -459,15 +459,16 @@ TEST_F(SynProxy, AutoModeProxiesOnlyWhileEngaged) {
   const Seg first = forward(client(93, kSyn, 1000, 0, kLinuxSyn), 1000);
   EXPECT_EQ(first.dst, "10.20.0.81");
   EXPECT_EQ(worker_->counters().synproxyActive, 0U);
-  // A burst of half-open connections: the gate engages at its next second.
-  for (uint16_t p = 1; p <= 10; ++p) {
+  // Half-open connections up to 9 (> auto_syn_recv = 8): the gate engages at the next burst,
+  // within the same second.
+  for (uint16_t p = 1; p <= 8; ++p) {
     L4Spec s = client(93, kSyn, 1000, 0, kLinuxSyn);
     s.sport = static_cast<uint16_t>(50000 + p);
     EXPECT_EQ(forward(s, 1500).dst, "10.20.0.81");
   }
   L4Spec s = client(93, kSyn, 1000, 0, kLinuxSyn);
   s.sport = 51000;
-  const Seg proxied = forward(s, 2100);
+  const Seg proxied = forward(s, 1500);
   EXPECT_EQ(proxied.dst, kClient);  // a cookie SYN-ACK now
   EXPECT_EQ(proxied.flags, kSyn | kAck);
   EXPECT_EQ(worker_->counters().synproxyEngaged, 1U);
