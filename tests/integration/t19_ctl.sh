@@ -112,7 +112,8 @@ def parse(text):
         else:
             m = re.fullmatch(r'([a-z_][a-z0-9_]*)(\{.*\})? (\S+)', line)
             assert m, f"bad sample line {line!r}"
-            assert m.group(1).startswith("anylb_"), line
+            # anylb's own families, and node_exporter's IPVS ones ([control] ipvs_metrics).
+            assert m.group(1).startswith(("anylb_", "node_ipvs_")), line
             assert m.group(1) in fams, f"sample before its TYPE: {line}"
             samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     for name, typ in fams.items():
@@ -125,6 +126,10 @@ for k, v in s0.items():
         assert s1[k] >= v, f"counter went down: {k} {v} -> {s1[k]}"
 key = 'anylb_vip_connections_total{vip="10.100.0.10",port="80",protocol="tcp"}'
 assert s1[key] - s0[key] == 30, (s0[key], s1[key])
+# The IPVS-compatible totals count the same connections (one service here).
+ipvs = 'node_ipvs_connections_total'
+assert s1[ipvs] - s0[ipvs] == 30, (s0[ipvs], s1[ipvs])
+assert any(k.startswith('node_ipvs_backend_connections_active{local_address="10.100.0.10",local_port="80",') for k in s1)
 assert s1['anylb_dataplane_alive'] == 1
 print(f"metrics: {len(f1)} families, {len(s1)} series; connections +30")
 PYEOF

@@ -62,7 +62,7 @@ n = 0
 for line in open(sys.argv[1]).read().splitlines():
     if not line or line.startswith("#"):
         continue
-    assert re.fullmatch(r'anylb_[a-z0-9_]+(\{([a-z_]+="([^"\\\n]|\\.)*",?)*\})? \S+', line), line
+    assert re.fullmatch(r'(anylb|node_ipvs)_[a-z0-9_]+(\{([a-z_]+="([^"\\\n]|\\.)*",?)*\})? \S+', line), line
     n += 1
 assert n > 20, n
 print(f"metrics: {n} well-formed samples")
