@@ -128,6 +128,10 @@ struct Uplink {
   std::string port;  // Dataplane::ports[].name
   Prefix address;    // the node's address on the uplink, with its prefix length
   IpAddr gateway;    // the ToR's address on this link
+  // Dual stack: the node's IPv6 address on the link and the ToR's (both or neither; IPv4
+  // `address`/`gateway` stay required: BGP and BFD run over them).
+  std::optional<Prefix> address6;
+  std::optional<IpAddr> gateway6;
   IpAddr peerAddress;
   uint32_t peerAs = 0;
   uint32_t holdTime = 9;  // seconds

@@ -217,6 +217,8 @@ class SchemaLoader {
     r.set(u.port, r.string("port", true));
     r.set(u.address, r.prefix("address", true));
     r.set(u.gateway, r.address("gateway", true));
+    u.address6 = r.prefix("address6");
+    u.gateway6 = r.address("gateway6");
     r.set(u.peerAddress, r.address("peer_address", true));
     r.setInt(u.peerAs, "peer_as", 1, kU32, true);
     r.setInt(u.holdTime, "hold_time", 0, kU16);

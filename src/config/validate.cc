@@ -217,9 +217,11 @@ class Validator {
           error(path + ".port", fmt::format("port '{}' already carries another uplink", u.port));
         }
       }
+      checkUplink6(path, u);
       if (bad(path + ".address") || bad(path + ".gateway")) continue;
       if (!u.address.addr.isV4()) {
-        error(path + ".address", kNoIpv6);
+        error(path + ".address",
+              "must be IPv4 (the IPv6 address of a dual-stack uplink is address6)");
         continue;
       }
       if (u.gateway.family != u.address.addr.family) {
@@ -412,6 +414,27 @@ class Validator {
         }
         if (where_.contains(rpath + ".health_check")) checkCheck(rpath + ".health_check", rs.check);
       }
+    }
+  }
+
+  // address6 and gateway6: both or neither, IPv6, the gateway inside the prefix.
+  void checkUplink6(const std::string& path, const Uplink& u) {
+    if (bad(path + ".address6") || bad(path + ".gateway6")) return;
+    if (u.address6.has_value() != u.gateway6.has_value()) {
+      error(path + (u.address6 ? ".address6" : ".gateway6"),
+            "address6 and gateway6 go together: give both or neither");
+      return;
+    }
+    if (!u.address6) return;
+    if (u.address6->addr.isV4()) {
+      error(path + ".address6", "must be an IPv6 prefix (the IPv4 one is address)");
+    } else if (u.gateway6->isV4()) {
+      error(path + ".gateway6", "must be an IPv6 address");
+    } else if (!u.address6->contains(*u.gateway6)) {
+      error(path + ".gateway6", fmt::format("{} is outside the uplink prefix {}", u.gateway6->str(),
+                                            u.address6->str()));
+    } else if (*u.gateway6 == u.address6->addr) {
+      error(path + ".gateway6", "equals the node's own address6 on this uplink");
     }
   }
 

@@ -65,6 +65,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
   }
   for (const auto& u : cfg.uplinks) {
     s->nodeAddrs_.push_back(toAddr(u.address.addr));
+    if (u.address6) s->nodeAddrs_.push_back(toAddr(u.address6->addr));
     // Real servers are reached through the uplinks: the smallest uplink MTU bounds every
     // packet sent toward them (one value, not per route: conservative and cheap).
     for (const auto& port : cfg.dataplane.ports) {

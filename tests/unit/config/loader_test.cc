@@ -64,6 +64,20 @@ TEST(ConfigLoader, DefaultsApplyToTheMinimalConfig) {
   EXPECT_EQ(c.logging.level, "info");
 }
 
+TEST(ConfigLoader, DualStackUplinkHasItsIpv6AddressAndGateway) {
+  auto r = loadConfigString(
+      testing::replaced("gateway = \"10.1.0.1\"",
+                        "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
+                        "\"fd00:1::1\""),
+      "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  const auto& u = r.config->uplinks[0];
+  ASSERT_TRUE(u.address6 && u.gateway6);
+  EXPECT_EQ(u.address6->str(), "fd00:1::2/64");
+  EXPECT_EQ(u.gateway6->str(), "fd00:1::1");
+  EXPECT_FALSE(loadConfigString(testing::minimal(), "t.toml").config->uplinks[0].address6);
+}
+
 TEST(ConfigLoader, RealServerCheckOverridesMergeOverTheService) {
   auto text = testing::replaced("weight = 1\n",
                                 "weight = 1\n[service.real_server.health_check]\nport = 8080\n");
