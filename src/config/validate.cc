@@ -61,11 +61,6 @@ class Validator {
     errors_.push_back(ConfigError{cfg_.file, pos(path), path, std::move(message)});
   }
 
-  // Until the dataplane forwards IPv6 and the BGP agent announces it, an IPv6 address would
-  // validate and then silently do nothing (or worse: only 4 of its bytes would be used).
-  static constexpr const char* kNoIpv6 =
-      "IPv6 is not supported yet (the dataplane forwards and BGP announces IPv4 only)";
-
   // A label: at most kMaxNameBytes, no control characters (they would garble logs and
   // terminals). Quotes and backslashes are fine: every document that carries a name is built
   // by a JSON or Prometheus encoder.
@@ -266,10 +261,6 @@ class Validator {
     }
     for (size_t i = 0; i < lips.size(); ++i) {
       const auto path = fmt::format("local_addresses.prefixes[{}]", i);
-      if (!lips[i].addr.isV4()) {
-        error(path, kNoIpv6);
-        continue;
-      }
       for (size_t j = 0; j < i; ++j) {
         if (lips[j].overlaps(lips[i])) {
           error(path, fmt::format("{} overlaps prefixes[{}] {}", lips[i].str(), j, lips[j].str()));
@@ -283,6 +274,11 @@ class Validator {
         if (!bad(upath + ".address") && lips[i].overlaps(up.address)) {
           // Covers the gateway, the peer and route next hops on that link too.
           error(path, fmt::format("{} overlaps uplink[{}] {}", lips[i].str(), u, up.address.str()));
+          continue;
+        }
+        if (!bad(upath + ".address6") && up.address6 && lips[i].overlaps(*up.address6)) {
+          error(path,
+                fmt::format("{} overlaps uplink[{}] {}", lips[i].str(), u, up.address6->str()));
           continue;
         }
         if (!bad(upath + ".gateway") && lips[i].contains(up.gateway)) {
@@ -343,8 +339,6 @@ class Validator {
                           kMaxRealServers + 1, kMaxRealServers));
       }
       realServers += s.realServers.size();
-      const bool vipV6 = !bad(path + ".vip") && !s.vip.isV4();
-      if (vipV6) error(path + ".vip", kNoIpv6);
       const bool keyOk = !bad(path + ".vip") && !bad(path + ".port") && !bad(path + ".protocol");
       if (keyOk && !seen.emplace(s.vip, s.port, s.protocol).second) {
         error(path + ".vip",
@@ -360,6 +354,11 @@ class Validator {
                   fmt::format("{} is the node address of uplink[{}]", s.vip.str(), u));
           } else if (cfg_.uplinks[u].gateway == s.vip) {
             error(path + ".vip", fmt::format("{} is the gateway of uplink[{}]", s.vip.str(), u));
+          } else if (cfg_.uplinks[u].address6 && cfg_.uplinks[u].address6->addr == s.vip) {
+            error(path + ".vip",
+                  fmt::format("{} is the node address6 of uplink[{}]", s.vip.str(), u));
+          } else if (cfg_.uplinks[u].gateway6 == s.vip) {
+            error(path + ".vip", fmt::format("{} is the gateway6 of uplink[{}]", s.vip.str(), u));
           }
         }
       }
@@ -397,12 +396,10 @@ class Validator {
           error(rpath + ".address", fmt::format("{} is listed twice in this service",
                                                 Endpoint{rs.address, rs.port}.str()));
         }
-        if (vipV6) {
-          // Reported on the VIP.
-        } else if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
+        if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
           error(rpath + ".address",
-                fmt::format("{} is IPv{} but the VIP {} is IPv{} (no NAT46/64)", rs.address.str(),
-                            static_cast<int>(rs.address.family), s.vip.str(),
+                fmt::format("{} is IPv{} but the VIP {} is IPv{} (NAT64/NAT46 is not built yet)",
+                            rs.address.str(), static_cast<int>(rs.address.family), s.vip.str(),
                             static_cast<int>(s.vip.family)));
         } else if (!hasLipFamily(rs.address.family) && !cfg_.localAddresses.empty()) {
           error(rpath + ".address",

@@ -45,10 +45,6 @@ std::string uplink(char n) {
   return s;
 }
 
-// What the validator says about an IPv6 address that the dataplane cannot carry yet.
-constexpr const char* kNoIpv6 =
-    "IPv6 is not supported yet (the dataplane forwards and BGP announces IPv4 only)";
-
 // n more [[dataplane.port]] tables (3 lines each), to go before the base's.
 std::string extraPorts(int n) {
   std::string s;
@@ -102,13 +98,13 @@ std::vector<Case> cases() {
       {"family_mix_rs_vs_vip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
        {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
-        "10.100.0.10 is IPv4 (no NAT46/64)"}},
-      // IPv6 validates but is neither forwarded nor announced yet: refused where it is written,
-      // without follow-up errors about the same address.
-      {"ipv6_vip",
+        "10.100.0.10 is IPv4 (NAT64/NAT46 is not built yet)"}},
+      // An IPv6 service needs an IPv6 LIP prefix to source its sessions from.
+      {"ipv6_vip_without_ipv6_lip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
                 replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\"")),
-       {std::string("t.toml:27:7: service[0].vip: ") + kNoIpv6}},
+       {"t.toml:31:11: service[0].real_server[0].address: no local address prefix of family IPv6 "
+        "to reach fd00::11"}},
       {"ipv6_uplink",
        replaced("address = \"10.1.0.2/30\"\ngateway = \"10.1.0.1\"\npeer_address = \"10.1.0.1\"",
                 "address = \"fd00:1::2/64\"\ngateway = \"fd00:1::1\"\npeer_address = "
@@ -131,9 +127,21 @@ std::vector<Case> cases() {
        replaced("gateway = \"10.1.0.1\"",
                 "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fd00:1::2\""),
        {"t.toml:18:12: uplink[0].gateway6: equals the node's own address6 on this uplink"}},
-      {"ipv6_lip",
-       replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:200::/120"])"),
-       {std::string("t.toml:24:12: local_addresses.prefixes[1]: ") + kNoIpv6}},
+      {"ipv6_lip_overlaps_uplink6",
+       replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:1::/120"])",
+                replaced("gateway = \"10.1.0.1\"",
+                         "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
+                         "\"fd00:1::1\"")),
+       {"t.toml:26:12: local_addresses.prefixes[1]: fd00:1::/120 overlaps uplink[0] "
+        "fd00:1::2/64"}},
+      {"ipv6_vip_is_uplink_address6",
+       replaced("vip = \"10.100.0.10\"", "vip = \"fd00:1::2\"",
+                replaced("gateway = \"10.1.0.1\"",
+                         "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
+                         "\"fd00:1::1\"")),
+       {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]",
+        "t.toml:33:11: service[0].real_server[0].address: 10.20.0.11 is IPv4 but the VIP "
+        "fd00:1::2 is IPv6 (NAT64/NAT46 is not built yet)"}},
       {"ipv6_route",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
        {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "
