@@ -1386,26 +1386,31 @@ static void test_unload_open(void)
 }
 
 /*
- * getpeername() in a loop from two threads while the module goes away: each
- * answer must be the client (before) or the real peer (after), nothing else.
+ * getpeername() and getsockopt(TOA_SO_GET_PEER) in a loop from two threads
+ * while the module goes away: each getpeername() answer must be what the
+ * module gave (before) or the real peer (after), each lookup the client
+ * (before) or ENOPROTOOPT (after), nothing else.
  */
 enum { MANY = 300 };
 static int many_fd[MANY];
-static struct want many_toa[MANY], many_real[MANY];
+/* getpeername() with the module, without it; the lookup's address form. */
+static struct want many_toa[MANY], many_real[MANY], many_client[MANY];
 static volatile int hammer_stop;
 static int hammer_n;		/* how many of many_fd[] to hammer */
 
 struct hammer {
 	pthread_t thread;
-	long toa, real, bad;
+	long toa, real, lk_client, lk_gone, bad;
 	char why[256];
 };
 
 static void *hammer_run(void *arg)
 {
 	struct hammer *h = arg;
+	struct toa_peer peer;
+	socklen_t len;
 	char why[256];
-	int i;
+	int i, err;
 
 	while (!hammer_stop) {
 		for (i = 0; i < hammer_n; i++) {
@@ -1415,9 +1420,37 @@ static void *hammer_run(void *arg)
 				h->real++;
 			else if (h->bad++ == 0)
 				snprintf(h->why, sizeof(h->why), "%s", why);
+
+			len = sizeof(peer);
+			err = lookup_raw(many_fd[i], &peer, &len);
+			if (!err && len == sizeof(peer) &&
+			    !memcmp(&peer.addr, many_client[i].addr, 16) &&
+			    ntohs(peer.port) == many_client[i].port)
+				h->lk_client++;
+			else if (err == ENOPROTOOPT)
+				h->lk_gone++;
+			else if (h->bad++ == 0)
+				snprintf(h->why, sizeof(h->why), "lookup of %d: %s", i,
+					 err ? strerror(err) : "wrong answer");
 		}
 	}
 	return NULL;
+}
+
+/*
+ * rmmod; EAGAIN while a lookup holds the module (netfilter takes a
+ * reference for the call) is retried, up to 2 s.  0 or the errno.
+ */
+static int toa_unload_retry(int *tries)
+{
+	int err;
+
+	for (*tries = 1;; (*tries)++) {
+		err = toa_unload() ? errno : 0;
+		if (err != EAGAIN || *tries == 2000)
+			return err;
+		usleep(1000);
+	}
 }
 
 /*
@@ -1429,7 +1462,7 @@ static int unload_hammered(int n, long before_us, long after_us, int verbose,
 			   char *why, size_t wl)
 {
 	struct hammer h[2];
-	int i, err;
+	int i, err, tries;
 
 	memset(h, 0, sizeof(h));
 	hammer_n = n;
@@ -1437,19 +1470,22 @@ static int unload_hammered(int n, long before_us, long after_us, int verbose,
 	for (i = 0; i < 2; i++)
 		pthread_create(&h[i].thread, NULL, hammer_run, &h[i]);
 	usleep(before_us);
-	err = toa_unload() ? errno : 0;
+	err = toa_unload_retry(&tries);
 	usleep(after_us);
 	hammer_stop = 1;
 	for (i = 0; i < 2; i++)
 		pthread_join(h[i].thread, NULL);
 	if (verbose)
-		printf("TOA-INFO unload under load: client answers %ld+%ld, real-peer answers %ld+%ld\n",
-		       h[0].toa, h[1].toa, h[0].real, h[1].real);
+		printf("TOA-INFO unload under load: rmmod tries %d, getpeername client answers %ld+%ld, real-peer answers %ld+%ld, lookups client %ld+%ld, ENOPROTOOPT %ld+%ld\n",
+		       tries, h[0].toa, h[1].toa, h[0].real, h[1].real,
+		       h[0].lk_client, h[1].lk_client, h[0].lk_gone, h[1].lk_gone);
 	if (!err && !h[0].bad && !h[1].bad && h[0].toa + h[1].toa > 0 &&
-	    h[0].real + h[1].real > 0)
+	    h[0].real + h[1].real > 0 && h[0].lk_client + h[1].lk_client > 0 &&
+	    h[0].lk_gone + h[1].lk_gone > 0)
 		return 0;
-	snprintf(why, wl, "rmmod %s, answers client %ld real %ld bad %ld+%ld %s",
-		 strerror(err), h[0].toa + h[1].toa, h[0].real + h[1].real,
+	snprintf(why, wl, "rmmod %s after %d tries, answers client %ld real %ld, lookups client %ld gone %ld, bad %ld+%ld %s",
+		 strerror(err), tries, h[0].toa + h[1].toa, h[0].real + h[1].real,
+		 h[0].lk_client + h[1].lk_client, h[0].lk_gone + h[1].lk_gone,
 		 h[0].bad, h[1].bad, h[0].bad ? h[0].why : h[1].why);
 	return -1;
 }
@@ -1465,9 +1501,10 @@ static void test_unload_under_load(void)
 }
 
 /*
- * Open @n connections into many_fd[], half IPv6, half IPv4 on the
- * dual-stack listener, each with its own TOA (from LB4 and LB6: trusted
- * under TRUSTED).  0, or -1 with a message in @why.
+ * Open @n connections into many_fd[], each with its own TOA (from LB4 and
+ * LB6: trusted under TRUSTED): every third NAT64 (IPv6 TOA on the IPv4
+ * listener), the others alternately IPv6 and IPv4 on the dual-stack
+ * listener.  0, or -1 with a message in @why.
  */
 static int many_open(int n, char *why, size_t wl)
 {
@@ -1480,7 +1517,11 @@ static int many_open(int n, char *why, size_t wl)
 		struct flow f;
 		size_t tl;
 
-		if (i & 1) {
+		if (i % 3 == 2) {
+			snprintf(toa, sizeof(toa), "2001:db8:e::%x", i);
+			tl = opt_toa6(t, toa, 2000 + i);
+			c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t, tl, toa, (uint16_t)(2000 + i) };
+		} else if (i & 1) {
 			snprintf(toa, sizeof(toa), "2001:db8:d::%x", i);
 			tl = opt_toa6(t, toa, 2000 + i);
 			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(2000 + i) };
@@ -1493,9 +1534,13 @@ static int many_open(int n, char *why, size_t wl)
 		expect[S_FOUND]++;
 		if (many_fd[i] < 0)
 			return -1;
-		expect[S_REWRITTEN]++;
+		if (conn_rewritten(&c))
+			expect[S_REWRITTEN]++;
+		else
+			expect[S_NAT64]++;
 		/* What the socket must say once the module is gone. */
-		want_set(&many_real[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
+		want_set(&many_real[i], c.family, c.lb, f.sport);
+		want_set(&many_client[i], AF_INET6, toa, c.toa_port);
 		tun_drain(tun);
 	}
 	return 0;
