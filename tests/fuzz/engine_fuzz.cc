@@ -48,7 +48,8 @@ uint16_t tcpSport(const std::vector<uint8_t>& f) {
 // Sequence numbers as real endpoints use them: the client's ISN is 1000, the RS's 5000.
 L4Spec tcp(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t flags) {
   L4Spec s;
-  const bool fromRs = std::string(src) == kRs || std::string(src) == kRs6;
+  const bool fromRs =
+      std::string(src) == kRs || std::string(src) == kRs6 || std::string(src) == "10.20.0.91";
   s.seq = fromRs ? 5000 : ((flags & kSyn) != 0 ? 1000 : 1001);
   s.ack = (flags & kAck) == 0 ? 0 : fromRs ? 1001 : 5001;
   s.src = src;
@@ -128,6 +129,13 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     push(frame(tcp(kRs6, kLip6, 8080, lport, kSyn | kAck)));
     push(frame(tcp(kClient6, kVip6, c6, 80, kAck)));
     if (i == 2) push(frame(tcp(kClient6, kVip6, c6, 80, kFin | kAck)));
+  }
+  // NAT64 (service 10: IPv6 VIP port 81, IPv4 RS 10.20.0.91:8081): client ports 42000..
+  for (uint16_t i = 0; i < 2; ++i) {
+    const auto c6 = static_cast<uint16_t>(42000 + i);
+    const uint16_t lport = tcpSport(push(frame(tcp(kClient6, kVip6, c6, 81, kSyn))));
+    push(frame(tcp("10.20.0.91", kLip, 8081, lport, kSyn | kAck)));
+    push(frame(tcp(kClient6, kVip6, c6, 81, kAck)));
   }
   L4Spec udp6 = tcp(kClient6, kVip6, 5353, 53, 0);
   udp6.proto = 17;

@@ -378,5 +378,152 @@ TEST_F(Engine6, V4AndV6SessionsOfTheSameClientPortLiveSideBySide) {
   EXPECT_EQ(worker_->checkInvariants(), "");
 }
 
+// NAT64 (service 10: [fd00:100::10]:81 -> 10.20.0.91:8081 from the IPv4 LIP; 11: UDP :54).
+class Nat64 : public Engine6 {
+ protected:
+  static L4Spec client(uint8_t flags, std::vector<uint8_t> opts = {},
+                       std::vector<uint8_t> payload = {}) {
+    auto s = fromClient6(flags, std::move(opts), std::move(payload));
+    s.dport = 81;
+    return s;
+  }
+  // What the RS receives: IPv4 LIP:1024 -> RS:8081, TTL = hop limit - 1, ID 0 with DF.
+  static L4Spec atRs(const L4Spec& c, std::vector<uint8_t> opts) {
+    L4Spec s = c;
+    s.src = kLip;
+    s.dst = "10.20.0.91";
+    s.sport = 1024;
+    s.dport = 8081;
+    s.ttl = static_cast<uint8_t>(c.ttl - 1);
+    s.ipId = 0;
+    s.options = std::move(opts);
+    return s;
+  }
+  static L4Spec rs(uint8_t flags, std::vector<uint8_t> opts = {},
+                   std::vector<uint8_t> payload = {}) {
+    L4Spec s = fromRs(flags, std::move(opts), std::move(payload));
+    s.src = "10.20.0.91";
+    s.sport = 8081;
+    return s;
+  }
+  // What the client receives: IPv6 VIP:81 -> CIP:40000, hop limit = TTL - 1, flow label 0.
+  static L4Spec atClient(const L4Spec& r, std::vector<uint8_t> opts) {
+    L4Spec s = r;
+    s.src = kVip6;
+    s.dst = kClient6;
+    s.sport = 81;
+    s.dport = 40000;
+    s.ttl = static_cast<uint8_t>(r.ttl - 1);
+    s.options = std::move(opts);
+    return s;
+  }
+  void handshake() {
+    const auto syn = client(kSyn, kSynOpts6);
+    expectForward(syn, atRs(syn, kSynStripped6));
+    // The RS's IPv4 MSS 1460 leaves as 1440 (- TOA 20); the IPv4 RS path's ceiling is
+    // 1500 - 20 - 20 - 20 = 1440 too.
+    const auto synAck = rs(kSyn | kAck, {2, 4, 0x05, 0xb4});
+    expectForward(synAck, atClient(synAck, {2, 4, 0x05, 0xa0}));
+    const auto ack = client(kAck);
+    expectForward(ack, atRs(ack, kToa6));
+  }
+};
+
+TEST_F(Nat64, HandshakeAndDataCrossFamiliesWithTheIpv6ClientInAToaOfTwentyBytes) {
+  handshake();
+  const auto req = client(kPsh | kAck, {}, kData);
+  expectForward(req, atRs(req, kToa6));
+  const auto resp = rs(kPsh | kAck, {}, kData);
+  expectForward(resp, atClient(resp, {}));
+  const auto fin = client(kFin | kAck);
+  expectForward(fin, atRs(fin, {}));
+  const auto* s = session6(40000, 81);
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE(s->flags & session::kNat64, 0);
+  EXPECT_EQ(s->state, TcpState::kFinWait);
+  std::vector<fullnat::SessionInfo> listed;
+  fullnat::SessionFilter f;
+  f.vip = IpAddr::parse(kVip6);
+  f.vport = 81;
+  ASSERT_EQ(worker_->listSessions(f, 10, 1000, listed), 1U);
+  EXPECT_EQ(listed[0].client.str(), kClient6);
+  EXPECT_EQ(listed[0].local.str(), kLip);
+  EXPECT_EQ(listed[0].rs.str(), "10.20.0.91");
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
+TEST_F(Nat64, TrafficClassAndTosCarryOverAndIpv4OptionsDoNot) {
+  auto syn = client(kSyn, kSynOpts6);
+  syn.tos = 0xB8;  // traffic class EF, with the flow label fromClient6() sets
+  auto want = atRs(syn, kSynStripped6);
+  expectForward(syn, want);  // TOS 0xB8
+  // The RS answers with an IPv4 option (record route, 8 bytes): the client gets plain IPv6.
+  auto synAck = frame(rs(kSyn | kAck, {2, 4, 0x05, 0xb4}));
+  std::vector<uint8_t> opt = {7, 7, 4, 0, 0, 0, 0, 1};  // RR, 1 slot, then EOL
+  synAck.insert(synAck.begin() + 34, opt.begin(), opt.end());
+  synAck[14] = 0x47;
+  put16(synAck, 16, static_cast<uint16_t>(get16(synAck, 16) + 8));
+  put16(synAck, 24, 0);
+  put16(synAck, 24, foldSum(sumBytes(&synAck[14], 28)));
+  const auto back = run(synAck);
+  ASSERT_EQ(back.v.verdict, Verdict::kForward) << fullnat::dropReasonName(back.v.reason);
+  const auto plain = rs(kSyn | kAck, {2, 4, 0x05, 0xb4});
+  EXPECT_EQ(back.bytes, frame(atClient(plain, {2, 4, 0x05, 0xa0})));
+}
+
+TEST_F(Nat64, UdpBothWaysAndAMissingIpv4ChecksumIsComputedForIpv6) {
+  L4Spec q;
+  q.proto = 17;
+  q.src = kClient6;
+  q.dst = kVip6;
+  q.sport = 5353;
+  q.dport = 54;
+  q.payload = kData;
+  L4Spec at = q;
+  at.src = kLip;
+  at.dst = "10.20.0.92";
+  at.sport = 1024;
+  at.ttl = 63;
+  at.ipId = 0;
+  expectForward(q, at);
+  L4Spec a = at;
+  std::swap(a.src, a.dst);
+  std::swap(a.sport, a.dport);
+  a.ttl = 64;
+  a.udpNoChecksum = true;  // allowed in IPv4, not in IPv6
+  L4Spec back = q;
+  std::swap(back.src, back.dst);
+  std::swap(back.sport, back.dport);
+  back.ttl = 63;
+  back.flowLabel = 0;
+  expectForward(a, back);
+}
+
+TEST_F(Nat64, IcmpErrorsOfNat64SessionsAreCountedNotMistranslated) {
+  handshake();
+  const auto req = client(kPsh | kAck, {}, kData);
+  const auto sent = atRs(req, kToa6);
+  expectForward(req, sent);
+  // Fragmentation needed from the RS side, quoting LIP -> RS (IPv4).
+  auto quote = ipPacket(sent);
+  quote.resize(28);
+  L4Spec icmp;
+  icmp.proto = 1;
+  icmp.src = "10.20.0.1";
+  icmp.dst = kLip;
+  icmp.icmpType = 3;
+  icmp.icmpCode = 4;
+  icmp.icmpRest = 1400;
+  icmp.payload = quote;
+  EXPECT_EQ(dropOf(frame(icmp)), DropReason::kIcmpNat64);
+  // Packet Too Big from the client side, quoting VIP6 -> CIP6.
+  const auto resp = rs(kPsh | kAck, {}, kData);
+  const auto toC = atClient(resp, {});
+  expectForward(resp, toC);
+  EXPECT_EQ(dropOf(frame(icmp6Quoting(toC, "2001:db8::1", kVip6, 2, 1280))),
+            DropReason::kIcmpNat64);
+  EXPECT_EQ(session6(40000, 81)->state, TcpState::kEstablished);
+}
+
 }  // namespace
 }  // namespace anylb::testing

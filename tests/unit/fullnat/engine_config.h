@@ -134,6 +134,21 @@ protocol = "udp"
 address = "fd00:20::21"
 port = 53
 
+[[service]]            # 10: NAT64: IPv6 VIP, IPv4 RS, TOA
+vip = "fd00:100::10"
+port = 81
+[[service.real_server]]
+address = "10.20.0.91"
+port = 8081
+
+[[service]]            # 11: NAT64 UDP
+vip = "fd00:100::10"
+port = 54
+protocol = "udp"
+[[service.real_server]]
+address = "10.20.0.92"
+port = 54
+
 [dataplane.syn_proxy]  # low thresholds so that tests reach them with a few packets
 auto_syn_recv = 8
 auto_syn_rate = 20
