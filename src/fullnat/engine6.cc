@@ -256,8 +256,6 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   if (ip->hop_limits <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
   if ((s.flags & session::kNat64) != 0) return drop(DropReason::kIcmpNat64);
-  // IPv6 sessions are never shifted (the config refuses SYN proxy and PPv2 on IPv6 services):
-  // the quoted sequence number needs no mapping.
 
   // toLip: for the client, VIP -> CIP quoting CIP:CPORT -> VIP:VPORT;
   // toVip: for the RS, LIP -> RIP quoting RIP:RPORT -> LIP:LPORT.
@@ -268,12 +266,25 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   const uint16_t qSport = toLip ? s.cport : s.rport;
   const uint16_t qDport = toLip ? s.vport : s.lport;
 
+  // PPv2 (the only shift an IPv6 session has: the config refuses the SYN proxy on IPv6
+  // services): our segment to the RS quoted -> the client's own sequence number (icmp.cc).
+  uint32_t seqOld = 0;
+  uint32_t seqNew = 0;
+  if (qproto == IPPROTO_TCP && toLip && (s.flags & session::kPpv2) != 0) {
+    uint32_t seqBe;
+    std::memcpy(&seqBe, ql4 + 4, 4);
+    const uint32_t mappedBe = rte_cpu_to_be_32(ppAckToClient(rte_be_to_cpu_32(seqBe), shift_[idx]));
+    seqOld = csum::sum32(seqBe);
+    seqNew = csum::sum32(mappedBe);
+    std::memcpy(ql4 + 4, &mappedBe, 4);
+  }
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Quoted >= ckOff + 2) {
     uint16_t ck;
     std::memcpy(&ck, ql4 + ckOff, 2);
-    const uint32_t oldSum = csum::partial(qip->src_addr, 32) + qsport + qdport;
-    const uint32_t newSum = csum::partial(qSrc.b, 16) + csum::partial(qDst.b, 16) + qSport + qDport;
+    const uint32_t oldSum = csum::partial(qip->src_addr, 32) + qsport + qdport + seqOld;
+    const uint32_t newSum =
+        csum::partial(qSrc.b, 16) + csum::partial(qDst.b, 16) + qSport + qDport + seqNew;
     ck = csum::update(ck, oldSum, newSum);
     std::memcpy(ql4 + ckOff, &ck, 2);
   }

@@ -287,7 +287,8 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
              svc.clientAddress == config::ClientAddress::kProxyProtocolV2) {
     s.flags = session::kPpv2;
     // clientIsn is set from the SYN (inbound()) or the cookie ACK (cookieAck()).
-    shift_[idx] = ShiftState{0, 0, 0, static_cast<uint8_t>(ppv2::kHeaderLenV4), 0, 0, 0, nullptr};
+    const unsigned ppLen = family == 6 ? ppv2::kHeaderLenV6 : ppv2::kHeaderLenV4;
+    shift_[idx] = ShiftState{0, 0, 0, static_cast<uint8_t>(ppLen), 0, 0, 0, nullptr};
   }
   if (rsFamily != family) s.flags |= session::kNat64;
   s.packetsIn = s.packetsOut = 0;

@@ -141,13 +141,11 @@ std::vector<Case> cases() {
                          "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
                          "\"fd00:1::1\"")),
        {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]"}},
-      {"ipv6_service_with_syn_proxy_and_ppv2",
+      {"ipv6_service_with_syn_proxy",
        replaced("vip = \"10.100.0.10\"",
                 "vip = \"fd00:100::10\"\nsyn_proxy = \"on\"\nclient_address = "
                 "\"proxy_protocol_v2\""),
-       {"t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet",
-        "t.toml:29:18: service[0].client_address: proxy_protocol_v2 is not built for IPv6 "
-        "services yet (toa carries IPv6 clients)"}},
+       {"t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
       {"ipv6_route",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
        {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "

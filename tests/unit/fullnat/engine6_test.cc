@@ -525,5 +525,135 @@ TEST_F(Nat64, IcmpErrorsOfNat64SessionsAreCountedNotMistranslated) {
   EXPECT_EQ(session6(40000, 81)->state, TcpState::kEstablished);
 }
 
+// Proxy Protocol v2 for IPv6 clients: a 52-byte header (AF_INET6, STREAM) whether the RS is
+// reached over IPv6 (service 12, port 91) or, NAT64, over IPv4 (service 13, port 92).
+std::vector<uint8_t> ppv2Header6(uint16_t vport) {
+  std::vector<uint8_t> h = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
+                            0x55, 0x49, 0x54, 0x0A, 0x21, 0x21, 0x00, 36};
+  h.resize(52);
+  putAddr(h, 16, kClient6);
+  putAddr(h, 32, kVip6);
+  put16(h, 48, 40000);
+  put16(h, 50, vport);
+  return h;
+}
+
+class Ppv2Ipv6 : public Engine6, public ::testing::WithParamInterface<uint16_t> {};
+
+TEST_P(Ppv2Ipv6, TheHandshakeAckCarriesTheIpv6HeaderAndLaterBytesShiftBy52) {
+  const uint16_t vport = GetParam();
+  const bool nat64 = vport == 92;
+  const std::string rsAddr = nat64 ? "10.20.0.93" : "fd00:20::61";
+  const std::string lip = nat64 ? kLip : kLip6;
+  const uint16_t rport = nat64 ? 9200 : 9100;
+  auto syn = fromClient6(kSyn, {2, 4, 0x05, 0xa0});
+  syn.dport = vport;
+  L4Spec wantSyn = syn;
+  wantSyn.src = lip;
+  wantSyn.dst = rsAddr;
+  wantSyn.sport = 1024;
+  wantSyn.dport = rport;
+  wantSyn.ttl = 63;
+  wantSyn.ipId = 0;
+  if (nat64) wantSyn.flowLabel = 0;
+  expectForward(syn, wantSyn);
+  // The RS's SYN-ACK: MSS 1440 lowered by the header's 52 bytes.
+  L4Spec sa;
+  sa.src = rsAddr;
+  sa.dst = lip;
+  sa.sport = rport;
+  sa.dport = 1024;
+  sa.flags = kSyn | kAck;
+  sa.seq = 5000;
+  sa.ack = 1001;
+  sa.options = {2, 4, 0x05, 0xa0};
+  L4Spec wantSa = sa;
+  wantSa.src = kVip6;
+  wantSa.dst = kClient6;
+  wantSa.sport = vport;
+  wantSa.dport = 40000;
+  wantSa.ttl = 63;
+  wantSa.options = {2, 4, 0x05, 0x6c};  // 1440 - 52
+  expectForward(sa, wantSa);
+  // The ACK completing the handshake carries the header as its payload.
+  auto ack = fromClient6(kAck);
+  ack.dport = vport;
+  ack.seq = 1001;
+  L4Spec wantAck = wantSyn;
+  wantAck.flags = kAck;
+  wantAck.seq = 1001;
+  wantAck.ack = 5001;
+  wantAck.options.clear();
+  wantAck.payload = ppv2Header6(vport);
+  expectForward(ack, wantAck);
+  // The RS acknowledges the header; a later request is 52 further on in its view.
+  L4Spec rsAck = sa;
+  rsAck.flags = kAck;
+  rsAck.seq = 5001;
+  rsAck.ack = 1001 + 52;
+  rsAck.options.clear();
+  L4Spec wantRsAck = wantSa;
+  wantRsAck.flags = kAck;
+  wantRsAck.seq = 5001;
+  wantRsAck.ack = 1001;
+  wantRsAck.options.clear();
+  expectForward(rsAck, wantRsAck);
+  auto req = fromClient6(kPsh | kAck, {}, kData);
+  req.dport = vport;
+  req.seq = 1001;
+  L4Spec wantReq = wantAck;
+  wantReq.flags = kPsh | kAck;
+  wantReq.seq = 1001 + 52;
+  wantReq.payload = kData;
+  expectForward(req, wantReq);
+  EXPECT_EQ(worker_->counters().ppv2Headers, 1U);
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engine6, Ppv2Ipv6, ::testing::Values(uint16_t{91}, uint16_t{92}),
+                         [](const auto& info) { return info.param == 91 ? "ipv6" : "nat64"; });
+
+TEST_F(Engine6, PacketTooBigQuotingAPpv2SegmentGivesTheClientItsOwnSequenceNumber) {
+  auto syn = fromClient6(kSyn, {2, 4, 0x05, 0xa0});
+  syn.dport = 91;
+  ASSERT_EQ(run(frame(syn)).v.verdict, Verdict::kForward);
+  L4Spec sa;
+  sa.src = "fd00:20::61";
+  sa.dst = kLip6;
+  sa.sport = 9100;
+  sa.dport = 1024;
+  sa.flags = kSyn | kAck;
+  sa.seq = 5000;
+  sa.ack = 1001;
+  ASSERT_EQ(run(frame(sa)).v.verdict, Verdict::kForward);
+  auto ack = fromClient6(kAck);
+  ack.dport = 91;
+  ack.seq = 1001;
+  ASSERT_EQ(run(frame(ack)).v.verdict, Verdict::kForward);
+  // A request the RS sees at 1001 + 52; a router toward the RS says it is too big.
+  L4Spec sent;
+  sent.src = kLip6;
+  sent.dst = "fd00:20::61";
+  sent.sport = 1024;
+  sent.dport = 9100;
+  sent.flags = kPsh | kAck;
+  sent.seq = 1001 + 52;
+  sent.ack = 5001;
+  sent.payload = kData;
+  sent.ttl = 63;
+  const auto out = run(frame(icmp6Quoting(sent, "fd00:20::1", kLip6, 2, 1400)));
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(checksumProblems(out.bytes), "");
+  L4Spec quoted = sent;  // as the client sent it: its own addresses, ports and sequence number
+  quoted.src = kClient6;
+  quoted.dst = kVip6;
+  quoted.sport = 40000;
+  quoted.dport = 91;
+  quoted.seq = 1001;
+  auto want = icmp6Quoting(quoted, kVip6, kClient6, 2, 1400);  // no TOA: MTU unchanged
+  want.ttl = 63;
+  EXPECT_EQ(out.bytes, frame(want));
+}
+
 }  // namespace
 }  // namespace anylb::testing
