@@ -100,7 +100,7 @@ bool Worker::parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   std::memcpy(p.key.dst.b, ip->dst_addr, 16);
   // The node's own link-scoped traffic and anything for its addresses: the kernel's business
   // (it validates them itself; the exception policer bounds the rate).
-  if (linkScoped(ip->dst_addr) || snap_->isNodeAddress(p.key.dst)) {
+  if (linkScoped(ip->dst_addr) || snap_->isNodeAddress6(ip->dst_addr)) {
     return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
   }
 
@@ -181,7 +181,7 @@ bool Worker::parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   }
 
   p.key.proto = p.proto;
-  if (snap_->isLip(p.key.dst)) {
+  if (snap_->isLip6(ip->dst_addr)) {
     p.dir = Dir::kOut;
     const uint16_t owner = ownerOf(p.key.dport, workers_);
     if (owner != id_) return v = PacketVerdict{Verdict::kRedirect, {}, owner}, false;
@@ -204,7 +204,7 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(data + p.l3off);
   uint8_t* ic = data + p.l4off;
-  const bool toLip = snap_->isLip(p.key.dst);
+  const bool toLip = snap_->isLip6(p.key.dst.b);
   const bool toVip = !toLip && snap_->isVip(p.key.dst);
   if (!toLip && !toVip) return drop(DropReason::kNotLocal);  // node addresses went to the kernel
   const uint8_t type = ic[0];
@@ -255,7 +255,7 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   }
   if (ip->hop_limits <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
-  if ((s.flags & session::kNat64) != 0) return drop(DropReason::kIcmpNat64);
+  if ((s.flags & session::kNat64) != 0) return icmpNat64ToRs(m, p, idx);  // toVip
 
   // toLip: for the client, VIP -> CIP quoting CIP:CPORT -> VIP:VPORT;
   // toVip: for the RS, LIP -> RIP quoting RIP:RPORT -> LIP:LPORT.

@@ -252,7 +252,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   // A client claiming one of our own addresses (a VIP, a LIP, an uplink address): spoofed or
   // looped, never a real client (the cheap prefix checks ran in parse()).
   if (snap_->isVip(p.key.src) ||
-      (p.v6 ? snap_->isLip(p.key.src) : snap_->isLip4(p.key.src.v4Raw())) ||
+      (p.v6 ? snap_->isLip6(p.key.src.b) : snap_->isLip4(p.key.src.v4Raw())) ||
       snap_->isNodeAddress(p.key.src)) {
     return drop(DropReason::kMartianSource);
   }

@@ -276,6 +276,26 @@ TEST_F(Engine6, NeighborDiscoveryLinkLocalAndNodeTrafficGoToTheKernel) {
   EXPECT_EQ(dropOf(frame(noService)), DropReason::kNoService);
 }
 
+TEST(Snapshot6, LipAndNodeAddressLookupsHonourPrefixLengthsOffByteBoundaries) {
+  mbufPool();
+  std::string toml = engineConfig();
+  const std::string from = "fd00:200::1/128";
+  toml.replace(toml.find(from), from.size(), "fd00:200::40/122");
+  auto r = config::loadConfigString(toml, "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  fullnat::RsRegistry reg;
+  const auto snap = fullnat::Snapshot::build(*r.config, 1, 1, reg);
+  auto a = [](const char* text) { return fullnat::toAddr(*IpAddr::parse(text)); };
+  EXPECT_TRUE(snap->isLip6(a("fd00:200::40").b));
+  EXPECT_TRUE(snap->isLip6(a("fd00:200::7f").b));
+  EXPECT_FALSE(snap->isLip6(a("fd00:200::80").b));  // the bit after /122
+  EXPECT_FALSE(snap->isLip6(a("fd00:200::3f").b));
+  EXPECT_FALSE(snap->isLip6(a("fd01:200::40").b));
+  EXPECT_TRUE(snap->isNodeAddress6(a(kNode6).b));
+  EXPECT_FALSE(snap->isNodeAddress6(a("fd00:1::3").b));
+  EXPECT_FALSE(snap->isNodeAddress6(a("fd00:1::1").b));  // the gateway is not ours
+}
+
 // An ICMPv6 error quoting `quoted` (a packet the node sent), as a router would send it.
 L4Spec icmp6Quoting(const L4Spec& quoted, const char* from, const char* to, uint8_t type,
                     uint32_t rest) {
@@ -499,29 +519,85 @@ TEST_F(Nat64, UdpBothWaysAndAMissingIpv4ChecksumIsComputedForIpv6) {
   expectForward(a, back);
 }
 
-TEST_F(Nat64, IcmpErrorsOfNat64SessionsAreCountedNotMistranslated) {
+TEST_F(Nat64, FragmentationNeededFromTheRsSideBecomesPacketTooBigForTheClient) {
   handshake();
   const auto req = client(kPsh | kAck, {}, kData);
   const auto sent = atRs(req, kToa6);
   expectForward(req, sent);
-  // Fragmentation needed from the RS side, quoting LIP -> RS (IPv4).
+  // A router toward the RS: MTU 1400 for LIP -> RS, quoting the IPv4 header and 8 bytes.
   auto quote = ipPacket(sent);
   quote.resize(28);
-  L4Spec icmp;
-  icmp.proto = 1;
-  icmp.src = "10.20.0.1";
-  icmp.dst = kLip;
-  icmp.icmpType = 3;
-  icmp.icmpCode = 4;
-  icmp.icmpRest = 1400;
-  icmp.payload = quote;
-  EXPECT_EQ(dropOf(frame(icmp)), DropReason::kIcmpNat64);
-  // Packet Too Big from the client side, quoting VIP6 -> CIP6.
+  L4Spec frag;
+  frag.proto = 1;
+  frag.src = "10.20.0.1";
+  frag.dst = kLip;
+  frag.icmpType = 3;
+  frag.icmpCode = 4;
+  frag.icmpRest = 1400;
+  frag.payload = quote;
+  // The client gets Packet Too Big from the VIP quoting its own packet (IPv6 header with the
+  // original payload length, then the 8 bytes: its ports and sequence number). MTU: 1400 + 20
+  // (the IPv6 header is 20 bytes longer) - 20 (the TOA its segments gain) = 1400.
+  L4Spec quoted = sent;
+  quoted.src = kClient6;
+  quoted.dst = kVip6;
+  quoted.sport = 40000;
+  quoted.dport = 81;
+  quoted.flowLabel = 0;
+  auto q6 = ipPacket(quoted);
+  q6.resize(48);
+  L4Spec want;
+  want.proto = 58;
+  want.src = kVip6;
+  want.dst = kClient6;
+  want.icmpType = 2;
+  want.icmpCode = 0;
+  want.icmpRest = 1400;
+  want.ttl = 63;
+  want.payload = q6;
+  const auto out = run(frame(frag));
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(checksumProblems(out.bytes), "");
+  EXPECT_EQ(out.bytes, frame(want));
+  // Codes without an IPv6 equivalent (protocol unreachable: a parameter problem) are dropped.
+  frag.icmpCode = 2;
+  EXPECT_EQ(dropOf(frame(frag)), DropReason::kIcmpNat64);
+  EXPECT_EQ(worker_->counters().icmpTranslated, 1U);
+}
+
+TEST_F(Nat64, PacketTooBigFromTheClientSideBecomesFragmentationNeededForTheRs) {
+  handshake();
   const auto resp = rs(kPsh | kAck, {}, kData);
   const auto toC = atClient(resp, {});
   expectForward(resp, toC);
-  EXPECT_EQ(dropOf(frame(icmp6Quoting(toC, "2001:db8::1", kVip6, 2, 1280))),
-            DropReason::kIcmpNat64);
+  const auto ptb = icmp6Quoting(toC, "2001:db8::1", kVip6, 2, 1280);
+  // The RS gets "fragmentation needed", next-hop MTU 1260 (its IPv4 packets grow by 20 bytes
+  // on the way to the client), quoting its own packet: RS:8081 -> LIP:1024, ID 0, DF.
+  L4Spec quoted = resp;
+  quoted.ttl = 63;  // the hop limit of the packet the node sent
+  quoted.ipId = 0;
+  L4Spec want;
+  want.proto = 1;
+  want.src = kLip;
+  want.dst = "10.20.0.91";
+  want.icmpType = 3;
+  want.icmpCode = 4;
+  want.icmpRest = 1260;
+  want.ttl = 63;
+  want.ipId = 0;
+  want.payload = ipPacket(quoted);
+  const auto out = run(frame(ptb));
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(checksumProblems(out.bytes), "");
+  EXPECT_EQ(out.bytes, frame(want));
+  // Time exceeded maps to time exceeded; a parameter problem has no mapping here.
+  auto te = icmp6Quoting(toC, "2001:db8::1", kVip6, 3, 0);
+  const auto teOut = run(frame(te));
+  ASSERT_EQ(teOut.v.verdict, Verdict::kForward);
+  EXPECT_EQ(teOut.bytes[14 + 20], 11);
+  EXPECT_EQ(checksumProblems(teOut.bytes), "");
+  auto pp = icmp6Quoting(toC, "2001:db8::1", kVip6, 4, 0);
+  EXPECT_EQ(dropOf(frame(pp)), DropReason::kIcmpUnsupported);
   EXPECT_EQ(session6(40000, 81)->state, TcpState::kEstablished);
 }
 
