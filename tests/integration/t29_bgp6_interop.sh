@@ -14,6 +14,8 @@
 #     gobgpd dies with it and both ToRs drop the node.
 # Namespaces alb6-* of its own (torn down on exit); traffic only between them. Prints the
 # measured times.
+# Functions run through traps and wait_until look unreachable to shellcheck 0.9:
+# shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -61,6 +63,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 (
+  # shellcheck disable=SC2031 # sp is this subshell's own
   trap 'kill $sp 2>/dev/null; exit 0' TERM
   sleep "${LAB_TEST_TIMEOUT:-200}" &
   sp=$!
@@ -294,15 +297,15 @@ routes_are() { # routes_are NS PREFIX NEXTHOP|"": NS's kernel routes PREFIX via 
   [[ $(via "$1" "$2") == "$3" ]]
 }
 all_there() {
-  routes_are $FRR $VIP6 fd00:1:1::2 && routes_are $FRR $LIP6 fd00:1:1::2 &&
-    routes_are $FRR $VIP4 10.1.1.2 && routes_are $FRR $LIP4 10.1.1.2 &&
-    routes_are $BIRD $VIP6 fd00:2:1::2 && routes_are $BIRD $LIP6 fd00:2:1::2 &&
-    routes_are $BIRD $VIP4 10.2.1.2 && routes_are $BIRD $LIP4 10.2.1.2
+  routes_are "$FRR" "$VIP6" fd00:1:1::2 && routes_are "$FRR" "$LIP6" fd00:1:1::2 &&
+    routes_are "$FRR" "$VIP4" 10.1.1.2 && routes_are "$FRR" "$LIP4" 10.1.1.2 &&
+    routes_are "$BIRD" "$VIP6" fd00:2:1::2 && routes_are "$BIRD" "$LIP6" fd00:2:1::2 &&
+    routes_are "$BIRD" "$VIP4" 10.2.1.2 && routes_are "$BIRD" "$LIP4" 10.2.1.2
 }
 show_routes() {
   for ns in $FRR $BIRD; do
-    echo "$ns: v6 VIP [$(via $ns $VIP6)] v6 LIP [$(via $ns $LIP6)] v4 VIP [$(via $ns $VIP4)]" \
-      "v4 LIP [$(via $ns $LIP4)]"
+    echo "$ns: v6 VIP [$(via "$ns" $VIP6)] v6 LIP [$(via "$ns" $LIP6)] v4 VIP [$(via "$ns" $VIP4)]" \
+      "v4 LIP [$(via "$ns" $LIP4)]"
   done
 }
 frr_bfd_up() { frr "show bfd peer fd00:1:1::2" | grep -q "Status: up"; }
@@ -340,12 +343,12 @@ EOF
 
 # ---- 3. withdraw per family: the v6 VIP unhealthy
 cmd health fd00:100::10 down
-vip6_gone() { [[ -z $(via $FRR $VIP6) && -z $(via $BIRD $VIP6) ]]; }
+vip6_gone() { [[ -z $(via "$FRR" "$VIP6") && -z $(via "$BIRD" "$VIP6") ]]; }
 ms=$(wait_until 10 "v6 VIP withdrawn" vip6_gone)
 log "unhealthy v6 VIP withdrawn at FRR and BIRD in $ms ms"
 all_v4_and_lip6() {
-  routes_are $FRR $VIP4 10.1.1.2 && routes_are $BIRD $VIP4 10.2.1.2 &&
-    routes_are $FRR $LIP6 fd00:1:1::2 && routes_are $BIRD $LIP6 fd00:2:1::2
+  routes_are "$FRR" "$VIP4" 10.1.1.2 && routes_are "$BIRD" "$VIP4" 10.2.1.2 &&
+    routes_are "$FRR" "$LIP6" fd00:1:1::2 && routes_are "$BIRD" "$LIP6" fd00:2:1::2
 }
 all_v4_and_lip6 || fail "withdrawing the v6 VIP took more: $(show_routes | paste -sd ';')"
 cmd health fd00:100::10 up
@@ -354,12 +357,12 @@ log "v6 VIP back after rise + hold-down: $ms ms"
 
 # ---- 4. drain per family: IPv6
 cmd family-drain ipv6 on
-gshut6() { frr_gshut ipv6 $VIP6 && bird_gshut $VIP6; }
+gshut6() { frr_gshut ipv6 "$VIP6" && bird_gshut "$VIP6"; }
 ms=$(wait_until 5 "GRACEFUL_SHUTDOWN on the v6 VIP" gshut6)
 log "IPv6 drain: v6 VIP carries 65535:0 at FRR and BIRD after $ms ms"
-frr_gshut ipv4 $VIP4 && fail "FRR: the v4 VIP carries GRACEFUL_SHUTDOWN in an IPv6 drain"
-bird_gshut $VIP4 && fail "BIRD: the v4 VIP carries GRACEFUL_SHUTDOWN in an IPv6 drain"
-frr_gshut ipv6 $LIP6 && fail "FRR: the v6 LIP carries GRACEFUL_SHUTDOWN"
+frr_gshut ipv4 "$VIP4" && fail "FRR: the v4 VIP carries GRACEFUL_SHUTDOWN in an IPv6 drain"
+bird_gshut "$VIP4" && fail "BIRD: the v4 VIP carries GRACEFUL_SHUTDOWN in an IPv6 drain"
+frr_gshut ipv6 "$LIP6" && fail "FRR: the v6 LIP carries GRACEFUL_SHUTDOWN"
 ms=$(wait_until 10 "v6 VIP withdrawn after the drain" vip6_gone)
 log "IPv6 drain: v6 VIP withdrawn $ms ms later (drain_seconds 3)"
 all_v4_and_lip6 || fail "the IPv6 drain took more: $(show_routes | paste -sd ';')"
@@ -368,13 +371,13 @@ grep -q '"draining_families":\["ipv6"\]' "$W/status.json" ||
 cmd family-drain ipv6 off
 ms=$(wait_until 15 "v6 VIP back after undrain" all_there)
 log "IPv6 undrained: v6 VIP back in $ms ms"
-frr_gshut ipv6 $VIP6 && fail "FRR: GRACEFUL_SHUTDOWN stayed after the undrain"
+frr_gshut ipv6 "$VIP6" && fail "FRR: GRACEFUL_SHUTDOWN stayed after the undrain"
 
 # ---- 5. the agent stops: withdraw everything, AdminDown
 cmd quit
 none_left() {
   for p in $VIP6 $LIP6 $VIP4 $LIP4; do
-    [[ -z $(via $FRR $p) && -z $(via $BIRD $p) ]] || return 1
+    [[ -z $(via "$FRR" "$p") && -z $(via "$BIRD" "$p") ]] || return 1
   done
 }
 ms=$(wait_until 15 "routes left after stop" none_left)
