@@ -41,6 +41,7 @@ class Agent {
     return ctl_.setVipDrain(vip, on, nowMs);
   }
   void setFamilyDrain(Family f, bool on, uint64_t nowMs) { ctl_.setFamilyDrain(f, on, nowMs); }
+  [[nodiscard]] bool familyDrained(Family f) const { return ctl_.familyDrained(f); }
   // A reload (the keys a restart needs were kept at their running values by the caller).
   void reconfigure(const config::Config& cfg, uint64_t nowMs) {
     opts_ = controllerOptions(cfg);
