@@ -462,14 +462,23 @@ speaker_announce() {
   echo "$mode" >"$(speaker_dir "$i")/mode"
 }
 
+# route_of NS PREFIX: the kernel route of alb-NS for exactly PREFIX (`ip route show` without -6
+# lists IPv4 routes only, whatever the prefix).
+route_of() {
+  local fam=-4
+  [[ $2 == *:* ]] && fam=-6
+  ip -n "${P}$1" "$fam" route show "$2" 2>/dev/null
+}
 # has_nexthop NS PREFIX NEXTHOP: the kernel of alb-NS routes exactly PREFIX via NEXTHOP.
-has_nexthop() { ip -n "${P}$1" route show "$2" 2>/dev/null | grep -q "via $3 "; }
+has_nexthop() { route_of "$1" "$2" | grep -q "via $3 "; }
 # fabric_has T I PREFIX: ToR T routes PREFIX via node I's address (or address6) on their link,
-# and the spine routes it via ToR T.
+# and the spine routes it via ToR T (IPv6: out of sp-tT; FRR installs the ToR's link-local next
+# hop, not fd00:11:T::2).
 fabric_has() {
   local t=$1 i=$2 p=$3
   if [[ $p == *:* ]]; then
-    has_nexthop "t$t" "$p" "fd00:$t:$i::2" && has_nexthop sp "$p" "fd00:11:$t::2"
+    has_nexthop "t$t" "$p" "fd00:$t:$i::2" &&
+      route_of sp "$p" | grep -q "via fe80:[0-9a-f:]* dev sp-t$t "
   else
     has_nexthop "t$t" "$p" "10.$t.$i.2" && has_nexthop sp "$p" "10.11.$t.2"
   fi
