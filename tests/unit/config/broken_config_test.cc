@@ -102,7 +102,8 @@ std::vector<Case> cases() {
       {"family_mix_rs_vs_vip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
        {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
-        "10.100.0.10 is IPv4 (NAT64/NAT46 is not built yet)"}},
+        "10.100.0.10 is IPv4: NAT46 is not built (an IPv6 VIP may have IPv4 real servers: "
+        "NAT64)"}},
       // An IPv6 service needs an IPv6 LIP prefix to source its sessions from.
       {"ipv6_vip_without_ipv6_lip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
@@ -184,9 +185,14 @@ std::vector<Case> cases() {
                          "\"fd00:1::1\"")),
        {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]",
         "t.toml:29:7: service[0].vip: IPv6 VIP fd00:1::2 is announced over IPv6 BGP sessions, and "
-        "no uplink has peer_address6",
-        "t.toml:33:11: service[0].real_server[0].address: 10.20.0.11 is IPv4 but the VIP "
-        "fd00:1::2 is IPv6 (NAT64/NAT46 is not built yet)"}},
+        "no uplink has peer_address6"}},
+      {"ipv6_service_with_syn_proxy",
+       replaced("vip = \"10.100.0.10\"",
+                "vip = \"fd00:100::10\"\nsyn_proxy = \"on\"\nclient_address = "
+                "\"proxy_protocol_v2\""),
+       {"t.toml:27:7: service[0].vip: IPv6 VIP fd00:100::10 is announced over IPv6 BGP sessions, "
+        "and no uplink has peer_address6",
+        "t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
       {"ipv6_route",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
        {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "

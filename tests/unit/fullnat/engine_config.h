@@ -10,6 +10,12 @@ inline constexpr const char* kClient = "192.0.2.7";
 inline constexpr const char* kVip = "10.100.0.10";
 inline constexpr const char* kLip = "10.200.0.1";
 inline constexpr const char* kRs = "10.20.0.11";
+// IPv6 (documentation and ULA prefixes).
+inline constexpr const char* kClient6 = "2001:db8::7";
+inline constexpr const char* kVip6 = "fd00:100::10";
+inline constexpr const char* kLip6 = "fd00:200::1";
+inline constexpr const char* kRs6 = "fd00:20::11";
+inline constexpr const char* kNode6 = "fd00:1::2";
 
 // A one-uplink node without services: what every engine test config starts with.
 inline constexpr const char* kNodeToml = R"(
@@ -26,7 +32,10 @@ name = "u0"
 port = "p0"
 address = "10.1.0.2/30"
 gateway = "10.1.0.1"
+address6 = "fd00:1::2/64"
+gateway6 = "fd00:1::1"
 peer_address = "10.1.0.1"
+peer_address6 = "fd00:1::1"
 peer_as = 65001
 [bgp]
 local_as = 65100
@@ -34,7 +43,7 @@ local_as = 65100
 
 inline constexpr const char* kEngineServicesToml = R"(
 [local_addresses]
-prefixes = ["10.200.0.1/32"]
+prefixes = ["10.200.0.1/32", "fd00:200::1/128"]
 
 [[service]]            # 0: one RS, TOA: the handshake fixtures
 vip = "10.100.0.10"
@@ -110,6 +119,52 @@ client_address = "none"
 [[service.real_server]]
 address = "10.20.0.81"
 port = 9300
+
+[[service]]            # 8: IPv6, one RS, TOA
+vip = "fd00:100::10"
+port = 80
+[[service.real_server]]
+address = "fd00:20::11"
+port = 8080
+
+[[service]]            # 9: IPv6 UDP
+vip = "fd00:100::10"
+port = 53
+protocol = "udp"
+[[service.real_server]]
+address = "fd00:20::21"
+port = 53
+
+[[service]]            # 10: NAT64: IPv6 VIP, IPv4 RS, TOA
+vip = "fd00:100::10"
+port = 81
+[[service.real_server]]
+address = "10.20.0.91"
+port = 8081
+
+[[service]]            # 11: NAT64 UDP
+vip = "fd00:100::10"
+port = 54
+protocol = "udp"
+[[service.real_server]]
+address = "10.20.0.92"
+port = 54
+
+[[service]]            # 12: IPv6, Proxy Protocol v2
+vip = "fd00:100::10"
+port = 91
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "fd00:20::61"
+port = 9100
+
+[[service]]            # 13: NAT64 with Proxy Protocol v2 (an IPv6 header on an IPv4 connection)
+vip = "fd00:100::10"
+port = 92
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "10.20.0.93"
+port = 9200
 
 [dataplane.syn_proxy]  # low thresholds so that tests reach them with a few packets
 auto_syn_recv = 8
