@@ -247,7 +247,7 @@ int run(const std::string& path, int verbose) {
         throw anylb::ApiError{"bad_request", "give vip or family, not both"};
       }
       if (*family != "ipv4" && *family != "ipv6") {
-        throw anylb::ApiError{"bad_request", "family: must be \"ipv4\" or \"ipv6\""};
+        throw anylb::ApiError{"bad_request", R"(family: must be "ipv4" or "ipv6")"};
       }
       bgp.setFamilyDrain(*family == "ipv4" ? anylb::Family::kV4 : anylb::Family::kV6, on, nowMs());
     } else if (vip != req.end() && !vip->is_null()) {
