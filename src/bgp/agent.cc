@@ -19,14 +19,19 @@ constexpr uint64_t kStableMs = 60000;  // a gobgpd that ran this long resets the
 ControllerOptions controllerOptions(const config::Config& cfg) {
   ControllerOptions o;
   o.global = GlobalSpec{cfg.bgp.localAs, cfg.node.routerId, 179};
+  // One session per family and uplink: IPv4 from `address`, IPv6 (if configured) from address6.
   for (const auto& u : cfg.uplinks) {
     o.peers.push_back(PeerSpec{u.peerAddress, u.peerAs, u.address.addr, u.holdTime, u.keepalive});
   }
-  for (const auto& l : cfg.localAddresses) {
-    if (l.addr.isV4()) o.lips.push_back(l);
+  for (const auto& u : cfg.uplinks) {
+    if (u.peerAddress6 && u.address6) {
+      o.peers.push_back(
+          PeerSpec{*u.peerAddress6, u.peerAs, u.address6->addr, u.holdTime, u.keepalive});
+    }
   }
+  o.lips = cfg.localAddresses;
   for (const auto& s : cfg.services) {
-    if (s.vip.isV4() && std::find(o.vips.begin(), o.vips.end(), s.vip) == o.vips.end()) {
+    if (std::find(o.vips.begin(), o.vips.end(), s.vip) == o.vips.end()) {
       o.vips.push_back(s.vip);
     }
   }
@@ -46,10 +51,17 @@ Agent::Agent(const config::Config& cfg)
             (std::filesystem::path(cfg.bgp.apiSocket).parent_path() / "gobgpd.log").string()) {
   if (cfg.bgp.bfdIntervalMs > 0) {
     std::vector<BfdPeerConfig> peers;
+    // BFD beside each BGP session, in its family (RFC 5881 over IPv4 or IPv6).
     for (const auto& u : cfg.uplinks) {
       if (u.address.addr.isV4() && u.peerAddress.isV4()) {
         peers.push_back(BfdPeerConfig{u.name, u.address.addr, u.peerAddress});
         bfdPeers_.push_back(u.peerAddress);
+      }
+    }
+    for (const auto& u : cfg.uplinks) {
+      if (u.address6 && u.peerAddress6 && !u.peerAddress6->isV4()) {
+        peers.push_back(BfdPeerConfig{u.name + "/v6", u.address6->addr, *u.peerAddress6});
+        bfdPeers_.push_back(*u.peerAddress6);
       }
     }
     bfd_ = std::make_unique<BfdAgent>(std::move(peers), cfg.bgp.bfdIntervalMs,

@@ -21,7 +21,8 @@
 
 namespace anylb::bgp {
 
-// The controller's view of a config: peers per uplink, LIPs, distinct IPv4 VIPs, timers.
+// The controller's view of a config: peers per uplink and family, LIPs, distinct VIPs of both
+// families, timers.
 ControllerOptions controllerOptions(const config::Config& cfg);
 
 class Agent {
@@ -39,6 +40,8 @@ class Agent {
   bool setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs) {
     return ctl_.setVipDrain(vip, on, nowMs);
   }
+  void setFamilyDrain(Family f, bool on, uint64_t nowMs) { ctl_.setFamilyDrain(f, on, nowMs); }
+  [[nodiscard]] bool familyDrained(Family f) const { return ctl_.familyDrained(f); }
   // A reload (the keys a restart needs were kept at their running values by the caller).
   void reconfigure(const config::Config& cfg, uint64_t nowMs) {
     opts_ = controllerOptions(cfg);

@@ -20,7 +20,6 @@ namespace anylb::bgp {
 namespace {
 
 constexpr uint32_t kSlowUs = 1'000'000;  // RFC 5880 6.8.3: at least 1 s while not Up
-constexpr uint16_t kControlPort = 3784;  // RFC 5881
 constexpr uint8_t kDiagDetectExpired = 1;
 constexpr uint8_t kDiagNeighborDown = 3;
 constexpr uint8_t kDiagAdminDown = 7;
@@ -262,17 +261,50 @@ void BfdAgent::start() {
 
 namespace {
 
-sockaddr_in v4(const IpAddr& a, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, a.str().c_str(), &sa.sin_addr);
-  return sa;
+// A socket address of either family; IpAddr keeps both in network byte order.
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  [[nodiscard]] const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&ss); }
+};
+
+SockAddr sockAddr(const IpAddr& a, uint16_t port) {
+  SockAddr out;
+  if (a.isV4()) {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out.ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    std::memcpy(&sa->sin_addr, a.bytes.data(), 4);
+    out.len = sizeof(sockaddr_in);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&out.ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, a.bytes.data(), 16);
+    out.len = sizeof(sockaddr_in6);
+  }
+  return out;
 }
 
-// A UDP socket bound to addr:port; IP_FREEBIND lets it bind before the address is on the TAP.
+std::optional<IpAddr> fromSockAddr(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    return IpAddr::v4(ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr));
+  }
+  if (ss.ss_family == AF_INET6) {
+    IpAddr a;
+    a.family = Family::kV6;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+    return a;
+  }
+  return std::nullopt;
+}
+
+// A UDP socket bound to addr:port, in addr's family. Free bind lets it bind before the address
+// is on the TAP. Sent packets carry TTL / hop limit 255; a receiving socket reports each
+// packet's TTL / hop limit (RFC 5881 5: 255 or the packet is discarded).
 int openUdp(const IpAddr& addr, uint16_t port, bool receive, std::string& err) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const bool v6 = !addr.isV4();
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     err = "socket: " + std::error_code(errno, std::generic_category()).message();
     return -1;
@@ -280,12 +312,19 @@ int openUdp(const IpAddr& addr, uint16_t port, bool receive, std::string& err) {
   const int one = 1;
   const int ttl = 255;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // IP_FREEBIND at SOL_IP covers AF_INET6 sockets too (Linux: inet->freebind).
   setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
-  setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
-  if (receive) setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
-  const auto sa = v4(addr, port);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
-    err = fmt::format("bind {}:{}: {}", addr.str(), port,
+  if (v6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl));
+    if (receive) setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof(one));
+  } else {
+    setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+    if (receive) setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+  }
+  const auto sa = sockAddr(addr, port);
+  if (bind(fd, sa.get(), sa.len) != 0) {
+    err = fmt::format("bind {}: {}", Endpoint{addr, port}.str(),
                       std::error_code(errno, std::generic_category()).message());
     close(fd);
     return -1;
@@ -301,9 +340,8 @@ void BfdAgent::run() {
   auto send = [&](Peer& p, const BfdPacket& pkt) {
     uint8_t buf[BfdPacket::kSize];
     pkt.encode(buf);
-    const auto to = v4(p.cfg.peer, kControlPort);
-    if (sendto(p.tx, buf, sizeof(buf), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to)) ==
-        static_cast<ssize_t>(sizeof(buf))) {
+    const auto to = sockAddr(p.cfg.peer, p.cfg.peerPort);
+    if (sendto(p.tx, buf, sizeof(buf), 0, to.get(), to.len) == static_cast<ssize_t>(sizeof(buf))) {
       ++p.txPackets;
     }
   };
@@ -328,7 +366,7 @@ void BfdAgent::run() {
         auto& p = *pp;
         if (p.rx < 0 && now >= p.nextOpenUs) {
           std::string err;
-          p.rx = openUdp(p.cfg.local, kControlPort, true, err);
+          p.rx = openUdp(p.cfg.local, p.cfg.localPort, true, err);
           if (p.rx >= 0) p.tx = openUdp(p.cfg.local, p.srcPort, false, err);
           if (p.tx < 0) {
             p.closeAll();
@@ -374,7 +412,7 @@ void BfdAgent::run() {
       for (int n = 0; n < 64; ++n) {
         uint8_t buf[256];
         alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))];
-        sockaddr_in from{};
+        sockaddr_storage from{};
         iovec iov{buf, sizeof(buf)};
         msghdr msg{};
         msg.msg_name = &from;
@@ -387,17 +425,18 @@ void BfdAgent::run() {
         if (len < 0) break;
         int ttl = -1;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-          if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+          if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+              (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
             std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
           }
         }
-        const std::optional<IpAddr> src = IpAddr::v4(ntohl(from.sin_addr.s_addr));
+        const std::optional<IpAddr> src = fromSockAddr(from);
         BfdPacket pkt;
         std::string why;
         if (!src || *src != p.cfg.peer) {
           why = "from " + (src ? src->str() : std::string("?")) + ", not the peer";
         } else if (ttl != 255) {
-          why = fmt::format("TTL {} (RFC 5881 wants 255)", ttl);
+          why = fmt::format("{} {} (RFC 5881 wants 255)", src->isV4() ? "TTL" : "hop limit", ttl);
         } else {
           why = BfdPacket::decode({buf, static_cast<size_t>(len)}, pkt);
         }
@@ -470,6 +509,7 @@ nlohmann::json BfdAgent::statusJson() const {
                    {"rx", p.rxPackets},
                    {"tx", p.txPackets},
                    {"bad", p.badPackets},
+                   {"last_bad", p.lastBad},
                    {"ups", p.ups},
                    {"downs", p.downs}});
   }

@@ -9,7 +9,8 @@
 // Up it sends at 1 s (RFC 5880 6.8.3); once Up it switches to the configured interval with a
 // Poll Sequence. Packets leave from the uplink's address (source port 49152..65535, TTL 255)
 // and are accepted only with TTL 255 (RFC 5881 GTSM), so they cross the exception path like
-// the BGP sessions and share their fate.
+// the BGP sessions and share their fate. An IPv6 BGP session gets its own BFD session over
+// IPv6 (RFC 5881: UDP 3784, hop limit 255 sent and required), from the uplink's address6.
 //
 // BfdSession is the protocol state machine on an injected clock (tested in simulated time);
 // BfdAgent runs the sessions on a thread of their own, so a busy control thread cannot make
@@ -98,10 +99,16 @@ class BfdSession {
   bool lastTxValid_ = false;
 };
 
+inline constexpr uint16_t kBfdControlPort = 3784;  // RFC 5881 (single hop, IPv4 and IPv6)
+
+// One session toward a ToR, in the family of its addresses (both of one family).
 struct BfdPeerConfig {
-  std::string name;  // the uplink's
+  std::string name;  // the uplink's ("/v6" appended for its IPv6 session)
   IpAddr local;
   IpAddr peer;
+  // RFC 5881's port on both ends in production; tests on one loopback address use two.
+  uint16_t localPort = kBfdControlPort;
+  uint16_t peerPort = kBfdControlPort;
 };
 
 class BfdAgent {

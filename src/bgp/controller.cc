@@ -18,6 +18,11 @@ Prefix hostPrefix(const IpAddr& a) {
   return Prefix{a, static_cast<uint8_t>(a.isV4() ? 32 : 128)};
 }
 
+// The next hop "unspecified" of a's family: gobgpd puts the session's local address there.
+IpAddr unspecified(const IpAddr& a) {
+  return *IpAddr::parse(a.isV4() ? "0.0.0.0" : "::");
+}
+
 bool isVip(const ControllerOptions& o, const Prefix& p) {
   return std::any_of(o.vips.begin(), o.vips.end(),
                      [&](const IpAddr& v) { return p == hostPrefix(v); });
@@ -70,12 +75,11 @@ std::string Controller::attach(BgpClient* client, uint64_t nowMs) {
 std::vector<PathSpec> Controller::desired() const {
   std::vector<PathSpec> out;
   if (!dataplaneAlive_) return out;  // a dead dataplane attracts nothing
-  const IpAddr any = *IpAddr::parse("0.0.0.0");
-  for (const auto& l : o_.lips) out.push_back(PathSpec{l, any, o_.communities});
+  for (const auto& l : o_.lips) out.push_back(PathSpec{l, unspecified(l.addr), o_.communities});
   for (size_t i = 0; i < vips_.size(); ++i) {
     const auto st = vips_[i].current();
     if (st == VipAnnounce::kWithdrawn) continue;
-    PathSpec p{hostPrefix(o_.vips[i]), any, o_.communities};
+    PathSpec p{hostPrefix(o_.vips[i]), unspecified(o_.vips[i]), o_.communities};
     if (st == VipAnnounce::kGracefulShutdown) p.communities.push_back(kGracefulShutdown);
     out.push_back(std::move(p));
   }
@@ -88,7 +92,7 @@ bool Controller::setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs) {
   const auto i = static_cast<size_t>(it - o_.vips.begin());
   if (vipDrain_[i] != on) {
     vipDrain_[i] = on;
-    vips_[i].drain(on || draining_, nowMs);
+    vips_[i].drain(vipDrained(i), nowMs);
     dirty_ = true;
     spdlog::info("bgp: VIP {} {}", vip.str(), on ? "drained" : "undrained");
   }
@@ -98,7 +102,7 @@ bool Controller::setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs) {
 std::vector<IpAddr> Controller::drainedVips() const {
   std::vector<IpAddr> out;
   for (size_t i = 0; i < vips_.size(); ++i) {
-    if (vipDrain_[i] || draining_) out.push_back(o_.vips[i]);
+    if (vipDrained(i)) out.push_back(o_.vips[i]);
   }
   return out;
 }
@@ -121,7 +125,7 @@ void Controller::reconfigure(ControllerOptions o, uint64_t nowMs) {
       drain.push_back(vipDrain_[i]);
     } else {
       vips.emplace_back(o.riseMs, o.holdDownMs, o.drainMs);
-      if (draining_) vips.back().drain(true, nowMs);
+      if (draining_ || familyDrain_[index(v.family)]) vips.back().drain(true, nowMs);
       healthy.push_back(false);
       drain.push_back(false);
     }
@@ -138,12 +142,36 @@ void Controller::reconfigure(ControllerOptions o, uint64_t nowMs) {
 void Controller::setDrain(bool on, uint64_t nowMs) {
   if (on == draining_) return;
   draining_ = on;
-  for (size_t i = 0; i < vips_.size(); ++i) vips_[i].drain(on || vipDrain_[i], nowMs);
+  for (size_t i = 0; i < vips_.size(); ++i) vips_[i].drain(vipDrained(i), nowMs);
   dirty_ = true;
   spdlog::info("bgp: {}", on ? fmt::format("draining: VIPs carry GRACEFUL_SHUTDOWN for {} ms, "
                                            "then are withdrawn",
                                            o_.drainMs)
                              : std::string("undrained: VIPs are announced again after rise"));
+}
+
+void Controller::setFamilyDrain(Family f, bool on, uint64_t nowMs) {
+  if (familyDrain_[index(f)] == on) return;
+  familyDrain_[index(f)] = on;
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    if (o_.vips[i].family == f) vips_[i].drain(vipDrained(i), nowMs);
+  }
+  dirty_ = true;
+  spdlog::info("bgp: IPv{} VIPs {}", static_cast<int>(f),
+               on ? fmt::format("draining: GRACEFUL_SHUTDOWN for {} ms, then withdrawn", o_.drainMs)
+                  : std::string("undrained: announced again after rise"));
+}
+
+bool Controller::familyDrainComplete(Family f) const {
+  if (!familyDrain_[index(f)]) return false;
+  for (size_t i = 0; i < vips_.size(); ++i) {
+    if (o_.vips[i].family == f && vips_[i].current() != VipAnnounce::kWithdrawn) return false;
+  }
+  if (client_ == nullptr) return true;
+  return announcedKnown_ && !dirty_ &&
+         std::none_of(announced_.begin(), announced_.end(), [&](const PathSpec& p) {
+           return p.prefix.addr.family == f && isVip(o_, p.prefix);
+         });
 }
 
 bool Controller::drainComplete() const {
@@ -293,8 +321,13 @@ nlohmann::json Controller::statusJson() const {
     for (auto c : p.communities) communities.push_back(communityString(c));
     announced.push_back({{"prefix", p.prefix.str()}, {"communities", std::move(communities)}});
   }
+  json families = json::array();
+  for (const Family f : {Family::kV4, Family::kV6}) {
+    if (familyDrain_[index(f)]) families.push_back(f == Family::kV4 ? "ipv4" : "ipv6");
+  }
   return {{"speaker_attached", client_ != nullptr},
           {"draining", draining_},
+          {"draining_families", std::move(families)},
           {"drain_complete", drainComplete()},
           {"peers", std::move(peers)},
           {"vips", std::move(vips)},

@@ -6,7 +6,12 @@
 //  - each VIP /32 as its VipState says: healthy = dataplane alive and every service on the VIP
 //    has min_healthy healthy RS; rise, hold-down and drain (GRACEFUL_SHUTDOWN) from VipState.
 // The configured communities go on every path; draining VIPs also carry 65535:0. The next hop is
-// left unspecified (0.0.0.0): gobgpd sends each ToR its own session address, i.e. the uplink's.
+// left unspecified (0.0.0.0, or :: for IPv6): gobgpd sends each ToR its own session address,
+// i.e. the uplink's address (IPv4 session) or address6 (IPv6 session).
+//
+// Both families in one controller, one path per prefix: IPv4 prefixes go out on the IPv4
+// sessions, IPv6 ones on the IPv6 sessions (each peer carries the one AFI/SAFI of its address
+// family). Drain works per node, per VIP and per family (setFamilyDrain).
 //
 // The speaker is attached with a fresh client after every (re)start of gobgpd; attach()
 // configures it from scratch (StartBgp, one AddPeer per uplink), and the next tick reconciles:
@@ -18,6 +23,7 @@
 // Control thread only; every BgpClient call is bounded by the client's deadline.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -34,8 +40,8 @@ namespace anylb::bgp {
 struct ControllerOptions {
   GlobalSpec global;
   std::vector<PeerSpec> peers;
-  std::vector<Prefix> lips;
-  std::vector<IpAddr> vips;  // distinct VIP addresses; vipHealthy[] in tick() follows this order
+  std::vector<Prefix> lips;  // both families
+  std::vector<IpAddr> vips;  // distinct VIP addresses, both families; vipHealthy[] follows them
   std::vector<uint32_t> communities;
   uint64_t riseMs = 5000;
   uint64_t holdDownMs = 10000;
@@ -64,6 +70,12 @@ class Controller {
   void setDrain(bool on, uint64_t nowMs);
   // Drain or undrain one VIP (the node's drain still covers it). False: not a VIP of ours.
   bool setVipDrain(const IpAddr& vip, bool on, uint64_t nowMs);
+  // Drain or undrain every VIP of one family (IPv6 maintenance, say): the other family's VIPs
+  // and every LIP stay as they are.
+  void setFamilyDrain(Family f, bool on, uint64_t nowMs);
+  [[nodiscard]] bool familyDrained(Family f) const { return familyDrain_[index(f)]; }
+  // Every VIP of a drained family is withdrawn, and gobgpd announces none of them any more.
+  [[nodiscard]] bool familyDrainComplete(Family f) const;
   [[nodiscard]] std::vector<IpAddr> drainedVips() const;
   // A reload: VIPs added or removed (the others keep their state), timers, communities, LIPs.
   // LIPs that are no longer configured stay announced until the restart: sessions on them
@@ -93,6 +105,11 @@ class Controller {
   [[nodiscard]] const Counters& counters() const { return counters_; }
 
  private:
+  static size_t index(Family f) { return f == Family::kV4 ? 0 : 1; }
+  // What VipState i is told: drained by the node, by its family or one by one.
+  [[nodiscard]] bool vipDrained(size_t i) const {
+    return draining_ || vipDrain_[i] || familyDrain_[index(o_.vips[i].family)];
+  }
   void reconcile(uint64_t nowMs);
   void pollPeers();
   // Records the outcome of one kind of call; logs on a change. True on success.
@@ -105,8 +122,9 @@ class Controller {
   std::vector<bool> vipHealthy_;
   bool dataplaneAlive_ = false;
   bool draining_ = false;
-  bool dirty_ = true;                // reconcile at the next tick
-  std::vector<PathSpec> announced_;  // what gobgpd had after the last good reconcile
+  std::array<bool, 2> familyDrain_{};  // [IPv4, IPv6]
+  bool dirty_ = true;                  // reconcile at the next tick
+  std::vector<PathSpec> announced_;    // what gobgpd had after the last good reconcile
   bool announcedKnown_ = false;
   uint64_t nextReconcile_ = 0;
   uint64_t nextPeerPoll_ = 0;

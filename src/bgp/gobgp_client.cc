@@ -19,6 +19,8 @@ struct GobgpClient::Impl {
   void arm(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
   }
+  // Appends the local paths of one family.
+  std::string listPaths(Family fam, std::vector<PathSpec>& out) const;
   static std::string err(const char* call, const grpc::Status& s) {
     if (s.ok()) return {};
     return fmt::format("{}: {} ({})", call, s.error_message(), static_cast<int>(s.error_code()));
@@ -27,16 +29,21 @@ struct GobgpClient::Impl {
 
 namespace {
 
-apipb::Family ipv4Unicast() {
+// ipv4-unicast or ipv6-unicast: a prefix's family is its AFI, and a peer's address family is
+// the one AFI/SAFI its session carries (docs/architecture.md: one session per family).
+apipb::Family unicast(Family fam) {
   apipb::Family f;
-  f.set_afi(apipb::Family::AFI_IP);
+  f.set_afi(fam == Family::kV4 ? apipb::Family::AFI_IP : apipb::Family::AFI_IP6);
   f.set_safi(apipb::Family::SAFI_UNICAST);
   return f;
 }
 
+// gobgpd turns a NextHopAttribute of an ipv6-unicast path into MP_REACH_NLRI's next hop itself
+// (api2Path); "::" like "0.0.0.0" means unspecified: each eBGP peer gets the session's local
+// address.
 apipb::Path toPath(const PathSpec& p) {
   apipb::Path path;
-  *path.mutable_family() = ipv4Unicast();
+  *path.mutable_family() = unicast(p.prefix.addr.family);
   apipb::IPAddressPrefix nlri;
   nlri.set_prefix(p.prefix.network().str());
   nlri.set_prefix_len(p.prefix.len);
@@ -89,7 +96,7 @@ std::string GobgpClient::addPeer(const PeerSpec& p) {
   timers->set_connect_retry(1);  // the ToR may come up after us: retry fast
   peer->mutable_transport()->set_local_address(p.localAddress.str());
   auto* afi = peer->add_afi_safis()->mutable_config();
-  *afi->mutable_family() = ipv4Unicast();
+  *afi->mutable_family() = unicast(p.address.family);
   afi->set_enabled(true);
   grpc::ClientContext ctx;
   impl_->arm(ctx);
@@ -110,7 +117,7 @@ std::string GobgpClient::addPath(const PathSpec& p) {
 std::string GobgpClient::deletePath(const PathSpec& p) {
   apipb::DeletePathRequest req;
   req.set_table_type(apipb::GLOBAL);
-  *req.mutable_family() = ipv4Unicast();
+  *req.mutable_family() = unicast(p.prefix.addr.family);
   *req.mutable_path() = toPath(p);
   grpc::ClientContext ctx;
   impl_->arm(ctx);
@@ -120,17 +127,25 @@ std::string GobgpClient::deletePath(const PathSpec& p) {
 
 std::string GobgpClient::listPaths(std::vector<PathSpec>& out) {
   out.clear();
+  // One ListPath per family: gobgpd's global RIB is per AFI/SAFI.
+  for (const Family fam : {Family::kV4, Family::kV6}) {
+    if (auto err = impl_->listPaths(fam, out); !err.empty()) return err;
+  }
+  return {};
+}
+
+std::string GobgpClient::Impl::listPaths(Family fam, std::vector<PathSpec>& out) const {
   apipb::ListPathRequest req;
   req.set_table_type(apipb::GLOBAL);
-  *req.mutable_family() = ipv4Unicast();
+  *req.mutable_family() = unicast(fam);
   grpc::ClientContext ctx;
-  impl_->arm(ctx);
-  auto reader = impl_->stub->ListPath(&ctx, req);
+  arm(ctx);
+  auto reader = stub->ListPath(&ctx, req);
   apipb::ListPathResponse resp;
   while (reader->Read(&resp)) {
     for (const auto& path : resp.destination().paths()) {
-      if (!path.neighbor_ip().empty() && path.neighbor_ip() != "<nil>" &&
-          path.neighbor_ip() != "0.0.0.0") {
+      const auto& from = path.neighbor_ip();
+      if (!from.empty() && from != "<nil>" && from != "0.0.0.0" && from != "::") {
         continue;  // learned from a peer, not ours
       }
       apipb::IPAddressPrefix nlri;
@@ -141,9 +156,14 @@ std::string GobgpClient::listPaths(std::vector<PathSpec>& out) {
       p.prefix = *prefix;
       for (const auto& a : path.pattrs()) {
         apipb::NextHopAttribute nh;
+        apipb::MpReachNLRIAttribute mp;
         apipb::CommunitiesAttribute cs;
         if (a.UnpackTo(&nh)) {
           if (auto ip = IpAddr::parse(nh.next_hop())) p.nextHop = *ip;
+        } else if (a.UnpackTo(&mp)) {  // ipv6-unicast: the next hop travels in MP_REACH_NLRI
+          if (mp.next_hops_size() > 0) {
+            if (auto ip = IpAddr::parse(mp.next_hops(0))) p.nextHop = *ip;
+          }
         } else if (a.UnpackTo(&cs)) {
           p.communities.assign(cs.communities().begin(), cs.communities().end());
         }
@@ -151,7 +171,7 @@ std::string GobgpClient::listPaths(std::vector<PathSpec>& out) {
       out.push_back(std::move(p));
     }
   }
-  return Impl::err("ListPath", reader->Finish());
+  return err("ListPath", reader->Finish());
 }
 
 std::string GobgpClient::listPeers(std::vector<PeerStatus>& out) {

@@ -129,10 +129,13 @@ struct Uplink {
   Prefix address;    // the node's address on the uplink, with its prefix length
   IpAddr gateway;    // the ToR's address on this link
   // Dual stack: the node's IPv6 address on the link and the ToR's (both or neither; IPv4
-  // `address`/`gateway` stay required: BGP and BFD run over them).
+  // `address`/`gateway` stay required: the IPv4 BGP session and its BFD run over them).
   std::optional<Prefix> address6;
   std::optional<IpAddr> gateway6;
-  IpAddr peerAddress;
+  IpAddr peerAddress;  // IPv4 BGP session (ipv4-unicast), sourced from `address`
+  // IPv6 BGP session (ipv6-unicast only: IPv6 VIPs and LIPs, next hop address6), sourced from
+  // address6, with its own BFD; same peer_as and timers. Unset: no IPv6 session on this uplink.
+  std::optional<IpAddr> peerAddress6;
   uint32_t peerAs = 0;
   uint32_t holdTime = 9;  // seconds
   uint32_t keepalive = 3;

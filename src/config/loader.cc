@@ -220,6 +220,7 @@ class SchemaLoader {
     u.address6 = r.prefix("address6");
     u.gateway6 = r.address("gateway6");
     r.set(u.peerAddress, r.address("peer_address", true));
+    u.peerAddress6 = r.address("peer_address6");
     r.setInt(u.peerAs, "peer_as", 1, kU32, true);
     r.setInt(u.holdTime, "hold_time", 0, kU16);
     r.setInt(u.keepalive, "keepalive", 0, 21845);

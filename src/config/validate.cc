@@ -25,6 +25,7 @@ class Validator {
     checkRoutes();
     checkLocalAddresses();
     checkServices();
+    checkIpv6Announcements();
     checkBgp();
     return std::move(errors_);
   }
@@ -213,6 +214,7 @@ class Validator {
         }
       }
       checkUplink6(path, u);
+      checkPeer6(path, u);
       if (bad(path + ".address") || bad(path + ".gateway")) continue;
       if (!u.address.addr.isV4()) {
         error(path + ".address",
@@ -289,6 +291,11 @@ class Validator {
             lips[i].contains(up.peerAddress)) {
           error(path, fmt::format("{} contains the BGP peer {} of uplink[{}]", lips[i].str(),
                                   up.peerAddress.str(), u));
+        }
+        if (!bad(upath + ".peer_address6") && up.peerAddress6 &&
+            lips[i].contains(*up.peerAddress6)) {
+          error(path, fmt::format("{} contains the BGP peer {} of uplink[{}]", lips[i].str(),
+                                  up.peerAddress6->str(), u));
         }
       }
       for (size_t r = 0; r < cfg_.dataplane.routes.size(); ++r) {
@@ -439,6 +446,50 @@ class Validator {
                                             u.address6->str()));
     } else if (*u.gateway6 == u.address6->addr) {
       error(path + ".gateway6", "equals the node's own address6 on this uplink");
+    }
+  }
+
+  // peer_address6: the IPv6 BGP session is sourced from address6, so it needs one.
+  void checkPeer6(const std::string& path, const Uplink& u) {
+    if (!u.peerAddress6 || bad(path + ".peer_address6")) return;
+    if (u.peerAddress6->isV4()) {
+      error(path + ".peer_address6", "must be an IPv6 address (the IPv4 peer is peer_address)");
+    } else if (bad(path + ".address6") || bad(path + ".gateway6")) {
+      return;
+    } else if (!u.address6) {
+      error(path + ".peer_address6",
+            "needs address6 and gateway6 on this uplink (the IPv6 session is sourced from "
+            "address6)");
+    } else if (*u.peerAddress6 == u.address6->addr) {
+      error(path + ".peer_address6", "equals the node's own address6 on this uplink");
+    }
+  }
+
+  // IPv6 VIPs and LIP prefixes are announced over the IPv6 sessions only (docs/architecture.md):
+  // without one, nothing routes them to this node. Reported once, at the first of them.
+  void checkIpv6Announcements() {
+    const bool session6 = std::any_of(cfg_.uplinks.begin(), cfg_.uplinks.end(),
+                                      [](const Uplink& u) { return u.peerAddress6.has_value(); });
+    if (session6 || cfg_.uplinks.empty()) return;
+    for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
+      if (bad(fmt::format("uplink[{}].peer_address6", u))) return;
+    }
+    const char* why = "is announced over IPv6 BGP sessions, and no uplink has peer_address6";
+    if (!bad("local_addresses.prefixes")) {
+      for (size_t i = 0; i < cfg_.localAddresses.size(); ++i) {
+        if (!cfg_.localAddresses[i].addr.isV4()) {
+          error(fmt::format("local_addresses.prefixes[{}]", i),
+                fmt::format("IPv6 prefix {} {}", cfg_.localAddresses[i].str(), why));
+          return;
+        }
+      }
+    }
+    for (size_t i = 0; i < cfg_.services.size(); ++i) {
+      const auto path = fmt::format("service[{}].vip", i);
+      if (!bad(path) && !cfg_.services[i].vip.isV4()) {
+        error(path, fmt::format("IPv6 VIP {} {}", cfg_.services[i].vip.str(), why));
+        return;
+      }
     }
   }
 

@@ -26,8 +26,9 @@ constexpr const char* kUsage =
     "                              address; N is 1..10000, default 100\n"
     "  weight VIP:PORT[/udp] RS:PORT WEIGHT\n"
     "                              set a real server's weight (0..65535) until the next reload\n"
-    "  drain [VIP]                 drain the node, or one VIP (GRACEFUL_SHUTDOWN, then withdraw)\n"
-    "  undrain [VIP]               end a drain\n"
+    "  drain [VIP|ipv4|ipv6]       drain the node, one VIP or one family's VIPs\n"
+    "                              (GRACEFUL_SHUTDOWN, then withdraw)\n"
+    "  undrain [VIP|ipv4|ipv6]     end a drain\n"
     "  reload                      re-read the config file and apply it\n"
     "Without a daemon:\n"
     "  check-config FILE           validate a config file; every error as FILE:LINE:COL: key: msg\n"
@@ -308,11 +309,13 @@ struct Parser {
       }
       case Command::kDrain:
       case Command::kUndrain: {
-        if (rest.size() > 1) return fail(cmd + " takes at most one VIP");
+        if (rest.size() > 1) return fail(cmd + " takes at most one VIP or family");
         req["cmd"] = cmd;
-        if (!rest.empty()) {
+        if (!rest.empty() && (rest[0] == "ipv4" || rest[0] == "ipv6")) {
+          req["family"] = rest[0];
+        } else if (!rest.empty()) {
           const auto a = IpAddr::parse(rest[0]);
-          if (!a) return fail(cmd + ": '" + rest[0] + "' is not an IP address");
+          if (!a) return fail(cmd + ": '" + rest[0] + "' is not an IP address, ipv4 or ipv6");
           req["vip"] = a->str();
         }
         break;

@@ -281,6 +281,9 @@ std::string formatDrain(const Json& result) {
   if (hasMember(result, "node")) {
     s += fmt::format("node: {}\n", getBool(result, "node") ? "draining" : "not draining");
   }
+  if (hasMember(result, "families") && !arrayMember(result, "families").empty()) {
+    s += "draining families: " + listOrNone(arrayMember(result, "families")) + "\n";
+  }
   if (hasMember(result, "draining") || s.empty()) {
     s += "draining VIPs: " + listOrNone(arrayMember(result, "draining")) + "\n";
   }

@@ -225,19 +225,32 @@ int run(const std::string& path, int verbose) {
   auto drainAnswer = [&] {
     nlohmann::json vips = nlohmann::json::array();
     for (const auto& v : bgp.drainedVips()) vips.push_back(v.str());
+    nlohmann::json families = nlohmann::json::array();
+    if (bgp.familyDrained(anylb::Family::kV4)) families.push_back("ipv4");
+    if (bgp.familyDrained(anylb::Family::kV6)) families.push_back("ipv6");
     std::error_code fe;
     return nlohmann::json{{"node", bgp.draining()},
                           {"draining", vips},
+                          {"families", std::move(families)},
                           {"drain_file", std::filesystem::exists(drainFile, fe)}};
   };
   auto drainCmd = [&](const nlohmann::json& req, bool on) {
     for (const auto& [k, v] : req.items()) {
-      if (k != "cmd" && k != "vip") {
+      if (k != "cmd" && k != "vip" && k != "family") {
         throw anylb::ApiError{"bad_request", "unknown field '" + k + "'"};
       }
     }
     const auto vip = req.find("vip");
-    if (vip != req.end() && !vip->is_null()) {
+    const auto family = req.find("family");
+    if (family != req.end() && !family->is_null()) {
+      if (vip != req.end() && !vip->is_null()) {
+        throw anylb::ApiError{"bad_request", "give vip or family, not both"};
+      }
+      if (*family != "ipv4" && *family != "ipv6") {
+        throw anylb::ApiError{"bad_request", R"(family: must be "ipv4" or "ipv6")"};
+      }
+      bgp.setFamilyDrain(*family == "ipv4" ? anylb::Family::kV4 : anylb::Family::kV6, on, nowMs());
+    } else if (vip != req.end() && !vip->is_null()) {
       const auto a =
           vip->is_string() ? anylb::IpAddr::parse(vip->get<std::string>()) : std::nullopt;
       if (!a) throw anylb::ApiError{"bad_request", "vip: must be an address"};

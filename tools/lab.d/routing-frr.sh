@@ -11,6 +11,17 @@
 #          sends the nodes nothing; GRACEFUL_SHUTDOWN (65535:0) -> local-preference 0; passes
 #          communities on to the spine; redistributes its node-facing /30s so the spine can
 #          reach the nodes' own addresses (health checks, ping, BGP from elsewhere).
+# IPv6 (issue 14), beside IPv4 and independent of it:
+#   ToR T - node I: an IPv6 session per node on the link fd00:T:I::/64 (ToR ::1, node ::2; the
+#          node's uplink address6 / peer_address6), ipv6-unicast only, BFD too (profile nodes);
+#          accepts IPv6 VIP /128s (fd00:100::/32) and LIP prefixes (fd00:200::/32, /64../128)
+#          with the same GRACEFUL_SHUTDOWN policy; redistributes its node-facing /64s.
+#   spine - ToR T: ipv6-unicast over an IPv6 session on fd00:11:T::/64 (spine ::1, ToR ::2,
+#          tools/lab's plan); the spine sends the ToRs an IPv6 default route. (Not FRR's
+#          "neighbor IFNAME interface": without IPv6 on the link it peers over the /30's IPv4
+#          addresses and fights the IPv4 session.)
+#   Sessions of a family the lab has not enabled (IPv6 disabled in the namespaces, no address6
+#   in the node's config) stay idle and change nothing for the other family.
 # No static route for a VIP or a LIP exists anywhere: what the nodes announce is what the fabric
 # routes. anylbd's BGP controller announces for a node started with start-node; without anylbd,
 # `tools/lab announce I on` runs a stand-in: a plain gobgpd in alb-lbI with the node's addresses
@@ -99,6 +110,11 @@ EOF
   echo " no bgp network import-check"
   echo " bgp bestpath as-path multipath-relax"
   for t in 1 2; do
+    echo " neighbor fd00:11:$t::2 remote-as 6500$t"
+    echo " neighbor fd00:11:$t::2 description tor$t (IPv6)"
+    echo " neighbor fd00:11:$t::2 timers 3 9"
+    echo " neighbor fd00:11:$t::2 timers connect 2"
+    echo " neighbor fd00:11:$t::2 advertisement-interval 0"
     echo " neighbor 10.11.$t.2 remote-as 6500$t"
     echo " neighbor 10.11.$t.2 description tor$t"
     echo " neighbor 10.11.$t.2 timers 3 9"
@@ -112,6 +128,17 @@ EOF
     echo "  neighbor 10.11.$t.2 default-originate"
     echo "  neighbor 10.11.$t.2 send-community"
     echo "  neighbor 10.11.$t.2 route-map FROM-FABRIC in"
+    echo "  no neighbor fd00:11:$t::2 activate"
+  done
+  echo " exit-address-family"
+  echo " !"
+  echo " address-family ipv6 unicast"
+  echo "  maximum-paths 8"
+  for t in 1 2; do
+    echo "  neighbor fd00:11:$t::2 activate"
+    echo "  neighbor fd00:11:$t::2 default-originate"
+    echo "  neighbor fd00:11:$t::2 send-community"
+    echo "  neighbor fd00:11:$t::2 route-map FROM-FABRIC in"
   done
   echo " exit-address-family"
   echo "exit"
@@ -131,6 +158,9 @@ EOF
 ip prefix-list NODE-PREFIXES seq 5 permit 10.100.0.0/16 ge 32
 ip prefix-list NODE-PREFIXES seq 10 permit 10.200.0.0/16 ge 24
 ip prefix-list NODE-LINKS seq 5 permit 10.$t.0.0/16 ge 30 le 30
+ipv6 prefix-list NODE-PREFIXES6 seq 5 permit fd00:100::/32 ge 128
+ipv6 prefix-list NODE-PREFIXES6 seq 10 permit fd00:200::/32 ge 64
+ipv6 prefix-list NODE-LINKS6 seq 5 permit fd00:$t::/32 ge 64 le 64
 !
 route-map FROM-NODE permit 10
  match ip address prefix-list NODE-PREFIXES
@@ -142,10 +172,23 @@ route-map FROM-NODE permit 20
 exit
 route-map FROM-NODE deny 30
 exit
+route-map FROM-NODE6 permit 10
+ match ipv6 address prefix-list NODE-PREFIXES6
+ match community GSHUT
+ set local-preference 0
+exit
+route-map FROM-NODE6 permit 20
+ match ipv6 address prefix-list NODE-PREFIXES6
+exit
+route-map FROM-NODE6 deny 30
+exit
 route-map TO-NODE deny 10
 exit
 route-map NODE-LINKS permit 10
  match ip address prefix-list NODE-LINKS
+exit
+route-map NODE-LINKS6 permit 10
+ match ipv6 address prefix-list NODE-LINKS6
 exit
 !
 router bgp 6500$t
@@ -166,6 +209,18 @@ router bgp 6500$t
  neighbor NODES advertisement-interval 0
  neighbor NODES bfd
  neighbor NODES bfd profile nodes
+ neighbor fd00:11:$t::1 remote-as 65000
+ neighbor fd00:11:$t::1 description spine (IPv6)
+ neighbor fd00:11:$t::1 timers 3 9
+ neighbor fd00:11:$t::1 timers connect 2
+ neighbor fd00:11:$t::1 advertisement-interval 0
+ neighbor NODES6 peer-group
+ neighbor NODES6 remote-as 65100
+ neighbor NODES6 timers 3 9
+ neighbor NODES6 timers connect 2
+ neighbor NODES6 advertisement-interval 0
+ neighbor NODES6 bfd
+ neighbor NODES6 bfd profile nodes
 EOF
   for ((i = 1; i <= n; i++)); do
     echo " neighbor 10.$t.$i.2 peer-group NODES"
@@ -173,6 +228,9 @@ EOF
     # The local address from the start: the BFD session is created with it and never replaced
     # (FRR 8.4 would re-create it once BGP is up, and the swap resets the BGP session).
     echo " neighbor 10.$t.$i.2 update-source 10.$t.$i.1"
+    echo " neighbor fd00:$t:$i::2 peer-group NODES6"
+    echo " neighbor fd00:$t:$i::2 description node$i (IPv6)"
+    echo " neighbor fd00:$t:$i::2 update-source fd00:$t:$i::1"
   done
   cat <<EOF
  !
@@ -184,6 +242,20 @@ EOF
   neighbor NODES send-community
   neighbor NODES route-map FROM-NODE in
   neighbor NODES route-map TO-NODE out
+  no neighbor fd00:11:$t::1 activate
+  no neighbor NODES6 activate
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  redistribute connected route-map NODE-LINKS6
+  maximum-paths 8
+  neighbor fd00:11:$t::1 activate
+  neighbor fd00:11:$t::1 send-community
+  neighbor fd00:11:$t::1 route-map FROM-FABRIC in
+  neighbor NODES6 activate
+  neighbor NODES6 send-community
+  neighbor NODES6 route-map FROM-NODE6 in
+  neighbor NODES6 route-map TO-NODE out
  exit-address-family
 exit
 EOF
@@ -364,6 +436,15 @@ speaker_addresses() {
   done
   addr "$ns" "n${i}t1" "10.1.$i.2/30"
   addr "$ns" "n${i}t2" "10.2.$i.2/30"
+  # address6 of each uplink from the node's config, where the lab has IPv6 in the namespace.
+  local t=0 a6
+  [[ $(ip netns exec "$ns" sysctl -n net.ipv6.conf.all.disable_ipv6 2>/dev/null) == 0 ]] || return 0
+  while read -r a6; do
+    t=$((t + 1))
+    [[ $a6 == - || $t -gt 2 ]] && continue
+    sysctls "$ns" "net.ipv6.conf.n${i}t$t.disable_ipv6=0"
+    ip -n "$ns" addr replace "$a6" dev "n${i}t$t" nodad
+  done < <("$PY" "$LAB_D/speaker-conf.py" --address6 "$(speaker_config "$i")")
 }
 
 # speaker_announce I on|gshut: (re-)announce the node's prefixes, plain or with GRACEFUL_SHUTDOWN.
@@ -373,14 +454,35 @@ speaker_announce() {
   cfg=$(speaker_config "$i")
   [[ $mode == gshut ]] && comm=(community "$GSHUT")
   for p in $("$PY" "$LAB_D/speaker-conf.py" --prefixes "$cfg"); do
-    gobgp_cli "$i" global rib add -a ipv4 "$p" origin igp "${comm[@]}" >/dev/null ||
+    local afi=ipv4
+    [[ $p == *:* ]] && afi=ipv6
+    gobgp_cli "$i" global rib add -a "$afi" "$p" origin igp "${comm[@]}" >/dev/null ||
       die "node$i: gobgp could not announce $p"
   done
   echo "$mode" >"$(speaker_dir "$i")/mode"
 }
 
+# route_of NS PREFIX: the kernel route of alb-NS for exactly PREFIX (`ip route show` without -6
+# lists IPv4 routes only, whatever the prefix).
+route_of() {
+  local fam=-4
+  [[ $2 == *:* ]] && fam=-6
+  ip -n "${P}$1" "$fam" route show "$2" 2>/dev/null
+}
 # has_nexthop NS PREFIX NEXTHOP: the kernel of alb-NS routes exactly PREFIX via NEXTHOP.
-has_nexthop() { ip -n "${P}$1" route show "$2" 2>/dev/null | grep -q "via $3 "; }
+has_nexthop() { route_of "$1" "$2" | grep -q "via $3 "; }
+# fabric_has T I PREFIX: ToR T routes PREFIX via node I's address (or address6) on their link,
+# and the spine routes it via ToR T (IPv6: out of sp-tT; FRR installs the ToR's link-local next
+# hop, not fd00:11:T::2).
+fabric_has() {
+  local t=$1 i=$2 p=$3
+  if [[ $p == *:* ]]; then
+    has_nexthop "t$t" "$p" "fd00:$t:$i::2" &&
+      route_of sp "$p" | grep -q "via fe80:[0-9a-f:]* dev sp-t$t "
+  else
+    has_nexthop "t$t" "$p" "10.$t.$i.2" && has_nexthop sp "$p" "10.11.$t.2"
+  fi
+}
 
 # fabric_wait_node I SECONDS: until every ToR with a live link to node I routes each of the
 # node's prefixes via the node, and the spine via those ToRs; sets CONVERGED_MS, or returns 1
@@ -398,7 +500,7 @@ fabric_wait_node() {
     ok=1
     for t in "${tors[@]}"; do
       for p in "${prefixes[@]}"; do
-        has_nexthop "t$t" "$p" "10.$t.$i.2" && has_nexthop sp "$p" "10.11.$t.2" || ok=0
+        fabric_has "$t" "$i" "$p" || ok=0
       done
     done
     if ((ok)); then
@@ -465,6 +567,9 @@ speaker_stop() {
   if ns_exists "$ns" && ! kernel_lb_on "$i" && ! node_running "$i"; then
     ip -n "$ns" addr flush dev "n${i}t1" 2>/dev/null || true
     ip -n "$ns" addr flush dev "n${i}t2" 2>/dev/null || true
+    # The dataplane's veths carry no kernel IPv6 (tools/lab), as before speaker_addresses.
+    sysctls "$ns" "net.ipv6.conf.n${i}t1.disable_ipv6=1" "net.ipv6.conf.n${i}t2.disable_ipv6=1" \
+      2>/dev/null || true
   fi
   [[ -n $pid ]] && log "node$i: stand-in gobgpd stopped (SIG$sig)"
   return 0

@@ -3,11 +3,14 @@
 
 `tools/lab announce I on` in frr mode runs a plain gobgpd in alb-lbI that says what anylbd's BGP
 controller would say: the same AS, router id, peers and timers as the node's config, announcing
-every VIP as a /32 and every LIP prefix, with next hop "unspecified" (0.0.0.0) so that gobgpd
-puts the session's own local address (the uplink's address) as next hop toward each ToR.
+every VIP as a /32 (IPv6: /128) and every LIP prefix, with next hop "unspecified" so that
+gobgpd puts the session's own local address (the uplink's address, or address6 on the IPv6
+session of an uplink with peer_address6) as next hop toward each ToR. IPv6 prefixes go out on
+the IPv6 sessions only (ipv6-unicast), IPv4 ones on the IPv4 sessions.
 
 usage: speaker-conf.py CONFIG.toml             ->  gobgpd TOML config (no API: --api-hosts)
        speaker-conf.py --prefixes CONFIG.toml  ->  the prefixes to announce, one a line
+       speaker-conf.py --address6 CONFIG.toml  ->  each uplink's address6 (or "-"), one a line
 """
 import ipaddress
 import json
@@ -55,11 +58,34 @@ def gobgpd_toml(cfg):
             "    [neighbors.afi-safis.config]",
             "      afi-safi-name = \"ipv4-unicast\"",
         ]
+    # The IPv6 session of each uplink that has one. Not in local-address-list: gobgpd would not
+    # start while the lab has no IPv6 on the node's veths; it opens these sessions itself.
+    for u in uplinks:
+        if "peer_address6" not in u or "address6" not in u:
+            continue
+        out += [
+            "",
+            "[[neighbors]]",
+            "  [neighbors.config]",
+            f"    neighbor-address = \"{u['peer_address6']}\"",
+            f"    peer-as = {int(u['peer_as'])}",
+            f"    description = \"{u['name']}/v6\"",
+            "  [neighbors.timers.config]",
+            f"    hold-time = {int(u.get('hold_time', 9))}",
+            f"    keepalive-interval = {int(u.get('keepalive', 3))}",
+            "    connect-retry = 5",
+            "  [neighbors.transport.config]",
+            f"    local-address = \"{addr(u['address6'])}\"",
+            "  [[neighbors.afi-safis]]",
+            "    [neighbors.afi-safis.config]",
+            "      afi-safi-name = \"ipv6-unicast\"",
+        ]
     return "\n".join(out) + "\n"
 
 
 def prefixes(cfg):
-    out = [f"{s['vip']}/32" for s in cfg.get("service", [])]
+    out = [f"{s['vip']}/{ipaddress.ip_address(s['vip']).max_prefixlen}"
+           for s in cfg.get("service", [])]
     out += [str(ipaddress.ip_network(p, strict=False))
             for p in cfg.get("local_addresses", {}).get("prefixes", [])]
     return sorted(set(out), key=out.index)
@@ -68,6 +94,9 @@ def prefixes(cfg):
 def main(argv):
     if len(argv) == 3 and argv[1] == "--prefixes":
         print("\n".join(prefixes(load(argv[2]))))
+    elif len(argv) == 3 and argv[1] == "--address6":
+        for u in load(argv[2]).get("uplink", []):
+            print(u.get("address6", "-"))
     elif len(argv) == 2:
         sys.stdout.write(gobgpd_toml(load(argv[1])))
     else:

@@ -3,10 +3,13 @@
 #include "bgp/bfd.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -266,6 +269,138 @@ TEST(BfdAgent, TwoAgentsComeUpOnlyWhenEnabledAndSeeAdminDown) {
   EXPECT_NE(text(left.statusJson()).find("neighbor signaled session down"), std::string::npos)
       << text(left.statusJson());
 }
+
+// ---- IPv6 (RFC 5881 over IPv6) and hostile packets at the socket, both families ------------
+
+// Waits up to `limit` for `cond`.
+template <typename F>
+bool waitFor(F cond, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// Two UDP ports of this test process on one loopback address (::1 is the only IPv6 one).
+uint16_t testPort(int n) {
+  return static_cast<uint16_t>(20000 + (static_cast<unsigned>(getpid()) % 5000) * 4 + n);
+}
+
+TEST(BfdAgent, TwoAgentsComeUpOverIpv6) {
+  const auto lo = *IpAddr::parse("::1");
+  const uint16_t pa = testPort(0);
+  const uint16_t pb = testPort(1);
+  BfdAgent left({BfdPeerConfig{"tor1/v6", lo, lo, pa, pb}}, 20, 3);
+  auto right = std::make_unique<BfdAgent>(
+      std::vector<BfdPeerConfig>{BfdPeerConfig{"node/v6", lo, lo, pb, pa}}, 20, 3);
+  left.start();
+  right->start();
+  left.setEnabled(0, true);
+  right->setEnabled(0, true);
+  ASSERT_TRUE(waitFor([&] { return left.up()[0] && right->up()[0]; }, std::chrono::seconds(10)))
+      << text(left.statusJson()) << text(right->statusJson());
+  const auto st = nlohmann::json::parse(text(left.statusJson()));
+  EXPECT_EQ(st[0]["peer"], "::1");
+  EXPECT_EQ(st[0]["bad"], 0) << st;  // hop limit 255 both ways
+  right.reset();                     // AdminDown over IPv6
+  EXPECT_TRUE(waitFor([&] { return !left.up()[0]; }, std::chrono::seconds(2)))
+      << text(left.statusJson());
+}
+
+// What an attacker on the link can send at an agent's port, through a plain UDP socket: a wrong
+// TTL / hop limit (not from the directly connected ToR, RFC 5881 5), a spoofed "your
+// discriminator", a truncated packet. Each is dropped and counted under its reason, and the
+// session stays Down; then one good packet moves it to Init (so the checks, not a deaf socket,
+// dropped the others).
+class BfdHostile : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(BfdHostile, DropsWrongHopLimitSpoofedDiscriminatorAndTruncated) {
+  const auto lo = *IpAddr::parse(GetParam());
+  const bool v6 = !lo.isV4();
+  const uint16_t agentPort = testPort(2);
+  const uint16_t peerPort = testPort(3);
+  BfdAgent agent({BfdPeerConfig{"u0", lo, lo, agentPort, peerPort}}, 50, 3);
+  agent.start();
+  agent.setEnabled(0, true);
+  // The attacker's socket (on the peer's address: only the hop limit / content gives it away).
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_storage to{};
+  socklen_t toLen = 0;
+  if (v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(agentPort);
+    sa->sin6_addr = in6addr_loopback;
+    toLen = sizeof(*sa);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&to);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(agentPort);
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    toLen = sizeof(*sa);
+  }
+  auto hops = [&](int h) {
+    if (v6) {
+      ASSERT_EQ(setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &h, sizeof(h)), 0);
+    } else {
+      ASSERT_EQ(setsockopt(fd, IPPROTO_IP, IP_TTL, &h, sizeof(h)), 0);
+    }
+  };
+  auto send = [&](const uint8_t* b, size_t n) {
+    ASSERT_EQ(sendto(fd, b, n, 0, reinterpret_cast<const sockaddr*>(&to), toLen),
+              static_cast<ssize_t>(n));
+  };
+  auto status = [&] { return nlohmann::json::parse(text(agent.statusJson()))[0]; };
+  auto badIs = [&](int n) {
+    return waitFor([&] { return status()["bad"] == n; }, std::chrono::seconds(2));
+  };
+  BfdPacket hello;  // a Down peer introducing itself
+  hello.state = BfdState::kDown;
+  hello.myDiscr = 7;
+  hello.desiredMinTxUs = 50000;
+  hello.requiredMinRxUs = 50000;
+  uint8_t good[BfdPacket::kSize];
+  hello.encode(good);
+
+  // The agent's thread opens its sockets: it has sent once they are.
+  ASSERT_TRUE(waitFor([&] { return status()["tx"] > 0; }, std::chrono::seconds(2))) << status();
+  hops(254);  // one router away
+  send(good, sizeof(good));
+  ASSERT_TRUE(badIs(1)) << status();
+  EXPECT_EQ(status()["last_bad"],
+            std::string(v6 ? "hop limit" : "TTL") + " 254 (RFC 5881 wants 255)");
+
+  hops(255);
+  BfdPacket spoofed = hello;
+  spoofed.state = BfdState::kUp;
+  spoofed.yourDiscr = 0x12345678;  // a guess at ours
+  uint8_t buf[BfdPacket::kSize];
+  spoofed.encode(buf);
+  send(buf, sizeof(buf));
+  ASSERT_TRUE(badIs(2)) << status();
+  EXPECT_EQ(status()["last_bad"], "your discriminator does not match");
+
+  send(good, 10);  // truncated
+  ASSERT_TRUE(badIs(3)) << status();
+  EXPECT_EQ(status()["last_bad"], "short packet (10 bytes)");
+  EXPECT_EQ(status()["rx"], 0);
+  EXPECT_EQ(status()["state"], "down");
+
+  send(good, sizeof(good));
+  EXPECT_TRUE(waitFor([&] { return status()["state"] == "init"; }, std::chrono::seconds(2)))
+      << status();
+  EXPECT_EQ(status()["rx"], 1);
+  EXPECT_EQ(status()["bad"], 3);
+  close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(Family, BfdHostile, ::testing::Values("127.0.0.1", "::1"),
+                         [](const auto& info) {
+                           return std::string(info.index == 0 ? "v4" : "v6");
+                         });
 
 }  // namespace
 }  // namespace anylb::bgp

@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "bgp/agent.h"
 #include "config/config.h"
 
 namespace anylb::bgp {
@@ -285,6 +286,145 @@ TEST_F(ControllerTest, StatusIsValidJsonWhateverTheSpeakerReports) {
   EXPECT_EQ(s["peers"][0]["address"], "10.1.1.1");
   EXPECT_EQ(s["peers"][0]["state"], state);
   EXPECT_EQ(s["vips"][0]["vip"], "10.100.0.10");
+}
+
+// ---- IPv6: the ipv6-unicast prefixes beside the IPv4 ones ------------------------------------
+
+ControllerOptions dualStack() {
+  auto o = options();
+  o.peers.push_back(
+      PeerSpec{*IpAddr::parse("fd00:1:1::1"), 65001, *IpAddr::parse("fd00:1:1::2"), 9, 3});
+  o.lips.push_back(*Prefix::parse("fd00:200:1::7/120"));
+  o.vips.push_back(*IpAddr::parse("fd00:100::10"));
+  return o;
+}
+
+const std::string kLip6 = "fd00:200:1::/120";
+const std::string kVip6 = "fd00:100::10/128";
+
+class DualStackTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    ctl = Controller{dualStack()};
+    ControllerTest::SetUp();
+  }
+};
+
+// gobgpd puts the session's own address (address6 on an IPv6 session) in place of an
+// unspecified next hop, but only one of the path's own family: 0.0.0.0 in an ipv6-unicast path
+// would be sent as an IPv4 next hop.
+TEST_F(DualStackTest, AnnouncesIpv6VipsAndLipsWithAnUnspecifiedIpv6NextHop) {
+  EXPECT_EQ(speaker.count("AddPeer fd00:1:1::1"), 1U);
+  run(kRise + 400, true, {true, true, true});
+  ASSERT_TRUE(speaker.has(kLip6));
+  ASSERT_TRUE(speaker.has(kVip6));
+  EXPECT_EQ(speaker.paths.at(kLip6).nextHop.str(), "::");
+  EXPECT_EQ(speaker.paths.at(kVip6).nextHop.str(), "::");
+  EXPECT_EQ(speaker.paths.at(kVip).nextHop.str(), "0.0.0.0");
+  EXPECT_EQ(speaker.communities(kVip6), (std::vector<uint32_t>{(65100U << 16) | 42}));
+}
+
+// Health is per VIP whatever its family: an IPv6 VIP going down leaves the IPv4 ones alone.
+TEST_F(DualStackTest, AnUnhealthyIpv6VipIsWithdrawnAloneAndHeldDown) {
+  run(kRise + 400, true, {true, true, true});
+  run(200, true, {true, true, false});
+  EXPECT_FALSE(speaker.has(kVip6));
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_TRUE(speaker.has(kLip6));
+  run(kRise - 400, true, {true, true, true});
+  EXPECT_FALSE(speaker.has(kVip6));
+  run(1000, true, {true, true, true});
+  EXPECT_TRUE(speaker.has(kVip6));
+}
+
+TEST_F(DualStackTest, FamilyDrainTakesOnlyThatFamilysVipsAway) {
+  run(kRise + 400, true, {true, true, true});
+  ctl.setFamilyDrain(Family::kV6, true, now);
+  run(200, true, {true, true, true});
+  EXPECT_EQ(speaker.communities(kVip6),
+            (std::vector<uint32_t>{(65100U << 16) | 42, kGracefulShutdown}));
+  EXPECT_EQ(speaker.communities(kVip), (std::vector<uint32_t>{(65100U << 16) | 42}));
+  EXPECT_FALSE(ctl.familyDrainComplete(Family::kV6));
+  EXPECT_EQ(ctl.drainedVips(), std::vector<IpAddr>{*IpAddr::parse("fd00:100::10")});
+  run(kDrain, true, {true, true, true});
+  EXPECT_FALSE(speaker.has(kVip6));
+  EXPECT_TRUE(speaker.has(kLip6));  // replies of existing IPv6 sessions still come back
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_TRUE(speaker.has(kVip2));
+  EXPECT_TRUE(ctl.familyDrainComplete(Family::kV6));
+  EXPECT_FALSE(ctl.familyDrainComplete(Family::kV4));  // not drained at all
+  EXPECT_FALSE(ctl.drainComplete());
+  const auto st = nlohmann::json::parse(text(ctl.statusJson()));
+  EXPECT_EQ(st["draining_families"], nlohmann::json::array({"ipv6"})) << st;
+  // The node's drain on top, then the family undrained: the node's drain still holds it.
+  ctl.setDrain(true, now);
+  ctl.setFamilyDrain(Family::kV6, false, now);
+  run(kRise + kHold + kDrain, true, {true, true, true});
+  EXPECT_FALSE(speaker.has(kVip6));
+  EXPECT_FALSE(speaker.has(kVip));
+  EXPECT_TRUE(ctl.drainComplete());
+  ctl.setDrain(false, now);
+  run(kRise + kHold * 2, true, {true, true, true});
+  EXPECT_TRUE(speaker.has(kVip6));
+  EXPECT_TRUE(speaker.has(kVip));
+}
+
+// A reload that adds an IPv6 VIP while IPv6 is drained: it starts drained.
+TEST_F(DualStackTest, AVipAddedWhileItsFamilyIsDrainedStaysAway) {
+  ctl.setFamilyDrain(Family::kV6, true, now);
+  auto o = dualStack();
+  o.vips.push_back(*IpAddr::parse("fd00:100::11"));
+  ctl.reconfigure(o, now);
+  run(kRise + 400, true, {true, true, true, true});
+  EXPECT_FALSE(speaker.has("fd00:100::11/128"));
+  EXPECT_FALSE(speaker.has(kVip6));
+  EXPECT_TRUE(speaker.has(kVip));
+}
+
+TEST_F(DualStackTest, DeadDataplaneWithdrawsBothFamilies) {
+  run(kRise + 400, true, {true, true, true});
+  ASSERT_EQ(speaker.paths.size(), 5U);
+  run(200, false, {true, true, true});
+  EXPECT_TRUE(speaker.paths.empty());
+}
+
+// The config's view: an IPv6 session per uplink that has peer_address6, sourced from address6,
+// and the IPv6 VIPs and LIP prefixes among the announced ones.
+TEST(ControllerOptions, Ipv6SessionsVipsAndLipsComeFromTheConfig) {
+  config::Config cfg;
+  cfg.bgp.localAs = 65100;
+  config::Uplink u;
+  u.name = "u0";
+  u.address = *Prefix::parse("10.1.1.2/30");
+  u.peerAddress = *IpAddr::parse("10.1.1.1");
+  u.peerAs = 65001;
+  u.address6 = *Prefix::parse("fd00:1:1::2/64");
+  u.gateway6 = *IpAddr::parse("fd00:1:1::1");
+  u.peerAddress6 = *IpAddr::parse("fd00:1:1::1");
+  cfg.uplinks.push_back(u);
+  u.name = "u1";
+  u.address = *Prefix::parse("10.2.1.2/30");
+  u.peerAddress = *IpAddr::parse("10.2.1.1");
+  u.address6.reset();
+  u.gateway6.reset();
+  u.peerAddress6.reset();  // IPv4 only
+  cfg.uplinks.push_back(u);
+  cfg.localAddresses = {*Prefix::parse("10.200.1.0/28"), *Prefix::parse("fd00:200:1::/120")};
+  config::Service s;
+  s.vip = *IpAddr::parse("10.100.0.10");
+  cfg.services.push_back(s);
+  s.vip = *IpAddr::parse("fd00:100::10");
+  cfg.services.push_back(s);
+  s.port = 443;
+  cfg.services.push_back(s);  // same VIP: one prefix
+  const auto o = controllerOptions(cfg);
+  ASSERT_EQ(o.peers.size(), 3U);
+  EXPECT_EQ(o.peers[2].address.str(), "fd00:1:1::1");
+  EXPECT_EQ(o.peers[2].localAddress.str(), "fd00:1:1::2");
+  EXPECT_EQ(o.peers[2].peerAs, 65001U);
+  EXPECT_EQ(o.lips.size(), 2U);
+  EXPECT_EQ(o.vips,
+            (std::vector<IpAddr>{*IpAddr::parse("10.100.0.10"), *IpAddr::parse("fd00:100::10")}));
 }
 
 TEST(ParseCommunity, AcceptsOnlyTwoSixteenBitNumbers) {

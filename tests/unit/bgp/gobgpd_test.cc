@@ -88,6 +88,40 @@ TEST_F(Gobgpd, CallsFailWithinTheirDeadlineWhenGobgpdIsGone) {
   EXPECT_FALSE(proc_->alive());
 }
 
+// ipv6-unicast paths beside ipv4-unicast ones: listed from both RIBs, the unspecified next hop
+// of their own family kept, deleted one family at a time.
+TEST_F(Gobgpd, AnnouncesAndWithdrawsIpv6PathsBesideIpv4Ones) {
+  const auto any6 = *IpAddr::parse("::");
+  ASSERT_EQ(client_->addPath(path("10.100.0.10/32")), "");
+  ASSERT_EQ(
+      client_->addPath(PathSpec{
+          *Prefix::parse("fd00:100::10/128"), any6, {(65100U << 16) | 80, kGracefulShutdown}}),
+      "");
+  ASSERT_EQ(client_->addPath(PathSpec{*Prefix::parse("fd00:200:1::/120"), any6, {}}), "");
+  std::vector<PathSpec> paths;
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 3U);
+  std::sort(paths.begin(), paths.end(),
+            [](const auto& a, const auto& b) { return a.prefix.str() < b.prefix.str(); });
+  EXPECT_EQ(paths[0].prefix.str(), "10.100.0.10/32");
+  EXPECT_EQ(paths[1].prefix.str(), "fd00:100::10/128");
+  EXPECT_EQ(paths[1].nextHop.str(), "::");
+  EXPECT_EQ(paths[1].communities, (std::vector<uint32_t>{(65100U << 16) | 80, kGracefulShutdown}));
+  EXPECT_EQ(paths[2].prefix.str(), "fd00:200:1::/120");
+  ASSERT_EQ(client_->deletePath(paths[1]), "");
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 2U);
+  for (const auto& p : paths) EXPECT_NE(p.prefix.str(), "fd00:100::10/128");
+}
+
+TEST_F(Gobgpd, AcceptsAnIpv6Peer) {
+  ASSERT_EQ(client_->addPeer({*IpAddr::parse("::1"), 65001, *IpAddr::parse("::1"), 9, 3}), "");
+  std::vector<PeerStatus> peers;
+  ASSERT_EQ(client_->listPeers(peers), "");
+  ASSERT_EQ(peers.size(), 1U);
+  EXPECT_EQ(peers[0].address.str(), "::1");
+}
+
 TEST(GobgpdProcess, DiesWithItsParent) {
   char tmpl[] = "/tmp/anylb-gobgpd-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -37,6 +37,10 @@ peer_address = "10.%.0.1"
 peer_as = 65002
 )";
 
+// address6/gateway6 lines for the base's uplink (after its gateway, line 16: lines 17, 18).
+constexpr const char* kUplink6 =
+    "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fd00:1::1\"";
+
 std::string uplink(char n) {
   std::string s(kExtraUplink);
   for (auto& ch : s) {
@@ -104,7 +108,9 @@ std::vector<Case> cases() {
       {"ipv6_vip_without_ipv6_lip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
                 replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\"")),
-       {"t.toml:31:11: service[0].real_server[0].address: no local address prefix of family IPv6 "
+       {"t.toml:27:7: service[0].vip: IPv6 VIP fd00:100::10 is announced over IPv6 BGP sessions, "
+        "and no uplink has peer_address6",
+        "t.toml:31:11: service[0].real_server[0].address: no local address prefix of family IPv6 "
         "to reach fd00::11"}},
       {"ipv6_uplink",
        replaced("address = \"10.1.0.2/30\"\ngateway = \"10.1.0.1\"\npeer_address = \"10.1.0.1\"",
@@ -128,24 +134,65 @@ std::vector<Case> cases() {
        replaced("gateway = \"10.1.0.1\"",
                 "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fd00:1::2\""),
        {"t.toml:18:12: uplink[0].gateway6: equals the node's own address6 on this uplink"}},
+      // The IPv6 BGP session (peer_address6) is sourced from address6.
+      {"peer_address6_is_v4",
+       replaced("gateway = \"10.1.0.1\"", std::string(kUplink6) + "\npeer_address6 = \"10.1.0.1\""),
+       {"t.toml:19:17: uplink[0].peer_address6: must be an IPv6 address (the IPv4 peer is "
+        "peer_address)"}},
+      {"peer_address6_without_address6",
+       replaced("gateway = \"10.1.0.1\"", "gateway = \"10.1.0.1\"\npeer_address6 = \"fd00:1::1\""),
+       {"t.toml:17:17: uplink[0].peer_address6: needs address6 and gateway6 on this uplink (the "
+        "IPv6 session is sourced from address6)"}},
+      {"peer_address6_is_self",
+       replaced("gateway = \"10.1.0.1\"",
+                std::string(kUplink6) + "\npeer_address6 = \"fd00:1::2\""),
+       {"t.toml:19:17: uplink[0].peer_address6: equals the node's own address6 on this uplink"}},
+      {"peer_address6_not_an_address",
+       replaced("gateway = \"10.1.0.1\"",
+                std::string(kUplink6) + "\npeer_address6 = \"fd00:1::/64\""),
+       {"t.toml:19:17: uplink[0].peer_address6: 'fd00:1::/64' is not an IP address"}},
+      {"lip_contains_peer_address6",
+       replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:9::/64"])",
+                replaced("gateway = \"10.1.0.1\"",
+                         std::string(kUplink6) + "\npeer_address6 = \"fd00:9::1\"")),
+       {"t.toml:27:12: local_addresses.prefixes[1]: fd00:9::/64 contains the BGP peer fd00:9::1 "
+        "of uplink[0]"}},
+      // Nothing would announce them: IPv6 prefixes ride the IPv6 sessions only.
+      {"ipv6_lip_without_ipv6_session",
+       replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:200::/120"])",
+                replaced("gateway = \"10.1.0.1\"", kUplink6)),
+       {"t.toml:26:12: local_addresses.prefixes[1]: IPv6 prefix fd00:200::/120 is announced over "
+        "IPv6 BGP sessions, and no uplink has peer_address6"}},
+      {"ipv6_vip_without_ipv6_session",
+       replaced(R"(["10.200.0.0/28"])", R"(["fd00:200::/120"])",
+                replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
+                         replaced("vip = \"10.100.0.10\"", "vip = \"fd00:100::10\""))),
+       {"t.toml:24:12: local_addresses.prefixes[0]: IPv6 prefix fd00:200::/120 is announced over "
+        "IPv6 BGP sessions, and no uplink has peer_address6"}},
       {"ipv6_lip_overlaps_uplink6",
        replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:1::/120"])",
                 replaced("gateway = \"10.1.0.1\"",
                          "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
                          "\"fd00:1::1\"")),
        {"t.toml:26:12: local_addresses.prefixes[1]: fd00:1::/120 overlaps uplink[0] "
-        "fd00:1::2/64"}},
+        "fd00:1::2/64",
+        "t.toml:26:12: local_addresses.prefixes[1]: IPv6 prefix fd00:1::/120 is announced over "
+        "IPv6 BGP sessions, and no uplink has peer_address6"}},
       {"ipv6_vip_is_uplink_address6",
        replaced("vip = \"10.100.0.10\"", "vip = \"fd00:1::2\"",
                 replaced("gateway = \"10.1.0.1\"",
                          "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
                          "\"fd00:1::1\"")),
-       {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]"}},
+       {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]",
+        "t.toml:29:7: service[0].vip: IPv6 VIP fd00:1::2 is announced over IPv6 BGP sessions, and "
+        "no uplink has peer_address6"}},
       {"ipv6_service_with_syn_proxy",
        replaced("vip = \"10.100.0.10\"",
                 "vip = \"fd00:100::10\"\nsyn_proxy = \"on\"\nclient_address = "
                 "\"proxy_protocol_v2\""),
-       {"t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
+       {"t.toml:27:7: service[0].vip: IPv6 VIP fd00:100::10 is announced over IPv6 BGP sessions, "
+        "and no uplink has peer_address6",
+        "t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
       {"ipv6_route",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
        {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "

@@ -76,6 +76,22 @@ TEST(ConfigLoader, DualStackUplinkHasItsIpv6AddressAndGateway) {
   EXPECT_EQ(u.address6->str(), "fd00:1::2/64");
   EXPECT_EQ(u.gateway6->str(), "fd00:1::1");
   EXPECT_FALSE(loadConfigString(testing::minimal(), "t.toml").config->uplinks[0].address6);
+  EXPECT_FALSE(u.peerAddress6);
+}
+
+// An IPv6 BGP session per uplink carries the IPv6 VIPs and LIP prefixes.
+TEST(ConfigLoader, Ipv6SessionCarriesIpv6VipsAndLips) {
+  auto text = testing::replaced("gateway = \"10.1.0.1\"",
+                                "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
+                                "\"fd00:1::1\"\npeer_address6 = \"fd00:1::1\"");
+  text = testing::replaced(R"(["10.200.0.0/28"])", R"(["10.200.0.0/28", "fd00:200::/120"])", text);
+  text +=
+      "\n[[service]]\nvip = \"fd00:100::10\"\nport = 80\n\n[[service.real_server]]\n"
+      "address = \"fd00:20::11\"\nport = 80\n";
+  auto r = loadConfigString(text, "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  ASSERT_TRUE(r.config->uplinks[0].peerAddress6);
+  EXPECT_EQ(r.config->uplinks[0].peerAddress6->str(), "fd00:1::1");
 }
 
 TEST(ConfigLoader, RealServerCheckOverridesMergeOverTheService) {

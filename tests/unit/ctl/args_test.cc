@@ -54,6 +54,8 @@ INSTANTIATE_TEST_SUITE_P(
         Good{{"drain", "10.100.0.10"}, R"({"cmd":"drain","vip":"10.100.0.10"})"},
         Good{{"undrain", "2001:db8::10"}, R"({"cmd":"undrain","vip":"2001:db8::10"})"},
         Good{{"undrain"}, R"({"cmd":"undrain"})"}, Good{{"reload"}, R"({"cmd":"reload"})"},
+        Good{{"drain", "ipv6"}, R"({"cmd":"drain","family":"ipv6"})"},
+        Good{{"undrain", "ipv4"}, R"({"cmd":"undrain","family":"ipv4"})"},
         Good{{"--json", "-s", "/tmp/a.sock", "reload"}, R"({"cmd":"reload"})"}));
 
 TEST(Args, GlobalOptions) {
@@ -147,8 +149,10 @@ INSTANTIATE_TEST_SUITE_P(
             "weight: '-1' is not an integer 0..65535"},
         Bad{{"weight", "10.100.0.10:80", "10.20.0.11:80", "3.5"},
             "weight: '3.5' is not an integer 0..65535"},
-        Bad{{"drain", "10.100.0.10", "10.100.0.11"}, "drain takes at most one VIP"},
-        Bad{{"undrain", "10.100.0.10:80"}, "undrain: '10.100.0.10:80' is not an IP address"},
+        Bad{{"drain", "10.100.0.10", "10.100.0.11"}, "drain takes at most one VIP or family"},
+        Bad{{"undrain", "10.100.0.10:80"},
+            "undrain: '10.100.0.10:80' is not an IP address, ipv4 or ipv6"},
+        Bad{{"drain", "IPv6"}, "drain: 'IPv6' is not an IP address, ipv4 or ipv6"},
         Bad{{"check-config"}, "check-config needs one FILE"}));
 
 TEST(Args, WrongArgumentsExit2WithTheErrorThenTheUsage) {

@@ -121,6 +121,9 @@ TEST(StatusFormat, Drain) {
   EXPECT_EQ(formatDrain(Json::parse(R"({"draining": ["10.100.0.10", "10.100.0.11"]})")),
             "draining VIPs: 10.100.0.10, 10.100.0.11\n");
   EXPECT_EQ(formatDrain(Json::parse(R"({"node": true})")), "node: draining\n");
+  EXPECT_EQ(formatDrain(Json::parse(
+                R"({"node": false, "families": ["ipv6"], "draining": ["2001:db8::10"]})")),
+            "node: not draining\ndraining families: ipv6\ndraining VIPs: 2001:db8::10\n");
   EXPECT_EQ(formatDrain(Json::parse(R"({"node": false, "draining": []})")),
             "node: not draining\ndraining VIPs: none\n");
 }

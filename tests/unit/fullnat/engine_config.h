@@ -35,6 +35,7 @@ gateway = "10.1.0.1"
 address6 = "fd00:1::2/64"
 gateway6 = "fd00:1::1"
 peer_address = "10.1.0.1"
+peer_address6 = "fd00:1::1"
 peer_as = 65001
 [bgp]
 local_as = 65100
