@@ -47,7 +47,7 @@ void fixChecksum(std::vector<uint8_t>& f) {
   Addr6 dst;
   std::copy_n(f.begin() + 22, 16, src.begin());
   std::copy_n(f.begin() + 38, 16, dst.begin());
-  const size_t len = static_cast<size_t>(f[18] << 8 | f[19]);
+  const auto len = static_cast<size_t>(f[18] << 8 | f[19]);
   f[kIcmp + 2] = 0;
   f[kIcmp + 3] = 0;
   const uint16_t c = icmp6Checksum(src, dst, f.data() + kIcmp, len);
