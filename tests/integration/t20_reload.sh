@@ -31,10 +31,11 @@ keep = {f"10.20.0.1{k[2:]}" for k in sys.argv[3:]}
 blocks = text.split("[[service.real_server]]")
 out = blocks[0]
 for b in blocks[1:]:
-    addr = re.search(r'address = "([0-9.]+)"', b).group(1)
+    addr = re.search(r'address = "([0-9a-f.:]+)"', b).group(1)
     # the control section follows the last block: keep it whatever happens to the RS
     rest = b[b.index("[control]"):] if "[control]" in b else ""
-    if addr in keep:
+    # the IPv6 service's RS (after the IPv4 ones) stay as they are
+    if addr in keep or ":" in addr:
         out += "[[service.real_server]]" + b
     else:
         out += rest

@@ -59,9 +59,13 @@ def gobgpd_toml(cfg):
 
 
 def prefixes(cfg):
-    out = [f"{s['vip']}/32" for s in cfg.get("service", [])]
+    # ipv4-unicast only (the session's one family): the lab configs' IPv6 VIP and LIP prefix
+    # are not announced by the stand-in.
+    out = [f"{s['vip']}/32" for s in cfg.get("service", [])
+           if ipaddress.ip_address(s["vip"]).version == 4]
     out += [str(ipaddress.ip_network(p, strict=False))
-            for p in cfg.get("local_addresses", {}).get("prefixes", [])]
+            for p in cfg.get("local_addresses", {}).get("prefixes", [])
+            if ipaddress.ip_network(p, strict=False).version == 4]
     return sorted(set(out), key=out.index)
 
 
