@@ -402,6 +402,16 @@ class Validator {
       if (s.protocol == Protocol::kUdp && s.synProxy != SynProxyMode::kOff) {
         error(path + ".syn_proxy", "a SYN proxy needs a TCP service");
       }
+      // The SYN proxy and PPv2 shift sequence numbers and build frames of their own: IPv4 only
+      // for now (fullnat/engine_synproxy.cc).
+      if (!bad(path + ".vip") && !s.vip.isV4() && s.synProxy != SynProxyMode::kOff) {
+        error(path + ".syn_proxy", "the SYN proxy is not built for IPv6 services yet");
+      }
+      if (!bad(path + ".vip") && !s.vip.isV4() &&
+          s.clientAddress == ClientAddress::kProxyProtocolV2) {
+        error(path + ".client_address",
+              "proxy_protocol_v2 is not built for IPv6 services yet (toa carries IPv6 clients)");
+      }
       if (s.protocol == Protocol::kUdp && s.clientAddress == ClientAddress::kProxyProtocolV2) {
         error(path + ".client_address",
               "proxy_protocol_v2 is for TCP services (a UDP datagram has no stream to prefix)");

@@ -21,7 +21,6 @@
 namespace anylb::fullnat {
 
 using detail::offeredShift;
-using detail::rewriteIp;
 using detail::rewritePorts;
 using detail::segmentEnd;
 using detail::seqAfter;
@@ -38,6 +37,7 @@ namespace {
 
 constexpr uint16_t kEtherIpv4 = RTE_ETHER_TYPE_IPV4;
 constexpr uint16_t kEtherArp = RTE_ETHER_TYPE_ARP;
+constexpr uint16_t kEtherIpv6 = RTE_ETHER_TYPE_IPV6;
 
 inline uint32_t load32(const void* p) {
   uint32_t v;
@@ -76,6 +76,7 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   if (dataLen < sizeof(rte_ether_hdr)) return v = drop(DropReason::kTruncatedL2), false;
   const uint16_t etherType = rte_be_to_cpu_16(reinterpret_cast<rte_ether_hdr*>(data)->ether_type);
   if (etherType != kEtherIpv4) {
+    if (etherType == kEtherIpv6) return parse6(m, p, v);
     if (etherType == kEtherArp) return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
     return v = drop(DropReason::kUnsupportedL3), false;
   }
@@ -222,7 +223,7 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, Packe
     if (live[i]) {
       Parsed& p = parsed[i];
       if (p.isIcmp) {
-        out[i] = icmp(pkts[i], p);
+        out[i] = p.v6 ? icmp6(pkts[i], p) : icmp(pkts[i], p);
       } else {
         p.idx = table_.changes() == tableVersion ? table_.resolve(p.idx, p.hash, p.dir, p.key)
                                                  : table_.find(p.hash, p.dir, p.key);
@@ -249,9 +250,8 @@ uint16_t Worker::processBurst(rte_mbuf** pkts, uint16_t n, uint64_t nowMs, Packe
 
 PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   // Before any state changes: a packet that cannot be forwarded must not create a session.
-  if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
+  if (detail::hopsLeft(data, p) <= 1) return drop(DropReason::kTtlExceeded);
   const bool tcp = p.proto == IPPROTO_TCP;
   const bool syn = tcp && (p.tcpFlags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
                                          RTE_TCP_FIN_FLAG)) == RTE_TCP_SYN_FLAG;
@@ -333,7 +333,6 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     if ((s.flags & session::kShifted) != 0) {
       if (!shiftToRs(m, p, s)) return drop(DropReason::kPpv2NoRoom);
       data = rte_pktmbuf_mtod(m, uint8_t*);
-      ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
       th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
     }
     // Option work: scrub what the client must not send, then TOA while the RS is silent.
@@ -355,7 +354,6 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
       if (wantToa && insertToa(m, p, s)) {
         changed = true;
         data = rte_pktmbuf_mtod(m, uint8_t*);
-        ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
         th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
       }
       if (changed) {
@@ -365,7 +363,7 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     }
   }
   rewritePorts(data + p.l4off, s.lport, s.rport, p);
-  rewriteIp(ip, s.lip.v4Raw(), s.rip.v4Raw(), p);
+  detail::rewriteL3(data, s.lip, s.rip, p);
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsIn;
@@ -380,8 +378,7 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
 PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   if (p.idx == SessionTable::kInvalid) return drop(DropReason::kOutboundMiss);
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
-  if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
+  if (detail::hopsLeft(data, p) <= 1) return drop(DropReason::kTtlExceeded);
   Session& s = table_.at(p.idx);
 
   if (p.proto == IPPROTO_TCP) {
@@ -423,14 +420,15 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
       // The client's segments grow by the TOA option: advertise a smaller MSS so that a
       // full-sized segment plus TOA still fits the RS's MSS and the MTU of our path to it.
       // The PPv2 header rides in front of the first client segment: the same clamp by its size.
-      const unsigned added = (s.flags & session::kToa) != 0    ? toa::kToaLenV4
+      const unsigned added = (s.flags & session::kToa) != 0    ? toaLen(s)
                              : (s.flags & session::kPpv2) != 0 ? shift_[p.idx].ppLen
                                                                : 0;
       if (added != 0 && p.tcpHdrLen > sizeof(rte_tcp_hdr)) {
         auto* opts = reinterpret_cast<uint8_t*>(th + 1);
         const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
         const uint32_t before = csum::partial(opts, optLen);
-        const unsigned headers = sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + added;
+        const unsigned headers =
+            (p.v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr)) + sizeof(rte_tcp_hdr) + added;
         const unsigned mtu = snap_->rsPathMtu();
         const auto ceiling = static_cast<uint16_t>(mtu > headers ? mtu - headers : 0);
         if (toa::clampMss(opts, optLen, static_cast<uint16_t>(added), ceiling)) {
@@ -450,7 +448,7 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     if ((s.flags & session::kShifted) != 0) shiftToClient(m, p, s);
   }
   rewritePorts(data + p.l4off, s.vport, s.cport, p);
-  rewriteIp(ip, s.vip.v4Raw(), s.cip.v4Raw(), p);
+  detail::rewriteL3(data, s.vip, s.cip, p);
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsOut;
@@ -466,18 +464,21 @@ bool Worker::insertToa(rte_mbuf* m, Parsed& p, const Session& s) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* th = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
   const unsigned optLen = p.tcpHdrLen - sizeof(rte_tcp_hdr);
-  uint8_t toaOpt[toa::kToaLenV4] = {toa::kKindToa, toa::kToaLenV4};
+  // Kind 254: the client's port and address, 4 or 16 bytes by the client's family.
+  const unsigned toaBytes = toaLen(s);
+  uint8_t toaOpt[toa::kToaLenV6] = {toa::kKindToa, static_cast<uint8_t>(toaBytes)};
   std::memcpy(toaOpt + 2, &s.cport, 2);
-  std::memcpy(toaOpt + 4, s.cip.b, 4);
+  std::memcpy(toaOpt + 4, s.cip.b, toaBytes - 4);
   uint8_t opts[toa::kMaxOptionBytes];
   const int newLen =
-      toa::buildWithToa(reinterpret_cast<uint8_t*>(th + 1), optLen, toaOpt, sizeof(toaOpt), opts);
+      toa::buildWithToa(reinterpret_cast<uint8_t*>(th + 1), optLen, toaOpt, toaBytes, opts);
   if (newLen < 0) {
     ++counters_.toaNoRoom;
     return false;
   }
   const int delta = newLen - static_cast<int>(optLen);
-  // Move the headers (Ethernet, IP, fixed TCP) rather than the payload: at most 54 bytes.
+  // Move the headers (Ethernet, IP, fixed TCP) rather than the payload: 54 bytes for IPv4,
+  // 74 for IPv6 (plus its extension headers).
   const unsigned moved = p.l4off + sizeof(rte_tcp_hdr);
   if (delta > 0) {
     auto* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(delta)));
@@ -495,13 +496,18 @@ bool Worker::insertToa(rte_mbuf* m, Parsed& p, const Session& s) {
   std::memcpy(th + 1, opts, static_cast<size_t>(newLen));
   p.tcpHdrLen = static_cast<uint16_t>(sizeof(rte_tcp_hdr) + static_cast<unsigned>(newLen));
   th->data_off = static_cast<uint8_t>((p.tcpHdrLen / 4) << 4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
-  const uint16_t oldTotal = ip->total_length;
   p.ipTotal = static_cast<uint16_t>(p.ipTotal + delta);
   p.l4len = static_cast<uint16_t>(p.l4len + delta);
-  ip->total_length = rte_cpu_to_be_16(p.ipTotal);
-  p.ipOld += oldTotal;
-  p.ipNew += ip->total_length;
+  if (p.v6) {  // payload length: no header checksum (the L4 length is summed by the caller)
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(data + p.l3off);
+    ip6->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(p.ipTotal - sizeof(rte_ipv6_hdr)));
+  } else {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+    const uint16_t oldTotal = ip->total_length;
+    ip->total_length = rte_cpu_to_be_16(p.ipTotal);
+    p.ipOld += oldTotal;
+    p.ipNew += ip->total_length;
+  }
   ++counters_.toaInserted;
   return true;
 }

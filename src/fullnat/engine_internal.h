@@ -35,6 +35,7 @@ struct Parsed {
   uint8_t proto;
   uint8_t tcpFlags;
   bool isIcmp;
+  bool v6;  // IPv6 header at l3off (extension headers, if any, between it and l4off)
   uint32_t ipOld;
   uint32_t ipNew;
   uint32_t l4Old;
@@ -47,6 +48,7 @@ struct Parsed {
     service = -1;
     missReason = DropReason::kNotLocal;
     isIcmp = false;
+    v6 = false;
     tcpHdrLen = 0;
     tcpFlags = 0;
     ipOld = ipNew = l4Old = l4New = 0;
@@ -88,6 +90,42 @@ inline void rewriteIp(rte_ipv4_hdr* ip, uint32_t newSrc, uint32_t newDst, Parsed
   p.l4Old += oldAddrs;
   p.l4New += newAddrs;
 }
+
+// IPv6: new source and destination and one hop-limit step. No header checksum; the addresses
+// are in the L4 pseudo-header.
+inline void rewriteIp6(rte_ipv6_hdr* ip, const session::Addr& newSrc, const session::Addr& newDst,
+                       Parsed& p) {
+  p.l4Old += csum::partial(ip->src_addr, 32);
+  std::memcpy(ip->src_addr, newSrc.b, 16);
+  std::memcpy(ip->dst_addr, newDst.b, 16);
+  p.l4New += csum::partial(ip->src_addr, 32);
+  --ip->hop_limits;
+}
+
+// Either family: the packet's addresses become src -> dst, TTL / hop limit one less.
+inline void rewriteL3(uint8_t* data, const session::Addr& src, const session::Addr& dst,
+                      Parsed& p) {
+  if (p.v6) {
+    rewriteIp6(reinterpret_cast<rte_ipv6_hdr*>(data + p.l3off), src, dst, p);
+  } else {
+    rewriteIp(reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off), src.v4Raw(), dst.v4Raw(), p);
+  }
+}
+
+// The TTL (IPv4) or hop limit (IPv6) of the packet.
+inline uint8_t hopsLeft(const uint8_t* data, const Parsed& p) {
+  return data[p.l3off + (p.v6 ? 7U : 8U)];
+}
+
+// Partial sum of the IPv6 pseudo-header (RFC 8200 8.1) for an upper-layer packet of `l4len`
+// bytes: addresses, 32-bit length, next header. Not complemented.
+inline uint32_t pseudoSum6(const rte_ipv6_hdr* ip, uint32_t l4len, uint8_t proto) {
+  const uint32_t tail[2] = {rte_cpu_to_be_32(l4len), rte_cpu_to_be_32(proto)};
+  return csum::partial(tail, sizeof(tail), csum::partial(ip->src_addr, 32));
+}
+
+// The mbuf dynamic flag that marks an ICMP error passed from worker to worker (icmp.cc).
+uint64_t icmpPassFlag();
 
 // Sequence numbers: wrap-safe comparisons (RFC 793 arithmetic mod 2^32).
 inline bool seqAfter(uint32_t a, uint32_t b) {

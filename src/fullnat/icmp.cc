@@ -33,7 +33,7 @@ uint32_t load32(const void* p) {
 
 }  // namespace
 
-namespace {
+namespace detail {
 
 // An ICMP error toward a VIP quotes a client flow, and the worker that owns it is the one the
 // client's packets reach (RSS, or af_packet fanout, hash the client's 5-tuple: not something
@@ -50,7 +50,7 @@ uint64_t icmpPassFlag() {
   return flag;
 }
 
-}  // namespace
+}  // namespace detail
 
 PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
@@ -94,7 +94,7 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   }
   const uint32_t idx = table_.find(table_.hash(key), dir, key);
   if (idx == SessionTable::kInvalid) {
-    const uint64_t passFlag = icmpPassFlag();
+    const uint64_t passFlag = detail::icmpPassFlag();
     if (toVip && workers_ > 1 && passFlag != 0) {
       const uint32_t passed = (m->ol_flags & passFlag) != 0 ? m->hash.usr : 0;
       if (passed + 1 < workers_) {

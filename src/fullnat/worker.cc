@@ -123,9 +123,7 @@ uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t
                                   uint64_t& matched) {
   // The filter in the sessions' own form (raw addresses, ports in network order): a session is
   // decoded only when it is listed, and not even read when nothing is filtered and the list is
-  // full. Sessions are IPv4 only: an IPv6 filter address matches nothing.
-  const bool v6 =
-      (f.vip && !f.vip->isV4()) || (f.client && !f.client->isV4()) || (f.rs && !f.rs->isV4());
+  // full.
   const bool all = !f.vip && !f.client && !f.rs && f.vport == 0 && f.cport == 0 && f.rport == 0;
   const Addr vip = f.vip ? toAddr(*f.vip) : Addr{};
   const Addr client = f.client ? toAddr(*f.client) : Addr{};
@@ -133,9 +131,14 @@ uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t
   const uint16_t vport = rte_cpu_to_be_16(f.vport);
   const uint16_t cport = rte_cpu_to_be_16(f.cport);
   const uint16_t rport = rte_cpu_to_be_16(f.rport);
-  auto addrOf = [](const session::Addr& a) { return IpAddr::v4(rte_be_to_cpu_32(a.v4Raw())); };
+  auto addrOf = [](const session::Addr& a, uint8_t family) {
+    if (family == 4) return IpAddr::v4(rte_be_to_cpu_32(a.v4Raw()));
+    IpAddr ip;
+    ip.family = Family::kV6;
+    std::memcpy(ip.bytes.data(), a.b, 16);
+    return ip;
+  };
   return table_.forEachStep(cursor, buckets, [&](uint32_t idx) {
-    if (v6) return;
     if (!all) {
       const Session& s = table_.at(idx);
       if ((f.vip && !(s.vip == vip)) || (f.vport != 0 && s.vport != vport) ||
@@ -150,10 +153,10 @@ uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t
     SessionInfo i;
     i.proto = s.proto;
     i.state = s.state;
-    i.client = addrOf(s.cip);
-    i.vip = addrOf(s.vip);
-    i.rs = addrOf(s.rip);
-    i.local = addrOf(s.lip);
+    i.client = addrOf(s.cip, s.family);
+    i.vip = addrOf(s.vip, s.family);
+    i.rs = addrOf(s.rip, s.family);
+    i.local = addrOf(s.lip, s.family);
     i.cport = rte_be_to_cpu_16(s.cport);
     i.vport = rte_be_to_cpu_16(s.vport);
     i.rport = rte_be_to_cpu_16(s.rport);
@@ -220,17 +223,19 @@ int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint6
   return rs;
 }
 
-bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe) {
+bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr& lip,
+                           uint16_t& lportBe) {
   // Ports owned by this worker: p % workers == id, so replies can be steered by LPORT. A port
   // is free toward this RS when the outbound key (RIP, RPORT, LIP, LPORT) is unused: the same
   // LIP:LPORT may serve different RS at once. Cursors make successive probes walk the space.
-  const auto& lips = snap_->lips(4);
+  const auto& lips = snap_->lips(family);
   if (lips.empty()) return false;
+  const size_t cursorBase = family == 4 ? 0 : snap_->lips(4).size();  // portCursor_ layout
   const uint32_t base = kFirstLocalPort + (id_ + workers_ - kFirstLocalPort % workers_) % workers_;
   const uint32_t count = (65535 - base) / workers_ + 1;
   for (unsigned probe = 0; probe < kPortProbes; ++probe) {
     const uint32_t li = lipCursor_++ % lips.size();
-    const uint32_t port = base + (portCursor_[li]++ % count) * workers_;
+    const uint32_t port = base + (portCursor_[cursorBase + li]++ % count) * workers_;
     const uint16_t be = rte_cpu_to_be_16(static_cast<uint16_t>(port));
     const session::FlowKey out{rs.addr, lips[li], rs.portBe, be, proto};
     if (table_.find(table_.hash(out), session::Dir::kOut, out) == SessionTable::kInvalid) {
@@ -246,7 +251,8 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   const ServiceFwd& svc = snap_->service(static_cast<uint32_t>(p.service));
   // A client claiming one of our own addresses (a VIP, a LIP, an uplink address): spoofed or
   // looped, never a real client (the cheap prefix checks ran in parse()).
-  if (snap_->isVip(p.key.src) || snap_->isLip4(p.key.src.v4Raw()) ||
+  if (snap_->isVip(p.key.src) ||
+      (p.v6 ? snap_->isLip(p.key.src) : snap_->isLip4(p.key.src.v4Raw())) ||
       snap_->isNodeAddress(p.key.src)) {
     return drop(DropReason::kMartianSource);
   }
@@ -256,7 +262,8 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   const uint32_t idx = table_.allocate();
   if (idx == SessionTable::kInvalid) return drop(DropReason::kSessionTableFull);
   Session& s = table_.at(idx);
-  if (!allocateLocal(rs, p.proto, s.lip, s.lport)) {
+  const uint8_t family = p.v6 ? 6 : 4;
+  if (!allocateLocal(rs, p.proto, family, s.lip, s.lport)) {
     table_.discard(idx);
     return drop(DropReason::kNoLocalPort);
   }
@@ -270,7 +277,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   s.generation = static_cast<uint32_t>(snap_->generation());
   s.service = static_cast<uint16_t>(p.service);
   s.proto = p.proto;
-  s.family = 4;
+  s.family = family;
   s.state = p.proto == IPPROTO_TCP ? TcpState::kSynRecv : TcpState::kNone;
   s.flags = 0;
   if (p.proto == IPPROTO_TCP && svc.clientAddress == config::ClientAddress::kToa) {
@@ -296,6 +303,24 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
 
 void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  if (p.v6) {  // no header checksum; UDP always has one (parse6() drops those without)
+    auto* l4sum = p.proto == IPPROTO_TCP
+                      ? &reinterpret_cast<rte_tcp_hdr*>(data + p.l4off)->cksum
+                      : &reinterpret_cast<rte_udp_hdr*>(data + p.l4off)->dgram_cksum;
+    if (opts_.txChecksumOffload) {
+      m->l2_len = p.l3off;
+      m->l3_len = p.l4off - p.l3off;  // extension headers included
+      m->ol_flags |= RTE_MBUF_F_TX_IPV6 |
+                     (p.proto == IPPROTO_TCP ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
+      const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(data + p.l3off);
+      *l4sum = csum::fold(detail::pseudoSum6(ip6, p.l4len, p.proto));
+      return;
+    }
+    uint16_t v = csum::update(*l4sum, p.l4Old, p.l4New);
+    if (v == 0 && p.proto == IPPROTO_UDP) v = 0xFFFF;
+    *l4sum = v;
+    return;
+  }
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   uint16_t* l4sum = nullptr;
   if (p.proto == IPPROTO_TCP) {

@@ -22,6 +22,7 @@
 #include "fullnat/synproxy.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
+#include "toa/tcp_options.h"
 
 namespace anylb::fullnat {
 
@@ -176,6 +177,7 @@ class Worker {
   };
 
   bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
+  bool parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v);  // engine6.cc
   PacketVerdict inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
   PacketVerdict outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
   // SYN proxy stages (engine_synproxy.cc).
@@ -196,12 +198,17 @@ class Worker {
   rte_mbuf* freshFrame();
   PacketVerdict newSession(Parsed& p, uint64_t nowMs);
   PacketVerdict icmp(rte_mbuf* m, Parsed& p);
+  PacketVerdict icmp6(rte_mbuf* m, Parsed& p);  // engine6.cc
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
-  bool allocateLocal(const RsFwd& rs, uint8_t proto, Addr& lip, uint16_t& lportBe);
+  bool allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr& lip, uint16_t& lportBe);
   int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);
   void setState(session::Session& s, session::TcpState st);
   void countSession(const session::Session& s, int delta);
   bool insertToa(rte_mbuf* m, Parsed& p, const session::Session& s);
+  // The TOA option's length for a session: by the client's family (toa/tcp_options.h).
+  static unsigned toaLen(const session::Session& s) {
+    return s.family == 6 ? toa::kToaLenV6 : toa::kToaLenV4;
+  }
   void finishChecksums(rte_mbuf* m, Parsed& p);
   PacketVerdict drop(DropReason r) {
     ++counters_.drops[static_cast<unsigned>(r)];

@@ -10,6 +10,12 @@ inline constexpr const char* kClient = "192.0.2.7";
 inline constexpr const char* kVip = "10.100.0.10";
 inline constexpr const char* kLip = "10.200.0.1";
 inline constexpr const char* kRs = "10.20.0.11";
+// IPv6 (documentation and ULA prefixes).
+inline constexpr const char* kClient6 = "2001:db8::7";
+inline constexpr const char* kVip6 = "fd00:100::10";
+inline constexpr const char* kLip6 = "fd00:200::1";
+inline constexpr const char* kRs6 = "fd00:20::11";
+inline constexpr const char* kNode6 = "fd00:1::2";
 
 // A one-uplink node without services: what every engine test config starts with.
 inline constexpr const char* kNodeToml = R"(
@@ -26,6 +32,8 @@ name = "u0"
 port = "p0"
 address = "10.1.0.2/30"
 gateway = "10.1.0.1"
+address6 = "fd00:1::2/64"
+gateway6 = "fd00:1::1"
 peer_address = "10.1.0.1"
 peer_as = 65001
 [bgp]
@@ -34,7 +42,7 @@ local_as = 65100
 
 inline constexpr const char* kEngineServicesToml = R"(
 [local_addresses]
-prefixes = ["10.200.0.1/32"]
+prefixes = ["10.200.0.1/32", "fd00:200::1/128"]
 
 [[service]]            # 0: one RS, TOA: the handshake fixtures
 vip = "10.100.0.10"
@@ -110,6 +118,21 @@ client_address = "none"
 [[service.real_server]]
 address = "10.20.0.81"
 port = 9300
+
+[[service]]            # 8: IPv6, one RS, TOA
+vip = "fd00:100::10"
+port = 80
+[[service.real_server]]
+address = "fd00:20::11"
+port = 8080
+
+[[service]]            # 9: IPv6 UDP
+vip = "fd00:100::10"
+port = 53
+protocol = "udp"
+[[service.real_server]]
+address = "fd00:20::21"
+port = 53
 
 [dataplane.syn_proxy]  # low thresholds so that tests reach them with a few packets
 auto_syn_recv = 8

@@ -224,8 +224,10 @@ std::vector<Bad> badFrames() {
   unknownErr.payload = ipPacket(toClient(fromRs(kAck), {}, 47000));
   return {
       {"truncated_l2", {syn.begin(), syn.begin() + 10}, DropReason::kTruncatedL2},
-      {"ipv6", with([](auto& f) { f[13] = 0xdd, f[12] = 0x86; }, false),
+      {"lldp", with([](auto& f) { f[12] = 0x88, f[13] = 0xcc; }, false),
        DropReason::kUnsupportedL3},
+      {"ipv4_under_the_ipv6_ethertype", with([](auto& f) { f[13] = 0xdd, f[12] = 0x86; }, false),
+       DropReason::kBadIpVersion},
       {"truncated_ip", {syn.begin(), syn.begin() + 24}, DropReason::kTruncatedIp},
       {"ip_version_6", with([](auto& f) { f[14] = 0x65; }), DropReason::kBadIpVersion},
       {"ihl_below_5", with([](auto& f) { f[14] = 0x44; }), DropReason::kBadIhl},

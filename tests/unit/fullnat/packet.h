@@ -1,4 +1,4 @@
-// Test packets as bytes: a builder for Ethernet/IPv4/TCP|UDP|ICMP frames with correct
+// Test packets as bytes: a builder for Ethernet/IPv4|IPv6/TCP|UDP|ICMP|ICMPv6 frames with correct
 // checksums (full computation, independent of the engine's incremental updates), and a checker
 // that recomputes every checksum of a frame.
 #pragma once
@@ -16,7 +16,7 @@ namespace anylb::testing {
 inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10;
 
 struct L4Spec {
-  uint8_t proto = 6;  // 6 TCP, 17 UDP, 1 ICMP
+  uint8_t proto = 6;  // 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6 (addresses with ':' make an IPv6 packet)
   std::string src;
   std::string dst;
   uint16_t sport = 0;  // host order
@@ -33,7 +33,15 @@ struct L4Spec {
   uint8_t icmpType = 3;  // ICMP: type, code, 4 bytes rest (e.g. next-hop MTU), quoted bytes
   uint8_t icmpCode = 4;
   uint32_t icmpRest = 0;
+  // IPv6 extension headers before the L4 header, in order: (type, bytes); each entry's length
+  // a multiple of 8 with its length byte set; its first byte (next header) is filled in.
+  std::vector<std::pair<uint8_t, std::vector<uint8_t>>> ext6;
+  uint32_t flowLabel = 0;
 };
+
+inline bool isV6(const std::string& a) {
+  return a.find(':') != std::string::npos;
+}
 
 inline uint32_t sumBytes(const uint8_t* p, size_t n, uint32_t s = 0) {
   for (size_t i = 0; i + 1 < n; i += 2) s += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
@@ -53,6 +61,12 @@ inline uint16_t get16(const std::vector<uint8_t>& b, size_t off) {
   return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
 }
 inline void putAddr(std::vector<uint8_t>& b, size_t off, const std::string& a) {
+  if (isV6(a)) {
+    in6_addr x{};
+    inet_pton(AF_INET6, a.c_str(), &x);
+    std::memcpy(&b[off], &x, 16);
+    return;
+  }
   in_addr x{};
   inet_pton(AF_INET, a.c_str(), &x);
   std::memcpy(&b[off], &x, 4);
@@ -83,6 +97,33 @@ inline std::vector<uint8_t> ipPacket(const L4Spec& s) {
     for (int i = 0; i < 4; ++i) l4[4 + i] = static_cast<uint8_t>(s.icmpRest >> (24 - 8 * i));
   }
   l4.insert(l4.end(), s.payload.begin(), s.payload.end());
+  if (isV6(s.src)) {
+    std::vector<uint8_t> ip(40, 0);
+    const uint32_t vtc = 6U << 28 | (s.flowLabel & 0xFFFFF);
+    for (int i = 0; i < 4; ++i) ip[i] = static_cast<uint8_t>(vtc >> (24 - 8 * i));
+    size_t extLen = 0;
+    for (const auto& e : s.ext6) extLen += e.second.size();
+    put16(ip, 4, static_cast<uint16_t>(extLen + l4.size()));
+    ip[6] = s.ext6.empty() ? s.proto : s.ext6[0].first;
+    ip[7] = s.ttl;
+    putAddr(ip, 8, s.src);
+    putAddr(ip, 24, s.dst);
+    // The pseudo-header (RFC 8200 8.1) covers ICMPv6 too.
+    uint32_t ph = sumBytes(&ip[8], 32) + s.proto + static_cast<uint32_t>(l4.size());
+    const size_t ck = s.proto == 6 ? 16 : s.proto == 17 ? 6 : 2;
+    if (!(s.proto == 17 && s.udpNoChecksum)) {
+      uint16_t v = foldSum(sumBytes(l4.data(), l4.size(), ph));
+      if (v == 0 && s.proto == 17) v = 0xFFFF;
+      put16(l4, ck, v);
+    }
+    for (size_t i = 0; i < s.ext6.size(); ++i) {
+      auto e = s.ext6[i].second;
+      e[0] = i + 1 < s.ext6.size() ? s.ext6[i + 1].first : s.proto;
+      ip.insert(ip.end(), e.begin(), e.end());
+    }
+    ip.insert(ip.end(), l4.begin(), l4.end());
+    return ip;
+  }
   std::vector<uint8_t> ip(20, 0);
   ip[0] = 0x45;
   put16(ip, 2, static_cast<uint16_t>(20 + l4.size()));
@@ -110,6 +151,7 @@ inline std::vector<uint8_t> ipPacket(const L4Spec& s) {
 
 inline std::vector<uint8_t> frame(const std::vector<uint8_t>& ip) {
   std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00};
+  if (!ip.empty() && (ip[0] >> 4) == 6) f[12] = 0x86, f[13] = 0xDD;
   f.insert(f.end(), ip.begin(), ip.end());
   return f;
 }
@@ -122,6 +164,21 @@ inline std::vector<uint8_t> frame(const L4Spec& s) {
 inline std::string checksumProblems(const std::vector<uint8_t>& f) {
   if (f.size() < 34) return "short frame";
   const size_t ip = 14;
+  if ((f[ip] >> 4) == 6) {
+    if (f.size() < 54) return "short frame";
+    size_t l4 = ip + 40;
+    uint8_t next = f[ip + 6];
+    while (next == 0 || next == 43 || next == 60) {  // hop-by-hop, routing, destination options
+      next = f[l4];
+      l4 += (f[l4 + 1] + 1U) * 8U;
+    }
+    const size_t l4len = ip + 40 + get16(f, ip + 4) - l4;
+    const uint32_t ph = sumBytes(&f[ip + 8], 32) + next + static_cast<uint32_t>(l4len);
+    if (foldSum(sumBytes(&f[l4], l4len, ph)) != 0) {
+      return next == 6 ? "tcp checksum" : next == 17 ? "udp checksum" : "icmpv6 checksum";
+    }
+    return "";
+  }
   const size_t ihl = (f[ip] & 0x0F) * 4U;
   const size_t total = get16(f, ip + 2);
   if (foldSum(sumBytes(&f[ip], ihl)) != 0) return "ip checksum";
@@ -152,6 +209,15 @@ inline std::vector<uint8_t> optTs(uint32_t val, uint32_t ecr) {
 inline std::vector<uint8_t> optToa(uint16_t port, const std::string& addr) {
   std::vector<uint8_t> o = {
       254, 8, static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port), 0, 0, 0, 0};
+  putAddr(o, 4, addr);
+  return o;
+}
+// TOA for an IPv6 client: kind 254, length 20, port, 16-byte address.
+inline std::vector<uint8_t> optToa6(uint16_t port, const std::string& addr) {
+  std::vector<uint8_t> o(20, 0);
+  o[0] = 254;
+  o[1] = 20;
+  put16(o, 2, port);
   putAddr(o, 4, addr);
   return o;
 }
