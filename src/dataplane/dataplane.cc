@@ -448,66 +448,6 @@ bool Dataplane::tick() {
   return alive;
 }
 
-int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
-  // Connected: the destination itself must be a known neighbour (the ToR).
-  for (const auto& u : uplinks_) {
-    if ((dstRaw & u->maskRaw) == u->netRaw) return neighbors_.find(dstRaw);
-  }
-  // Static routes, longest prefix first, while their uplink is up.
-  for (const auto& r : routes_) {
-    if ((dstRaw & r.maskRaw) == r.netRaw &&
-        uplinks_[neighbors_.at(static_cast<size_t>(r.neighbor)).uplink]->linkUp.load(
-            std::memory_order_relaxed)) {
-      return r.neighbor;
-    }
-  }
-  // Default: ECMP per flow over the gateways of the uplinks whose link is up, preferring
-  // gateways that answer ARP: a ToR that stopped answering is as dead as a down link. With
-  // none resolved, an up uplink is still chosen so that its packets wait for resolution.
-  int up[8];
-  int live[8];
-  unsigned n = 0;
-  unsigned nLive = 0;
-  for (const auto& u : uplinks_) {
-    if (!u->linkUp.load(std::memory_order_relaxed) || n == 8) continue;
-    up[n++] = u->gateway;
-    if (neighbors_.at(static_cast<size_t>(u->gateway)).resolved.load(std::memory_order_relaxed)) {
-      live[nLive++] = u->gateway;
-    }
-  }
-  if (nLive != 0) return live[flowHash % nLive];
-  return n == 0 ? -1 : up[flowHash % n];
-}
-
-int Dataplane::route6(const uint8_t* dst, uint32_t flowHash) const {
-  // Connected: the destination itself must be a known neighbour (the ToR's gateway6).
-  for (const auto& u : uplinks_) {
-    if (u->has6 && prefix6Contains(u->net6, u->len6, dst)) return neighbors_.find6(dst);
-  }
-  for (const auto& r : routes6_) {
-    if (prefix6Contains(r.net, r.len, dst) &&
-        uplinks_[neighbors_.at(static_cast<size_t>(r.neighbor)).uplink]->linkUp.load(
-            std::memory_order_relaxed)) {
-      return r.neighbor;
-    }
-  }
-  // Default: ECMP per flow over the gateway6 of the up uplinks, preferring resolved ones (as
-  // route() does for IPv4). An uplink without address6 carries no IPv6.
-  int up[8];
-  int live[8];
-  unsigned n = 0;
-  unsigned nLive = 0;
-  for (const auto& u : uplinks_) {
-    if (!u->has6 || !u->linkUp.load(std::memory_order_relaxed) || n == 8) continue;
-    up[n++] = u->gateway6;
-    if (neighbors_.at(static_cast<size_t>(u->gateway6)).resolved.load(std::memory_order_relaxed)) {
-      live[nLive++] = u->gateway6;
-    }
-  }
-  if (nLive != 0) return live[flowHash % nLive];
-  return n == 0 ? -1 : up[flowHash % n];
-}
-
 nlohmann::json Dataplane::statsJson() const {
   // Built as a document, never by formatting text: names (ports, uplinks) are the operator's
   // strings and must come out escaped. Keys: docs/operations.md.

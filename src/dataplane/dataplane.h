@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "dataplane/neighbors.h"
 #include "dataplane/ports.h"
+#include "dataplane/routes.h"
 #include "dataplane/snapshot_rcu.h"
 #include "fullnat/worker.h"
 
@@ -87,15 +88,11 @@ struct UplinkRt {
   uint16_t port = 0;  // DPDK port id of the uplink
   uint16_t tap = 0;   // DPDK port id of its TAP
   uint32_t addrRaw = 0;
-  uint32_t netRaw = 0;
-  uint32_t maskRaw = 0;
   int gateway = -1;  // neighbour index
-  // Dual stack (uplink address6/gateway6): the node's IPv6 address, its prefix, and the
-  // gateway6 neighbour; has6 false when the uplink is IPv4 only.
+  // Dual stack (uplink address6/gateway6): the node's IPv6 address and the gateway6
+  // neighbour; has6 false when the uplink is IPv4 only.
   bool has6 = false;
   Addr6 addr6{};
-  Addr6 net6{};
-  uint8_t len6 = 0;
   int gateway6 = -1;
   uint64_t mac = 0;           // the uplink port's MAC
   std::string portName;       // config name of the port ("up0")
@@ -171,27 +168,12 @@ class Dataplane {
   void sendNeighborSolicit(const UplinkRt& u, const Addr6& target);
   // Asks for neighbour i's MAC in its family (ARP request or Neighbor Solicitation).
   void solicit(size_t neighbor);
-  int route(uint32_t dstRaw, uint32_t flowHash) const;  // neighbour index or -1
-  // IPv6 (dst: 16 bytes, network order): connected address6 prefixes, IPv6 static routes,
-  // then ECMP over the gateway6 of the up uplinks. Neighbour index or -1.
-  int route6(const uint8_t* dst, uint32_t flowHash) const;
 
   const config::Config& cfg_;
   uint16_t workers_;
   std::vector<std::unique_ptr<UplinkRt>> uplinks_;
-  struct StaticRoute {
-    uint32_t netRaw;
-    uint32_t maskRaw;
-    int neighbor;
-  };
-  std::vector<StaticRoute> routes_;  // longest prefix first
-  struct StaticRoute6 {
-    Addr6 net;
-    uint8_t len;
-    int neighbor;
-  };
-  std::vector<StaticRoute6> routes6_;  // longest prefix first
   NeighborTable neighbors_;
+  RouteTable routes_{neighbors_};    // both families (routes.h)
   std::vector<rte_mempool*> pools_;  // per worker
   std::vector<rte_ring*> redirect_;  // per destination worker, multi-producer
   std::vector<std::unique_ptr<WorkerCtx>> ctx_;

@@ -259,8 +259,10 @@ std::string Dataplane::initPorts() {
     auto rt = std::make_unique<UplinkRt>();
     rt->name = u.name;
     rt->addrRaw = rawOf(u.address.addr);
-    rt->netRaw = rawOf(u.address.network());
-    rt->maskRaw = u.address.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - u.address.len));
+    RouteTable::Uplink route;
+    route.netRaw = rawOf(u.address.network());
+    route.maskRaw = u.address.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - u.address.len));
+    route.linkUp = &rt->linkUp;
     const auto pname = portName(*port);
     if (rte_eth_dev_get_port_by_name(pname.c_str(), &rt->port) != 0) {
       return fmt::format("uplink {}: port {} ({}) not found; is the device present?", u.name,
@@ -277,14 +279,18 @@ std::string Dataplane::initPorts() {
     if (u.address6 && u.gateway6) {
       rt->has6 = true;
       std::memcpy(rt->addr6.data(), u.address6->addr.bytes.data(), 16);
-      std::memcpy(rt->net6.data(), u.address6->network().bytes.data(), 16);
-      rt->len6 = u.address6->len;
+      route.has6 = true;
+      std::memcpy(route.net6.data(), u.address6->network().bytes.data(), 16);
+      route.len6 = u.address6->len;
       Addr6 gw{};
       std::memcpy(gw.data(), u.gateway6->bytes.data(), 16);
       rt->gateway6 = neighbors_.add6(gw, static_cast<uint16_t>(i));
       // validate() bounds the next hops (config::kMaxNextHops) by the same count.
       if (rt->gateway6 < 0) return fmt::format("uplink {}: too many next hops", u.name);
     }
+    route.gateway = rt->gateway;
+    route.gateway6 = rt->gateway6;
+    routes_.addUplink(route);
     rt->portName = port->name;
     initReplySteering(*rt);
     // The kernel must not also take the packets of an af_packet interface it still owns (it
@@ -307,11 +313,7 @@ std::string Dataplane::initPorts() {
     uplinks_.push_back(std::move(rt));
   }
   // Static routes: their next hops become neighbours on the uplink that reaches them.
-  auto routes = cfg_.dataplane.routes;
-  std::stable_sort(
-      routes.begin(), routes.end(),
-      [](const config::Route& a, const config::Route& b) { return a.prefix.len > b.prefix.len; });
-  for (const auto& r : routes) {
+  for (const auto& r : cfg_.dataplane.routes) {
     if (!r.via.isV4()) {
       // IPv6: the next hop is on an uplink's address6 prefix (validate() checked that).
       for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
@@ -323,7 +325,7 @@ std::string Dataplane::initPorts() {
         if (nh < 0) return "too many static route next hops";
         Addr6 net{};
         std::memcpy(net.data(), r.prefix.network().bytes.data(), 16);
-        routes6_.push_back(StaticRoute6{net, r.prefix.len, nh});
+        routes_.addRoute6(net, r.prefix.len, nh);
         break;
       }
       continue;
@@ -332,8 +334,7 @@ std::string Dataplane::initPorts() {
       if (!cfg_.uplinks[i].address.contains(r.via)) continue;
       const int nh = neighbors_.add(rawOf(r.via), static_cast<uint16_t>(i));
       if (nh < 0) return "too many static route next hops";
-      const uint32_t mask = r.prefix.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - r.prefix.len));
-      routes_.push_back(StaticRoute{rawOf(r.prefix.network()), mask, nh});
+      routes_.addRoute(rawOf(r.prefix.network()), r.prefix.len, nh);
       break;
     }
   }

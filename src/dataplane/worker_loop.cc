@@ -134,9 +134,10 @@ int Dataplane::runWorker(WorkerCtx& w) {
     // The engine forwards IPv4 and IPv6 (its header at offset 14, destination = next
     // destination); the route follows the family.
     const uint32_t flow = flowHash(eth);
-    const int nh = eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)
-                       ? route6(reinterpret_cast<const rte_ipv6_hdr*>(eth + 1)->dst_addr, flow)
-                       : route(reinterpret_cast<const rte_ipv4_hdr*>(eth + 1)->dst_addr, flow);
+    const int nh =
+        eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)
+            ? routes_.route6(reinterpret_cast<const rte_ipv6_hdr*>(eth + 1)->dst_addr, flow)
+            : routes_.route(reinterpret_cast<const rte_ipv4_hdr*>(eth + 1)->dst_addr, flow);
     if (nh < 0) {
       rte_pktmbuf_free(m);
       dropCount(w, DpDrop::kNoRoute);

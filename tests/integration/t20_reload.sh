@@ -16,7 +16,8 @@ is_anylb || skip "reload is anylbd's (LAB_MODE=anylb)"
 command -v wrk >/dev/null || skip "wrk not installed (scripts/deps/lab.list)"
 
 CTL="$BUILD_DIR/src/anylbctl -s /run/anylb-lab1/anylb.sock"
-BASE=$REPO/config/lab/node1.toml
+# node1.toml's IPv4 service alone (v4_only_config): the real-server edits below are its.
+BASE=/run/anylb-lab-reload-base.toml
 CFG=/run/anylb-lab-reload.toml # outside $STATE: tools/lab up recreates that
 jget() { "$PY" -c "import json,sys; j=json.load(sys.stdin); print($2)" <<<"$1"; }
 generation() { jget "$($CTL --json status)" 'j["node"]["generation"]'; }
@@ -31,11 +32,10 @@ keep = {f"10.20.0.1{k[2:]}" for k in sys.argv[3:]}
 blocks = text.split("[[service.real_server]]")
 out = blocks[0]
 for b in blocks[1:]:
-    addr = re.search(r'address = "([0-9a-f.:]+)"', b).group(1)
+    addr = re.search(r'address = "([0-9.]+)"', b).group(1)
     # the control section follows the last block: keep it whatever happens to the RS
     rest = b[b.index("[control]"):] if "[control]" in b else ""
-    # the IPv6 service's RS (after the IPv4 ones) stay as they are
-    if addr in keep or ":" in addr:
+    if addr in keep:
         out += "[[service.real_server]]" + b
     else:
         out += rest
@@ -44,11 +44,12 @@ PYEOF
   mv -f "$CFG.tmp" "$CFG"
 }
 
-cleanup_cfg() { rm -f "$CFG" "$CFG.tmp"; }
+cleanup_cfg() { rm -f "$CFG" "$CFG.tmp" "$BASE"; }
 trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 
 lab_begin
 trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+v4_only_config "$REPO/config/lab/node1.toml" "$BASE"
 write_config rs1 rs2
 node_up 1 "$CFG"
 wait_vip 30

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # lab_ipv6_uplink: the node's dual-stack uplinks (config/lab/node1.toml: address6 fd00:T:1::2/64,
 # gateway6 fd00:T:1::1 toward ToR T), static routing:
-#   - Neighbor Discovery: the node's cache resolves both gateway6s (stats "neighbors") to the
-#     ToRs' MACs; forged Neighbor Advertisements (hop limit 254, a non-gateway target, a bad
-#     checksum) change nothing and the invalid ones are counted (exception.nd_invalid);
+#   - Neighbor Discovery: the node's cache resolves both gateway6s (stats "neighbors", anylbctl
+#     status) to the ToRs' MACs; forged Neighbor Advertisements (hop limit 254, a non-gateway
+#     target, a bad checksum) change nothing and the invalid ones are counted (nd_invalid);
 #   - the exception path carries IPv6: ping -6 from each ToR and from the client to the node's
 #     address6 (the TAPs' kernel answers);
 #   - health checks over IPv6: the web6 service's real servers (fd00:20::1K) come up;
@@ -39,7 +39,12 @@ for t in 1 2; do
   assert_eq "$(neighbor "$s" "fd00:$t:1::1" mac)" "$(tor_mac "$t")" "MAC of gateway6 fd00:$t:1::1"
   assert_eq "$(neighbor "$s" "fd00:$t:1::1" uplink)" "tor$t" "uplink of gateway6 fd00:$t:1::1"
 done
-log "ND: fd00:1:1::1 and fd00:2:1::1 reachable at the ToRs' MACs"
+st=$("$BUILD_DIR/src/anylbctl" -s /run/anylb-lab1/anylb.sock status) || fail "anylbctl status failed"
+for t in 1 2; do
+  grep -Eq "^ *fd00:$t:1::1 +$(tor_mac "$t") +reachable" <<<"$st" ||
+    fail "anylbctl status does not show gateway6 fd00:$t:1::1 reachable: $st"
+done
+log "ND: fd00:1:1::1 and fd00:2:1::1 reachable at the ToRs' MACs (stats and anylbctl status)"
 
 # Hostile: forged NAs from ToR 1's link, each claiming a MAC of nobody's.
 node_mac=$(inns lb1 cat /sys/class/net/n1t1/address) # the dataplane's port toward ToR 1
