@@ -208,6 +208,11 @@ void Dataplane::stop() {
       runCommand({"ip", "link", "set", "dev", u->iface, "arp", "on"});
       runCommand({"sysctl", "-qw",
                   fmt::format("net.ipv4.conf.{}.rp_filter={}", u->iface, u->savedRpFilter)});
+      if (!u->savedDisableIpv6.empty()) {
+        runCommand(
+            {"sysctl", "-qw",
+             fmt::format("net.ipv6.conf.{}.disable_ipv6={}", u->iface, u->savedDisableIpv6)});
+      }
     }
     ctx_.clear();
     rte_eal_cleanup();

@@ -98,6 +98,8 @@ struct UplinkRt {
   std::string portName;       // config name of the port ("up0")
   std::string iface;          // kernel interface of an af_packet port ("n1t1"), else empty
   std::string savedRpFilter;  // restored at stop
+  // net.ipv6.conf.<iface>.disable_ipv6, restored at stop (empty: the interface had no such key)
+  std::string savedDisableIpv6;
   std::atomic<bool> linkUp{false};
   PortSetup setup;  // RSS / reply steering as configured at start (control thread only)
 };

@@ -304,10 +304,13 @@ std::string Dataplane::initPorts() {
       run({"ip", "link", "set", "dev", rt->iface, "arp", "off"});
       run({"sysctl", "-qw", key + "=1"});
       // The same for IPv6: with it on, the kernel answers Neighbor Solicitations on the
-      // interface itself (its link-local address, the same MAC as the TAP's). Best effort: an
-      // interface in a namespace without IPv6 has no such key. Left off at stop (an af_packet
-      // uplink belongs to the dataplane).
-      runCommand({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", rt->iface)});
+      // interface itself (its link-local address, the same MAC as the TAP's). An interface
+      // without IPv6 has no such key: nothing to do or restore. Undone in stop().
+      const auto key6 = fmt::format("net.ipv6.conf.{}.disable_ipv6", rt->iface);
+      if (auto prev6 = runCommand({"sysctl", "-n", key6}); prev6.ok()) {
+        rt->savedDisableIpv6 = prev6.output.substr(0, prev6.output.find('\n'));
+        run({"sysctl", "-qw", key6 + "=1"});
+      }
     }
     if (auto err = initTap(*rt, i); !err.empty()) return err;
     uplinks_.push_back(std::move(rt));
