@@ -3,6 +3,7 @@
  * toa.h - shared declarations of toa.ko.
  *
  * toa_hooks.c   probes: record TOA at handshake, rewrite getname, forget on destroy
+ * toa_sockopt.c getsockopt(TOA_SO_GET_PEER): the client of any record (NAT64)
  * toa_table.c   RCU hash table of records, keyed by socket
  * toa_trust.c   the trusted= list of load-balancer prefixes
  * toa_stats.c   per-netns counters and /proc/net/toa_stats (O(1) per read)
@@ -48,6 +49,7 @@ bool toa_table_lookup(const struct sock *sk, struct toa_entry *copy);
 void toa_table_remove(const struct sock *sk);
 void toa_table_forget_net(const struct net *net);
 bool toa_table_empty(void);
+bool toa_entry_matches(const struct toa_entry *e, const struct sock *sk);
 
 /* toa_trust.c */
 enum toa_trust_verdict {
@@ -68,7 +70,8 @@ enum toa_counter {
 	TOA_CTR_UNTRUSTED,	/* TOA from a source outside trusted=: ignored */
 	TOA_CTR_TRUSTED_UNSET,	/* TOA while trusted= is not set: ignored */
 	TOA_CTR_MALFORMED,	/* bad option list or kind-254 length */
-	TOA_CTR_UNMAPPABLE,	/* IPv6 TOA on an IPv4 socket: ignored */
+	TOA_CTR_NAT64,		/* IPv6 TOA on an IPv4 socket: recorded for the getsockopt */
+	TOA_CTR_LOOKUPS,	/* getsockopt(TOA_SO_GET_PEER) answers given */
 	TOA_CTR_NOMEM,		/* record allocation failed: TOA lost */
 	TOA_CTR_MAX,
 };
@@ -83,5 +86,9 @@ long toa_stats_entries(const struct net *net);
 int toa_hooks_register(void);
 void toa_hooks_unregister(void);
 unsigned long toa_hooks_missed(void);
+
+/* toa_sockopt.c */
+int toa_sockopt_register(void);
+void toa_sockopt_unregister(void);
 
 #endif /* TOA_H */

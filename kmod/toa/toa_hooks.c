@@ -17,7 +17,9 @@
  *	sockaddr through these before copying it to user space.  When the
  *	socket has a record, the return handler overwrites the address and
  *	port in that kernel buffer.  An IPv4 client on an IPv6 socket is
- *	written as ::ffff:a.b.c.d.
+ *	written as ::ffff:a.b.c.d.  An IPv6 client on an IPv4 socket (NAT64)
+ *	cannot be written: the answer stays the balancer's, and the client is
+ *	for getsockopt(TOA_SO_GET_PEER) (toa_sockopt.c).
  *
  *  __sk_destruct (kprobe)
  *	The last step of freeing any struct sock, reached through sk_destruct()
@@ -130,16 +132,19 @@ static void toa_record(const struct sock *listener, const struct sock *child,
 		toa_stats_inc(listener, TOA_CTR_TRUSTED_UNSET);
 		return;
 	}
-	if (toa.family == TOA_IPV6 && child->sk_family != AF_INET6) {
-		toa_stats_inc(listener, TOA_CTR_UNMAPPABLE);
-		return;
-	}
 
 	e = toa_entry_alloc(GFP_ATOMIC);
 	if (!e) {
 		toa_stats_inc(listener, TOA_CTR_NOMEM);
 		return;
 	}
+	/*
+	 * NAT64: an IPv6 client on an IPv4 socket.  getname() cannot show it
+	 * (an AF_INET sockaddr holds no IPv6 address) and leaves the answer
+	 * alone; the record is for getsockopt(TOA_SO_GET_PEER).
+	 */
+	if (toa.family == TOA_IPV6 && child->sk_family != AF_INET6)
+		toa_stats_inc(listener, TOA_CTR_NAT64);
 	e->sk = child;
 	e->net = sock_net(child);
 	e->lb_addr = src;
@@ -171,20 +176,6 @@ struct toa_getname_data {
 	struct sock *sk;
 	struct sockaddr *uaddr;
 };
-
-/* Does the record still describe the connection this socket carries? */
-static bool toa_entry_matches(const struct toa_entry *e, const struct sock *sk)
-{
-	if (sk->sk_dport != e->lb_port || sk->sk_num != e->local_port)
-		return false;
-	if (ipv6_addr_v4mapped(&e->lb_addr))
-		return sk->sk_daddr == e->lb_addr.s6_addr32[3];
-#if IS_ENABLED(CONFIG_IPV6)
-	return ipv6_addr_equal(&sk->sk_v6_daddr, &e->lb_addr);
-#else
-	return false;
-#endif
-}
 
 static int toa_getname_entry(struct kretprobe_instance *ri,
 			     struct pt_regs *regs)

@@ -2,7 +2,9 @@
 /*
  * toa_main.c - toa.ko: accept() and getpeername() on a real server return
  * the client address that the anylb load balancer carried in the TOA option
- * (TCP option 254) of the handshake, instead of the balancer's own address.
+ * (TCP option 254) of the handshake, instead of the balancer's own address;
+ * getsockopt(TOA_SO_GET_PEER) returns it too, also where getpeername()
+ * cannot (an IPv6 client on an IPv4 socket, behind NAT64).
  *
  * See docs/toa.md for installation, parameters, statistics and the design.
  */
@@ -15,7 +17,7 @@
 
 #include "toa.h"
 
-#define TOA_VERSION "0.1.0"
+#define TOA_VERSION "0.2.0"
 
 static unsigned int hash_bits = 16;
 module_param(hash_bits, uint, 0444);
@@ -41,11 +43,16 @@ static int __init toa_init(void)
 	err = toa_hooks_register();
 	if (err)
 		goto err_stats;
+	err = toa_sockopt_register();
+	if (err)
+		goto err_hooks;
 
 	pr_info("version " TOA_VERSION " loaded\n");
 	toa_trust_log();
 	return 0;
 
+err_hooks:
+	toa_hooks_unregister();
 err_stats:
 	toa_stats_exit();
 err_table:
@@ -56,8 +63,10 @@ err_trust:
 	return err;
 }
 
+/* The option first: it reads the table, which goes last. */
 static void __exit toa_exit(void)
 {
+	toa_sockopt_unregister();
 	toa_hooks_unregister();
 	toa_stats_exit();
 	toa_table_exit();
@@ -70,5 +79,5 @@ module_exit(toa_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("anylb");
-MODULE_DESCRIPTION("Client address from the TOA TCP option for accept()/getpeername()");
+MODULE_DESCRIPTION("Client address from the TOA TCP option, for accept()/getpeername() and by getsockopt");
 MODULE_VERSION(TOA_VERSION);

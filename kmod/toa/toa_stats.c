@@ -46,7 +46,8 @@ static const char *const toa_counter_names[TOA_CTR_MAX] = {
 	[TOA_CTR_UNTRUSTED]	= "untrusted",
 	[TOA_CTR_TRUSTED_UNSET]	= "trusted_unset",
 	[TOA_CTR_MALFORMED]	= "malformed",
-	[TOA_CTR_UNMAPPABLE]	= "unmappable",
+	[TOA_CTR_NAT64]		= "nat64",
+	[TOA_CTR_LOOKUPS]	= "lookups",
 	[TOA_CTR_NOMEM]		= "nomem",
 };
 

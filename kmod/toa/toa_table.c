@@ -24,6 +24,8 @@
 #include <linux/rcupdate.h>	/* before rculist_bl.h, which needs cpu_relax() */
 #include <linux/rculist_bl.h>
 #include <linux/slab.h>
+#include <net/ipv6.h>
+#include <net/sock.h>
 
 #include "toa.h"
 
@@ -173,6 +175,25 @@ void toa_table_remove(const struct sock *sk)
 	}
 	hlist_bl_unlock(head);
 	local_irq_restore(flags);
+}
+
+/*
+ * Does the record still describe the connection @sk carries?  Read without
+ * the socket lock: a socket that disconnects and connects again meanwhile
+ * fails the check, which is what it is for.
+ */
+bool toa_entry_matches(const struct toa_entry *e, const struct sock *sk)
+{
+	if (READ_ONCE(sk->sk_dport) != e->lb_port ||
+	    READ_ONCE(sk->sk_num) != e->local_port)
+		return false;
+	if (ipv6_addr_v4mapped(&e->lb_addr))
+		return READ_ONCE(sk->sk_daddr) == e->lb_addr.s6_addr32[3];
+#if IS_ENABLED(CONFIG_IPV6)
+	return ipv6_addr_equal(&sk->sk_v6_daddr, &e->lb_addr);
+#else
+	return false;
+#endif
 }
 
 /* Fast path for the destroy probe, which fires for every socket freed. */

@@ -402,15 +402,10 @@ class Validator {
       if (s.protocol == Protocol::kUdp && s.synProxy != SynProxyMode::kOff) {
         error(path + ".syn_proxy", "a SYN proxy needs a TCP service");
       }
-      // The SYN proxy and PPv2 shift sequence numbers and build frames of their own: IPv4 only
-      // for now (fullnat/engine_synproxy.cc).
+      // The SYN proxy builds frames of its own (SYN-ACK, SYN, RST): IPv4 only for now
+      // (fullnat/engine_synproxy.cc).
       if (!bad(path + ".vip") && !s.vip.isV4() && s.synProxy != SynProxyMode::kOff) {
         error(path + ".syn_proxy", "the SYN proxy is not built for IPv6 services yet");
-      }
-      if (!bad(path + ".vip") && !s.vip.isV4() &&
-          s.clientAddress == ClientAddress::kProxyProtocolV2) {
-        error(path + ".client_address",
-              "proxy_protocol_v2 is not built for IPv6 services yet (toa carries IPv6 clients)");
       }
       if (s.protocol == Protocol::kUdp && s.clientAddress == ClientAddress::kProxyProtocolV2) {
         error(path + ".client_address",
@@ -426,11 +421,13 @@ class Validator {
           error(rpath + ".address", fmt::format("{} is listed twice in this service",
                                                 Endpoint{rs.address, rs.port}.str()));
         }
-        if (!bad(path + ".vip") && rs.address.family != s.vip.family) {
+        // An IPv6 VIP may have IPv4 real servers (NAT64, sourced from an IPv4 LIP); the
+        // reverse, NAT46, is not built.
+        if (!bad(path + ".vip") && s.vip.isV4() && !rs.address.isV4()) {
           error(rpath + ".address",
-                fmt::format("{} is IPv{} but the VIP {} is IPv{} (NAT64/NAT46 is not built yet)",
-                            rs.address.str(), static_cast<int>(rs.address.family), s.vip.str(),
-                            static_cast<int>(s.vip.family)));
+                fmt::format("{} is IPv6 but the VIP {} is IPv4: NAT46 is not built (an IPv6 VIP "
+                            "may have IPv4 real servers: NAT64)",
+                            rs.address.str(), s.vip.str()));
         } else if (!hasLipFamily(rs.address.family) && !cfg_.localAddresses.empty()) {
           error(rpath + ".address",
                 fmt::format("no local address prefix of family IPv{} to reach {}",

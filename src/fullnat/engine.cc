@@ -363,7 +363,11 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     }
   }
   rewritePorts(data + p.l4off, s.lport, s.rport, p);
-  detail::rewriteL3(data, s.lip, s.rip, p);
+  if ((s.flags & session::kNat64) != 0) {
+    nat64ToRs(m, p, s);
+  } else {
+    detail::rewriteL3(data, s.lip, s.rip, p);
+  }
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsIn;
@@ -448,7 +452,11 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     if ((s.flags & session::kShifted) != 0) shiftToClient(m, p, s);
   }
   rewritePorts(data + p.l4off, s.vport, s.cport, p);
-  detail::rewriteL3(data, s.vip, s.cip, p);
+  if ((s.flags & session::kNat64) != 0) {
+    if (!nat64ToClient(m, p, s)) return drop(DropReason::kNat64NoRoom);
+  } else {
+    detail::rewriteL3(data, s.vip, s.cip, p);
+  }
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
   ++s.packetsOut;

@@ -13,6 +13,14 @@
 //  - Neighbor Discovery, link-local and link-scope multicast traffic belong to the node's
 //    kernel (the exception path), whatever else they look like;
 //  - UDP without a checksum is invalid (RFC 8200 8.1) and dropped.
+//
+// NAT64 (an IPv6 VIP served by IPv4 real servers) swaps the IP header for one of the other
+// family on the way through, by RFC 7915's rules for the fields TCP and UDP traffic has
+// (sections 4.1 and 5.1): traffic class <-> type of service, hop limit <-> TTL (one less),
+// payload length <-> total length, next header <-> protocol; toward IPv4 the identification is
+// 0 with DF set (the IPv6 side does its own path-MTU discovery), extension headers are dropped,
+// IPv4 options are not carried to IPv6; the flow label is 0. The L4 checksum is updated for the
+// pseudo-header's addresses only: its length and protocol terms are the same in both families.
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -92,7 +100,7 @@ bool Worker::parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   std::memcpy(p.key.dst.b, ip->dst_addr, 16);
   // The node's own link-scoped traffic and anything for its addresses: the kernel's business
   // (it validates them itself; the exception policer bounds the rate).
-  if (linkScoped(ip->dst_addr) || snap_->isNodeAddress(p.key.dst)) {
+  if (linkScoped(ip->dst_addr) || snap_->isNodeAddress6(ip->dst_addr)) {
     return v = PacketVerdict{Verdict::kToKernel, {}, 0}, false;
   }
 
@@ -173,7 +181,7 @@ bool Worker::parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   }
 
   p.key.proto = p.proto;
-  if (snap_->isLip(p.key.dst)) {
+  if (snap_->isLip6(ip->dst_addr)) {
     p.dir = Dir::kOut;
     const uint16_t owner = ownerOf(p.key.dport, workers_);
     if (owner != id_) return v = PacketVerdict{Verdict::kRedirect, {}, owner}, false;
@@ -196,7 +204,7 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(data + p.l3off);
   uint8_t* ic = data + p.l4off;
-  const bool toLip = snap_->isLip(p.key.dst);
+  const bool toLip = snap_->isLip6(p.key.dst.b);
   const bool toVip = !toLip && snap_->isVip(p.key.dst);
   if (!toLip && !toVip) return drop(DropReason::kNotLocal);  // node addresses went to the kernel
   const uint8_t type = ic[0];
@@ -247,8 +255,7 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   }
   if (ip->hop_limits <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
-  // IPv6 sessions are never shifted (the config refuses SYN proxy and PPv2 on IPv6 services):
-  // the quoted sequence number needs no mapping.
+  if ((s.flags & session::kNat64) != 0) return icmpNat64ToRs(m, p, idx);  // toVip
 
   // toLip: for the client, VIP -> CIP quoting CIP:CPORT -> VIP:VPORT;
   // toVip: for the RS, LIP -> RIP quoting RIP:RPORT -> LIP:LPORT.
@@ -259,12 +266,25 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   const uint16_t qSport = toLip ? s.cport : s.rport;
   const uint16_t qDport = toLip ? s.vport : s.lport;
 
+  // PPv2 (the only shift an IPv6 session has: the config refuses the SYN proxy on IPv6
+  // services): our segment to the RS quoted -> the client's own sequence number (icmp.cc).
+  uint32_t seqOld = 0;
+  uint32_t seqNew = 0;
+  if (qproto == IPPROTO_TCP && toLip && (s.flags & session::kPpv2) != 0) {
+    uint32_t seqBe;
+    std::memcpy(&seqBe, ql4 + 4, 4);
+    const uint32_t mappedBe = rte_cpu_to_be_32(ppAckToClient(rte_be_to_cpu_32(seqBe), shift_[idx]));
+    seqOld = csum::sum32(seqBe);
+    seqNew = csum::sum32(mappedBe);
+    std::memcpy(ql4 + 4, &mappedBe, 4);
+  }
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Quoted >= ckOff + 2) {
     uint16_t ck;
     std::memcpy(&ck, ql4 + ckOff, 2);
-    const uint32_t oldSum = csum::partial(qip->src_addr, 32) + qsport + qdport;
-    const uint32_t newSum = csum::partial(qSrc.b, 16) + csum::partial(qDst.b, 16) + qSport + qDport;
+    const uint32_t oldSum = csum::partial(qip->src_addr, 32) + qsport + qdport + seqOld;
+    const uint32_t newSum =
+        csum::partial(qSrc.b, 16) + csum::partial(qDst.b, 16) + qSport + qDport + seqNew;
     ck = csum::update(ck, oldSum, newSum);
     std::memcpy(ql4 + ckOff, &ck, 2);
   }
@@ -296,6 +316,78 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   }
   ++counters_.icmpTranslated;
   return PacketVerdict{Verdict::kForward, {}, 0};
+}
+
+void Worker::nat64ToRs(rte_mbuf* m, Parsed& p, const session::Session& s) {
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(data + p.l3off);
+  const auto tclass = static_cast<uint8_t>(rte_be_to_cpu_32(ip6->vtc_flow) >> 20);
+  const auto ttl = static_cast<uint8_t>(ip6->hop_limits - 1);  // inbound() checked it is > 1
+  p.l4Old += csum::partial(ip6->src_addr, 32);
+  p.l4New += csum::sum32(s.lip.v4Raw()) + csum::sum32(s.rip.v4Raw());
+  // The IPv4 header ends where the IPv6 headers ended: move the Ethernet header up to it.
+  const unsigned shrink = p.l4off - p.l3off - sizeof(rte_ipv4_hdr);
+  std::memmove(data + shrink, data, p.l3off);
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(shrink));
+  data = rte_pktmbuf_mtod(m, uint8_t*);
+  reinterpret_cast<rte_ether_hdr*>(data)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
+  p.l4off = static_cast<uint16_t>(p.l3off + sizeof(rte_ipv4_hdr));
+  p.ipTotal = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + p.l4len);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = tclass;
+  ip->total_length = rte_cpu_to_be_16(p.ipTotal);
+  ip->packet_id = 0;
+  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = ttl;
+  ip->next_proto_id = p.proto;
+  ip->src_addr = s.lip.v4Raw();
+  ip->dst_addr = s.rip.v4Raw();
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = csum::finish(csum::partial(ip, sizeof(rte_ipv4_hdr)));
+  // From here the packet is IPv4 with a whole header checksum: finishChecksums() leaves it be.
+  p.v6 = false;
+  p.ipOld = p.ipNew = 0;
+}
+
+bool Worker::nat64ToClient(rte_mbuf* m, Parsed& p, const session::Session& s) {
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(data + p.l3off);
+  const uint8_t tos = ip->type_of_service;
+  const auto hops = static_cast<uint8_t>(ip->time_to_live - 1);  // outbound() checked it is > 1
+  p.l4Old += csum::sum32(ip->src_addr) + csum::sum32(ip->dst_addr);
+  p.l4New += csum::partial(s.vip.b, 16) + csum::partial(s.cip.b, 16);
+  const int grow = static_cast<int>(sizeof(rte_ipv6_hdr)) - (p.l4off - p.l3off);
+  if (grow > 0) {
+    auto* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(grow)));
+    if (start == nullptr) return false;
+    std::memmove(start, start + grow, p.l3off);
+  } else if (grow < 0) {  // IPv4 options longer than 20 bytes: not carried
+    std::memmove(data - grow, data, p.l3off);
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(-grow));
+  }
+  data = rte_pktmbuf_mtod(m, uint8_t*);
+  reinterpret_cast<rte_ether_hdr*>(data)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+  auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(data + p.l3off);
+  ip6->vtc_flow = rte_cpu_to_be_32(6U << 28 | uint32_t{tos} << 20);
+  ip6->payload_len = rte_cpu_to_be_16(p.l4len);
+  ip6->proto = p.proto;
+  ip6->hop_limits = hops;
+  std::memcpy(ip6->src_addr, s.vip.b, 16);
+  std::memcpy(ip6->dst_addr, s.cip.b, 16);
+  p.l4off = static_cast<uint16_t>(p.l3off + sizeof(rte_ipv6_hdr));
+  p.ipTotal = static_cast<uint16_t>(sizeof(rte_ipv6_hdr) + p.l4len);
+  p.v6 = true;
+  if (p.proto == IPPROTO_UDP) {
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(data + p.l4off);
+    if (udp->dgram_cksum == 0) {  // optional in IPv4, mandatory in IPv6: computed whole
+      uint16_t ck =
+          csum::finish(csum::partial(udp, p.l4len, detail::pseudoSum6(ip6, p.l4len, p.proto)));
+      udp->dgram_cksum = ck == 0 ? 0xFFFF : ck;
+      p.l4Old = p.l4New = 0;
+    }
+  }
+  return true;
 }
 
 }  // namespace anylb::fullnat

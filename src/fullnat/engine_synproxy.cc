@@ -265,7 +265,9 @@ void Worker::shiftToClient(rte_mbuf* m, Parsed& p, Session& s) {
 
 bool Worker::insertPpv2(rte_mbuf* m, Parsed& p, const Session& s) {
   uint8_t hdr[ppv2::kMaxHeaderLen];
-  const unsigned n = ppv2::writeV4(hdr, s.cip.v4Raw(), s.vip.v4Raw(), s.cport, s.vport);
+  const unsigned n = s.family == 6
+                         ? ppv2::writeV6(hdr, s.cip.b, s.vip.b, s.cport, s.vport)
+                         : ppv2::writeV4(hdr, s.cip.v4Raw(), s.vip.v4Raw(), s.cport, s.vport);
   // Move the headers (Ethernet, IP, TCP) forward into the headroom and put the PPv2 header
   // between them and the payload: at most 14 + 60 + 60 bytes move, never the payload.
   const unsigned moved = p.l4off + p.tcpHdrLen;
@@ -273,14 +275,19 @@ bool Worker::insertPpv2(rte_mbuf* m, Parsed& p, const Session& s) {
   if (start == nullptr) return false;
   std::memmove(start, start + n, moved);
   std::memcpy(start + moved, hdr, n);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(start + p.l3off);
-  const uint16_t oldTotal = ip->total_length;
   const uint16_t oldL4Len = rte_cpu_to_be_16(p.l4len);
   p.ipTotal = static_cast<uint16_t>(p.ipTotal + n);
   p.l4len = static_cast<uint16_t>(p.l4len + n);
-  ip->total_length = rte_cpu_to_be_16(p.ipTotal);
-  p.ipOld += oldTotal;
-  p.ipNew += ip->total_length;
+  if (p.v6) {  // payload length: no header checksum
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(start + p.l3off);
+    ip6->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(p.ipTotal - sizeof(rte_ipv6_hdr)));
+  } else {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(start + p.l3off);
+    const uint16_t oldTotal = ip->total_length;
+    ip->total_length = rte_cpu_to_be_16(p.ipTotal);
+    p.ipOld += oldTotal;
+    p.ipNew += ip->total_length;
+  }
   // The TCP checksum covers the new bytes (at an even offset: TCP headers are whole words, so
   // the payload after them keeps its alignment) and the pseudo-header's new length.
   p.l4Old += oldL4Len;

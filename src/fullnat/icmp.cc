@@ -107,6 +107,7 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   }
   if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
+  if ((s.flags & session::kNat64) != 0) return icmpNat64ToClient(m, p, idx);  // toLip
 
   // New outer and quoted endpoints.
   uint32_t outerSrc;

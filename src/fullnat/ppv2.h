@@ -19,12 +19,17 @@
 
 namespace anylb::fullnat::ppv2 {
 
-inline constexpr unsigned kHeaderLenV4 = 16 + 12;   // fixed part + IPv4 addresses and ports
-inline constexpr unsigned kMaxHeaderLen = 16 + 36;  // IPv6
+inline constexpr unsigned kHeaderLenV4 = 16 + 12;  // fixed part + IPv4 addresses and ports
+inline constexpr unsigned kHeaderLenV6 = 16 + 36;  // fixed part + IPv6 addresses and ports
+inline constexpr unsigned kMaxHeaderLen = kHeaderLenV6;
 
 // Writes the header for a TCP connection over IPv4 from client to vip (raw addresses and ports
 // in network order) into `out` (kMaxHeaderLen bytes); returns its length.
 unsigned writeV4(uint8_t* out, uint32_t clientRaw, uint32_t vipRaw, uint16_t cportBe,
+                 uint16_t vportBe);
+// The same over IPv6 (16-byte addresses, network order). Also what a NAT64 session sends: the
+// header names the IPv6 client and VIP whatever family the RS is reached over.
+unsigned writeV6(uint8_t* out, const uint8_t* client16, const uint8_t* vip16, uint16_t cportBe,
                  uint16_t vportBe);
 
 }  // namespace anylb::fullnat::ppv2

@@ -58,6 +58,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
       const uint32_t mask = p.len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - p.len));
       s->lipNets4_.emplace_back(toAddr(p.network()).v4Raw(), mask);
     }
+    if (!p.addr.isV4()) s->lipNets6_.push_back(net6(toAddr(p.network()), p.len));
     auto& list = p.addr.isV4() ? s->lips4_ : s->lips6_;
     // LIP pools are small prefixes (a /28 is 16 addresses); cap what one prefix contributes.
     const uint64_t n = std::min<uint64_t>(p.size(), 4096);
@@ -65,7 +66,10 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
   }
   for (const auto& u : cfg.uplinks) {
     s->nodeAddrs_.push_back(toAddr(u.address.addr));
-    if (u.address6) s->nodeAddrs_.push_back(toAddr(u.address6->addr));
+    if (u.address6) {
+      s->nodeAddrs_.push_back(toAddr(u.address6->addr));
+      s->nodeNets6_.push_back(net6(toAddr(u.address6->addr), 128));
+    }
     // Real servers are reached through the uplinks: the smallest uplink MTU bounds every
     // packet sent toward them (one value, not per route: conservative and cheap).
     for (const auto& port : cfg.dataplane.ports) {
@@ -162,6 +166,20 @@ bool Snapshot::isLip(const Addr& a) const {
     if (p.contains(ip)) return true;
   }
   return false;
+}
+
+Snapshot::Net6 Snapshot::net6(const Addr& a, unsigned len) {
+  uint8_t mask[16] = {};
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bits = len > i * 8 ? len - i * 8 : 0;
+    mask[i] = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF00U >> bits);
+  }
+  Net6 n{};
+  std::memcpy(n.mask, mask, 16);
+  std::memcpy(n.net, a.b, 16);
+  n.net[0] &= n.mask[0];
+  n.net[1] &= n.mask[1];
+  return n;
 }
 
 bool Snapshot::isNodeAddress(const Addr& a) const {

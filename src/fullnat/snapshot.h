@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -97,6 +98,9 @@ class Snapshot {
     return false;
   }
   [[nodiscard]] bool isNodeAddress(const Addr& a) const;
+  // IPv6 fast paths (engine6.cc, per packet): 16 address bytes as two masked 64-bit words.
+  [[nodiscard]] bool isLip6(const uint8_t* a16) const { return inNets6(lipNets6_, a16); }
+  [[nodiscard]] bool isNodeAddress6(const uint8_t* a16) const { return inNets6(nodeNets6_, a16); }
   [[nodiscard]] const std::vector<Addr>& lips(uint8_t family) const {
     return family == 4 ? lips4_ : lips6_;
   }
@@ -133,6 +137,21 @@ class Snapshot {
   std::vector<Addr> vips_;
   std::vector<Prefix> lipPrefixes_;
   std::vector<std::pair<uint32_t, uint32_t>> lipNets4_;  // (network, mask), raw network order
+  struct Net6 {
+    uint64_t net[2];  // memcpy order of the address bytes, host bits zero
+    uint64_t mask[2];
+  };
+  static Net6 net6(const Addr& a, unsigned len);
+  static bool inNets6(const std::vector<Net6>& nets, const uint8_t* a16) {
+    uint64_t w[2];
+    std::memcpy(w, a16, 16);
+    for (const auto& n : nets) {
+      if ((w[0] & n.mask[0]) == n.net[0] && (w[1] & n.mask[1]) == n.net[1]) return true;
+    }
+    return false;
+  }
+  std::vector<Net6> lipNets6_;
+  std::vector<Net6> nodeNets6_;  // node addresses (/128)
   std::vector<Addr> lips4_;
   std::vector<Addr> lips6_;
   std::vector<Addr> nodeAddrs_;

@@ -42,7 +42,10 @@ namespace anylb::fullnat {
   X(kPpv2NoRoom, "ppv2_no_room", "no mbuf headroom for the Proxy Protocol v2 header")             \
   X(kIpv6HopByHop, "ipv6_hop_by_hop", "IPv6 hop-by-hop options header (not forwarded)")           \
   X(kIpv6Routing, "ipv6_routing_header", "IPv6 routing header of type 0 or with segments left")   \
-  X(kIpv6ExtHeaders, "ipv6_ext_headers", "IPv6 extension headers truncated or more than 8")
+  X(kIpv6ExtHeaders, "ipv6_ext_headers", "IPv6 extension headers truncated or more than 8")       \
+  X(kIcmpNat64, "icmp_nat64",                                                                     \
+    "ICMP error of a NAT64 session with no equivalent in the other family")                       \
+  X(kNat64NoRoom, "nat64_no_room", "no mbuf headroom for the IPv6 header of a NAT64 reply")
 
 enum class DropReason : uint8_t {
 #define ANYLB_X(id, name, help) id,

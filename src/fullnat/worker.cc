@@ -155,8 +155,8 @@ uint32_t Worker::listSessionsStep(const SessionFilter& f, size_t limit, uint64_t
     i.state = s.state;
     i.client = addrOf(s.cip, s.family);
     i.vip = addrOf(s.vip, s.family);
-    i.rs = addrOf(s.rip, s.family);
-    i.local = addrOf(s.lip, s.family);
+    i.rs = addrOf(s.rip, (s.flags & session::kNat64) != 0 ? 4 : s.family);
+    i.local = addrOf(s.lip, (s.flags & session::kNat64) != 0 ? 4 : s.family);
     i.cport = rte_be_to_cpu_16(s.cport);
     i.vport = rte_be_to_cpu_16(s.vport);
     i.rport = rte_be_to_cpu_16(s.rport);
@@ -252,7 +252,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   // A client claiming one of our own addresses (a VIP, a LIP, an uplink address): spoofed or
   // looped, never a real client (the cheap prefix checks ran in parse()).
   if (snap_->isVip(p.key.src) ||
-      (p.v6 ? snap_->isLip(p.key.src) : snap_->isLip4(p.key.src.v4Raw())) ||
+      (p.v6 ? snap_->isLip6(p.key.src.b) : snap_->isLip4(p.key.src.v4Raw())) ||
       snap_->isNodeAddress(p.key.src)) {
     return drop(DropReason::kMartianSource);
   }
@@ -263,7 +263,8 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   if (idx == SessionTable::kInvalid) return drop(DropReason::kSessionTableFull);
   Session& s = table_.at(idx);
   const uint8_t family = p.v6 ? 6 : 4;
-  if (!allocateLocal(rs, p.proto, family, s.lip, s.lport)) {
+  const uint8_t rsFamily = rs.ip.isV4() ? 4 : 6;  // 4 for an IPv6 client: NAT64
+  if (!allocateLocal(rs, p.proto, rsFamily, s.lip, s.lport)) {
     table_.discard(idx);
     return drop(DropReason::kNoLocalPort);
   }
@@ -286,8 +287,10 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
              svc.clientAddress == config::ClientAddress::kProxyProtocolV2) {
     s.flags = session::kPpv2;
     // clientIsn is set from the SYN (inbound()) or the cookie ACK (cookieAck()).
-    shift_[idx] = ShiftState{0, 0, 0, static_cast<uint8_t>(ppv2::kHeaderLenV4), 0, 0, 0, nullptr};
+    const unsigned ppLen = family == 6 ? ppv2::kHeaderLenV6 : ppv2::kHeaderLenV4;
+    shift_[idx] = ShiftState{0, 0, 0, static_cast<uint8_t>(ppLen), 0, 0, 0, nullptr};
   }
+  if (rsFamily != family) s.flags |= session::kNat64;
   s.packetsIn = s.packetsOut = 0;
   s.clientNext = s.rsNext = 0;  // set by inbound()/outbound() from the SYN and the SYN-ACK
   s.clientWin = s.rsWin = 0;

@@ -199,6 +199,13 @@ class Worker {
   PacketVerdict newSession(Parsed& p, uint64_t nowMs);
   PacketVerdict icmp(rte_mbuf* m, Parsed& p);
   PacketVerdict icmp6(rte_mbuf* m, Parsed& p);  // engine6.cc
+  // NAT64 (engine6.cc): the IPv6 header becomes IPv4 toward the RS, and back toward the client
+  // (false: no headroom for the longer header).
+  void nat64ToRs(rte_mbuf* m, Parsed& p, const session::Session& s);
+  bool nat64ToClient(rte_mbuf* m, Parsed& p, const session::Session& s);
+  // ICMP errors of NAT64 session `idx` across families (icmp_nat64.cc).
+  PacketVerdict icmpNat64ToClient(rte_mbuf* m, Parsed& p, uint32_t idx);
+  PacketVerdict icmpNat64ToRs(rte_mbuf* m, Parsed& p, uint32_t idx);
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
   bool allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr& lip, uint16_t& lportBe);
   int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);

@@ -49,6 +49,8 @@ enum SessionFlags : uint8_t {
   kPpv2 = 1U << 5,      // a Proxy Protocol v2 header precedes the client's bytes
   kSynProxy = 1U << 6,  // opened by the SYN proxy: our cookie ISN, not the RS's, toward the client
   kShifted = kPpv2 | kSynProxy,
+  // NAT64: the client side (cip, vip; `family` 6) is IPv6, the RS side (lip, rip) IPv4.
+  kNat64 = 1U << 7,
 };
 
 // 128 bytes: two cache lines. The first line holds what the hot path reads for every packet

@@ -7,6 +7,7 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -26,7 +27,7 @@ inline constexpr const char* kBenchServicesToml = R"(
 [dataplane.timeouts]
 tcp_established = 604800
 [local_addresses]
-prefixes = ["10.200.0.0/26"]
+prefixes = ["10.200.0.0/26", "fd00:200::/122"]
 [[service]]
 vip = "10.100.0.10"
 port = 80
@@ -54,6 +55,35 @@ address = "10.20.0.7"
 port = 8080
 [[service.real_server]]
 address = "10.20.0.8"
+port = 8080
+
+[[service]]   # the same over IPv6: VIP fd00:100::10, 8 RS, a /122 of LIPs (added below)
+vip = "fd00:100::10"
+port = 80
+scheduler = "rr"
+[[service.real_server]]
+address = "fd00:20::1"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::2"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::3"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::4"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::5"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::6"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::7"
+port = 8080
+[[service.real_server]]
+address = "fd00:20::8"
 port = 8080
 )";
 
@@ -84,6 +114,19 @@ inline std::string clientIp(uint32_t i) {
   return "172." + std::to_string(16 + (c >> 16)) + "." + std::to_string((c >> 8) & 0xFF) + "." +
          std::to_string(c & 0xFF);
 }
+// The same clients over IPv6: 2001:db8:X:Y::7 (only bytes in memory).
+inline std::string clientIp6(uint32_t i) {
+  const uint32_t c = i / 64;
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "2001:db8:%x:%x::7", c >> 16, c & 0xFFFF);
+  return buf;
+}
+inline std::string clientAddr(uint32_t i, bool v6) {
+  return v6 ? clientIp6(i) : clientIp(i);
+}
+inline const char* vipOf(bool v6) {
+  return v6 ? "fd00:100::10" : "10.100.0.10";
+}
 inline uint16_t clientPort(uint32_t i) {
   return static_cast<uint16_t>(10000 + i % 64);
 }
@@ -92,9 +135,10 @@ class Populated {
  public:
   // A table of worker `id` of `workers` (the redirect benchmark uses worker 1 of 2: its
   // sessions' LIP ports are the ones worker 0 hands over).
+  // `v6`: the sessions are IPv6 (the service on fd00:100::10), else IPv4.
   explicit Populated(uint32_t sessions, uint32_t extraCapacity = 0, uint16_t id = 0,
-                     uint16_t workers = 1)
-      : n_(sessions) {
+                     uint16_t workers = 1, bool v6 = false)
+      : n_(sessions), v6_(v6) {
     testing::mbufPool();
     auto r = config::loadConfigString(std::string(testing::kNodeToml) + kBenchServicesToml,
                                       "bench.toml");
@@ -111,9 +155,11 @@ class Populated {
       const auto out = lastOut_;
       const uint8_t* ip = out.data() + 14;
       RsSide side{};
-      std::memcpy(&side.lip, ip + 12, 4);
-      std::memcpy(&side.rip, ip + 16, 4);
-      side.lport = static_cast<uint16_t>(ip[20] << 8 | ip[21]);
+      const size_t ipLen = v6_ ? 40 : 20;
+      const size_t addrLen = v6_ ? 16 : 4;
+      std::memcpy(side.lip, ip + (v6_ ? 8 : 12), addrLen);
+      std::memcpy(side.rip, ip + (v6_ ? 24 : 16), addrLen);
+      side.lport = static_cast<uint16_t>(ip[ipLen] << 8 | ip[ipLen + 1]);
       rsSide_.push_back(side);
       push(m, testing::frame(rsSpec(i, testing::kSyn | testing::kAck, {2, 4, 5, 0xb4}, {})));
       push(m, testing::frame(clientSpec(i, testing::kAck, {})));
@@ -156,12 +202,12 @@ class Populated {
     return fs;
   }
   // Client packets of flows the table does not know: a SYN creates a session, an ACK misses.
-  static FrameSet unknown(size_t count, uint8_t flags, uint32_t firstClient) {
+  static FrameSet unknown(size_t count, uint8_t flags, uint32_t firstClient, bool v6 = false) {
     FrameSet fs;
     for (size_t k = 0; k < count; ++k) {
       testing::L4Spec s;
-      s.src = clientIp(firstClient + static_cast<uint32_t>(k));
-      s.dst = "10.100.0.10";
+      s.src = clientAddr(firstClient + static_cast<uint32_t>(k), v6);
+      s.dst = vipOf(v6);
       s.sport = clientPort(firstClient + static_cast<uint32_t>(k));
       s.dport = 80;
       s.flags = flags;
@@ -173,16 +219,16 @@ class Populated {
 
  private:
   struct RsSide {
-    uint32_t lip;  // raw, network order
-    uint32_t rip;
+    uint8_t lip[16];  // network order; IPv4 in the first 4 bytes
+    uint8_t rip[16];
     uint16_t lport;
   };
 
-  static testing::L4Spec clientSpec(uint32_t i, uint8_t flags, std::vector<uint8_t> opts,
-                                    std::vector<uint8_t> payload = {}) {
+  [[nodiscard]] testing::L4Spec clientSpec(uint32_t i, uint8_t flags, std::vector<uint8_t> opts,
+                                           std::vector<uint8_t> payload = {}) const {
     testing::L4Spec s;
-    s.src = clientIp(i);
-    s.dst = "10.100.0.10";
+    s.src = clientAddr(i, v6_);
+    s.dst = vipOf(v6_);
     s.sport = clientPort(i);
     s.dport = 80;
     s.flags = flags;
@@ -193,10 +239,11 @@ class Populated {
   [[nodiscard]] testing::L4Spec rsSpec(uint32_t i, uint8_t flags, std::vector<uint8_t> opts,
                                        std::vector<uint8_t> payload) const {
     testing::L4Spec s;
-    char buf[16];
-    inet_ntop(AF_INET, &rsSide_[i].rip, buf, sizeof(buf));
+    char buf[INET6_ADDRSTRLEN];
+    const int af = v6_ ? AF_INET6 : AF_INET;
+    inet_ntop(af, rsSide_[i].rip, buf, sizeof(buf));
     s.src = buf;
-    inet_ntop(AF_INET, &rsSide_[i].lip, buf, sizeof(buf));
+    inet_ntop(af, rsSide_[i].lip, buf, sizeof(buf));
     s.dst = buf;
     s.sport = 8080;
     s.dport = rsSide_[i].lport;
@@ -219,6 +266,7 @@ class Populated {
   }
 
   uint32_t n_;
+  bool v6_;
   fullnat::RsRegistry registry_;
   std::shared_ptr<const fullnat::Snapshot> snapshot_;
   std::unique_ptr<fullnat::Worker> worker_;

@@ -16,7 +16,7 @@ ir() {  # instructions inside processBurst for: kind packets
     "$workload" "$1" "$2" >"$out/log" 2>&1 || { cat "$out/log"; exit 1; }
   grep '^summary:' "$out/cg" | awk '{print $2}'
 }
-for kind in inbound outbound syn miss; do
+for kind in inbound outbound syn miss inbound6 outbound6 syn6 miss6; do
   base=$(ir "$kind" 0)
   full=$(ir "$kind" "$packets")
   printf '%-10s %12d %14.1f\n' "$kind" "$packets" "$(echo "($full - $base) / $packets" | bc -l)"

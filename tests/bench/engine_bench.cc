@@ -24,11 +24,11 @@ namespace {
 constexpr uint16_t kBurst = 32;
 constexpr size_t kFrames = 262144;  // distinct frames per benchmark: beyond L2, like real load
 
-Populated& populated(uint32_t n) {
-  static std::map<uint32_t, std::unique_ptr<Populated>> cache;
-  auto& p = cache[n];
+Populated& populated(uint32_t n, bool v6 = false) {
+  static std::map<std::pair<uint32_t, bool>, std::unique_ptr<Populated>> cache;
+  auto& p = cache[{n, v6}];
   // One extra million of capacity for the new-session benchmark's churn.
-  if (!p) p = std::make_unique<Populated>(n, 1U << 20);
+  if (!p) p = std::make_unique<Populated>(n, 1U << 20, 0, 1, v6);
   return *p;
 }
 
@@ -116,23 +116,27 @@ uint32_t noWrap(uint32_t now) {
   return now;
 }
 
+// Template argument: IPv6 sessions (the v6 figures beside the v4 ones, issue 14).
+template <bool kV6 = false>
 void establishedInbound(benchmark::State& state) {
-  auto& p = populated(static_cast<uint32_t>(state.range(0)));
+  auto& p = populated(static_cast<uint32_t>(state.range(0)), kV6);
   const auto fs = p.inbound(kFrames);
   run(state, p, fs, noWrap, fullnat::Verdict::kForward);
 }
 
+template <bool kV6 = false>
 void establishedOutbound(benchmark::State& state) {
-  auto& p = populated(static_cast<uint32_t>(state.range(0)));
+  auto& p = populated(static_cast<uint32_t>(state.range(0)), kV6);
   const auto fs = p.outbound(kFrames);
   run(state, p, fs, noWrap, fullnat::Verdict::kForward);
 }
 
+template <bool kV6 = false>
 void newTcpSession(benchmark::State& state) {
-  auto& p = populated(static_cast<uint32_t>(state.range(0)));
+  auto& p = populated(static_cast<uint32_t>(state.range(0)), kV6);
   // SYNs of clients the table has never seen; when the set wraps, their sessions are expired
   // (SYN_RECV times out after 30 s) so the next round creates them again.
-  const auto fs = Populated::unknown(kFrames, testing::kSyn, 50'000'000);
+  const auto fs = Populated::unknown(kFrames, testing::kSyn, 50'000'000, kV6);
   run(
       state, p, fs,
       [&](uint32_t now) {
@@ -556,9 +560,12 @@ BENCHMARK(replyLandsOnOwner)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kNano
 BENCHMARK(replyRedirected)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
 
 #define ANYLB_SIZES Arg(10'000)->Arg(1'000'000)->Arg(4'000'000)->Unit(benchmark::kNanosecond)
-BENCHMARK(establishedInbound)->ANYLB_SIZES;
-BENCHMARK(establishedOutbound)->ANYLB_SIZES;
-BENCHMARK(newTcpSession)->ANYLB_SIZES;
+BENCHMARK(establishedInbound<false>)->Name("establishedInbound")->ANYLB_SIZES;
+BENCHMARK(establishedOutbound<false>)->Name("establishedOutbound")->ANYLB_SIZES;
+BENCHMARK(newTcpSession<false>)->Name("newTcpSession")->ANYLB_SIZES;
+BENCHMARK(establishedInbound<true>)->Name("establishedInbound6")->ANYLB_SIZES;
+BENCHMARK(establishedOutbound<true>)->Name("establishedOutbound6")->ANYLB_SIZES;
+BENCHMARK(newTcpSession<true>)->Name("newTcpSession6")->ANYLB_SIZES;
 BENCHMARK(missDrop)->ANYLB_SIZES;
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Feeds bursts of arbitrary frames to a worker whose table holds live sessions (TCP in several
-// states, UDP): the engine must decide every frame (forward, kernel, redirect or a counted
-// drop), never crash, read out of bounds or trip UBSan, and leave its session table whole.
+// states, UDP; IPv4 and IPv6): the engine must decide every frame (forward, kernel, redirect or a
+// counted drop), never crash, read out of bounds or trip UBSan, and leave its session table whole.
 #include <rte_mbuf.h>
 
 #include <algorithm>
@@ -41,13 +41,15 @@ uint32_t tcpWord(const std::vector<uint8_t>& f, size_t at) {
   return static_cast<uint32_t>(f[o] << 24 | f[o + 1] << 16 | f[o + 2] << 8 | f[o + 3]);
 }
 uint16_t tcpSport(const std::vector<uint8_t>& f) {
-  return static_cast<uint16_t>(f[14 + 20] << 8 | f[14 + 21]);
+  const size_t l4 = 14 + ((f[14] >> 4) == 6 ? 40 : 20);
+  return static_cast<uint16_t>(f[l4] << 8 | f[l4 + 1]);
 }
 
 // Sequence numbers as real endpoints use them: the client's ISN is 1000, the RS's 5000.
 L4Spec tcp(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint8_t flags) {
   L4Spec s;
-  const bool fromRs = std::string(src) == kRs;
+  const bool fromRs =
+      std::string(src) == kRs || std::string(src) == kRs6 || std::string(src) == "10.20.0.91";
   s.seq = fromRs ? 5000 : ((flags & kSyn) != 0 ? 1000 : 1001);
   s.ack = (flags & kAck) == 0 ? 0 : fromRs ? 1001 : 5001;
   s.src = src;
@@ -117,6 +119,28 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   udp.proto = 17;
   udp.options.clear();
   push(frame(udp));
+  // IPv6 sessions (service 8, TOA; service 9, UDP) on client ports 41000..: SYN_RECV,
+  // ESTABLISHED, FIN states, so that mutated IPv6 frames, ICMPv6 errors and extension headers
+  // meet live tuples.
+  for (uint16_t i = 0; i < 4; ++i) {
+    const auto c6 = static_cast<uint16_t>(41000 + i);
+    const uint16_t lport = tcpSport(push(frame(tcp(kClient6, kVip6, c6, 80, kSyn))));
+    if (i == 0) continue;
+    push(frame(tcp(kRs6, kLip6, 8080, lport, kSyn | kAck)));
+    push(frame(tcp(kClient6, kVip6, c6, 80, kAck)));
+    if (i == 2) push(frame(tcp(kClient6, kVip6, c6, 80, kFin | kAck)));
+  }
+  // NAT64 (service 10: IPv6 VIP port 81, IPv4 RS 10.20.0.91:8081): client ports 42000..
+  for (uint16_t i = 0; i < 2; ++i) {
+    const auto c6 = static_cast<uint16_t>(42000 + i);
+    const uint16_t lport = tcpSport(push(frame(tcp(kClient6, kVip6, c6, 81, kSyn))));
+    push(frame(tcp("10.20.0.91", kLip, 8081, lport, kSyn | kAck)));
+    push(frame(tcp(kClient6, kVip6, c6, 81, kAck)));
+  }
+  L4Spec udp6 = tcp(kClient6, kVip6, 5353, 53, 0);
+  udp6.proto = 17;
+  udp6.options.clear();
+  push(frame(udp6));
   return 0;
 }
 

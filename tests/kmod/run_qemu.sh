@@ -59,10 +59,14 @@ expected_results=(
 	malformed_option_length_1 malformed_toa_overruns_header
 	malformed_toa6_overruns_header malformed_lone_kind_byte nop_then_toa
 	unknown_option_then_toa timestamp_then_toa duplicate_toa_first_wins
-	duplicate_toa6_first_wins toa_then_bad_option close_paths
+	duplicate_toa6_first_wins toa_then_bad_option nat64_untrusted
+	nat64_toa_length_19 nat64_toa_length_21 nat64_toa_truncated
+	lookup_bad_arguments lookup_listening_socket lookup_udp_socket
+	lookup_after_reset close_paths
 	unaccepted_children netns_separate_stats churn_10000 parallel_churn
 	unload_with_open_connections no_rewrite_after_unload
 	trusted_unset_ignores_toa trusted_unset_ignores_toa6
+	trusted_unset_ignores_nat64
 	trusted_any_honours_every_source trusted_any_honours_ipv6
 	toa_stats_read_constant_time trusted_sender_honoured trusted_other_ignored
 	sysfs_trusted_race malformed_trusted_refused
@@ -76,15 +80,20 @@ expected_results=(
 # /proc/net/toa_stats at the guest's checkpoints, worked out from what the
 # guest sends (see toa_guest.c):
 #  before_unload: 5 basic + 6 option-walk cases rewritten (accept+getpeername
-#   each), 4 ignored-but-found, 3 close_paths + 5 unaccepted, 10000 churn and
-#   2 x 2000 parallel churn (accept only), 3 open + 1 queued; 6 malformed
-#   cases + toa_then_bad_option.
+#   each) and looked up once each; 1 NAT64 case (looked up, not rewritten)
+#   and 4 untrusted; 2 NAT64 lookup cases (4 lookups: one of them also
+#   with a longer buffer and through DPVS's struct); 3 close_paths + 5
+#   unaccepted; 10000 churn (7500 rewritten on accept, 2500 NAT64 looked
+#   up) and 2 x 2000 parallel churn (accept only); 3 open + 1 NAT64 open
+#   (looked up) + 1 queued; 6 malformed cases + toa_then_bad_option + 3
+#   NAT64 ones (length 19, 21, truncated).
 #  before_final_unload: after reload (no trusted=), 6 single cases (2 ignored
 #   for want of a trusted=, 1 untrusted, 3 rewritten: accept+getpeername
-#   each) + 300 open connections (accept only).
+#   each, and looked up) + 300 open connections (accept only; 100 of them
+#   NAT64, not rewritten).
 declare -A expected_stats=(
-	[before_unload]="found=14027 rewritten=14031 untrusted=3 trusted_unset=0 malformed=7 unmappable=1 nomem=0 missed=0 entries=4"
-	[before_final_unload]="found=306 rewritten=306 untrusted=1 trusted_unset=2 malformed=0 unmappable=0 nomem=0 missed=0 entries=300"
+	[before_unload]="found=14031 rewritten=11531 untrusted=4 trusted_unset=0 malformed=10 nat64=2504 lookups=2517 nomem=0 missed=0 entries=5"
+	[before_final_unload]="found=306 rewritten=206 untrusted=1 trusted_unset=2 malformed=0 nat64=100 lookups=3 nomem=0 missed=0 entries=300"
 )
 
 # Kernel messages the module must have printed.
@@ -97,7 +106,7 @@ expected_log=(
 	"toa: trusted: 'bogus' is not an address or prefix"
 	"toa: trusted: 'any' cannot be combined with prefixes"
 	"toa: trusted=0.0.0.0/0,::/0: TOA is honoured from every source"
-	"toa: freed 4 records of sockets still open"
+	"toa: freed 5 records of sockets still open"
 	"toa: freed 300 records of sockets still open"
 )
 
@@ -232,7 +241,7 @@ if nm -u "$work/toa/toa.ko" | grep -E 'kallsyms_lookup_name|kallsyms_on_each_sym
 fi
 log "built $work/toa/toa.ko"
 
-gcc -static -pthread -O2 -Wall -Wextra -Werror -o "$work/toa_guest" \
+gcc -static -pthread -O2 -Wall -Wextra -Werror -I "$src/kmod/toa" -o "$work/toa_guest" \
 	"$here/toa_guest.c" "$here/guest_net.c"
 
 # --- initramfs -------------------------------------------------------------

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "guest_net.h"
+#include "toa_user.h"
 
 #define TUN_NAME	"toa0"
 #define RS4		"10.77.0.1"
@@ -102,13 +103,13 @@ static long now_ms(void)
 /* ---- /proc/net/toa_stats ---------------------------------------------- */
 
 enum {
-	S_FOUND, S_REWRITTEN, S_UNTRUSTED, S_UNSET, S_MALFORMED, S_UNMAPPABLE,
-	S_NOMEM, S_MISSED, S_ENTRIES, S_MAX
+	S_FOUND, S_REWRITTEN, S_UNTRUSTED, S_UNSET, S_MALFORMED, S_NAT64,
+	S_LOOKUPS, S_NOMEM, S_MISSED, S_ENTRIES, S_MAX
 };
 
 static const char *const stat_names[S_MAX] = {
 	"found", "rewritten", "untrusted", "trusted_unset", "malformed",
-	"unmappable", "nomem", "missed", "entries",
+	"nat64", "lookups", "nomem", "missed", "entries",
 };
 
 /* What the tests sent so far; compared with the file after every step. */
@@ -305,6 +306,64 @@ static int name_check(int fd, const struct want *w, char *why, size_t wl)
 	return addr_check("getsockname", &ss, len, w, why, wl);
 }
 
+/* ---- getsockopt(TOA_SO_GET_PEER) --------------------------------------- */
+
+/* getsockopt() with these arguments: 0 or the errno. */
+static int lookup_raw(int fd, void *buf, socklen_t *len)
+{
+	return getsockopt(fd, IPPROTO_IP, TOA_SO_GET_PEER, buf, len) ? errno : 0;
+}
+
+/*
+ * The lookup on @fd must answer the client @text:@port (IPv4 or IPv6 text;
+ * family follows it, an IPv4 address comes v4-mapped).  0, or -1 with a
+ * message in @why.
+ */
+static int lookup_check(int fd, const char *text, uint16_t port, char *why, size_t wl)
+{
+	int family = strchr(text, ':') ? AF_INET6 : AF_INET;
+	char got[INET6_ADDRSTRLEN] = "";
+	struct toa_peer peer;
+	socklen_t len = sizeof(peer);
+	struct want w;
+	int err;
+
+	want_set(&w, AF_INET6, text, port);
+	memset(&peer, 0xa5, sizeof(peer));
+	err = lookup_raw(fd, &peer, &len);
+	if (err) {
+		snprintf(why, wl, "getsockopt(TOA_SO_GET_PEER): %s, want %s:%u",
+			 strerror(err), text, port);
+		return -1;
+	}
+	if (len == sizeof(peer) && peer.family == family &&
+	    !memcmp(&peer.addr, w.addr, 16) && ntohs(peer.port) == port)
+		return 0;
+	inet_ntop(AF_INET6, &peer.addr, got, sizeof(got));
+	snprintf(why, wl, "getsockopt(TOA_SO_GET_PEER) returned family %u [%s]:%u len %u, want family %d %s:%u",
+		 peer.family, got, ntohs(peer.port), (unsigned int)len, family, text, port);
+	return -1;
+}
+
+/* The lookup on @fd must fail with @want_err and leave the buffer alone. */
+static int lookup_fails(int fd, int want_err, char *why, size_t wl)
+{
+	struct toa_peer peer, untouched;
+	socklen_t len = sizeof(peer);
+	int err;
+
+	memset(&peer, 0xa5, sizeof(peer));
+	memcpy(&untouched, &peer, sizeof(peer));
+	err = lookup_raw(fd, &peer, &len);
+	if (err == want_err && !memcmp(&peer, &untouched, sizeof(peer)))
+		return 0;
+	snprintf(why, wl, "getsockopt(TOA_SO_GET_PEER): %s%s, want %s",
+		 err ? strerror(err) : "success",
+		 memcmp(&peer, &untouched, sizeof(peer)) ? " (buffer written)" : "",
+		 strerror(want_err));
+	return -1;
+}
+
 /* ---- sockets ----------------------------------------------------------- */
 
 static int listen_on(int family, const char *addr, uint16_t port, int v6only)
@@ -371,9 +430,18 @@ struct conn {
 	uint16_t rs_port;
 	const uint8_t *opt;
 	size_t opt_len;
-	const char *toa;	/* client address expected, NULL: the real peer */
+	const char *toa;	/* client honoured, NULL: none (the real peer) */
 	uint16_t toa_port;
 };
+
+/*
+ * Does getpeername() show the client?  Not for an IPv6 client on an IPv4
+ * socket (NAT64): that one only the lookup returns.
+ */
+static int conn_rewritten(const struct conn *c)
+{
+	return c->toa && !(c->family == AF_INET && strchr(c->toa, ':'));
+}
 
 /*
  * Handshake through @tunfd from LB port @sport with ISN @iss, accept() and
@@ -392,7 +460,7 @@ static int conn_open_at(int tunfd, const struct conn *c, uint16_t sport,
 		snprintf(why, wl, "bad addresses");
 		return -1;
 	}
-	if (c->toa)
+	if (conn_rewritten(c))
 		want_set(w, c->family, c->toa, c->toa_port);
 	else
 		want_set(w, c->family, c->lb, sport);
@@ -427,7 +495,7 @@ static int conn_open(const struct conn *c, struct flow *f, struct want *w,
 
 /* Counter changes one connection of @c causes once opened and checked. */
 struct delta {
-	int found, untrusted, unset, malformed, unmappable;
+	int found, untrusted, unset, malformed, nat64;
 };
 
 static void expect_add(const struct conn *c, const struct delta *d, int getnames)
@@ -436,14 +504,15 @@ static void expect_add(const struct conn *c, const struct delta *d, int getnames
 	expect[S_UNTRUSTED] += d->untrusted;
 	expect[S_UNSET] += d->unset;
 	expect[S_MALFORMED] += d->malformed;
-	expect[S_UNMAPPABLE] += d->unmappable;
-	if (c->toa)
+	expect[S_NAT64] += d->nat64;
+	if (conn_rewritten(c))
 		expect[S_REWRITTEN] += getnames;
 }
 
 /*
  * The basic case: open, check accept() and getpeername() (and that
- * getsockname() is untouched), reset, then check every counter.
+ * getsockname() is untouched), check what getsockopt(TOA_SO_GET_PEER)
+ * answers (the client, or ENOENT), reset, then check every counter.
  */
 static void conn_case(const char *name, const struct conn *c, const struct delta *d)
 {
@@ -458,10 +527,16 @@ static void conn_case(const char *name, const struct conn *c, const struct delta
 		want_set(&local, c->family, c->rs, c->rs_port);
 		ok = !peer_check(fd, &w, why, sizeof(why)) &&
 		     !name_check(fd, &local, why, sizeof(why));
+		if (ok && c->toa)
+			ok = !lookup_check(fd, c->toa, c->toa_port, why, sizeof(why));
+		else if (ok)
+			ok = !lookup_fails(fd, ENOENT, why, sizeof(why));
 		close_rst(fd);
 	}
 	/* Count what the kernel saw, even when the answer was wrong. */
 	expect_add(c, d, 2);
+	if (c->toa)
+		expect[S_LOOKUPS]++;
 	tun_drain(tun);
 	if (!ok) {
 		report(name, 0, "%s", why);
@@ -564,12 +639,13 @@ static void test_ignored(void)
 	uint8_t t4[8], t6[20];
 	struct conn c;
 	struct delta none = { 0 };
-	struct delta unmappable = { .found = 1, .unmappable = 1 };
+	struct delta nat64 = { .found = 1, .nat64 = 1 };
 	struct delta untrusted = { .found = 1, .untrusted = 1 };
 
+	/* NAT64: getpeername() keeps the LB's IPv4 address, the lookup has the client. */
 	opt_toa6(t6, "2001:db8::6", 6666);
-	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, NULL, 0 };
-	conn_case("ipv6_toa_on_ipv4_socket", &c, &unmappable);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, "2001:db8::6", 6666 };
+	conn_case("ipv6_toa_on_ipv4_socket", &c, &nat64);
 
 	opt_toa4(t4, "198.51.100.7", 7777);
 	c = (struct conn){ l4, AF_INET, EVIL4, RS4, PORT_V4, t4, 8, NULL, 0 };
@@ -667,6 +743,183 @@ static void test_option_walk(void)
 	/* As in tcp_parse_options(), options before a bad one stand. */
 	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, opt_buf, opts(a4, 8, bad_tail, 4), "198.51.100.20", 2020 };
 	conn_case("toa_then_bad_option", &c, &one_bad);
+}
+
+/*
+ * NAT64 and getsockopt(TOA_SO_GET_PEER): what may not give an IPv4 socket
+ * an IPv6 client, and what the option answers to bad arguments and to
+ * sockets it has nothing for.
+ */
+static void test_lookup(void)
+{
+	/* Kind 254 of length 19 and 21: neither TOA, however close. */
+	static const uint8_t len19[20] = { 254, 19, 0x19, 0x19, 0x20, 0x01, 0x0d, 0xb8,
+					   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t len21[24] = { 254, 21, 0x21, 0x21, 0x20, 0x01, 0x0d, 0xb8,
+					   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1 };
+	/* A length-20 TOA cut short by the end of the header. */
+	static const uint8_t cut[16] = { 1, 1, 254, 20, 0x20, 0x20, 0x20, 0x01,
+					 0x0d, 0xb8, 0, 0, 0, 0, 0, 0 };
+	struct delta bad = { .malformed = 1 };
+	struct delta untrusted = { .found = 1, .untrusted = 1 };
+	struct toa_peer big[3];
+	struct want w;
+	struct flow f;
+	struct conn c;
+	socklen_t len;
+	char why[256] = "";
+	uint8_t t6[20];
+	int fd, udp, ok, err;
+
+	/* A client that reaches the RS directly cannot forge the lookup. */
+	opt_toa6(t6, "2001:db8::40", 4040);
+	c = (struct conn){ l4, AF_INET, EVIL4, RS4, PORT_V4, t6, 20, NULL, 0 };
+	conn_case("nat64_untrusted", &c, &untrusted);
+
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, len19, 20, NULL, 0 };
+	conn_case("nat64_toa_length_19", &c, &bad);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, len21, 24, NULL, 0 };
+	conn_case("nat64_toa_length_21", &c, &bad);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, cut, 16, NULL, 0 };
+	conn_case("nat64_toa_truncated", &c, &bad);
+
+	/*
+	 * Bad lengths and pointers on a socket that has an answer; then the
+	 * answer read through DPVS's struct toa_nat64_peer.
+	 */
+	opt_toa6(t6, "2001:db8::41", 4141);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, "2001:db8::41", 4141 };
+	fd = conn_open(&c, &f, &w, why, sizeof(why));
+	expect[S_FOUND]++;
+	expect[S_NAT64]++;
+	ok = fd >= 0;
+	if (ok) {
+		ok = !lookup_check(fd, c.toa, c.toa_port, why, sizeof(why));
+		expect[S_LOOKUPS] += ok;
+	}
+	if (ok) {
+		static const socklen_t short_lens[] = { 0, 1, 16, 19, (socklen_t)-1, 0x80000000u };
+		unsigned int i;
+
+		for (i = 0; ok && i < sizeof(short_lens) / sizeof(short_lens[0]); i++) {
+			memset(big, 0xa5, sizeof(big));
+			len = short_lens[i];
+			err = lookup_raw(fd, big, &len);
+			if (err != EINVAL || len != short_lens[i] || big[0].family != 0xa5a5) {
+				snprintf(why, sizeof(why), "optlen %u: %s, optlen now %u, want EINVAL",
+					 (unsigned int)short_lens[i],
+					 err ? strerror(err) : "success", (unsigned int)len);
+				ok = 0;
+			}
+		}
+	}
+	if (ok) {
+		/* A longer buffer: 20 bytes written, optlen says so, the rest untouched. */
+		memset(big, 0xa5, sizeof(big));
+		len = sizeof(big);
+		err = lookup_raw(fd, big, &len);
+		expect[S_LOOKUPS] += !err;
+		if (err || len != sizeof(big[0]) || big[0].family != AF_INET6 ||
+		    ntohs(big[0].port) != 4141 || big[1].family != 0xa5a5) {
+			snprintf(why, sizeof(why), "optlen %u: %s, optlen now %u, family %u",
+				 (unsigned int)sizeof(big), err ? strerror(err) : "success",
+				 (unsigned int)len, big[0].family);
+			ok = 0;
+		}
+	}
+	if (ok) {
+		len = sizeof(big[0]);
+		err = lookup_raw(fd, (void *)8, &len);
+		if (err != EFAULT) {
+			snprintf(why, sizeof(why), "optval 0x8: %s, want EFAULT",
+				 err ? strerror(err) : "success");
+			ok = 0;
+		}
+	}
+	if (ok) {
+		/* Code written for DPVS's toa.ko reads the same answer. */
+		struct dpvs_toa_nat64_peer {
+			struct in6_addr saddr;
+			uint16_t sport;
+		} dp;
+		struct want w6;
+
+		want_set(&w6, AF_INET6, "2001:db8::41", 4141);
+		memset(&dp, 0, sizeof(dp));
+		len = sizeof(dp);
+		err = getsockopt(fd, IPPROTO_IP, TOA_SO_GET_LOOKUP, &dp, &len);
+		expect[S_LOOKUPS] += !err;
+		if (err || len != sizeof(dp) || memcmp(&dp.saddr, w6.addr, 16) ||
+		    ntohs(dp.sport) != 4141) {
+			snprintf(why, sizeof(why), "DPVS layout: %s, len %u, port %u",
+				 err ? strerror(errno) : "success", (unsigned int)len,
+				 ntohs(dp.sport));
+			ok = 0;
+		}
+	}
+	if (fd >= 0)
+		close_rst(fd);
+	tun_drain(tun);
+	if (!ok)
+		report("lookup_bad_arguments", 0, "%s", why);
+	else if (!stats_check("lookup_bad_arguments"))
+		report("lookup_bad_arguments", 1, NULL);
+
+	/* Listening sockets have no peer. */
+	ok = !lookup_fails(l4, ENOTCONN, why, sizeof(why)) &&
+	     !lookup_fails(l6, ENOTCONN, why, sizeof(why)) &&
+	     !lookup_fails(lds, ENOTCONN, why, sizeof(why));
+	report("lookup_listening_socket", ok, "%s", ok ? "" : why);
+
+	/* Not TCP: the option does not apply, connected or not. */
+	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ok = udp >= 0 && !lookup_fails(udp, ENOPROTOOPT, why, sizeof(why));
+	if (ok) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9) };
+
+		inet_pton(AF_INET, RS4, &sin.sin_addr);
+		ok = !connect(udp, (struct sockaddr *)&sin, sizeof(sin)) &&
+		     !lookup_fails(udp, ENOPROTOOPT, why, sizeof(why));
+	}
+	if (udp >= 0)
+		close(udp);
+	report("lookup_udp_socket", ok, "%s", ok ? "" : why);
+
+	/*
+	 * Reset by the LB: no longer connected, as getpeername() says, while
+	 * the record lives until the socket is freed.
+	 */
+	opt_toa6(t6, "2001:db8::42", 4242);
+	c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, "2001:db8::42", 4242 };
+	fd = conn_open(&c, &f, &w, why, sizeof(why));
+	expect[S_FOUND]++;
+	expect[S_NAT64]++;
+	ok = fd >= 0 && !lookup_check(fd, c.toa, c.toa_port, why, sizeof(why));
+	if (ok) {
+		expect[S_LOOKUPS]++;
+		ok = !rst_close(tun, &f);
+		usleep(100000);
+		if (!ok)
+			snprintf(why, sizeof(why), "RST failed");
+	}
+	if (ok) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		ok = !lookup_fails(fd, ENOTCONN, why, sizeof(why));
+		if (ok && (!getpeername(fd, (struct sockaddr *)&ss, &sl) || errno != ENOTCONN)) {
+			snprintf(why, sizeof(why), "getpeername after RST: %s, want ENOTCONN",
+				 strerror(errno));
+			ok = 0;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	tun_drain(tun);
+	if (!ok)
+		report("lookup_after_reset", 0, "%s", why);
+	else if (!stats_check("lookup_after_reset"))
+		report("lookup_after_reset", 1, NULL);
 }
 
 /* Records must go whichever way the socket dies. */
@@ -816,7 +1069,10 @@ static void test_netns(void)
 		report("netns_separate_stats", 1, NULL);
 }
 
-/* Many short connections; every accept() checked; records must not leak. */
+/*
+ * Many short connections; every accept() checked, and the lookup of every
+ * NAT64 one (an IPv6 TOA on the IPv4 listener); records must not leak.
+ */
 static void test_churn(void)
 {
 	long t0 = now_ms();
@@ -837,6 +1093,10 @@ static void test_churn(void)
 			snprintf(toa, sizeof(toa), "2001:db8:c::%x", i);
 			tl = opt_toa6(t, toa, 1024 + i);
 			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(1024 + i) };
+		} else if (i % 4 == 1) {
+			snprintf(toa, sizeof(toa), "2001:db8:64::%x", i);
+			tl = opt_toa6(t, toa, 1024 + i);
+			c = (struct conn){ l4, AF_INET, LB4B, RS4, PORT_V4, t, tl, toa, (uint16_t)(1024 + i) };
 		} else {
 			snprintf(toa, sizeof(toa), "198.18.%d.%d", i >> 8, i & 0xff);
 			tl = opt_toa4(t, toa, 1024 + i);
@@ -845,12 +1105,20 @@ static void test_churn(void)
 		next_sport = 10000 + i;		/* 10000..19999: unique 4-tuples */
 		fd = conn_open(&c, &f, &w, why, sizeof(why));
 		expect[S_FOUND]++;
+		expect[S_NAT64] += !conn_rewritten(&c);
 		if (fd < 0) {
 			if (bad++ < 5)
 				printf("TOA-INFO churn %d: %s\n", i, why);
 			continue;
 		}
-		expect[S_REWRITTEN]++;
+		if (conn_rewritten(&c)) {
+			expect[S_REWRITTEN]++;
+		} else if (lookup_check(fd, c.toa, c.toa_port, why, sizeof(why))) {
+			if (bad++ < 5)
+				printf("TOA-INFO churn %d: %s\n", i, why);
+		} else {
+			expect[S_LOOKUPS]++;
+		}
 		if (i % 10 == 0) {
 			close(fd);
 			if (fin_close(tun, &f) && bad++ < 5)
@@ -1020,30 +1288,40 @@ static void test_parallel_churn(void)
  */
 static void test_unload_open(void)
 {
-	struct conn c[3];
-	struct flow f[3], fq;
-	struct want w[3], real;
-	uint8_t t4a[8], t6[20], t4b[8], t4q[8];
+	struct conn c[4];
+	struct flow f[4], fq;
+	struct want w[4], real;
+	uint8_t t4a[8], t6[20], t4b[8], t4q[8], t64[20];
 	char why[256] = "";
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd[3], qfd, i, ok = 1;
+	int fd[4], qfd, i, ok = 1;
 
 	opt_toa4(t4a, "198.51.100.60", 6060);
 	opt_toa6(t6, "2001:db8::60", 6060);
 	opt_toa4(t4b, "198.51.100.61", 6161);
+	opt_toa6(t64, "2001:db8::64", 6464);
 	c[0] = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t4a, 8, "198.51.100.60", 6060 };
 	c[1] = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t6, 20, "2001:db8::60", 6060 };
 	c[2] = (struct conn){ lds, AF_INET6, LB4, RS4, PORT_DS, t4b, 8, "198.51.100.61", 6161 };
-	for (i = 0; i < 3; i++) {
+	c[3] = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t64, 20, "2001:db8::64", 6464 };
+	for (i = 0; i < 4; i++) {
 		fd[i] = conn_open(&c[i], &f[i], &w[i], why, sizeof(why));
 		expect[S_FOUND]++;
 		if (fd[i] < 0 || peer_check(fd[i], &w[i], why, sizeof(why))) {
 			report("unload_with_open_connections", 0, "%s", why);
 			return;
 		}
-		expect[S_REWRITTEN] += 2;
+		if (conn_rewritten(&c[i]))
+			expect[S_REWRITTEN] += 2;
 	}
+	/* The NAT64 one answers the lookup until the module goes. */
+	expect[S_NAT64]++;
+	if (lookup_check(fd[3], c[3].toa, c[3].toa_port, why, sizeof(why))) {
+		report("unload_with_open_connections", 0, "%s", why);
+		return;
+	}
+	expect[S_LOOKUPS]++;
 	/* One more, left in the accept queue. */
 	opt_toa4(t4q, "198.51.100.62", 6262);
 	flow_init(&fq, LB4, next_sport++, RS4, PORT_V4, next_iss);
@@ -1053,7 +1331,7 @@ static void test_unload_open(void)
 		return;
 	}
 	expect[S_FOUND]++;
-	expect[S_ENTRIES] = 4;
+	expect[S_ENTRIES] = 5;
 	if (stats_check("before_unload"))
 		return;
 	stats_checkpoint("before_unload");
@@ -1066,13 +1344,16 @@ static void test_unload_open(void)
 		ok = 0;
 		snprintf(why, sizeof(why), "/proc/net/toa_stats still there");
 	}
-	for (i = 0; i < 3 && ok; i++) {
+	for (i = 0; i < 4 && ok; i++) {
 		int fam = c[i].family;
 
 		want_set(&real, fam, c[i].lb, f[i].sport);
 		if (peer_check(fd[i], &real, why, sizeof(why)))
 			ok = 0;
 	}
+	/* Nobody answers the option any more: the kernel's own ENOPROTOOPT. */
+	if (ok && lookup_fails(fd[3], ENOPROTOOPT, why, sizeof(why)))
+		ok = 0;
 	if (ok) {
 		memset(&ss, 0, sizeof(ss));
 		qfd = accept4(l4, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
@@ -1087,7 +1368,7 @@ static void test_unload_open(void)
 			close_rst(qfd);
 		}
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		close_rst(fd[i]);
 	tun_drain(tun);
 	report("unload_with_open_connections", ok, "%s", ok ? "" : why);
@@ -1105,26 +1386,31 @@ static void test_unload_open(void)
 }
 
 /*
- * getpeername() in a loop from two threads while the module goes away: each
- * answer must be the client (before) or the real peer (after), nothing else.
+ * getpeername() and getsockopt(TOA_SO_GET_PEER) in a loop from two threads
+ * while the module goes away: each getpeername() answer must be what the
+ * module gave (before) or the real peer (after), each lookup the client
+ * (before) or ENOPROTOOPT (after), nothing else.
  */
 enum { MANY = 300 };
 static int many_fd[MANY];
-static struct want many_toa[MANY], many_real[MANY];
+/* getpeername() with the module, without it; the lookup's address form. */
+static struct want many_toa[MANY], many_real[MANY], many_client[MANY];
 static volatile int hammer_stop;
 static int hammer_n;		/* how many of many_fd[] to hammer */
 
 struct hammer {
 	pthread_t thread;
-	long toa, real, bad;
+	long toa, real, lk_client, lk_gone, bad;
 	char why[256];
 };
 
 static void *hammer_run(void *arg)
 {
 	struct hammer *h = arg;
+	struct toa_peer peer;
+	socklen_t len;
 	char why[256];
-	int i;
+	int i, err;
 
 	while (!hammer_stop) {
 		for (i = 0; i < hammer_n; i++) {
@@ -1134,9 +1420,37 @@ static void *hammer_run(void *arg)
 				h->real++;
 			else if (h->bad++ == 0)
 				snprintf(h->why, sizeof(h->why), "%s", why);
+
+			len = sizeof(peer);
+			err = lookup_raw(many_fd[i], &peer, &len);
+			if (!err && len == sizeof(peer) &&
+			    !memcmp(&peer.addr, many_client[i].addr, 16) &&
+			    ntohs(peer.port) == many_client[i].port)
+				h->lk_client++;
+			else if (err == ENOPROTOOPT)
+				h->lk_gone++;
+			else if (h->bad++ == 0)
+				snprintf(h->why, sizeof(h->why), "lookup of %d: %s", i,
+					 err ? strerror(err) : "wrong answer");
 		}
 	}
 	return NULL;
+}
+
+/*
+ * rmmod; EAGAIN while a lookup holds the module (netfilter takes a
+ * reference for the call) is retried, up to 2 s.  0 or the errno.
+ */
+static int toa_unload_retry(int *tries)
+{
+	int err;
+
+	for (*tries = 1;; (*tries)++) {
+		err = toa_unload() ? errno : 0;
+		if (err != EAGAIN || *tries == 2000)
+			return err;
+		usleep(1000);
+	}
 }
 
 /*
@@ -1148,7 +1462,7 @@ static int unload_hammered(int n, long before_us, long after_us, int verbose,
 			   char *why, size_t wl)
 {
 	struct hammer h[2];
-	int i, err;
+	int i, err, tries;
 
 	memset(h, 0, sizeof(h));
 	hammer_n = n;
@@ -1156,19 +1470,22 @@ static int unload_hammered(int n, long before_us, long after_us, int verbose,
 	for (i = 0; i < 2; i++)
 		pthread_create(&h[i].thread, NULL, hammer_run, &h[i]);
 	usleep(before_us);
-	err = toa_unload() ? errno : 0;
+	err = toa_unload_retry(&tries);
 	usleep(after_us);
 	hammer_stop = 1;
 	for (i = 0; i < 2; i++)
 		pthread_join(h[i].thread, NULL);
 	if (verbose)
-		printf("TOA-INFO unload under load: client answers %ld+%ld, real-peer answers %ld+%ld\n",
-		       h[0].toa, h[1].toa, h[0].real, h[1].real);
+		printf("TOA-INFO unload under load: rmmod tries %d, getpeername client answers %ld+%ld, real-peer answers %ld+%ld, lookups client %ld+%ld, ENOPROTOOPT %ld+%ld\n",
+		       tries, h[0].toa, h[1].toa, h[0].real, h[1].real,
+		       h[0].lk_client, h[1].lk_client, h[0].lk_gone, h[1].lk_gone);
 	if (!err && !h[0].bad && !h[1].bad && h[0].toa + h[1].toa > 0 &&
-	    h[0].real + h[1].real > 0)
+	    h[0].real + h[1].real > 0 && h[0].lk_client + h[1].lk_client > 0 &&
+	    h[0].lk_gone + h[1].lk_gone > 0)
 		return 0;
-	snprintf(why, wl, "rmmod %s, answers client %ld real %ld bad %ld+%ld %s",
-		 strerror(err), h[0].toa + h[1].toa, h[0].real + h[1].real,
+	snprintf(why, wl, "rmmod %s after %d tries, answers client %ld real %ld, lookups client %ld gone %ld, bad %ld+%ld %s",
+		 strerror(err), tries, h[0].toa + h[1].toa, h[0].real + h[1].real,
+		 h[0].lk_client + h[1].lk_client, h[0].lk_gone + h[1].lk_gone,
 		 h[0].bad, h[1].bad, h[0].bad ? h[0].why : h[1].why);
 	return -1;
 }
@@ -1184,9 +1501,10 @@ static void test_unload_under_load(void)
 }
 
 /*
- * Open @n connections into many_fd[], half IPv6, half IPv4 on the
- * dual-stack listener, each with its own TOA (from LB4 and LB6: trusted
- * under TRUSTED).  0, or -1 with a message in @why.
+ * Open @n connections into many_fd[], each with its own TOA (from LB4 and
+ * LB6: trusted under TRUSTED): every third NAT64 (IPv6 TOA on the IPv4
+ * listener), the others alternately IPv6 and IPv4 on the dual-stack
+ * listener.  0, or -1 with a message in @why.
  */
 static int many_open(int n, char *why, size_t wl)
 {
@@ -1199,7 +1517,11 @@ static int many_open(int n, char *why, size_t wl)
 		struct flow f;
 		size_t tl;
 
-		if (i & 1) {
+		if (i % 3 == 2) {
+			snprintf(toa, sizeof(toa), "2001:db8:e::%x", i);
+			tl = opt_toa6(t, toa, 2000 + i);
+			c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t, tl, toa, (uint16_t)(2000 + i) };
+		} else if (i & 1) {
 			snprintf(toa, sizeof(toa), "2001:db8:d::%x", i);
 			tl = opt_toa6(t, toa, 2000 + i);
 			c = (struct conn){ l6, AF_INET6, LB6, RS6, PORT_V6, t, tl, toa, (uint16_t)(2000 + i) };
@@ -1212,9 +1534,13 @@ static int many_open(int n, char *why, size_t wl)
 		expect[S_FOUND]++;
 		if (many_fd[i] < 0)
 			return -1;
-		expect[S_REWRITTEN]++;
+		if (conn_rewritten(&c))
+			expect[S_REWRITTEN]++;
+		else
+			expect[S_NAT64]++;
 		/* What the socket must say once the module is gone. */
-		want_set(&many_real[i], AF_INET6, i & 1 ? LB6 : LB4, f.sport);
+		want_set(&many_real[i], c.family, c.lb, f.sport);
+		want_set(&many_client[i], AF_INET6, toa, c.toa_port);
 		tun_drain(tun);
 	}
 	return 0;
@@ -1455,6 +1781,8 @@ static void test_trust_modes(void)
 		opt_toa6(t6, "2001:db8::80", 8080);
 		c = (struct conn){ lds, AF_INET6, LB6, RS6, PORT_DS, t6, 20, NULL, 0 };
 		conn_case("trusted_unset_ignores_toa6", &c, &unset);
+		c = (struct conn){ l4, AF_INET, LB4, RS4, PORT_V4, t6, 20, NULL, 0 };
+		conn_case("trusted_unset_ignores_nat64", &c, &unset);
 		unload_or_fail("trusted_unset_ignores_toa");
 	}
 
@@ -1679,6 +2007,7 @@ int main(int argc, char **argv)
 	test_ignored();
 	test_malformed();
 	test_option_walk();
+	test_lookup();
 	test_close_paths();
 	test_unaccepted();
 	test_netns();

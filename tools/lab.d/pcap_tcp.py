@@ -1,7 +1,8 @@
 """Classic-pcap reading and TCP header parsing for the lab's captures (tshark -F pcap).
 
 Shared by tests/integration/toa_check.py (the TOA checks of lab_toa) and tools/demo's table of
-what the real servers saw (tools/lab.d/toa-table.py). Ethernet link type, IPv4 only.
+what the real servers saw (tools/lab.d/toa-table.py). Ethernet link type, IPv4 and IPv6
+(IPv6 without extension headers: the lab's traffic has none).
 """
 import ipaddress
 import struct
@@ -31,14 +32,22 @@ def packets(path):
 
 
 def parse_tcp(frame):
-    if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
+    if len(frame) < 14 + 20:
         return None
     ip = frame[14:]
-    ihl = (ip[0] & 0x0F) * 4
-    if ip[9] != 6 or len(ip) < ihl + 20:
+    if frame[12:14] == b"\x86\xdd":
+        if len(ip) < 40 + 20 or ip[6] != 6:
+            return None
+        src, dst = ipaddress.ip_address(ip[8:24]), ipaddress.ip_address(ip[24:40])
+        tcp = ip[40:]
+    elif frame[12:14] == b"\x08\x00":
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] != 6 or len(ip) < ihl + 20:
+            return None
+        src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
+        tcp = ip[ihl:]
+    else:
         return None
-    src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
-    tcp = ip[ihl:]
     sport, dport = struct.unpack("!HH", tcp[:4])
     off = (tcp[12] >> 4) * 4
     flags = tcp[13]
@@ -84,8 +93,9 @@ def handshakes(path, port=80):
 
 
 def toa_of(opts):
-    """(client address, client port) from an IPv4 TOA option (kind 254, length 8), or None."""
+    """(client address, client port) from a TOA option (kind 254; length 8: IPv4 client,
+    length 20: IPv6 client, also on an IPv4 connection under NAT64), or None."""
     for kind, raw in opts:
-        if kind == 254 and raw is not None and len(raw) == 8:
-            return ipaddress.ip_address(raw[4:8]), struct.unpack("!H", raw[2:4])[0]
+        if kind == 254 and raw is not None and len(raw) in (8, 20):
+            return ipaddress.ip_address(raw[4:]), struct.unpack("!H", raw[2:4])[0]
     return None

@@ -98,7 +98,8 @@ std::vector<Case> cases() {
       {"family_mix_rs_vs_vip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\""),
        {"t.toml:31:11: service[0].real_server[0].address: fd00::11 is IPv6 but the VIP "
-        "10.100.0.10 is IPv4 (NAT64/NAT46 is not built yet)"}},
+        "10.100.0.10 is IPv4: NAT46 is not built (an IPv6 VIP may have IPv4 real servers: "
+        "NAT64)"}},
       // An IPv6 service needs an IPv6 LIP prefix to source its sessions from.
       {"ipv6_vip_without_ipv6_lip",
        replaced("address = \"10.20.0.11\"", "address = \"fd00::11\"",
@@ -139,9 +140,12 @@ std::vector<Case> cases() {
                 replaced("gateway = \"10.1.0.1\"",
                          "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = "
                          "\"fd00:1::1\"")),
-       {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]",
-        "t.toml:33:11: service[0].real_server[0].address: 10.20.0.11 is IPv4 but the VIP "
-        "fd00:1::2 is IPv6 (NAT64/NAT46 is not built yet)"}},
+       {"t.toml:29:7: service[0].vip: fd00:1::2 is the node address6 of uplink[0]"}},
+      {"ipv6_service_with_syn_proxy",
+       replaced("vip = \"10.100.0.10\"",
+                "vip = \"fd00:100::10\"\nsyn_proxy = \"on\"\nclient_address = "
+                "\"proxy_protocol_v2\""),
+       {"t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
       // IPv6 static routes: their next hop on an uplink's address6 prefix.
       {"ipv6_route_without_address6",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",

@@ -134,6 +134,37 @@ protocol = "udp"
 address = "fd00:20::21"
 port = 53
 
+[[service]]            # 10: NAT64: IPv6 VIP, IPv4 RS, TOA
+vip = "fd00:100::10"
+port = 81
+[[service.real_server]]
+address = "10.20.0.91"
+port = 8081
+
+[[service]]            # 11: NAT64 UDP
+vip = "fd00:100::10"
+port = 54
+protocol = "udp"
+[[service.real_server]]
+address = "10.20.0.92"
+port = 54
+
+[[service]]            # 12: IPv6, Proxy Protocol v2
+vip = "fd00:100::10"
+port = 91
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "fd00:20::61"
+port = 9100
+
+[[service]]            # 13: NAT64 with Proxy Protocol v2 (an IPv6 header on an IPv4 connection)
+vip = "fd00:100::10"
+port = 92
+client_address = "proxy_protocol_v2"
+[[service.real_server]]
+address = "10.20.0.93"
+port = 9200
+
 [dataplane.syn_proxy]  # low thresholds so that tests reach them with a few packets
 auto_syn_recv = 8
 auto_syn_rate = 20

@@ -37,6 +37,7 @@ struct L4Spec {
   // a multiple of 8 with its length byte set; its first byte (next header) is filled in.
   std::vector<std::pair<uint8_t, std::vector<uint8_t>>> ext6;
   uint32_t flowLabel = 0;
+  uint8_t tos = 0;  // IPv4 type of service / IPv6 traffic class
 };
 
 inline bool isV6(const std::string& a) {
@@ -99,7 +100,7 @@ inline std::vector<uint8_t> ipPacket(const L4Spec& s) {
   l4.insert(l4.end(), s.payload.begin(), s.payload.end());
   if (isV6(s.src)) {
     std::vector<uint8_t> ip(40, 0);
-    const uint32_t vtc = 6U << 28 | (s.flowLabel & 0xFFFFF);
+    const uint32_t vtc = 6U << 28 | uint32_t{s.tos} << 20 | (s.flowLabel & 0xFFFFF);
     for (int i = 0; i < 4; ++i) ip[i] = static_cast<uint8_t>(vtc >> (24 - 8 * i));
     size_t extLen = 0;
     for (const auto& e : s.ext6) extLen += e.second.size();
@@ -126,6 +127,7 @@ inline std::vector<uint8_t> ipPacket(const L4Spec& s) {
   }
   std::vector<uint8_t> ip(20, 0);
   ip[0] = 0x45;
+  ip[1] = s.tos;
   put16(ip, 2, static_cast<uint16_t>(20 + l4.size()));
   put16(ip, 4, s.ipId);
   put16(ip, 6, 0x4000);  // DF
