@@ -487,6 +487,8 @@ nlohmann::json Dataplane::statsJson() const {
                        {"sessions_created", k.sessionsCreated},
                        {"sessions_expired", k.sessionsExpired},
                        {"toa_inserted", k.toaInserted},
+                       // ICMP / ICMPv6 errors quoting a session, translated (Packet Too Big...)
+                       {"icmp_translated", k.icmpTranslated},
                        {"syn_recv_sessions", k.synRecvSessions},
                        {"syn_proxy",
                         {{"active", k.synproxyActive != 0},
