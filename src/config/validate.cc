@@ -163,27 +163,45 @@ class Validator {
   }
 
   void checkRoutes() {
-    std::set<IpAddr> nextHops;  // the neighbours the dataplane will resolve
-    for (const auto& u : cfg_.uplinks) nextHops.insert(u.gateway);
+    std::set<IpAddr> nextHops;  // the neighbours the dataplane will resolve (ARP and ND)
+    for (const auto& u : cfg_.uplinks) {
+      nextHops.insert(u.gateway);
+      if (u.gateway6) nextHops.insert(*u.gateway6);
+    }
     for (size_t i = 0; i < cfg_.dataplane.routes.size(); ++i) {
       const auto& r = cfg_.dataplane.routes[i];
       const auto path = fmt::format("dataplane.route[{}]", i);
       if (bad(path + ".prefix") || bad(path + ".via")) continue;
-      if (!r.prefix.addr.isV4() || !r.via.isV4()) {
-        error(path + ".prefix", "static routes are IPv4 (IPv6 forwarding is not built yet)");
+      if (r.prefix.addr.family != r.via.family) {
+        error(path + ".via", fmt::format("{} is IPv{} but the prefix {} is IPv{}", r.via.str(),
+                                         static_cast<int>(r.via.family), r.prefix.str(),
+                                         static_cast<int>(r.prefix.addr.family)));
         continue;
       }
+      // An IPv4 next hop is on an uplink's address prefix, an IPv6 one on its address6 prefix:
+      // the dataplane resolves it by ARP or Neighbor Discovery on that uplink.
+      const bool v4 = r.via.isV4();
       bool onLink = false;
       for (size_t u = 0; u < cfg_.uplinks.size(); ++u) {
-        onLink = onLink || (!bad(fmt::format("uplink[{}].address", u)) &&
-                            cfg_.uplinks[u].address.contains(r.via));
+        const auto& up = cfg_.uplinks[u];
+        if (v4) {
+          onLink =
+              onLink || (!bad(fmt::format("uplink[{}].address", u)) && up.address.contains(r.via));
+        } else {
+          onLink =
+              onLink || (!bad(fmt::format("uplink[{}].address6", u)) && up.address6 &&
+                         up.gateway6 && !up.address6->addr.isV4() && up.address6->contains(r.via));
+        }
       }
       if (!onLink) {
-        error(path + ".via", fmt::format("{} is on no uplink's connected prefix", r.via.str()));
+        error(
+            path + ".via",
+            v4 ? fmt::format("{} is on no uplink's connected prefix", r.via.str())
+               : fmt::format("{} is on no uplink's connected IPv6 prefix (address6)", r.via.str()));
       } else if (nextHops.insert(r.via).second && nextHops.size() > kMaxNextHops) {
         error(path + ".via",
               fmt::format("{} is next hop number {}: the dataplane resolves at most {} (the "
-                          "uplinks' gateways and the distinct route next hops)",
+                          "uplinks' gateways and gateway6s and the distinct route next hops)",
                           r.via.str(), nextHops.size(), kMaxNextHops));
       }
     }
@@ -300,8 +318,10 @@ class Validator {
       }
       for (size_t r = 0; r < cfg_.dataplane.routes.size(); ++r) {
         const auto& via = cfg_.dataplane.routes[r].via;
-        const bool onUplink = std::any_of(cfg_.uplinks.begin(), cfg_.uplinks.end(),
-                                          [&](const Uplink& u) { return u.address.contains(via); });
+        const bool onUplink =
+            std::any_of(cfg_.uplinks.begin(), cfg_.uplinks.end(), [&](const Uplink& u) {
+              return u.address.contains(via) || (u.address6 && u.address6->contains(via));
+            });
         // On an uplink's prefix it was reported as that overlap.
         if (!bad(fmt::format("dataplane.route[{}].via", r)) && !onUplink && lips[i].contains(via)) {
           error(path, fmt::format("{} contains the next hop {} of dataplane.route[{}]",

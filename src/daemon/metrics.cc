@@ -272,6 +272,9 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
   m.add("anylb_exception_path_packets_total", "counter",
         "Packets through the TAPs; to_kernel = from the uplinks to the node's kernel.",
         R"(direction="from_kernel")", num(ex, "from_kernel"));
+  m.addPlain("anylb_nd_invalid_total", "counter",
+             "Neighbor Solicitations/Advertisements that failed validation (never learnt from).",
+             num(ex, "nd_invalid"));
   for (const auto& p : stats.value("ports", nlohmann::json::array())) {
     m.add("anylb_uplink_up", "gauge", "Link state of the uplink port.",
           fmt::format(R"(uplink="{}")", esc(str(p, "uplink"))), p.value("link_up", false) ? 1 : 0);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/process.h"
+#include "daemon/probe_source.h"
 #include "dataplane/worker_ctx.h"
 #include "health/check_prober.h"
 
@@ -61,12 +62,8 @@ std::shared_ptr<const fullnat::Snapshot> Node::buildSnapshot() {
   return fullnat::Snapshot::build(cfg_, ++generation_, cfg_.dataplane.workers, registry_, weights_);
 }
 
-std::optional<IpAddr> Node::probeSource() const {
-  if (cfg_.uplinks.empty()) return std::nullopt;
-  for (size_t i = 0; i < cfg_.uplinks.size() && i < uplinksUp_.size(); ++i) {
-    if (uplinksUp_[i]) return cfg_.uplinks[i].address.addr;
-  }
-  return cfg_.uplinks[0].address.addr;
+std::optional<IpAddr> Node::probeSource(Family family) const {
+  return probeSourceFor(cfg_.uplinks, uplinksUp_, family);
 }
 
 bool Node::tick() {
@@ -76,11 +73,14 @@ bool Node::tick() {
   // their state; the source applies from the next probe.
   auto up = dataplane_.uplinksUp();
   if (up != uplinksUp_) {
-    const auto before = probeSource();
+    const auto before4 = probeSource(Family::kV4);
+    const auto before6 = probeSource(Family::kV6);
     uplinksUp_ = std::move(up);
-    const auto after = probeSource();
-    if (health_ && before != after) {
-      spdlog::info("health: probes now leave from {}", after ? after->str() : "-");
+    const auto after4 = probeSource(Family::kV4);
+    const auto after6 = probeSource(Family::kV6);
+    if (health_ && (before4 != after4 || before6 != after6)) {
+      spdlog::info("health: probes now leave from {} (IPv4), {} (IPv6)",
+                   after4 ? after4->str() : "-", after6 ? after6->str() : "-");
       health_->setTargets(targets());
     }
   }
@@ -89,8 +89,9 @@ bool Node::tick() {
 
 std::vector<health::Target> Node::targets() const {
   std::vector<health::Target> out;
-  // Probes leave from an uplink address, through the exception path.
-  const std::optional<IpAddr> source = probeSource();
+  // Probes leave from an uplink address of the RS's family, through the exception path.
+  const std::optional<IpAddr> source4 = probeSource(Family::kV4);
+  const std::optional<IpAddr> source6 = probeSource(Family::kV6);
   for (const auto& [rsId, ref] : rsById_) {
     const auto& svc = cfg_.services[ref.service];
     const auto& rs = svc.realServers[ref.rs];
@@ -102,7 +103,7 @@ std::vector<health::Target> Node::targets() const {
     t.address = rs.address;
     t.port = rs.port;
     t.check = rs.check;
-    t.source = source;
+    t.source = rs.address.isV4() ? source4 : source6;
     t.notify = svc.notify;
     t.notifyUp = rs.notifyUp;
     t.notifyDown = rs.notifyDown;

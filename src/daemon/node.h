@@ -69,8 +69,8 @@ class Node {
   bool recomputeWeights();  // weights_ from health states and operator weights; true if changed
   void indexRealServers();
   [[nodiscard]] nlohmann::json statsOf(const fullnat::RsStats& st) const;
-  // The uplink address probes leave from: the first uplink whose link is up (else the first).
-  [[nodiscard]] std::optional<IpAddr> probeSource() const;
+  // The uplink address probes to an RS of `family` leave from (daemon/probe_source.h).
+  [[nodiscard]] std::optional<IpAddr> probeSource(Family family) const;
   void onHealthChange(const health::Change& c);
   std::shared_ptr<const fullnat::Snapshot> buildSnapshot();
 

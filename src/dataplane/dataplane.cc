@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/process.h"
+#include "dataplane/nd.h"
 #include "dataplane/worker_ctx.h"
 
 namespace anylb::dataplane {
@@ -127,10 +128,25 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     if (police.peerCount == police.peers.size() || !u.peerAddress.isV4()) continue;
     police.peers[police.peerCount++] = {rawOf(u.peerAddress), rawOf(u.address.addr)};
   }
+  // The IPv6 BGP session (and its BFD) of a dual-stack uplink: peer_address6 on the node's
+  // address6; without one, the ToR's gateway6 (the ND and ICMPv6 the link needs).
+  for (const auto& u : cfg_.uplinks) {
+    if (police.peer6Count == police.peers6.size() || !u.address6 || !u.gateway6) continue;
+    auto& p6 = police.peers6[police.peer6Count++];
+    const IpAddr& peer6 = u.peerAddress6 ? *u.peerAddress6 : *u.gateway6;
+    std::memcpy(p6.peer.data(), peer6.bytes.data(), 16);
+    std::memcpy(p6.local.data(), u.address6->addr.bytes.data(), 16);
+  }
   // The health checks' replies come from the RS addresses (the config's at start).
   for (const auto& svc : cfg_.services) {
     for (const auto& rs : svc.realServers) {
-      if (police.realServerCount == police.realServersRaw.size() || !rs.address.isV4()) continue;
+      if (!rs.address.isV4()) {
+        if (police.realServer6Count == police.realServers6.size()) continue;
+        std::memcpy(police.realServers6[police.realServer6Count++].data(), rs.address.bytes.data(),
+                    16);
+        continue;
+      }
+      if (police.realServerCount == police.realServersRaw.size()) continue;
       police.realServersRaw[police.realServerCount++] = rawOf(rs.address);
     }
   }
@@ -166,11 +182,10 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     }
   }
   running_ = true;
-  // Announce ourselves and start resolving the gateways at once.
-  for (const auto& u : uplinks_) {
-    sendArpRequest(*u, u->addrRaw, true);
-    sendArpRequest(*u, neighbors_.at(static_cast<size_t>(u->gateway)).ipRaw, false);
-  }
+  // Announce ourselves and start resolving the gateways (and static next hops) at once. The
+  // Neighbor Solicitations carry our MAC, which is what the gateway6 learns us from.
+  for (const auto& u : uplinks_) sendArpRequest(*u, u->addrRaw, true);
+  for (size_t i = 0; i < neighbors_.size(); ++i) solicit(i);
   return {};
 }
 
@@ -194,6 +209,11 @@ void Dataplane::stop() {
       runCommand({"ip", "link", "set", "dev", u->iface, "arp", "on"});
       runCommand({"sysctl", "-qw",
                   fmt::format("net.ipv4.conf.{}.rp_filter={}", u->iface, u->savedRpFilter)});
+      if (!u->savedDisableIpv6.empty()) {
+        runCommand(
+            {"sysctl", "-qw",
+             fmt::format("net.ipv6.conf.{}.disable_ipv6={}", u->iface, u->savedDisableIpv6)});
+      }
     }
     ctx_.clear();
     rte_eal_cleanup();
@@ -225,6 +245,32 @@ void Dataplane::sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratu
   arp->arp_data.arp_tip = gratuitous ? u.addrRaw : targetRaw;
   m->port = u.port;
   if (rte_ring_enqueue(controlTx_, m) != 0) rte_pktmbuf_free(m);
+}
+
+void Dataplane::sendNeighborSolicit(const UplinkRt& u, const Addr6& target) {
+  if (!u.has6) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(controlPool_);
+  if (m == nullptr) return;
+  auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t mac[6];
+  std::memcpy(mac, &u.mac, 6);
+  const size_t len = nd::buildSolicit({frame, rte_pktmbuf_tailroom(m)}, mac, u.addr6, target);
+  if (len == 0 || rte_pktmbuf_append(m, static_cast<uint16_t>(len)) == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  m->port = u.port;
+  if (rte_ring_enqueue(controlTx_, m) != 0) rte_pktmbuf_free(m);
+}
+
+void Dataplane::solicit(size_t neighbor) {
+  const auto& n = neighbors_.at(neighbor);
+  const auto& u = *uplinks_[n.uplink];
+  if (n.v6) {
+    sendNeighborSolicit(u, n.ip6);
+  } else {
+    sendArpRequest(u, n.ipRaw, false);
+  }
 }
 
 void Dataplane::publish(std::shared_ptr<const fullnat::Snapshot> snap) {
@@ -363,11 +409,12 @@ bool Dataplane::tick() {
     const bool resolved = n.resolved.load(std::memory_order_acquire);
     const uint64_t age = now - n.lastSeenMs.load();
     // Unresolved: ask every tick. Resolved: refresh before it goes stale (ToRs answer fast).
-    if (!resolved || age > 15000) sendArpRequest(u, n.ipRaw, false);
+    // The same schedule and ageing for ARP and Neighbor Discovery.
+    if (!resolved || age > 15000) solicit(i);
     if (resolved && age > 60000) {
       n.resolved.store(false);
-      spdlog::warn("neighbor {} on {}: no ARP for 60 s, unresolved",
-                   IpAddr::v4(ntohl(n.ipRaw)).str(), u.name);
+      spdlog::warn("neighbor {} on {}: no {} for 60 s, unresolved", neighbors_.addressString(i),
+                   u.name, n.v6 ? "Neighbor Advertisement" : "ARP");
     }
   }
   bool alive = true;
@@ -407,37 +454,6 @@ bool Dataplane::tick() {
   return alive;
 }
 
-int Dataplane::route(uint32_t dstRaw, uint32_t flowHash) const {
-  // Connected: the destination itself must be a known neighbour (the ToR).
-  for (const auto& u : uplinks_) {
-    if ((dstRaw & u->maskRaw) == u->netRaw) return neighbors_.find(dstRaw);
-  }
-  // Static routes, longest prefix first, while their uplink is up.
-  for (const auto& r : routes_) {
-    if ((dstRaw & r.maskRaw) == r.netRaw &&
-        uplinks_[neighbors_.at(static_cast<size_t>(r.neighbor)).uplink]->linkUp.load(
-            std::memory_order_relaxed)) {
-      return r.neighbor;
-    }
-  }
-  // Default: ECMP per flow over the gateways of the uplinks whose link is up, preferring
-  // gateways that answer ARP: a ToR that stopped answering is as dead as a down link. With
-  // none resolved, an up uplink is still chosen so that its packets wait for resolution.
-  int up[8];
-  int live[8];
-  unsigned n = 0;
-  unsigned nLive = 0;
-  for (const auto& u : uplinks_) {
-    if (!u->linkUp.load(std::memory_order_relaxed) || n == 8) continue;
-    up[n++] = u->gateway;
-    if (neighbors_.at(static_cast<size_t>(u->gateway)).resolved.load(std::memory_order_relaxed)) {
-      live[nLive++] = u->gateway;
-    }
-  }
-  if (nLive != 0) return live[flowHash % nLive];
-  return n == 0 ? -1 : up[flowHash % n];
-}
-
 nlohmann::json Dataplane::statsJson() const {
   // Built as a document, never by formatting text: names (ports, uplinks) are the operator's
   // strings and must come out escaped. Keys: docs/operations.md.
@@ -472,6 +488,8 @@ nlohmann::json Dataplane::statsJson() const {
                        {"sessions_created", k.sessionsCreated},
                        {"sessions_expired", k.sessionsExpired},
                        {"toa_inserted", k.toaInserted},
+                       // ICMP / ICMPv6 errors quoting a session, translated (Packet Too Big...)
+                       {"icmp_translated", k.icmpTranslated},
                        {"syn_recv_sessions", k.synRecvSessions},
                        {"syn_proxy",
                         {{"active", k.synproxyActive != 0},
@@ -494,21 +512,24 @@ nlohmann::json Dataplane::statsJson() const {
   json ports = portsJson();
   uint64_t toK = 0;
   uint64_t fromK = 0;
+  uint64_t ndInvalid = 0;
   for (const auto& c : ctx_) {
     toK += c->counters.toKernel;
     fromK += c->counters.fromKernel;
+    ndInvalid += c->counters.ndInvalid;
   }
   json neighbors = json::array();
   for (size_t i = 0; i < neighbors_.size(); ++i) {
     const auto& n = neighbors_.at(i);
-    neighbors.push_back({{"ip", IpAddr::v4(ntohl(n.ipRaw)).str()},
+    neighbors.push_back({{"ip", neighbors_.addressString(i)},
                          {"mac", macString(n.mac.load())},
+                         {"uplink", uplinks_[n.uplink]->name},
                          {"state", n.resolved.load() ? "reachable" : "unresolved"}});
   }
   return {{"workers", std::move(workers)},
           {"ports", std::move(ports)},
           {"dataplane_alive", alive_.load()},
-          {"exception", {{"to_kernel", toK}, {"from_kernel", fromK}}},
+          {"exception", {{"to_kernel", toK}, {"from_kernel", fromK}, {"nd_invalid", ndInvalid}}},
           {"neighbors", std::move(neighbors)}};
 }
 

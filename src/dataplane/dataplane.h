@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "dataplane/neighbors.h"
 #include "dataplane/ports.h"
+#include "dataplane/routes.h"
 #include "dataplane/snapshot_rcu.h"
 #include "fullnat/worker.h"
 
@@ -32,13 +33,15 @@ inline uint32_t rawOf(const IpAddr& a) {
   std::memcpy(&v, a.bytes.data(), 4);
   return v;
 }
+// An IPv6 address as the packet path holds it: 16 bytes, network order.
+using Addr6 = std::array<uint8_t, 16>;
 
 struct SessionQuery;
 
 // Drops that happen outside the engine, after its verdict. With the engine's reasons they
 // make up every dropped packet.
 #define ANYLB_DP_DROPS(X)                                                         \
-  X(kNoRoute, "no_route", "no uplink is up")                                      \
+  X(kNoRoute, "no_route", "no route (no uplink up)")                              \
   X(kNeighborQueueFull, "neighbor_queue_full", "next hop unresolved, queue full") \
   X(kNeighborTimeout, "neighbor_timeout", "next hop did not resolve in time")     \
   X(kTxFull, "tx_full", "port TX ring full")                                      \
@@ -66,6 +69,9 @@ struct alignas(64) LoopCounters {
   RelaxedCounter redirectedOut;  // handed to another worker
   RelaxedCounter redirectedIn;   // received from another worker
   RelaxedCounter idleSleeps;
+  // Neighbor Solicitations / Advertisements that failed RFC 4861 validation (hop limit, checksum,
+  // options): never learnt from. They still go to the kernel (which ignores them too).
+  RelaxedCounter ndInvalid;
   // TSC cycles of the loop iterations that handled at least one packet, how many such
   // iterations and how many packets they handled: busyCycles / busyPackets is the worker's
   // cost per packet, idle polls excluded (docs/performance.md, the memif node benchmark). An
@@ -82,13 +88,18 @@ struct UplinkRt {
   uint16_t port = 0;  // DPDK port id of the uplink
   uint16_t tap = 0;   // DPDK port id of its TAP
   uint32_t addrRaw = 0;
-  uint32_t netRaw = 0;
-  uint32_t maskRaw = 0;
-  int gateway = -1;           // neighbour index
+  int gateway = -1;  // neighbour index
+  // Dual stack (uplink address6/gateway6): the node's IPv6 address and the gateway6
+  // neighbour; has6 false when the uplink is IPv4 only.
+  bool has6 = false;
+  Addr6 addr6{};
+  int gateway6 = -1;
   uint64_t mac = 0;           // the uplink port's MAC
   std::string portName;       // config name of the port ("up0")
   std::string iface;          // kernel interface of an af_packet port ("n1t1"), else empty
   std::string savedRpFilter;  // restored at stop
+  // net.ipv6.conf.<iface>.disable_ipv6, restored at stop (empty: the interface had no such key)
+  std::string savedDisableIpv6;
   std::atomic<bool> linkUp{false};
   PortSetup setup;  // RSS / reply steering as configured at start (control thread only)
 };
@@ -114,8 +125,9 @@ class Dataplane {
   void flushRealServer(uint32_t rsId);
   [[nodiscard]] uint64_t generation() const { return snapshots_.current()->generation(); }
 
-  // Control thread, periodically (~every 500 ms): link state, ARP requests for unresolved or
-  // stale neighbours, worker heartbeats. Returns false when a worker has stalled.
+  // Control thread, periodically (~every 500 ms): link state, ARP requests and Neighbor
+  // Solicitations for unresolved or stale neighbours, worker heartbeats. Returns false when a
+  // worker has stalled.
   bool tick();
   // Control thread: the dataplane's part of the stats object (workers, ports,
   // dataplane_alive, exception, neighbors) that the SIGUSR1 dump, the control API's status
@@ -154,18 +166,16 @@ class Dataplane {
   void initReplySteering(UplinkRt& u);
   void configureKernelSide();
   void sendArpRequest(const UplinkRt& u, uint32_t targetRaw, bool gratuitous);
-  int route(uint32_t dstRaw, uint32_t flowHash) const;  // neighbour index or -1
+  // A Neighbor Solicitation for `target` from the uplink's address6 (nd.h).
+  void sendNeighborSolicit(const UplinkRt& u, const Addr6& target);
+  // Asks for neighbour i's MAC in its family (ARP request or Neighbor Solicitation).
+  void solicit(size_t neighbor);
 
   const config::Config& cfg_;
   uint16_t workers_;
   std::vector<std::unique_ptr<UplinkRt>> uplinks_;
-  struct StaticRoute {
-    uint32_t netRaw;
-    uint32_t maskRaw;
-    int neighbor;
-  };
-  std::vector<StaticRoute> routes_;  // longest prefix first
   NeighborTable neighbors_;
+  RouteTable routes_{neighbors_};    // both families (routes.h)
   std::vector<rte_mempool*> pools_;  // per worker
   std::vector<rte_ring*> redirect_;  // per destination worker, multi-producer
   std::vector<std::unique_ptr<WorkerCtx>> ctx_;

@@ -10,6 +10,9 @@ namespace {
 constexpr size_t kEtherLen = 14;
 constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherArp = 0x0806;
+constexpr uint16_t kEtherIpv6 = 0x86DD;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr size_t kIp6Len = 40;
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
@@ -75,11 +78,51 @@ ExceptionPolicer::ExceptionPolicer(const ExceptionPolicerConfig& cfg, uint64_t n
       realServer_(cfg.realServer.packetsPerSecond, cfg.realServer.burst, nowMs),
       arpIcmp_(cfg.arpIcmp.packetsPerSecond, cfg.arpIcmp.burst, nowMs),
       other_(cfg.other.packetsPerSecond, cfg.other.burst, nowMs) {
-  for (size_t i = 0; i < peerCount_; ++i) {
+  // IPv6 peers share the kMaxPeers buckets after the IPv4 ones.
+  peer6Count_ = std::min(cfg.peer6Count, ExceptionPolicerConfig::kMaxPeers - peerCount_);
+  std::copy_n(cfg.peers6.begin(), peer6Count_, peers6_.begin());
+  for (size_t i = 0; i < peerCount_ + peer6Count_; ++i) {
     peerBuckets_[i] = TokenBucket(cfg.peer.packetsPerSecond, cfg.peer.burst, nowMs);
   }
   // Sorted for a binary search per packet (12 steps at 4096 servers, no allocation).
   std::sort(realServers_.begin(), realServers_.begin() + static_cast<ptrdiff_t>(realServerCount_));
+  realServer6Count_ = std::min(cfg.realServer6Count, ExceptionPolicerConfig::kMaxRealServers);
+  std::copy_n(cfg.realServers6.begin(), realServer6Count_, realServers6_.begin());
+  std::sort(realServers6_.begin(),
+            realServers6_.begin() + static_cast<ptrdiff_t>(realServer6Count_));
+}
+
+ExceptionClass ExceptionPolicer::classify6(std::span<const uint8_t> frame, size_t& peer) const {
+  if (frame.size() < kEtherLen + kIp6Len) return ExceptionClass::kOther;
+  const uint8_t* ip = frame.data() + kEtherLen;
+  const uint8_t next = ip[6];
+  if (next == kProtoIcmp6) return ExceptionClass::kArpIcmp;
+  ExceptionPolicerConfig::Addr6 src;
+  std::memcpy(src.data(), ip + 8, 16);
+  const auto* rsEnd = realServers6_.begin() + static_cast<ptrdiff_t>(realServer6Count_);
+  const bool fromRealServer = std::binary_search(realServers6_.begin(), rsEnd, src);
+  if ((next != kProtoTcp && next != kProtoUdp) || frame.size() < kEtherLen + kIp6Len + 4) {
+    return fromRealServer ? ExceptionClass::kRealServer : ExceptionClass::kOther;
+  }
+  const uint8_t* l4 = ip + kIp6Len;
+  const uint16_t sport = be16(l4);
+  const uint16_t dport = be16(l4 + 2);
+  bool control = false;
+  if (next == kProtoTcp) {
+    control = sport == kBgpPort || dport == kBgpPort;
+  } else {
+    // Single-hop BFD over IPv6: hop limit 255 (RFC 5881 5), as TTL 255 for IPv4.
+    control =
+        (dport == kBfdSingleHopPort && ip[7] == kBfdSingleHopTtl) || dport == kBfdMultiHopPort;
+  }
+  for (size_t i = 0; control && i < peer6Count_; ++i) {
+    if (std::memcmp(peers6_[i].peer.data(), ip + 8, 16) == 0 &&
+        std::memcmp(peers6_[i].local.data(), ip + 24, 16) == 0) {
+      peer = peerCount_ + i;
+      return ExceptionClass::kPeerControl;
+    }
+  }
+  return fromRealServer ? ExceptionClass::kRealServer : ExceptionClass::kOther;
 }
 
 ExceptionClass ExceptionPolicer::classify(std::span<const uint8_t> frame, size_t& peer) const {
@@ -87,6 +130,7 @@ ExceptionClass ExceptionPolicer::classify(std::span<const uint8_t> frame, size_t
   const uint8_t* d = frame.data();
   const uint16_t etherType = be16(d + 12);
   if (etherType == kEtherArp) return ExceptionClass::kArpIcmp;
+  if (etherType == kEtherIpv6) return classify6(frame, peer);
   if (etherType != kEtherIpv4 || frame.size() < kEtherLen + 20) return ExceptionClass::kOther;
   const uint8_t* ip = d + kEtherLen;
   const size_t ihl = (ip[0] & 0x0FU) * 4U;

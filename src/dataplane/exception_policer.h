@@ -18,7 +18,12 @@
 //                 address drops those replies, every RS is marked down and the VIP withdrawn
 //                 (lab_exception_flood showed it). The set is the config's at start (a reload
 //                 that adds an RS puts its replies in kOther until the next restart).
-//   kArpIcmp      ARP, ICMP.
+//   kArpIcmp      ARP, ICMP, ICMPv6 (Neighbor Discovery among it).
+//
+// IPv6 is classified the same way (the header at offset 14, its next header read directly: a
+// frame with extension headers before TCP/UDP is kOther). The IPv6 peers are the uplinks'
+// gateway6 talking to the node's address6 (BGP/BFD over IPv6 to the ToR), the IPv6 real
+// servers the config's at start.
 //   kOther        everything else (SSH, the floods).
 //
 // One ExceptionPolicer per worker, owned and used only by that worker's lcore: no locks, no
@@ -82,6 +87,15 @@ struct ExceptionPolicerConfig {
   size_t peerCount = 0;  // peers beyond kMaxPeers are ignored (their traffic is kOther)
   std::array<uint32_t, kMaxRealServers> realServersRaw{};  // IPv4, network byte order
   size_t realServerCount = 0;
+  using Addr6 = std::array<uint8_t, 16>;  // network byte order
+  struct Peer6 {
+    Addr6 peer{};
+    Addr6 local{};
+  };
+  std::array<Peer6, kMaxPeers> peers6{};
+  size_t peer6Count = 0;  // their buckets follow the IPv4 peers' (kMaxPeers in all)
+  std::array<Addr6, kMaxRealServers> realServers6{};
+  size_t realServer6Count = 0;
 };
 
 class ExceptionPolicer {
@@ -103,8 +117,15 @@ class ExceptionPolicer {
 
  private:
   bool enabled_ = false;
+  [[nodiscard]] ExceptionClass classify6(std::span<const uint8_t> frame, size_t& peer) const;
+
   std::array<ExceptionPolicerConfig::Peer, ExceptionPolicerConfig::kMaxPeers> peers_{};
   size_t peerCount_ = 0;
+  std::array<ExceptionPolicerConfig::Peer6, ExceptionPolicerConfig::kMaxPeers> peers6_{};
+  size_t peer6Count_ = 0;  // bucket of IPv6 peer i: peerBuckets_[peerCount_ + i]
+  std::array<ExceptionPolicerConfig::Addr6, ExceptionPolicerConfig::kMaxRealServers>
+      realServers6_{};  // sorted
+  size_t realServer6Count_ = 0;
   std::array<TokenBucket, ExceptionPolicerConfig::kMaxPeers> peerBuckets_{};
   std::array<uint32_t, ExceptionPolicerConfig::kMaxRealServers> realServers_{};  // sorted
   size_t realServerCount_ = 0;

@@ -259,8 +259,10 @@ std::string Dataplane::initPorts() {
     auto rt = std::make_unique<UplinkRt>();
     rt->name = u.name;
     rt->addrRaw = rawOf(u.address.addr);
-    rt->netRaw = rawOf(u.address.network());
-    rt->maskRaw = u.address.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - u.address.len));
+    RouteTable::Uplink route;
+    route.netRaw = rawOf(u.address.network());
+    route.maskRaw = u.address.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - u.address.len));
+    route.linkUp = &rt->linkUp;
     const auto pname = portName(*port);
     if (rte_eth_dev_get_port_by_name(pname.c_str(), &rt->port) != 0) {
       return fmt::format("uplink {}: port {} ({}) not found; is the device present?", u.name,
@@ -274,6 +276,21 @@ std::string Dataplane::initPorts() {
     rte_eth_macaddr_get(rt->port, &mac);
     std::memcpy(&rt->mac, mac.addr_bytes, 6);
     rt->gateway = neighbors_.add(rawOf(u.gateway), static_cast<uint16_t>(i));
+    if (u.address6 && u.gateway6) {
+      rt->has6 = true;
+      std::memcpy(rt->addr6.data(), u.address6->addr.bytes.data(), 16);
+      route.has6 = true;
+      std::memcpy(route.net6.data(), u.address6->network().bytes.data(), 16);
+      route.len6 = u.address6->len;
+      Addr6 gw{};
+      std::memcpy(gw.data(), u.gateway6->bytes.data(), 16);
+      rt->gateway6 = neighbors_.add6(gw, static_cast<uint16_t>(i));
+      // validate() bounds the next hops (config::kMaxNextHops) by the same count.
+      if (rt->gateway6 < 0) return fmt::format("uplink {}: too many next hops", u.name);
+    }
+    route.gateway = rt->gateway;
+    route.gateway6 = rt->gateway6;
+    routes_.addUplink(route);
     rt->portName = port->name;
     initReplySteering(*rt);
     // The kernel must not also take the packets of an af_packet interface it still owns (it
@@ -286,22 +303,41 @@ std::string Dataplane::initPorts() {
       rt->savedRpFilter = prev.ok() ? prev.output.substr(0, prev.output.find('\n')) : "0";
       run({"ip", "link", "set", "dev", rt->iface, "arp", "off"});
       run({"sysctl", "-qw", key + "=1"});
+      // The same for IPv6: with it on, the kernel answers Neighbor Solicitations on the
+      // interface itself (its link-local address, the same MAC as the TAP's). An interface
+      // without IPv6 has no such key: nothing to do or restore. Undone in stop().
+      const auto key6 = fmt::format("net.ipv6.conf.{}.disable_ipv6", rt->iface);
+      if (auto prev6 = runCommand({"sysctl", "-n", key6}); prev6.ok()) {
+        rt->savedDisableIpv6 = prev6.output.substr(0, prev6.output.find('\n'));
+        run({"sysctl", "-qw", key6 + "=1"});
+      }
     }
     if (auto err = initTap(*rt, i); !err.empty()) return err;
     uplinks_.push_back(std::move(rt));
   }
   // Static routes: their next hops become neighbours on the uplink that reaches them.
-  auto routes = cfg_.dataplane.routes;
-  std::stable_sort(
-      routes.begin(), routes.end(),
-      [](const config::Route& a, const config::Route& b) { return a.prefix.len > b.prefix.len; });
-  for (const auto& r : routes) {
+  for (const auto& r : cfg_.dataplane.routes) {
+    if (!r.via.isV4()) {
+      // IPv6: the next hop is on an uplink's address6 prefix (validate() checked that).
+      for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
+        const auto& a6 = cfg_.uplinks[i].address6;
+        if (!a6 || !a6->contains(r.via)) continue;
+        Addr6 via{};
+        std::memcpy(via.data(), r.via.bytes.data(), 16);
+        const int nh = neighbors_.add6(via, static_cast<uint16_t>(i));
+        if (nh < 0) return "too many static route next hops";
+        Addr6 net{};
+        std::memcpy(net.data(), r.prefix.network().bytes.data(), 16);
+        routes_.addRoute6(net, r.prefix.len, nh);
+        break;
+      }
+      continue;
+    }
     for (size_t i = 0; i < cfg_.uplinks.size(); ++i) {
       if (!cfg_.uplinks[i].address.contains(r.via)) continue;
       const int nh = neighbors_.add(rawOf(r.via), static_cast<uint16_t>(i));
       if (nh < 0) return "too many static route next hops";
-      const uint32_t mask = r.prefix.len == 0 ? 0 : htonl(~uint32_t{0} << (32 - r.prefix.len));
-      routes_.push_back(StaticRoute{rawOf(r.prefix.network()), mask, nh});
+      routes_.addRoute(rawOf(r.prefix.network()), r.prefix.len, nh);
       break;
     }
   }
@@ -378,8 +414,9 @@ nlohmann::json Dataplane::portsJson() const {
 }
 
 void Dataplane::configureKernelSide() {
-  // Each uplink's node address lives on its TAP. Replies sourced from it (BGP, ping, probes)
-  // leave through that TAP by a policy rule, without touching the main routing table.
+  // Each uplink's node address (and address6) lives on its TAP. Replies sourced from it (BGP,
+  // ping, probes) leave through that TAP by a policy rule, without touching the main routing
+  // table.
   for (size_t i = 0; i < uplinks_.size(); ++i) {
     const auto& u = cfg_.uplinks[i];
     const auto table = std::to_string(100 + i);
@@ -390,6 +427,19 @@ void Dataplane::configureKernelSide() {
     // Idempotent across restarts: remove a rule a previous run left (absent is fine).
     runCommand({"ip", "rule", "del", "from", u.address.addr.str(), "table", table});
     run({"ip", "rule", "add", "from", u.address.addr.str(), "table", table, "priority",
+         std::to_string(1000 + i)});
+    if (!u.address6 || !u.gateway6) continue;
+    // Dual stack: the same for address6 (nodad: the address is the node's by configuration,
+    // and a tentative address would refuse the first seconds of BGP, probes and pings), in
+    // the IPv6 table and rule of the same numbers. The TAP may have been created with IPv6
+    // disabled (a namespace whose default disables it).
+    run({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=0", u.name)});
+    run({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.accept_ra=0", u.name)});
+    run({"ip", "-6", "addr", "replace", u.address6->str(), "dev", u.name, "nodad"});
+    run({"ip", "-6", "route", "replace", "default", "via", u.gateway6->str(), "dev", u.name,
+         "table", table});
+    runCommand({"ip", "-6", "rule", "del", "from", u.address6->addr.str(), "table", table});
+    run({"ip", "-6", "rule", "add", "from", u.address6->addr.str(), "table", table, "priority",
          std::to_string(1000 + i)});
   }
 }

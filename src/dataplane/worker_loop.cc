@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "common/crc.h"
+#include "dataplane/nd.h"
 #include "dataplane/worker_ctx.h"
 
 namespace anylb::dataplane {
@@ -75,6 +76,41 @@ void learnArp(NeighborTable& nt, rte_mbuf* m, uint64_t nowMs) {
   nt.learn(arp->arp_data.arp_sip, arp->arp_data.arp_sha.addr_bytes, nowMs);
 }
 
+// Learns a gateway's MAC from a Neighbor Advertisement (or a Neighbor Solicitation with a
+// source link-layer option) if it is one of our neighbours; counts NS/NA that fail validation
+// (nd.h). Anything else costs one ether-type compare.
+void learnNd(NeighborTable& nt, rte_mbuf* m, uint64_t nowMs, LoopCounters& counters) {
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) return;
+  nd::NdBinding b;
+  switch (nd::parseNd({rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)}, b)) {
+    case nd::NdResult::kLearn:
+      nt.learn6(b.addr.data(), b.mac.data(), nowMs);
+      break;
+    case nd::NdResult::kInvalid:
+      ++counters.ndInvalid;
+      break;
+    case nd::NdResult::kNotNd:
+    case nd::NdResult::kNoBinding:
+      break;
+  }
+}
+
+// The per-flow ECMP hash of a forwarded packet: its addresses (IPv4 or IPv6 header at offset
+// 14, as the engine left it). Both families fold into one CRC32-C; a packet that is neither
+// hashes to 0 (one path).
+uint32_t flowHash(const rte_ether_hdr* eth) {
+  if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+    const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(eth + 1);
+    uint64_t w[4];
+    std::memcpy(w, ip6->src_addr, 16);
+    std::memcpy(w + 2, ip6->dst_addr, 16);
+    return crc64(w[3], crc64(w[2], crc64(w[1], crc64(w[0], 0))));
+  }
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+  return crc64(uint64_t{ip->src_addr} | uint64_t{ip->dst_addr} << 32, 0);
+}
+
 }  // namespace
 
 int workerMain(void* arg) {
@@ -95,9 +131,13 @@ int Dataplane::runWorker(WorkerCtx& w) {
   // Sends a forwarded packet to its next hop, or parks it until the next hop resolves.
   auto forward = [&](rte_mbuf* m, uint64_t now) {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
-    const uint32_t flow = crc64(uint64_t{ip->src_addr} | uint64_t{ip->dst_addr} << 32, 0);
-    const int nh = route(ip->dst_addr, flow);
+    // The engine forwards IPv4 and IPv6 (its header at offset 14, destination = next
+    // destination); the route follows the family.
+    const uint32_t flow = flowHash(eth);
+    const int nh =
+        eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)
+            ? routes_.route6(reinterpret_cast<const rte_ipv6_hdr*>(eth + 1)->dst_addr, flow)
+            : routes_.route(reinterpret_cast<const rte_ipv4_hdr*>(eth + 1)->dst_addr, flow);
     if (nh < 0) {
       rte_pktmbuf_free(m);
       dropCount(w, DpDrop::kNoRoute);
@@ -126,7 +166,10 @@ int Dataplane::runWorker(WorkerCtx& w) {
   // the uplink they first came in on, which the exception path does not need) and acts on
   // the verdicts.
   auto handle = [&](size_t arrival, rte_mbuf** ms, uint16_t n, uint64_t now) {
-    for (uint16_t i = 0; i < n; ++i) learnArp(neighbors_, ms[i], now);
+    for (uint16_t i = 0; i < n; ++i) {
+      learnArp(neighbors_, ms[i], now);
+      learnNd(neighbors_, ms[i], now, w.counters);
+    }
     w.engine->processBurst(ms, n, now, verdicts);
     for (uint16_t i = 0; i < n; ++i) {
       switch (verdicts[i].verdict) {

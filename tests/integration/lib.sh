@@ -131,6 +131,23 @@ node_up() {
   fi
 }
 
+# v4_only_config SRC DST: SRC (a lab config) without its IPv6 services ([[service]] blocks
+# whose vip has a ':'), for tests whose assertions are about the IPv4 service alone.
+v4_only_config() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+head, *blocks = re.split(r"(?m)^(?=\[\[service\]\]$|\[control\]$)", text)
+out = head
+for b in blocks:
+    m = re.search(r'(?m)^vip = "([^"]*)"', b)
+    if b.startswith("[[service]]") and m and ":" in m.group(1):
+        continue
+    out += b
+open(sys.argv[2], "w").write(out)
+PYEOF
+}
+
 # wait_vip [SECONDS]: until GET / through the VIP answers (health checks must pass first).
 wait_vip() {
   local limit=${1:-30} end

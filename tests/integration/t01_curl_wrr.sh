@@ -32,10 +32,11 @@ assert_between "$rs1" 148 152 "rs1 (weight 3)"
 assert_between "$rs2" 98 102 "rs2 (weight 2)"
 assert_between "$rs3" 48 52 "rs3 (weight 1)"
 
-# The RS saw the connections from the LIP range, not from the client.
+# The RS saw the connections from the LIP range, not from the client (the health checks come
+# from the node's uplink addresses, IPv4 and IPv6: the web6 service's).
 for k in 1 2 3; do
-  bad=$(grep -v '^10\.200\.1\.' "$STATE/rs$k/access.log" | grep -v '^10\.1\.1\.2:\|^10\.2\.1\.2:' |
-    head -n 3 || true)
+  bad=$(grep -v '^10\.200\.1\.' "$STATE/rs$k/access.log" |
+    grep -v '^10\.1\.1\.2:\|^10\.2\.1\.2:\|^fd00:1:1::2:\|^fd00:2:1::2:' | head -n 3 || true)
   [[ -z $bad ]] || fail "rs$k access log has sources outside the LIP prefix: $bad"
 done
 

@@ -18,8 +18,12 @@ CTL="$BUILD_DIR/src/anylbctl -s /run/anylb-lab1/anylb.sock"
 [[ -x $BUILD_DIR/src/anylbctl ]] || fail "anylbctl not built"
 IPVS="$PY $INTEG_DIR/ipvs_parse.py"
 
+# The IPv4 service alone: these checks read ipvsadm's layouts and one service's counters.
+CFG=/run/anylb-lab-ctl.toml # outside $STATE: tools/lab up recreates that
 lab_begin
-node_up 1
+trap 'rc=$?; rm -f "$CFG"; (exit "$rc"); _lab_end' EXIT
+v4_only_config "$REPO/config/lab/node1.toml" "$CFG"
+node_up 1 "$CFG"
 wait_vip 30
 ctl() { $CTL "$@"; }
 metrics() { inns lb1 curl -s -m 5 http://127.0.0.1:9461/metrics; }

@@ -16,7 +16,8 @@ is_anylb || skip "reload is anylbd's (LAB_MODE=anylb)"
 command -v wrk >/dev/null || skip "wrk not installed (scripts/deps/lab.list)"
 
 CTL="$BUILD_DIR/src/anylbctl -s /run/anylb-lab1/anylb.sock"
-BASE=$REPO/config/lab/node1.toml
+# node1.toml's IPv4 service alone (v4_only_config): the real-server edits below are its.
+BASE=/run/anylb-lab-reload-base.toml
 CFG=/run/anylb-lab-reload.toml # outside $STATE: tools/lab up recreates that
 jget() { "$PY" -c "import json,sys; j=json.load(sys.stdin); print($2)" <<<"$1"; }
 generation() { jget "$($CTL --json status)" 'j["node"]["generation"]'; }
@@ -43,11 +44,12 @@ PYEOF
   mv -f "$CFG.tmp" "$CFG"
 }
 
-cleanup_cfg() { rm -f "$CFG" "$CFG.tmp"; }
+cleanup_cfg() { rm -f "$CFG" "$CFG.tmp" "$BASE"; }
 trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 
 lab_begin
 trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+v4_only_config "$REPO/config/lab/node1.toml" "$BASE"
 write_config rs1 rs2
 node_up 1 "$CFG"
 wait_vip 30

@@ -49,7 +49,7 @@ for name, doc in (("status", status), ("SIGUSR1 stats", stats)):
     assert got == want, (name, got, want)
     assert {p["uplink"] for p in doc["ports"]} == {"tor1", "tor2"}, doc["ports"]
 got = [s.get("name") for s in services["services"]]
-assert got == ['web "blue" \\ green'], got
+assert got == ['web "blue" \\ green', "web6"], got  # the lab's IPv4 and IPv6 services
 print("status, stats and services carry the names:", sorted(want), got[0])
 PYEOF
 

@@ -85,7 +85,9 @@ legit_loop() {
 # run MODE: one run; prints a result line and sets R_* for the caller.
 run() {
   local mode=$1 cfg=$STATE/node1-flood-$1.toml
-  sed -e "s/^toa = true\$/toa = true\nsyn_proxy = \"$mode\"/" "$REPO/config/lab/node1.toml" >"$cfg"
+  # The IPv4 service alone: the SYN proxy is not built for IPv6 services (config error).
+  v4_only_config "$REPO/config/lab/node1.toml" "$cfg"
+  sed -i -e "s/^toa = true\$/toa = true\nsyn_proxy = \"$mode\"/" "$cfg"
   grep -q "^syn_proxy = \"$mode\"" "$cfg" || fail "could not set syn_proxy in $cfg"
   cat >>"$cfg" <<EOF
 

@@ -25,11 +25,17 @@ def load(path):
 
 
 def lip(cfg):
-    prefixes = cfg.get("local_addresses", {}).get("prefixes", [])
+    # IPv4 only: the kernel stand-in (table ip) does not translate the lab's IPv6 service.
+    prefixes = [p for p in cfg.get("local_addresses", {}).get("prefixes", [])
+                if ipaddress.ip_network(p, strict=False).version == 4]
     if not prefixes:
         sys.exit("kernel-lb-nft: no [local_addresses] prefixes in the config")
     net = ipaddress.ip_network(prefixes[0], strict=False)
     return str(next(net.hosts()))
+
+
+def v4_services(cfg):
+    return [s for s in cfg.get("service", []) if ipaddress.ip_address(s["vip"]).version == 4]
 
 
 def ruleset(cfg):
@@ -37,7 +43,7 @@ def ruleset(cfg):
            "    type nat hook prerouting priority dstnat; policy accept;"]
     lip_addr = lip(cfg)
     rs_nets = set()
-    for svc in cfg.get("service", []):
+    for svc in v4_services(cfg):
         if svc.get("protocol", "tcp") not in ("tcp", "udp"):
             continue
         proto = svc.get("protocol", "tcp")
@@ -66,7 +72,7 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "--lip":
         print(lip(load(argv[2])))
     elif len(argv) == 3 and argv[1] == "--vips":
-        for v in sorted({s["vip"] for s in load(argv[2]).get("service", [])}):
+        for v in sorted({s["vip"] for s in v4_services(load(argv[2]))}):
             print(v)
     elif len(argv) == 2:
         sys.stdout.write(ruleset(load(argv[1])))

@@ -193,10 +193,25 @@ std::vector<Case> cases() {
        {"t.toml:27:7: service[0].vip: IPv6 VIP fd00:100::10 is announced over IPv6 BGP sessions, "
         "and no uplink has peer_address6",
         "t.toml:28:13: service[0].syn_proxy: the SYN proxy is not built for IPv6 services yet"}},
-      {"ipv6_route",
+      // IPv6 static routes: their next hop on an uplink's address6 prefix.
+      {"ipv6_route_without_address6",
        kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:1::1\"\n",
-       {"t.toml:35:10: dataplane.route[0].prefix: static routes are IPv4 (IPv6 forwarding is not "
-        "built yet)"}},
+       {"t.toml:36:7: dataplane.route[0].via: fd00:1::1 is on no uplink's connected IPv6 prefix "
+        "(address6)"}},
+      {"ipv6_route_via_outside_address6",
+       replaced("gateway = \"10.1.0.1\"",
+                "gateway = \"10.1.0.1\"\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fd00:1::1\"") +
+           "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"fd00:2::1\"\n",
+       {"t.toml:38:7: dataplane.route[0].via: fd00:2::1 is on no uplink's connected IPv6 prefix "
+        "(address6)"}},
+      {"route_family_mix",
+       kMinimal + "[[dataplane.route]]\nprefix = \"fd00:9::/64\"\nvia = \"10.1.0.1\"\n",
+       {"t.toml:36:7: dataplane.route[0].via: 10.1.0.1 is IPv4 but the prefix fd00:9::/64 is "
+        "IPv6"}},
+      {"route_family_mix_v4_prefix",
+       kMinimal + "[[dataplane.route]]\nprefix = \"192.0.2.0/24\"\nvia = \"fd00:1::1\"\n",
+       {"t.toml:36:7: dataplane.route[0].via: fd00:1::1 is IPv6 but the prefix 192.0.2.0/24 is "
+        "IPv4"}},
       // A LIP prefix is announced over BGP: covering anybody else's address hijacks it.
       {"lip_contains_real_server",
        replaced("10.200.0.0/28", "10.20.0.0/28"),
@@ -224,7 +239,8 @@ std::vector<Case> cases() {
       {"too_many_next_hops",
        replaced("10.1.0.2/30", "10.1.0.2/24") + routes(16),
        {"t.toml:81:7: dataplane.route[15].via: 10.1.0.25 is next hop number 17: the dataplane "
-        "resolves at most 16 (the uplinks' gateways and the distinct route next hops)"}},
+        "resolves at most 16 (the uplinks' gateways and gateway6s and the distinct route next "
+        "hops)"}},
       // Names: the uplink's is a kernel interface name; labels have no control characters.
       {"uplink_name_with_quote",
        replaced("name = \"u0\"", "name = 'u\"0'"),

@@ -119,6 +119,22 @@ TEST(ConfigLoader, ReadsStaticRoutes) {
   EXPECT_EQ(r.config->dataplane.routes[0].via.str(), "10.1.0.1");
 }
 
+TEST(ConfigLoader, ReadsIpv6StaticRoutes) {
+  // An IPv6 route's next hop is on an uplink's address6 prefix.
+  std::string text = testing::minimal();
+  const std::string gw = "gateway = \"10.1.0.1\"";
+  text.replace(text.find(gw), gw.size(),
+               gw + "\naddress6 = \"fd00:1::2/64\"\ngateway6 = \"fd00:1::1\"");
+  auto r = loadConfigString(text +
+                                "[[dataplane.route]]\nprefix = \"2001:db8::/32\"\n"
+                                "via = \"fd00:1::9\"\n",
+                            "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  ASSERT_EQ(r.config->dataplane.routes.size(), 1U);
+  EXPECT_EQ(r.config->dataplane.routes[0].prefix.str(), "2001:db8::/32");
+  EXPECT_EQ(r.config->dataplane.routes[0].via.str(), "fd00:1::9");
+}
+
 TEST(ConfigLoader, MissingFileIsOneClearError) {
   auto r = loadConfigFile("/nonexistent/anylb.toml");
   EXPECT_FALSE(r.config);

@@ -216,7 +216,7 @@ const json kStats = json::parse(R"json({
     {"name": "0000:00:08.0", "uplink": "eth1", "rx": 5, "tx": 6, "tx_dropped": 0, "link_up": true},
     {"name": "0000:00:09.0", "uplink": "eth2", "rx": 0, "tx": 0, "tx_dropped": 0, "link_up": false}],
   "dataplane_alive": true,
-  "exception": {"to_kernel": 110, "from_kernel": 120},
+  "exception": {"to_kernel": 110, "from_kernel": 120, "nd_invalid": 3},
   "neighbors": [{"ip": "10.0.0.1", "mac": "02:00:00:00:00:01", "state": "reachable"}],
   "generation": 3,
   "bgp": {
@@ -309,6 +309,7 @@ TEST_F(PrometheusTextTest, IsWellFormed) {
       {"anylb_worker_session_table_fill_ratio", "gauge"},
       {"anylb_worker_local_port_fill_ratio", "gauge"},
       {"anylb_exception_path_packets_total", "counter"},
+      {"anylb_nd_invalid_total", "counter"},
       {"anylb_uplink_up", "gauge"},
       {"anylb_dataplane_alive", "gauge"},
       {"anylb_bgp_peer_up", "gauge"},
@@ -381,6 +382,7 @@ TEST_F(PrometheusTextTest, WorkerAndNodeValuesMatchTheInputs) {
   EXPECT_DOUBLE_EQ(at("anylb_worker_local_port_fill_ratio", {{"worker", "1"}}), 0.25);
   EXPECT_EQ(at("anylb_exception_path_packets_total", {{"direction", "to_kernel"}}), 110);
   EXPECT_EQ(at("anylb_exception_path_packets_total", {{"direction", "from_kernel"}}), 120);
+  EXPECT_EQ(at("anylb_nd_invalid_total", {}), 3);
   EXPECT_EQ(at("anylb_uplink_up", {{"uplink", "eth1"}}), 1);
   EXPECT_EQ(at("anylb_uplink_up", {{"uplink", "eth2"}}), 0);
   EXPECT_EQ(at("anylb_dataplane_alive", {}), 1);
@@ -481,6 +483,9 @@ anylb_worker_local_port_fill_ratio{worker="0"} 0
 # TYPE anylb_exception_path_packets_total counter
 anylb_exception_path_packets_total{direction="to_kernel"} 1
 anylb_exception_path_packets_total{direction="from_kernel"} 2
+# HELP anylb_nd_invalid_total Neighbor Solicitations/Advertisements that failed validation (never learnt from).
+# TYPE anylb_nd_invalid_total counter
+anylb_nd_invalid_total 0
 # HELP anylb_dataplane_alive 1 while every worker makes progress.
 # TYPE anylb_dataplane_alive gauge
 anylb_dataplane_alive 1

@@ -286,5 +286,118 @@ TEST(ExceptionPolicer, HostileFrames) {
   }
 }
 
+// --- IPv6
+
+using Addr6 = ExceptionPolicerConfig::Addr6;
+Addr6 v6(uint8_t a, uint8_t b, uint8_t last) {
+  return Addr6{0xfd, 0x00, 0x00, a, 0x00, b, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
+}
+const Addr6 kTor1v6 = v6(1, 1, 1);   // fd00:1:1::1, gateway6
+const Addr6 kNode1v6 = v6(1, 1, 2);  // fd00:1:1::2, address6
+const Addr6 kRs1v6 = v6(0x20, 0, 0x11);
+const Addr6 kStrangerV6 = v6(0x66, 0, 9);
+
+// An Ethernet + IPv6 (+ 20 bytes of L4) frame; `next` is the IPv6 next header.
+std::vector<uint8_t> ip6Frame(uint8_t next, const Addr6& src, const Addr6& dst, uint16_t sport,
+                              uint16_t dport, uint8_t hopLimit = 64) {
+  std::vector<uint8_t> f(14 + 40 + 20, 0);
+  put16(f, 12, 0x86DD);
+  f[14] = 0x60;
+  put16(f, 18, 20);
+  f[20] = next;
+  f[21] = hopLimit;
+  std::copy(src.begin(), src.end(), f.begin() + 22);
+  std::copy(dst.begin(), dst.end(), f.begin() + 38);
+  put16(f, 54, sport);
+  put16(f, 56, dport);
+  return f;
+}
+
+ExceptionPolicerConfig dualStack() {
+  auto c = twoPeers();
+  c.peers6[0] = {kTor1v6, kNode1v6};
+  c.peer6Count = 1;
+  c.realServers6[0] = v6(0x20, 0, 0x13);
+  c.realServers6[1] = kRs1v6;
+  c.realServer6Count = 2;
+  return c;
+}
+
+TEST(ExceptionPolicer, ClassifiesIpv6) {
+  const ExceptionPolicer p(dualStack(), 0);
+  size_t peer = 99;
+  // Neighbor Discovery and any ICMPv6 (ping, Packet Too Big) share ARP/ICMP's class.
+  EXPECT_EQ(p.classify(ip6Frame(58, kTor1v6, kNode1v6, 0x8700, 0), peer), ExceptionClass::kArpIcmp);
+  EXPECT_EQ(p.classify(ip6Frame(6, kTor1v6, kNode1v6, 179, 40000), peer),
+            ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 2U);  // after the two IPv4 peers
+  EXPECT_EQ(p.classify(ip6Frame(17, kTor1v6, kNode1v6, 49152, 3784, 255), peer),
+            ExceptionClass::kPeerControl);
+  EXPECT_EQ(p.classify(ip6Frame(17, kTor1v6, kNode1v6, 49152, 4784), peer),
+            ExceptionClass::kPeerControl);
+  // Health-check replies from an IPv6 real server.
+  EXPECT_EQ(p.classify(ip6Frame(6, kRs1v6, kNode1v6, 80, 50000), peer),
+            ExceptionClass::kRealServer);
+  EXPECT_EQ(p.classify(ip6Frame(6, kStrangerV6, kNode1v6, 1234, 22), peer), ExceptionClass::kOther);
+}
+
+TEST(ExceptionPolicer, Ipv6HostileFramesAreNotPeerControl) {
+  const ExceptionPolicer p(dualStack(), 0);
+  size_t peer = 0;
+  // Single-hop BFD that crossed a router (hop limit 254), BGP to another local address, BGP
+  // from a stranger, BGP behind an extension header (hop-by-hop, next header 0).
+  EXPECT_EQ(p.classify(ip6Frame(17, kTor1v6, kNode1v6, 49152, 3784, 254), peer),
+            ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ip6Frame(6, kTor1v6, v6(1, 1, 3), 179, 40000), peer),
+            ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ip6Frame(6, kStrangerV6, kNode1v6, 179, 40000), peer),
+            ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(ip6Frame(0, kTor1v6, kNode1v6, 179, 40000), peer), ExceptionClass::kOther);
+  // Every truncation of a peer's BGP frame: never peer control, never out of bounds (ASan).
+  const auto full = ip6Frame(6, kTor1v6, kNode1v6, 179, 40000);
+  for (size_t len = 0; len < 14 + 40 + 4; ++len) {
+    const std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<ptrdiff_t>(len));
+    EXPECT_EQ(p.classify(cut, peer), ExceptionClass::kOther) << "length " << len;
+  }
+  std::mt19937 rng(6);
+  ExceptionPolicer q(dualStack(), 0);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> f(rng() % 100);
+    for (auto& b : f) b = static_cast<uint8_t>(rng());
+    if (f.size() > 13) put16(f, 12, 0x86DD);
+    (void)q.admit(f, static_cast<uint64_t>(i));
+  }
+}
+
+TEST(ExceptionPolicer, Ipv6PeerFloodStarvesNeitherIpv4PeerNorNd) {
+  ExceptionPolicer p(dualStack(), 0);
+  unsigned forged = 0;
+  unsigned tor1v4 = 0;
+  unsigned nd = 0;
+  for (uint64_t t = 1; t <= 2000; ++t) {
+    forged += offer(p, ip6Frame(6, kTor1v6, kNode1v6, 40000, 179), 50, t);
+    if (t % 10 == 0) tor1v4 += offer(p, bfd(kTor1, kNode1), 1, t);
+    if (t % 20 == 0) nd += offer(p, ip6Frame(58, kTor1v6, kNode1v6, 0x8800, 0, 255), 1, t);
+  }
+  EXPECT_EQ(forged, 100U + 1999 * 1);  // its own bucket: burst + 1000 pps
+  EXPECT_EQ(tor1v4, 200U);
+  EXPECT_EQ(nd, 100U);
+}
+
+TEST(ExceptionPolicer, Ipv6PeersBeyondTheBucketsAreOther) {
+  // 2 IPv4 peers + 16 IPv6 peers: only kMaxPeers buckets, the extra IPv6 peers are kOther.
+  auto c = dualStack();
+  c.peer6Count = ExceptionPolicerConfig::kMaxPeers;
+  for (size_t i = 0; i < c.peer6Count; ++i) {
+    c.peers6[i] = {v6(9, static_cast<uint8_t>(i), 1), kNode1v6};
+  }
+  const ExceptionPolicer p(c, 0);
+  size_t peer = 0;
+  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, 13, 1), kNode1v6, 179, 1), peer),
+            ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 15U);
+  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, 14, 1), kNode1v6, 179, 1), peer), ExceptionClass::kOther);
+}
+
 }  // namespace
 }  // namespace anylb::dataplane
