@@ -45,7 +45,7 @@ wait_nh6() {
 # curl6 N: N new connections to the IPv6 VIP; prints "ok node1 node2" (the RS access logs'
 # new lines name the carrying node's LIP6 prefix).
 curl6() {
-  local n=$1 ok=0 i k new= code
+  local n=$1 ok=0 i k code new=''
   local -a before
   read -r -a before <<<"$(log_sizes)"
   for ((i = 0; i < n; i++)); do
