@@ -116,33 +116,10 @@ bool Worker::parse(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
   const uint32_t src = load32(&ip->src_addr);
   const uint32_t dst = load32(&ip->dst_addr);
   if (martianSource4(src)) return v = drop(DropReason::kMartianSource), false;
-  if (p.proto == IPPROTO_TCP) {
-    if (p.l4len < sizeof(rte_tcp_hdr) || l4InSeg < sizeof(rte_tcp_hdr)) {
-      return v = drop(DropReason::kTruncatedL4), false;
+  if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
+    if (const DropReason r = detail::parsePorts(data, p, l4InSeg); r != DropReason::kCount) {
+      return v = drop(r), false;
     }
-    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
-    p.tcpHdrLen = static_cast<uint16_t>((tcp->data_off >> 4) * 4U);
-    if (p.tcpHdrLen < sizeof(rte_tcp_hdr) || p.tcpHdrLen > p.l4len || p.tcpHdrLen > l4InSeg) {
-      return v = drop(DropReason::kBadTcpOffset), false;
-    }
-    if (p.tcpHdrLen > sizeof(rte_tcp_hdr) &&
-        !toa::optionsValid(reinterpret_cast<uint8_t*>(tcp + 1),
-                           p.tcpHdrLen - sizeof(rte_tcp_hdr))) {
-      return v = drop(DropReason::kBadTcpOptions), false;
-    }
-    p.tcpFlags = tcp->tcp_flags;
-    p.key.sport = tcp->src_port;
-    p.key.dport = tcp->dst_port;
-  } else if (p.proto == IPPROTO_UDP) {
-    if (p.l4len < sizeof(rte_udp_hdr) || l4InSeg < sizeof(rte_udp_hdr)) {
-      return v = drop(DropReason::kTruncatedL4), false;
-    }
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(data + p.l4off);
-    if (rte_be_to_cpu_16(udp->dgram_len) != p.l4len) {
-      return v = drop(DropReason::kBadUdpLength), false;
-    }
-    p.key.sport = udp->src_port;
-    p.key.dport = udp->dst_port;
   } else if (p.proto == IPPROTO_ICMP) {
     if (p.l4len < 8 || l4InSeg < 8) return v = drop(DropReason::kTruncatedL4), false;
     p.isIcmp = true;

@@ -140,36 +140,13 @@ bool Worker::parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v) {
     return true;  // classified in icmp6()
   }
   if (martianSource6(ip->src_addr)) return v = drop(DropReason::kMartianSource), false;
-  if (next == IPPROTO_TCP) {
-    if (p.l4len < sizeof(rte_tcp_hdr) || l4InSeg < sizeof(rte_tcp_hdr)) {
-      return v = drop(DropReason::kTruncatedL4), false;
-    }
-    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + off);
-    p.tcpHdrLen = static_cast<uint16_t>((tcp->data_off >> 4) * 4U);
-    if (p.tcpHdrLen < sizeof(rte_tcp_hdr) || p.tcpHdrLen > p.l4len || p.tcpHdrLen > l4InSeg) {
-      return v = drop(DropReason::kBadTcpOffset), false;
-    }
-    if (p.tcpHdrLen > sizeof(rte_tcp_hdr) &&
-        !toa::optionsValid(reinterpret_cast<uint8_t*>(tcp + 1),
-                           p.tcpHdrLen - sizeof(rte_tcp_hdr))) {
-      return v = drop(DropReason::kBadTcpOptions), false;
-    }
-    p.tcpFlags = tcp->tcp_flags;
-    p.key.sport = tcp->src_port;
-    p.key.dport = tcp->dst_port;
-  } else if (next == IPPROTO_UDP) {
-    if (p.l4len < sizeof(rte_udp_hdr) || l4InSeg < sizeof(rte_udp_hdr)) {
-      return v = drop(DropReason::kTruncatedL4), false;
-    }
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(data + off);
-    if (rte_be_to_cpu_16(udp->dgram_len) != p.l4len) {
-      return v = drop(DropReason::kBadUdpLength), false;
-    }
-    if (udp->dgram_cksum == 0) return v = drop(DropReason::kBadL4Checksum), false;
-    p.key.sport = udp->src_port;
-    p.key.dport = udp->dst_port;
-  } else {
+  if (next != IPPROTO_TCP && next != IPPROTO_UDP)
     return v = drop(DropReason::kUnsupportedL4), false;
+  if (const DropReason r = detail::parsePorts(data, p, l4InSeg); r != DropReason::kCount) {
+    return v = drop(r), false;
+  }
+  if (next == IPPROTO_UDP && reinterpret_cast<rte_udp_hdr*>(data + off)->dgram_cksum == 0) {
+    return v = drop(DropReason::kBadL4Checksum), false;
   }
   const uint64_t l4Flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
   if (l4Flags == RTE_MBUF_F_RX_L4_CKSUM_BAD) return v = drop(DropReason::kBadL4Checksum), false;
@@ -235,24 +212,9 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   key.sport = qdport;
   key.dport = qsport;
   key.proto = qproto;
-  const Dir dir = toLip ? Dir::kOut : Dir::kIn;
-  if (toLip) {
-    const uint16_t owner = ownerOf(qsport, workers_);
-    if (owner != id_) return PacketVerdict{Verdict::kRedirect, {}, owner};
-  }
-  const uint32_t idx = table_.find(table_.hash(key), dir, key);
-  if (idx == SessionTable::kInvalid) {
-    const uint64_t passFlag = detail::icmpPassFlag();
-    if (toVip && workers_ > 1 && passFlag != 0) {
-      const uint32_t passed = (m->ol_flags & passFlag) != 0 ? m->hash.usr : 0;
-      if (passed + 1 < workers_) {
-        m->ol_flags |= passFlag;
-        m->hash.usr = passed + 1;
-        return PacketVerdict{Verdict::kRedirect, {}, static_cast<uint16_t>((id_ + 1) % workers_)};
-      }
-    }
-    return drop(DropReason::kIcmpNoSession);
-  }
+  PacketVerdict miss;
+  const uint32_t idx = icmpSession(m, key, toLip, miss);
+  if (idx == SessionTable::kInvalid) return miss;
   if (ip->hop_limits <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
   if ((s.flags & session::kNat64) != 0) return icmpNat64ToRs(m, p, idx);  // toVip
@@ -266,18 +228,9 @@ PacketVerdict Worker::icmp6(rte_mbuf* m, Parsed& p) {
   const uint16_t qSport = toLip ? s.cport : s.rport;
   const uint16_t qDport = toLip ? s.vport : s.lport;
 
-  // PPv2 (the only shift an IPv6 session has: the config refuses the SYN proxy on IPv6
-  // services): our segment to the RS quoted -> the client's own sequence number (icmp.cc).
   uint32_t seqOld = 0;
   uint32_t seqNew = 0;
-  if (qproto == IPPROTO_TCP && toLip && (s.flags & session::kPpv2) != 0) {
-    uint32_t seqBe;
-    std::memcpy(&seqBe, ql4 + 4, 4);
-    const uint32_t mappedBe = rte_cpu_to_be_32(ppAckToClient(rte_be_to_cpu_32(seqBe), shift_[idx]));
-    seqOld = csum::sum32(seqBe);
-    seqNew = csum::sum32(mappedBe);
-    std::memcpy(ql4 + 4, &mappedBe, 4);
-  }
+  if (qproto == IPPROTO_TCP) unshiftQuotedSeq(ql4, idx, toLip, seqOld, seqNew);
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Quoted >= ckOff + 2) {
     uint16_t ck;

@@ -1,6 +1,7 @@
 // Internals shared by the packet-path files (engine.cc, icmp.cc). Not a public interface.
 #pragma once
 
+#include <netinet/in.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
@@ -126,6 +127,39 @@ inline uint32_t pseudoSum6(const rte_ipv6_hdr* ip, uint32_t l4len, uint8_t proto
 
 // The mbuf dynamic flag that marks an ICMP error passed from worker to worker (icmp.cc).
 uint64_t icmpPassFlag();
+
+// Pass 1, both families: the TCP or UDP header at p.l4off (all of it in the first segment,
+// l4InSeg bytes there): lengths, TCP data offset and options, UDP length; sets the ports and
+// the TCP flags. kCount when the header is sound, else the drop reason.
+inline DropReason parsePorts(uint8_t* data, Parsed& p, uint32_t l4InSeg) {
+  if (p.proto == IPPROTO_TCP) {
+    if (p.l4len < sizeof(rte_tcp_hdr) || l4InSeg < sizeof(rte_tcp_hdr)) {
+      return DropReason::kTruncatedL4;
+    }
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + p.l4off);
+    p.tcpHdrLen = static_cast<uint16_t>((tcp->data_off >> 4) * 4U);
+    if (p.tcpHdrLen < sizeof(rte_tcp_hdr) || p.tcpHdrLen > p.l4len || p.tcpHdrLen > l4InSeg) {
+      return DropReason::kBadTcpOffset;
+    }
+    if (p.tcpHdrLen > sizeof(rte_tcp_hdr) &&
+        !toa::optionsValid(reinterpret_cast<uint8_t*>(tcp + 1),
+                           p.tcpHdrLen - sizeof(rte_tcp_hdr))) {
+      return DropReason::kBadTcpOptions;
+    }
+    p.tcpFlags = tcp->tcp_flags;
+    p.key.sport = tcp->src_port;
+    p.key.dport = tcp->dst_port;
+    return DropReason::kCount;
+  }
+  if (p.l4len < sizeof(rte_udp_hdr) || l4InSeg < sizeof(rte_udp_hdr)) {
+    return DropReason::kTruncatedL4;
+  }
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(data + p.l4off);
+  if (rte_be_to_cpu_16(udp->dgram_len) != p.l4len) return DropReason::kBadUdpLength;
+  p.key.sport = udp->src_port;
+  p.key.dport = udp->dst_port;
+  return DropReason::kCount;
+}
 
 // Sequence numbers: wrap-safe comparisons (RFC 793 arithmetic mod 2^32).
 inline bool seqAfter(uint32_t a, uint32_t b) {

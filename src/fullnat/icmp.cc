@@ -52,6 +52,51 @@ uint64_t icmpPassFlag() {
 
 }  // namespace detail
 
+uint32_t Worker::icmpSession(rte_mbuf* m, const session::FlowKey& key, bool toLip,
+                             PacketVerdict& miss) {
+  // key.dport is the quoted packet's source port: toward a LIP, our LPORT, which names the
+  // worker that owns the session.
+  if (toLip) {
+    const uint16_t owner = ownerOf(key.dport, workers_);
+    if (owner != id_) {
+      miss = PacketVerdict{Verdict::kRedirect, {}, owner};
+      return SessionTable::kInvalid;
+    }
+  }
+  const uint32_t idx = table_.find(table_.hash(key), toLip ? Dir::kOut : Dir::kIn, key);
+  if (idx != SessionTable::kInvalid) return idx;
+  const uint64_t passFlag = detail::icmpPassFlag();
+  if (!toLip && workers_ > 1 && passFlag != 0) {
+    const uint32_t passed = (m->ol_flags & passFlag) != 0 ? m->hash.usr : 0;
+    if (passed + 1 < workers_) {
+      m->ol_flags |= passFlag;
+      m->hash.usr = passed + 1;
+      miss = PacketVerdict{Verdict::kRedirect, {}, static_cast<uint16_t>((id_ + 1) % workers_)};
+      return SessionTable::kInvalid;
+    }
+  }
+  miss = drop(DropReason::kIcmpNoSession);
+  return SessionTable::kInvalid;
+}
+
+void Worker::unshiftQuotedSeq(uint8_t* ql4, uint32_t idx, bool toLip, uint32_t& sumOld,
+                              uint32_t& sumNew) {
+  const session::Session& s = table_.at(idx);
+  if ((s.flags & session::kShifted) == 0) return;
+  const ShiftState& st = shift_[idx];
+  uint32_t seqBe;
+  std::memcpy(&seqBe, ql4 + 4, 4);
+  const uint32_t seq = rte_be_to_cpu_32(seqBe);
+  // toLip: our segment to the RS (client bytes, PPv2 header counted) -> the client's own;
+  // toVip: our segment to the client (RS bytes + outDelta) -> the RS's own.
+  const uint32_t mapped = toLip ? ((s.flags & session::kPpv2) != 0 ? ppAckToClient(seq, st) : seq)
+                                : ((s.flags & session::kSynProxy) != 0 ? seq - st.outDelta : seq);
+  const uint32_t mappedBe = rte_cpu_to_be_32(mapped);
+  sumOld = csum::sum32(seqBe);
+  sumNew = csum::sum32(mappedBe);
+  std::memcpy(ql4 + 4, &mappedBe, 4);
+}
+
 PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
@@ -87,24 +132,9 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   // The quoted packet went the other way: look its reply direction up.
   session::FlowKey key{Addr::fromV4Raw(load32(&qip->dst_addr)),
                        Addr::fromV4Raw(load32(&qip->src_addr)), qdport, qsport, qproto};
-  const Dir dir = toLip ? Dir::kOut : Dir::kIn;
-  if (toLip) {
-    const uint16_t owner = ownerOf(qsport, workers_);
-    if (owner != id_) return PacketVerdict{Verdict::kRedirect, {}, owner};
-  }
-  const uint32_t idx = table_.find(table_.hash(key), dir, key);
-  if (idx == SessionTable::kInvalid) {
-    const uint64_t passFlag = detail::icmpPassFlag();
-    if (toVip && workers_ > 1 && passFlag != 0) {
-      const uint32_t passed = (m->ol_flags & passFlag) != 0 ? m->hash.usr : 0;
-      if (passed + 1 < workers_) {
-        m->ol_flags |= passFlag;
-        m->hash.usr = passed + 1;
-        return PacketVerdict{Verdict::kRedirect, {}, static_cast<uint16_t>((id_ + 1) % workers_)};
-      }
-    }
-    return drop(DropReason::kIcmpNoSession);
-  }
+  PacketVerdict miss;
+  const uint32_t idx = icmpSession(m, key, toLip, miss);
+  if (idx == SessionTable::kInvalid) return miss;
   if (ip->time_to_live <= 1) return drop(DropReason::kTtlExceeded);
   const session::Session& s = table_.at(idx);
   if ((s.flags & session::kNat64) != 0) return icmpNat64ToClient(m, p, idx);  // toLip
@@ -137,20 +167,7 @@ PacketVerdict Worker::icmp(rte_mbuf* m, Parsed& p) {
   // sequence number outside snd_una..snd_nxt) and path-MTU discovery stalls.
   uint32_t seqOld = 0;
   uint32_t seqNew = 0;
-  if (qproto == IPPROTO_TCP && (s.flags & session::kShifted) != 0) {
-    const ShiftState& st = shift_[idx];
-    uint32_t seqBe;
-    std::memcpy(&seqBe, ql4 + 4, 4);
-    const uint32_t seq = rte_be_to_cpu_32(seqBe);
-    // toLip: our segment to the RS (client bytes, PPv2 header counted) -> the client's own;
-    // toVip: our segment to the client (RS bytes + outDelta) -> the RS's own.
-    const uint32_t mapped = toLip ? ((s.flags & session::kPpv2) != 0 ? ppAckToClient(seq, st) : seq)
-                                  : ((s.flags & session::kSynProxy) != 0 ? seq - st.outDelta : seq);
-    const uint32_t mappedBe = rte_cpu_to_be_32(mapped);
-    seqOld = csum::sum32(seqBe);
-    seqNew = csum::sum32(mappedBe);
-    std::memcpy(ql4 + 4, &mappedBe, 4);
-  }
+  if (qproto == IPPROTO_TCP) unshiftQuotedSeq(ql4, idx, toLip, seqOld, seqNew);
   // Quoted L4 checksum, when the quote holds it (UDP: bytes 6-7, TCP: 16-17).
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Quoted >= ckOff + 2) {

@@ -137,14 +137,7 @@ PacketVerdict Worker::icmpNat64ToClient(rte_mbuf* m, Parsed& p, uint32_t idx) {
   std::memcpy(&qdport, ql4 + 2, 2);
   uint32_t seqOld = 0;
   uint32_t seqNew = 0;
-  if (qproto == IPPROTO_TCP && (s.flags & session::kPpv2) != 0) {
-    uint32_t seqBe;
-    std::memcpy(&seqBe, ql4 + 4, 4);
-    const uint32_t mappedBe = rte_cpu_to_be_32(ppAckToClient(rte_be_to_cpu_32(seqBe), shift_[idx]));
-    seqOld = csum::sum32(seqBe);
-    seqNew = csum::sum32(mappedBe);
-    std::memcpy(ql4 + 4, &mappedBe, 4);
-  }
+  if (qproto == IPPROTO_TCP) unshiftQuotedSeq(ql4, idx, /*toLip=*/true, seqOld, seqNew);
   const unsigned ckOff = qproto == IPPROTO_UDP ? 6 : 16;
   if (ql4Len >= ckOff + 2) {
     uint16_t ck;

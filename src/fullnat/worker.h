@@ -199,6 +199,12 @@ class Worker {
   PacketVerdict newSession(Parsed& p, uint64_t nowMs);
   PacketVerdict icmp(rte_mbuf* m, Parsed& p);
   PacketVerdict icmp6(rte_mbuf* m, Parsed& p);  // engine6.cc
+  // Both families' ICMP errors (icmp.cc): the session the quoted packet belongs to (`key`, its
+  // reply direction), or kInvalid with `miss` set (redirect to the owner or the next worker,
+  // or icmp_no_session); and the quoted TCP sequence number of a shifted session back into
+  // the receiving endpoint's space (sums of the old and new words for the checksum update).
+  uint32_t icmpSession(rte_mbuf* m, const session::FlowKey& key, bool toLip, PacketVerdict& miss);
+  void unshiftQuotedSeq(uint8_t* ql4, uint32_t idx, bool toLip, uint32_t& sumOld, uint32_t& sumNew);
   // NAT64 (engine6.cc): the IPv6 header becomes IPv4 toward the RS, and back toward the client
   // (false: no headroom for the longer header).
   void nat64ToRs(rte_mbuf* m, Parsed& p, const session::Session& s);
