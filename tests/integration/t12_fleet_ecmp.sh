@@ -5,7 +5,7 @@
 #     own address on that link;
 #   - 200 new connections (25 from each of 8 client addresses, each from a new port) all succeed
 #     and land on both nodes (the real servers see both nodes' LIPs);
-#   - both nodes report their peers established and the VIP announced.
+#   - both nodes report their peers established and the VIPs announced (IPv4 and IPv6).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck source=tests/integration/fleet.sh
@@ -46,10 +46,13 @@ b = json.loads(sys.argv[1])["bgp"]
 i = sys.argv[2]
 assert b["gobgpd"]["running"] and b["gobgpd"]["starts"] == 1, b["gobgpd"]
 peers = {p["address"]: p["established"] for p in b["peers"]}
-assert peers == {f"10.1.{i}.1": True, f"10.2.{i}.1": True}, peers
-assert [v["state"] for v in b["vips"]] == ["announced"], b["vips"]
+# Dual stack (config/lab): an IPv4 and an IPv6 session per uplink, both VIPs, both LIP prefixes.
+assert peers == {f"10.1.{i}.1": True, f"10.2.{i}.1": True, f"fd00:1:{i}::1": True,
+                 f"fd00:2:{i}::1": True}, peers
+assert [v["state"] for v in b["vips"]] == ["announced", "announced"], b["vips"]
 prefixes = sorted(p["prefix"] for p in b["announced"])
-assert prefixes == ["10.100.0.10/32", f"10.200.{i}.0/28"], prefixes
+assert prefixes == ["10.100.0.10/32", f"10.200.{i}.0/28", "fd00:100::10/128",
+                    f"fd00:200:{i}::/124"], prefixes
 PYEOF
 done
 pass
