@@ -13,9 +13,12 @@ TORS=(10.11.1.2 10.11.2.2)
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# nexthops NS PREFIX: the kernel's next hops for exactly PREFIX in alb-NS, sorted, one line.
+# nexthops NS PREFIX: the kernel's next hops for exactly PREFIX (IPv4 or IPv6) in alb-NS,
+# sorted, one line.
 nexthops() {
-  { ip -n "alb-$1" route show "$2" 2>/dev/null || true; } | { grep -o 'via [0-9.]*' || true; } |
+  local family=-4 re='via [0-9.]*'
+  [[ $2 == *:* ]] && family=-6 re='via [0-9a-f:]*'
+  { ip -n "alb-$1" "$family" route show "$2" 2>/dev/null || true; } | { grep -o "$re" || true; } |
     awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -29,6 +32,8 @@ wait_nh() {
   while true; do
     got=$(nexthops "$ns" "$prefix")
     [[ $got == "$want" ]] && break
+    # "*N": any N next hops (the spine's IPv6 ones are link-local addresses).
+    [[ $want == "*"* && $(wc -w <<<"$got") == "${want#\*}" ]] && break
     if (($(now_ms) - t0 > limit * 1000)); then
       fail "alb-$ns $prefix: next hops '${got:-none}' after ${limit}s, want '${want:-none}'"
     fi

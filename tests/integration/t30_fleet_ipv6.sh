@@ -16,32 +16,6 @@ source "$(dirname "$0")/fleet.sh"
 
 VIP6=fd00:100::10
 
-# nexthops6 NS PREFIX: the kernel's IPv6 next hops for exactly PREFIX in alb-NS, sorted.
-nexthops6() {
-  { ip -n "alb-$1" -6 route show "$2" 2>/dev/null || true; } | { grep -o 'via [0-9a-f:]*' || true; } |
-    awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//'
-}
-# wait_nh6 LIMIT_S NS PREFIX WANT...: as wait_nh (fleet.sh), for IPv6; "*2" instead of a list
-# waits for any two next hops (the spine's are link-local).
-wait_nh6() {
-  local limit=$1 ns=$2 prefix=$3 t0 got want
-  shift 3
-  want=$(printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//')
-  t0=$(now_ms)
-  while true; do
-    got=$(nexthops6 "$ns" "$prefix")
-    if [[ $want == "*2" ]]; then
-      [[ $(wc -w <<<"$got") == 2 ]] && break
-    elif [[ $got == "$want" ]]; then
-      break
-    fi
-    (($(now_ms) - t0 > limit * 1000)) &&
-      fail "alb-$ns $prefix: IPv6 next hops '${got:-none}' after ${limit}s, want '${want:-none}'"
-    sleep 0.05
-  done
-  echo $(($(now_ms) - t0))
-}
-
 # curl6 N: N new connections to the IPv6 VIP; prints "ok node1 node2" (the RS access logs'
 # new lines name the carrying node's LIP6 prefix).
 curl6() {
@@ -59,13 +33,13 @@ curl6() {
 }
 
 fleet_begin
-ms=$(wait_nh6 60 t1 "$VIP6/128" fd00:1:1::2 fd00:1:2::2)
-wait_nh6 30 t2 "$VIP6/128" fd00:2:1::2 fd00:2:2::2 >/dev/null
-wait_nh6 30 sp "$VIP6/128" "*2" >/dev/null
-wait_nh6 30 t1 fd00:200:1::/124 fd00:1:1::2 >/dev/null
-wait_nh6 30 t2 fd00:200:2::/124 fd00:2:2::2 >/dev/null
-wait_nh6 30 sp fd00:200:1::/124 "*2" >/dev/null
-wait_nh6 30 sp fd00:200:2::/124 "*2" >/dev/null
+ms=$(wait_nh 60 t1 "$VIP6/128" fd00:1:1::2 fd00:1:2::2)
+wait_nh 30 t2 "$VIP6/128" fd00:2:1::2 fd00:2:2::2 >/dev/null
+wait_nh 30 sp "$VIP6/128" "*2" >/dev/null
+wait_nh 30 t1 fd00:200:1::/124 fd00:1:1::2 >/dev/null
+wait_nh 30 t2 fd00:200:2::/124 fd00:2:2::2 >/dev/null
+wait_nh 30 sp fd00:200:1::/124 "*2" >/dev/null
+wait_nh 30 sp fd00:200:2::/124 "*2" >/dev/null
 log "IPv6: both ToRs route $VIP6 over both nodes, the spine over both ToRs ($ms ms after the IPv4 fleet)"
 
 # Until the IPv6 VIP answers through the fabric (health checks of the IPv6 RS, then rise).
@@ -84,16 +58,16 @@ t0=$(now_ms)
 kill -KILL "$(node_pid 1)"
 wait_nh $HOLD t1 "$VIP32" 10.1.2.2 >/dev/null
 v4_t1=$(($(now_ms) - t0))
-wait_nh6 $HOLD t1 "$VIP6/128" fd00:1:2::2 >/dev/null
+wait_nh $HOLD t1 "$VIP6/128" fd00:1:2::2 >/dev/null
 v6_t1=$(($(now_ms) - t0))
 wait_nh $HOLD t2 "$VIP32" 10.2.2.2 >/dev/null
 v4_t2=$(($(now_ms) - t0))
-wait_nh6 $HOLD t2 "$VIP6/128" fd00:2:2::2 >/dev/null
+wait_nh $HOLD t2 "$VIP6/128" fd00:2:2::2 >/dev/null
 v6_t2=$(($(now_ms) - t0))
 log "kill -9 node 1: IPv4 VIP left tor1/tor2 by $v4_t1/$v4_t2 ms, IPv6 VIP by $v6_t1/$v6_t2 ms"
 ((v6_t2 < HOLD * 1000 - 3000)) ||
   fail "the ToRs dropped node 1's IPv6 route only after $v6_t2 ms: its IPv6 sessions did not close"
-wait_nh6 10 t1 fd00:200:1::/124 >/dev/null
+wait_nh 10 t1 fd00:200:1::/124 >/dev/null
 read -r ok n1 n2 <<<"$(curl6 24)"
 log "after the kill: curl -6 $ok/24 answered, node 2 carried $n2"
 assert_eq "$ok" 24 "IPv6 connections after node 1 died"
