@@ -12,6 +12,13 @@
 
 namespace anylb {
 
+namespace {
+// A service as ipvsadm names it: "10.100.0.10:80/tcp", "[fd00:100::10]:80/tcp".
+std::string serviceKey(const config::Service& svc) {
+  return fmt::format("{}/{}", Endpoint{svc.vip, svc.port}.str(), config::toString(svc.protocol));
+}
+}  // namespace
+
 // The config validator bounds what the dataplane holds in fixed arrays by its own copies of
 // the limits (the config library sits below the dataplane); they must stay the same numbers.
 static_assert(config::kMaxDpdkPorts == dataplane::kMaxPorts);
@@ -97,9 +104,7 @@ std::vector<health::Target> Node::targets() const {
     const auto& rs = svc.realServers[ref.rs];
     health::Target t;
     t.rsId = rsId;
-    t.service = svc.name.empty() ? fmt::format("{}:{}/{}", svc.vip.str(), svc.port,
-                                               config::toString(svc.protocol))
-                                 : svc.name;
+    t.service = svc.name.empty() ? serviceKey(svc) : svc.name;
     t.address = rs.address;
     t.port = rs.port;
     t.check = rs.check;
@@ -209,12 +214,11 @@ nlohmann::json Node::statsJson() const {
            {"probes", ps.probes},
            {"probe_failures", ps.failures}});
     }
-    services.push_back(
-        {{"vip", fmt::format("{}:{}/{}", svc.vip.str(), svc.port, config::toString(svc.protocol))},
-         {"healthy", h.healthy},
-         {"total", h.total},
-         {"min_healthy", h.minHealthy},
-         {"real_servers", std::move(rsList)}});
+    services.push_back({{"vip", serviceKey(svc)},
+                        {"healthy", h.healthy},
+                        {"total", h.total},
+                        {"min_healthy", h.minHealthy},
+                        {"real_servers", std::move(rsList)}});
   }
   st["services"] = std::move(services);
   if (health_) {

@@ -71,6 +71,13 @@ wait6 80
 wait6 81
 wait6 8080
 
+# Services are named as ipvsadm names them: an IPv6 VIP in brackets.
+s=$(anylb_stats 1) || fail "no stats from anylbd"
+vips=$("$PY" -c 'import json,sys; print(" ".join(v["vip"] for v in json.loads(sys.argv[1])["services"]))' "$s")
+for want in "[$VIP6]:80/tcp" "[$VIP6]:81/tcp" "[$VIP6]:8080/tcp"; do
+  [[ " $vips " == *" $want "* ]] || fail "stats services: '$want' not in '$vips'"
+done
+
 # --- 1. TOA with IPv6 clients, over IPv6 and over NAT64 (IPv4)
 cap_pid=()
 for k in 1 2 3; do
