@@ -110,7 +110,7 @@ PacketVerdict Worker::icmpNat64ToClient(rte_mbuf* m, Parsed& p, uint32_t idx) {
     if (mtu < kIpv6MinMtu) mtu = kIpv6MinMtu;
   }
   // Header bytes read before they are overwritten.
-  const uint8_t hops = static_cast<uint8_t>(ip->time_to_live - 1);  // icmp() checked > 1
+  const auto hops = static_cast<uint8_t>(ip->time_to_live - 1);  // icmp() checked > 1
   const uint8_t qtos = qip->type_of_service;
   const uint8_t qttl = qip->time_to_live;
   const uint8_t qproto = qip->next_proto_id;
@@ -207,7 +207,7 @@ PacketVerdict Worker::icmpNat64ToRs(rte_mbuf* m, Parsed& p, uint32_t idx) {
     const uint32_t m4 = mtu6 > 68 + 20 ? mtu6 - 20 : 68;
     mtu4 = static_cast<uint16_t>(m4 > 0xFFFF ? 0xFFFF : m4);
   }
-  const uint8_t hops = static_cast<uint8_t>(ip6->hop_limits - 1);  // icmp6() checked > 1
+  const auto hops = static_cast<uint8_t>(ip6->hop_limits - 1);  // icmp6() checked > 1
   const auto qtos = static_cast<uint8_t>(rte_be_to_cpu_32(qip6->vtc_flow) >> 20);
   const uint8_t qhops = qip6->hop_limits;
   const uint8_t qproto = qip6->proto;
