@@ -53,7 +53,6 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
   s->timeouts_.udpMs = ms(t.udp);
 
   for (const auto& p : cfg.localAddresses) {
-    s->lipPrefixes_.push_back(p);
     if (p.addr.isV4()) {
       const uint32_t mask = p.len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - p.len));
       s->lipNets4_.emplace_back(toAddr(p.network()).v4Raw(), mask);
@@ -156,16 +155,6 @@ int32_t Snapshot::findService(uint8_t proto, const Addr& vip, uint16_t portBe) c
 
 bool Snapshot::isVip(const Addr& a) const {
   return std::find(vips_.begin(), vips_.end(), a) != vips_.end();
-}
-
-bool Snapshot::isLip(const Addr& a) const {
-  for (const auto& p : lipPrefixes_) {
-    IpAddr ip;
-    ip.family = p.addr.family;
-    std::memcpy(ip.bytes.data(), a.b, 16);
-    if (p.contains(ip)) return true;
-  }
-  return false;
 }
 
 Snapshot::Net6 Snapshot::net6(const Addr& a, unsigned len) {

@@ -89,7 +89,6 @@ class Snapshot {
     }
   }
   [[nodiscard]] bool isVip(const Addr& a) const;
-  [[nodiscard]] bool isLip(const Addr& a) const;
   // Fast path for IPv4 (raw, network order).
   [[nodiscard]] bool isLip4(uint32_t raw) const {
     for (const auto& [net, mask] : lipNets4_) {
@@ -135,7 +134,6 @@ class Snapshot {
   std::vector<ServiceFwd> services_;
   std::vector<int32_t> serviceIndex_;  // open addressing, power-of-two size, -1 empty
   std::vector<Addr> vips_;
-  std::vector<Prefix> lipPrefixes_;
   std::vector<std::pair<uint32_t, uint32_t>> lipNets4_;  // (network, mask), raw network order
   struct Net6 {
     uint64_t net[2];  // memcpy order of the address bytes, host bits zero
