@@ -88,7 +88,13 @@ class SessionTable {
   // this to know its lookups may be stale.
   [[nodiscard]] uint64_t changes() const { return changes_; }
 
-  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & bucketMask_]); }
+  // The bucket a hash lives in (Lemire's multiply-shift onto any bucket count: the hash's
+  // high bits choose it; the whole hash is the signature), and the next one when probing.
+  [[nodiscard]] uint32_t home(uint32_t hash) const {
+    return static_cast<uint32_t>((uint64_t{hash} * bucketCount_) >> 32);
+  }
+  [[nodiscard]] uint32_t next(uint32_t b) const { return b + 1 == bucketCount_ ? 0 : b + 1; }
+  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[home(hash)]); }
   // First index slot whose signature matches (a candidate to prefetch and verify), or kInvalid.
   [[nodiscard]] uint32_t find(uint32_t hash, Dir dir, const FlowKey& key) const;
 
@@ -98,7 +104,7 @@ class SessionTable {
   // candidate was a false match or the entry may sit in a later bucket (kProbe).
   static constexpr uint32_t kProbe = UINT32_MAX - 1;
   [[nodiscard]] uint32_t candidate(uint32_t hash, Dir dir) const {
-    const Bucket& bk = buckets_[hash & bucketMask_];
+    const Bucket& bk = buckets_[home(hash)];
     for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
       const uint32_t e = bk.entry[i];
       if (bk.sig[i] == hash && e != kEmpty && (e & 1U) == static_cast<uint32_t>(dir)) {
@@ -155,7 +161,7 @@ class SessionTable {
   // only (flush): it walks the whole index.
   template <typename Fn>
   void forEach(Fn&& fn) {
-    for (uint32_t b = 0; b <= bucketMask_; ++b) {
+    for (uint32_t b = 0; b < bucketCount_; ++b) {
       for (const uint32_t e : buckets_[b].entry) {
         if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
       }
@@ -185,16 +191,16 @@ class SessionTable {
   // through the whole walk is visited exactly once; one inserted or removed meanwhile may or
   // may not be.
   static constexpr uint32_t kWalkDone = UINT32_MAX;
-  [[nodiscard]] uint32_t bucketCount() const { return bucketMask_ + 1; }
+  [[nodiscard]] uint32_t bucketCount() const { return bucketCount_; }
   template <typename Fn>
   uint32_t forEachStep(uint32_t cursor, uint32_t buckets, Fn&& fn) const {
-    const uint64_t end = std::min<uint64_t>(uint64_t{cursor} + buckets, uint64_t{bucketMask_} + 1);
+    const uint64_t end = std::min<uint64_t>(uint64_t{cursor} + buckets, bucketCount_);
     for (uint64_t b = cursor; b < end; ++b) {
       for (const uint32_t e : buckets_[b].entry) {
         if (e != kEmpty && (e & 1U) == static_cast<uint32_t>(Dir::kIn)) fn(e >> 1);
       }
     }
-    return end > bucketMask_ ? kWalkDone : static_cast<uint32_t>(end);
+    return end >= bucketCount_ ? kWalkDone : static_cast<uint32_t>(end);
   }
 
  private:
@@ -224,7 +230,7 @@ class SessionTable {
   KeyedHash hasher_;
   uint32_t capacity_;
   uint32_t freeCount_;
-  uint32_t bucketMask_;
+  uint32_t bucketCount_;
   HugeArray<Session> pool_;
   HugeArray<Bucket> buckets_;
   std::unique_ptr<uint32_t[]> freeList_;

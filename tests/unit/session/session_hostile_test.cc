@@ -146,7 +146,7 @@ unsigned worstBucket(const SessionTable& t, const std::vector<std::pair<uint32_t
   unsigned worst = 0;
   for (const auto& [src, sport] : cl) {
     const FlowKey k{Addr::fromV4Raw(src), v4(0x0A64000A), sport, 80, 6};
-    worst = std::max(worst, ++perBucket[t.hash(k) & (t.bucketCount() - 1)]);
+    worst = std::max(worst, ++perBucket[t.home(t.hash(k))]);
   }
   return worst;
 }

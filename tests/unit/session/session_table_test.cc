@@ -24,14 +24,15 @@ TEST(SessionTable, Hash4MatchesTheGenericHashForIpv4) {
   EXPECT_EQ(t.hash(k), t.hash4(k.src.v4Raw(), k.dst.v4Raw(), k.sport, k.dport, k.proto));
 }
 
-TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
+// Overflow from a home bucket, and (lastBucket) from the last bucket round to the first.
+void overflowHomeBucket(bool lastBucket) {
   SessionTable t(64);
   // Pick clients whose inbound keys share one home bucket, more than its 7 slots hold.
   std::vector<std::pair<uint32_t, uint32_t>> same;  // (client, session index)
-  uint32_t home = UINT32_MAX;
+  uint32_t home = lastBucket ? t.bucketCount() - 1 : UINT32_MAX;
   for (uint32_t c = 1; same.size() < 10 && c < 1'000'000; ++c) {
     const FlowKey k{v4(c), v4(0x0A64000A), 1234, 80, 6};
-    const uint32_t b = t.hash(k) & 31;  // 64 sessions -> 32 buckets
+    const uint32_t b = t.home(t.hash(k));
     if (home == UINT32_MAX) home = b;
     if (b != home) continue;
     const uint32_t idx = add(t, c, 1234, static_cast<uint16_t>(2000 + same.size()));
@@ -55,6 +56,27 @@ TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
   const FlowKey gone{v4(same[0].first), v4(0x0A64000A), 1234, 80, 6};
   EXPECT_EQ(t.candidate(t.hash(gone), Dir::kIn), SessionTable::kInvalid);
   EXPECT_EQ(t.size(), 0U);
+  EXPECT_EQ(t.checkInvariants(), "");
+}
+
+TEST(SessionTable, EntriesThatOverflowTheirHomeBucketAreStillFound) {
+  overflowHomeBucket(false);
+}
+
+TEST(SessionTable, OverflowFromTheLastBucketWrapsToTheFirst) {
+  overflowHomeBucket(true);
+}
+
+// The index holds two entries per session at <= 60% slot load and no more: a bucket count
+// rounded up to a power of two nearly doubled it at some capacities (10 M sessions: 512 MiB
+// of index instead of 290 MiB). 600,000 sessions need 285,715 buckets; rounding made 524,288.
+TEST(SessionTable, IndexIsSizedToTheCapacityNotToAPowerOfTwo) {
+  const SessionTable t(600'000);
+  EXPECT_EQ(t.bucketCount(), 285'715U);
+  EXPECT_LE(t.bytesPerSession(), 128U + 4U + 31U);
+  // Every home bucket is used: the multiply-shift reaches the last one.
+  EXPECT_EQ(t.home(UINT32_MAX), t.bucketCount() - 1);
+  EXPECT_EQ(t.home(0), 0U);
 }
 
 TEST(SessionTable, DuplicateKeysAreRefusedAndFullPoolsRefuseMore) {
