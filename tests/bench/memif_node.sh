@@ -8,7 +8,8 @@
 #   memif_node.sh BUILD_DIR smoke-no-toa     against anylbd with toa = false: passes only if the
 #                                            generator reports every SYN-ACK's MSS unclamped
 #   memif_node.sh BUILD_DIR bench OUT.json   10 k, 1 M and 4 M sessions (make bench; ~7 min;
-#                                            MEMIF_SIZES="10000" for fewer)
+#                                            MEMIF_SIZES="10000" for fewer), then anylbd's RSS
+#                                            with 10 M sessions of capacity
 #
 # Cores (this machine has 2): anylbd's worker lcore on CPU 0, busy polling
 # (idle_sleep_max_us = 0 in bench mode); the generator on CPU 1, shared with anylbd's control
@@ -212,6 +213,11 @@ case $mode in
       run "$n" $((n + 2097152)) 0 --est-seconds 5 --cps-seconds 5 --mix-seconds 5 \
         >>"$dir/all.jsonl" || echo "memif node: the $n-session run failed" >&2
     done
+    # The node's resident memory with 10 M sessions of capacity (a few in use): the table at
+    # rest; session_memory (make bench) measures what filling it adds.
+    echo "memif node: 10 M sessions of capacity" >&2
+    run 1000 10000000 0 --est-seconds 0.5 --cps-seconds 0 --mix-seconds 0 \
+      >>"$dir/all.jsonl" || echo "memif node: the 10 M capacity run failed" >&2
     python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))' \
       "$dir/all.jsonl" >"$out"
     ;;
