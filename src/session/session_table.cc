@@ -24,7 +24,7 @@ SessionTable::SessionTable(uint32_t capacity, const KeyedHash& hasher)
       // 290 MiB at 10 M sessions); home() maps a hash onto it with a multiply.
       bucketCount_(static_cast<uint32_t>(std::max<uint64_t>(
           2, (uint64_t{capacity} * 2 * 10 / 6 + kSlotsPerBucket - 1) / kSlotsPerBucket))),
-      pool_(hugeArray<Session>(capacity)),
+      pool_(hugeArray<Session>(capacity, Prefault::kYes)),
       buckets_(hugeArray<Bucket>(bucketCount_)),
       freeList_(new uint32_t[capacity]),
       wheel_(new uint32_t[kWheelSlots]) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <vector>
 
 #include "session_test_util.h"
@@ -77,6 +80,21 @@ TEST(SessionTable, IndexIsSizedToTheCapacityNotToAPowerOfTwo) {
   // Every home bucket is used: the multiply-shift reaches the last one.
   EXPECT_EQ(t.home(UINT32_MAX), t.bucketCount() - 1);
   EXPECT_EQ(t.home(0), 0U);
+}
+
+// The pool is faulted in when the table is built, not by the packet that takes its first
+// session of a page: a first touch in the packet loop zeroed a 2 MiB huge page there (9% of a
+// worker's time while a memif benchmark opened connections, docs/performance.md).
+TEST(SessionTable, ThePoolIsResidentFromTheStart) {
+  const SessionTable t(100'000);
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  auto* base = const_cast<Session*>(&t.at(0));
+  const size_t bytes = t.capacity() * sizeof(Session);
+  std::vector<unsigned char> resident((bytes + page - 1) / page);
+  ASSERT_EQ(mincore(base, bytes, resident.data()), 0);
+  size_t missing = 0;
+  for (const unsigned char r : resident) missing += (r & 1U) == 0 ? 1 : 0;
+  EXPECT_EQ(missing, 0U) << "of " << resident.size() << " pages";
 }
 
 TEST(SessionTable, DuplicateKeysAreRefusedAndFullPoolsRefuseMore) {
