@@ -105,6 +105,9 @@ struct SessionFilter {
 class Worker {
  public:
   static constexpr uint16_t kMaxBurst = 64;
+  // Packets between reading a session's index candidate (and prefetching it) and translating
+  // it (engine.cc, processBurst).
+  static constexpr uint16_t kLookAhead = 8;
 
   Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
   // Gives back the mbufs it holds (SYN-proxied first segments, generated packets not taken).
