@@ -167,6 +167,20 @@ TEST_F(Edge, PacketsForTheNodeGoToTheKernel) {
   EXPECT_EQ(worker_->sessions().size(), 0U);
 }
 
+// eBGP and BFD single-hop arrive with TTL 1 (or 255): the node's own traffic is the kernel's
+// whatever its TTL, while a TTL-1 packet for a VIP is dropped (ttl_1 below). Both go through
+// the session lookup first (the service is looked up only on a miss).
+TEST_F(Edge, NodeTrafficWithTtlOneStillGoesToTheKernel) {
+  auto bgp = fromClient(kAck, {}, {1}, 50000, 179);
+  bgp.dst = "10.1.0.2";
+  bgp.ttl = 1;
+  EXPECT_EQ(run(frame(bgp)).v.verdict, Verdict::kToKernel);
+  auto vip = fromClient(kSyn, kMss);
+  vip.ttl = 1;
+  EXPECT_EQ(run(frame(vip)).v.reason, DropReason::kTtlExceeded);
+  EXPECT_EQ(worker_->sessions().size(), 0U);
+}
+
 // --- malformed input: dropped with its reason, and nothing else changes
 
 void fixIpChecksum(std::vector<uint8_t>& f) {
