@@ -283,9 +283,11 @@ class Generator {
   }
 
   // Open loop: established data both ways (alternately) at `pps` frames per second for `ms`,
-  // paced by the TSC: when the loop falls behind (a slow poll, a full TX ring) it catches up in
-  // bursts of at most kBurst, so the frames offered in the step are pps * ms unless the
-  // generator itself cannot keep up (then the step's sent count says so). Then drains for
+  // paced by the TSC in bursts of kBurst frames, one every kBurst / pps seconds (what a NIC's
+  // interrupt moderation hands its driver at a time; sent one by one, every frame would wake
+  // the node's NAPI thread on its own). When the loop falls behind (a slow poll, a full TX
+  // ring) it catches up a burst per loop, so the frames offered in the step are pps * ms unless
+  // the generator itself cannot keep up (then the step's sent count says so). Then drains for
   // drainMs: what is not back by then is lost.
   void rateTraffic(uint64_t ms, double pps, uint64_t drainMs) {
     const auto n = static_cast<uint32_t>(est_.s.size());
@@ -295,7 +297,8 @@ class Generator {
     const double perCycle = pps / static_cast<double>(hz_);
     uint64_t offered = 0;
     for (uint64_t now = t0; now < end; now = rte_rdtsc()) {
-      const auto due = static_cast<uint64_t>(static_cast<double>(now - t0) * perCycle);
+      auto due = static_cast<uint64_t>(static_cast<double>(now - t0) * perCycle);
+      if (due < offered + kBurst) due = offered;  // not a whole burst due yet
       for (uint32_t b = 0; b < kBurst && offered < due && txRoom() > kBurst; ++b, ++offered) {
         const uint32_t i = walk_;
         walk_ = walk_ + stride >= n ? walk_ + stride - n : walk_ + stride;

@@ -11,7 +11,8 @@
 #   xdp_vs_kernel.sh BUILD_DIR smoke-no-snat  hostile twin: the kernel without its SNAT rule;
 #                                           passes only if the generator catches it
 #
-# Environment: XVK_RATES (frames/s, comma-separated), XVK_STEP_SECONDS, XVK_SESSIONS.
+# Environment: XVK_RATES (frames/s, comma-separated), XVK_STEP_SECONDS, XVK_SESSIONS; for work
+# on the method: XVK_CASES ("anylb", "kernel"), XVK_RAW_DIR, XVK_GEN_PMD, XVK_NICE, XVK_DEBUG.
 #
 # Cores (the machine has 2): everything of the node on CPU 0 -- anylbd's worker lcore (busy
 # polling) and the threaded NAPI kthread of the node's veth, napi/<node veth>-N, which runs
@@ -52,6 +53,16 @@ nftgen=$repo/tools/lab.d/kernel-lb-nft.py
 for b in "$anylbd" "$ctl" "$gen"; do [[ -x $b ]] || { echo "xdp_vs_kernel: $b not built" >&2; exit 2; }; done
 command -v nft >/dev/null || { echo "xdp_vs_kernel: nft missing; skipped"; exit 77; }
 
+# The busy pollers' (anylbd, memif_gen) niceness, and that of the autogroup of their own session
+# (setsid) each runs in: with autogroups, nice alone weighs only inside one's session.
+prio=${XVK_NICE:--20}
+# The generator's port: af_xdp (default; see the header) or af_packet (XVK_GEN_PMD=af_packet, for
+# comparison).
+case ${XVK_GEN_PMD:-af_xdp} in
+  af_xdp) genvdev="--vdev=net_af_xdp0,iface=xg$$,start_queue=0,queue_count=1" ;;
+  af_packet) genvdev="--vdev=net_af_packet0,iface=xg$$,qpairs=1" ;;
+  *) echo "xdp_vs_kernel: XVK_GEN_PMD must be af_xdp or af_packet" >&2; exit 2 ;;
+esac
 tag=xvk$$
 gns=anylb-xg$$
 nns=anylb-xn$$
@@ -116,7 +127,7 @@ idle_sleep_max_us = 0
 
 [[dataplane.port]]
 name = "up0"
-device = "net_af_xdp0,iface=$nif,start_queue=0,queue_count=1"
+device = "net_af_xdp0,iface=$nif,start_queue=0,queue_count=1,busy_budget=0"
 
 [[uplink]]
 name = "xdp0"
@@ -167,7 +178,7 @@ config >"$dir/anylb.toml"
 # NAPI, so pinning is repeated, and is idempotent) and prints their CPU time, CPU 0's /proc/stat
 # ticks and both veths' drop counters.
 cat >"$dir/probe.py" <<EOF
-import json, os, subprocess
+import glob, json, os, subprocess
 out = {}
 for name, dev, cpu in (("node", "$nif", 0), ("gen", "$gif", 1)):
     ns, n = 0, 0
@@ -185,12 +196,20 @@ for name, dev, cpu in (("node", "$nif", 0), ("gen", "$gif", 1)):
             continue
     out[f"{name}_napi_ns"] = ns
     out[f"{name}_napi_threads"] = n
-f = open("/proc/stat").readline  # the "cpu" line first; CPU 0's below
+# anylbd's worker thread (its EAL name): user and kernel time, USER_HZ ticks.
+for task in glob.glob("/proc/[0-9]*/task/[0-9]*"):
+    try:
+        if open(task + "/comm").read().strip() != "rte-worker-1":
+            continue
+        f = open(task + "/stat").read().rsplit(")", 1)[1].split()
+        out["worker_utime_ticks"], out["worker_stime_ticks"] = int(f[11]), int(f[12])
+    except (OSError, ValueError, IndexError):
+        continue
 for line in open("/proc/stat"):
     if line.startswith("cpu0 "):
         v = [int(x) for x in line.split()[1:]]
         out["cpu0_busy_ticks"] = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-        out["cpu0_softirq_ticks"] = v[6]
+        out["cpu0_kernel_ticks"] = v[2] + v[5] + v[6]  # system, irq, softirq
         out["cpu0_idle_ticks"] = v[3] + v[4]
 for name, ns, dev in (("node", "$nns", "$nif"), ("gen", "$gns", "$gif")):
     s = json.loads(subprocess.run(["ip", "-n", ns, "-j", "-s", "link", "show", "dev", dev],
@@ -200,13 +219,12 @@ for name, ns, dev in (("node", "$nns", "$nif"), ("gen", "$gns", "$gif")):
 print(json.dumps(out))
 EOF
 
-# CPU 0's busy ticks (USER_HZ) over 2 s of no traffic: the background the cross-check subtracts.
+# The probe over 2 s without traffic (anylbd polling, if it runs): the background of CPU 0's
+# kernel-mode time that the cross-check subtracts. Prints both probes' JSON, one a line.
 idle_cpu0() {
-  local a b
-  a=$(awk '$1 == "cpu0" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
+  python3 "$dir/probe.py"
   sleep 2
-  b=$(awk '$1 == "cpu0" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
-  echo $(((b - a)))
+  python3 "$dir/probe.py"
 }
 
 # Both namespaces and the veth pair, configured alike for both cases: GRO on and threaded NAPI
@@ -231,7 +249,11 @@ topology() {
   for ns in "$gns" "$nns"; do
     dev=$gif
     [[ $ns == "$nns" ]] && dev=$nif
-    ip netns exec "$ns" ethtool -K "$dev" gro on >/dev/null
+    # TSO off: veth hands a peer's skb to NAPI only if the sending veth has no TSO (or the skb
+    # comes from a UDP socket; veth_skb_is_eligible_for_gro()); otherwise netif_rx() runs the
+    # receive path in the sender's softirq, on the other side's CPU. (An XDP program forces
+    # NAPI: the generator's and anylbd's veth.)
+    ip netns exec "$ns" ethtool -K "$dev" gro on tso off >/dev/null
     ip netns exec "$ns" sh -c "echo 1 >/sys/class/net/$dev/threaded"
   done
 }
@@ -261,7 +283,8 @@ kernel_node() {
 }
 
 start_anylbd() {
-  ip netns exec "$nns" "$anylbd" -c "$dir/anylb.toml" >"$dir/anylbd.log" 2>&1 &
+  setsid sh -c 'echo "$0" >/proc/self/autogroup && exec "$@"' "$prio" \
+    ip netns exec "$nns" nice -n "$prio" "$anylbd" -c "$dir/anylb.toml" >"$dir/anylbd.log" 2>&1 &
   lbpid=$!
   for _ in $(seq 1 150); do
     [[ -S $dir/anylb.sock ]] && "$ctl" -s "$dir/anylb.sock" --json status >/dev/null 2>&1 && return 0
@@ -278,16 +301,19 @@ start_anylbd() {
 run_gen() {
   local name=$1 rc=0
   shift
-  ip netns exec "$gns" "$gen" --sessions "$sessions" --window 256 --rate "$rates" \
+  setsid sh -c 'echo "$0" >/proc/self/autogroup && exec "$@"' "$prio" \
+    ip netns exec "$gns" nice -n "$prio" "$gen" --sessions "$sessions" --window 256 --rate "$rates" \
     --est-seconds "$secs" --drain-ms 300 --cps-seconds 0 --mix-seconds 0 \
     --probe-cmd "python3 $dir/probe.py" "$@" -- \
     --no-huge --no-pci -m 1024 --file-prefix "gen-$tag" -l 1 --log-level '*:notice' \
-    "--vdev=net_af_xdp0,iface=$gif,start_queue=0,queue_count=1" \
+    "$genvdev" \
     >"$dir/$name.json" 2>"$dir/$name.err" &
   genpid=$!
   wait "$genpid" || rc=$?
   genpid=
   {
+    [[ -z $lbpid ]] || python3 /tmp/xskstats.py "$lbpid"
+    [[ ! -S $dir/anylb.sock ]] || "$ctl" -s "$dir/anylb.sock" --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: v for k, v in d.items() if k in ("ports", "workers")}))'
     ip netns exec "$nns" ethtool -S "$nif"
     ip netns exec "$gns" ethtool -S "$gif"
   } >"$dir/$name.ethtool" 2>&1 || true
@@ -328,11 +354,12 @@ case_kernel() {
   add_idle "$dir/kernel.json" "$idle" || rc=2
   return $rc
 }
-add_idle() { # FILE TICKS_PER_2S
+add_idle() { # FILE IDLE-PROBES
   python3 - "$1" "$2" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
-d["cpu0_idle_busy_ticks_per_s"] = int(sys.argv[2]) / 2
+a, b = (json.loads(l) for l in sys.argv[2].splitlines())
+d["idle_2s"] = {k: b[k] - a[k] for k in b if isinstance(b[k], int) and k in a}
 d["loadavg"] = open("/proc/loadavg").read().split()[:3]
 json.dump(d, open(sys.argv[1], "w"))
 EOF
@@ -370,82 +397,20 @@ EOF
     ;;
   bench)
     load0=$(uptime)
-    case_anylb || echo "xdp_vs_kernel: the anylbd run failed" >&2
-    case_kernel || echo "xdp_vs_kernel: the kernel run failed" >&2
+    rc=0
+    cases=${XVK_CASES:-anylb kernel}
+    if [[ $cases == *anylb* ]]; then
+      case_anylb || { rc=$?; echo "xdp_vs_kernel: the anylbd run failed (exit $rc)" >&2; }
+    fi
+    if [[ $cases == *kernel* ]]; then
+      case_kernel || { rc=$?; echo "xdp_vs_kernel: the kernel run failed (exit $rc)" >&2; }
+    fi
     load1=$(uptime)
-    python3 - "$dir/anylb.json" "$dir/kernel.json" "${out:-/dev/null}" "$load0" "$load1" <<'EOF'
-import json, sys
-fa, fk, out, load0, load1 = sys.argv[1:6]
-runs = {"anylb": json.load(open(fa)), "kernel": json.load(open(fk))}
-CLK_TCK = 100
-
-
-def row(d, st):
-    """One step of one case: rates, loss and CPU TSC cycles per forwarded packet."""
-    hz = d["tsc_hz"]
-    fwd = max(st["ok"], 1)
-    p = st.get("probe") or {}
-    cyc = lambda ns: ns * 1e-9 * hz / fwd
-    r = {"rate_pps": st["rate_pps"], "offered_pps": round(st["offered_pps"]),
-         "forwarded_pps": round(st["forwarded_pps"]), "sent": st["sent"], "ok": st["ok"],
-         "lost": st["lost"], "bad": sum(st["bad"].values()), "gen_port": st["gen_port"],
-         "node_napi_cycles_per_pkt": cyc(p.get("node_napi_ns", 0)),
-         "gen_napi_cycles_per_pkt": cyc(p.get("gen_napi_ns", 0)),
-         "node_veth_drops": p.get("node_veth_rx_dropped", 0) + p.get("node_veth_tx_dropped", 0),
-         "gen_veth_drops": p.get("gen_veth_rx_dropped", 0) + p.get("gen_veth_tx_dropped", 0)}
-    # /proc/stat cross-check: CPU 0 busy over the phase minus its idle background.
-    busy_ns = (p.get("cpu0_busy_ticks", 0) - d["cpu0_idle_busy_ticks_per_s"] * st["seconds"]) * 1e9 / CLK_TCK
-    r["cpu0_busy_minus_idle_cycles_per_pkt"] = cyc(busy_ns)
-    a = st.get("anylbd")
-    if a:
-        r["worker_busy_cycles_per_pkt"] = a["cycles_per_pkt"]
-        r["worker_cpu_cycles_per_pkt"] = a["cpu_cycles_per_pkt"]
-        r["worker_busy_fraction"] = a["busy_fraction"]
-        r["anylbd_forwarded"] = a["forwarded"]
-        r["total_cycles_per_pkt"] = a["cycles_per_pkt"] + r["node_napi_cycles_per_pkt"]
-    else:
-        r["total_cycles_per_pkt"] = r["node_napi_cycles_per_pkt"]
-    return r
-
-
-res = {"loadavg_before": load0.strip(), "loadavg_after": load1.strip(), "steps": []}
-for name, d in runs.items():
-    res[name + "_handshakes"] = d["handshake"]["handshakes"]
-    res[name + "_cpu0_idle_busy_ticks_per_s"] = d["cpu0_idle_busy_ticks_per_s"]
-by = {n: [row(d, st) for st in d.get("steps", [])] for n, d in runs.items()}
-for a, k in zip(by["anylb"], by["kernel"]):
-    res["steps"].append({"rate_pps": a["rate_pps"], "anylb": a, "kernel": k})
-
-
-def loss_free(rows):
-    """Highest offered rate with no loss and no bad frame (and every step below it clean)."""
-    best = 0
-    for r in rows:
-        if r["lost"] or r["bad"]:
-            break
-        best = r["offered_pps"]
-    return best
-
-
-res["anylb_loss_free_pps"] = loss_free(by["anylb"])
-res["kernel_loss_free_pps"] = loss_free(by["kernel"])
-if out != "/dev/null":
-    json.dump(res, open(out, "w"), indent=1)
-
-print(f"{'rate/s':>8s} | {'anylb fwd/s':>11s} {'lost':>6s} {'worker':>6s} {'napi':>5s} {'total':>6s} "
-      f"{'cpu0':>6s} | {'kernel fwd/s':>12s} {'lost':>6s} {'napi':>6s} {'cpu0':>6s} | {'k/a':>5s}")
-for s in res["steps"]:
-    a, k = s["anylb"], s["kernel"]
-    ratio = k["total_cycles_per_pkt"] / a["total_cycles_per_pkt"] if a["total_cycles_per_pkt"] else 0
-    print(f"{s['rate_pps']:8.0f} | {a['forwarded_pps']:11d} {a['lost']:6d} "
-          f"{a['worker_busy_cycles_per_pkt']:6.0f} {a['node_napi_cycles_per_pkt']:5.0f} "
-          f"{a['total_cycles_per_pkt']:6.0f} {a['cpu0_busy_minus_idle_cycles_per_pkt']:6.0f} | "
-          f"{k['forwarded_pps']:12d} {k['lost']:6d} {k['node_napi_cycles_per_pkt']:6.0f} "
-          f"{k['cpu0_busy_minus_idle_cycles_per_pkt']:6.0f} | {ratio:5.2f}")
-print(f"highest loss-free rate: anylb {res['anylb_loss_free_pps']}/s, kernel {res['kernel_loss_free_pps']}/s")
-print("cycles: TSC cycles per forwarded packet (worker: anylbd's busy cycles; napi: the node veth's "
-      "NAPI kthread; cpu0: /proc/stat CPU 0 busy minus idle, the cross-check)")
-print(f"load: before {load0.strip()}; after {load1.strip()}")
-EOF
+    # XVK_RAW_DIR: keep the generator's own JSON of each case there (method work).
+    [[ -z ${XVK_RAW_DIR:-} ]] || cp "$dir"/anylb.json "$dir"/kernel.json "$XVK_RAW_DIR"/ 2>/dev/null || true
+    ((rc == 0)) || exit "$rc"
+    [[ $cases == *anylb*kernel* ]] || exit 0
+    python3 "$repo/tests/bench/xdp_vs_kernel_report.py" "$dir/anylb.json" "$dir/kernel.json" \
+      "${out:-/dev/null}" "$load0" "$load1"
     ;;
 esac
