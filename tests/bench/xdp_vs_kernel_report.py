@@ -99,6 +99,7 @@ def main(argv):
         res[n + "_idle_2s"] = d["idle_2s"]
         res[n + "_loss_free_pps"], res[n + "_first_loss_at_generator"] = loss_free(by[n])
         res[n + "_loss_below_0.1%_pps"] = low_loss(by[n])
+        res[n + "_peak_forwarded_pps"] = max((r["forwarded_pps"] for r in by[n]), default=0)
     for a, k in zip(by["anylb"], by["kernel"]):
         at, kt = a["cycles_per_pkt"]["total"], k["cycles_per_pkt"]["total"]
         res["steps"].append({"rate_pps": a["rate_pps"], "anylb": a, "kernel": k,
@@ -131,7 +132,8 @@ def main(argv):
     for n in ("anylb", "kernel"):
         gl = " (first loss at the generator: a lower bound)" if res[n + "_first_loss_at_generator"] else ""
         print(f"highest loss-free rate, {n}: {res[n + '_loss_free_pps']:,}/s{gl}; "
-              f"with < 0.1% lost: {res[n + '_loss_below_0.1%_pps']:,}/s")
+              f"with < 0.1% lost: {res[n + '_loss_below_0.1%_pps']:,}/s; "
+              f"most forwarded in a step: {res[n + '_peak_forwarded_pps']:,}/s")
     print(f"load: before: {load0.strip()}; after: {load1.strip()}")
 
 
