@@ -146,14 +146,15 @@ struct LbStats {
 
 // What `cmd` (a shell command) printed, parsed as JSON; discarded if it failed or printed none.
 nlohmann::json runJsonCmd(const std::string& cmd) {
-  if (cmd.empty()) return nlohmann::json(nlohmann::json::value_t::discarded);
+  nlohmann::json failed(nlohmann::json::value_t::discarded);
+  if (cmd.empty()) return failed;
   FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (f == nullptr) return failed;
   std::string out;
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  if (pclose(f) != 0) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (pclose(f) != 0) return failed;
   return nlohmann::json::parse(out, nullptr, false);
 }
 
