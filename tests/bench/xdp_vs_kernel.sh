@@ -41,8 +41,10 @@
 # time. anylbd's total = worker busy + node kthread is an upper bound: a shorter preemption of a
 # busy iteration by the kthread is counted in both (XVK_NODE_NAPI_CPU=1 shows the worker alone).
 # Cross-check: CPU 0's kernel-mode time from /proc/stat (system, irq, softirq), less anylbd's
-# worker's system time, less the same measured over 2 s without traffic, is the kernel work
-# the traffic caused on CPU 0: it must match the node kthread's schedstat time.
+# worker's system time, less the same measured over 2 s without traffic (before and after),
+# is the kernel work the traffic caused on CPU 0: it must match the node kthread's schedstat
+# time. CPU 0 never idles in either case (anylbd's worker polls; a SCHED_IDLE spinner in the
+# kernel case): this kernel's /proc/stat is tick-sampled and misses short bursts after idle.
 #
 # Needs root (namespaces, XDP); exit 77 otherwise. Namespaces anylb-xg$$ / anylb-xn$$ (never the
 # lab's alb-*), veths xg$$ / xn$$; all torn down on exit.
@@ -299,6 +301,7 @@ kernel_node() {
 }
 
 start_anylbd() {
+  # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
   setsid sh -c 'echo "$0" >/proc/self/autogroup && exec "$@"' "$prio" \
     ip netns exec "$nns" nice -n "$prio" "$anylbd" -c "$dir/anylb.toml" >"$dir/anylbd.log" 2>&1 &
   lbpid=$!
@@ -319,6 +322,7 @@ start_anylbd() {
 run_gen() {
   local name=$1 rc=0
   shift
+  # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
   setsid sh -c 'echo "$0" >/proc/self/autogroup && exec "$@"' "$prio" \
     ip netns exec "$gns" nice -n "$prio" "$gen" --sessions "$sessions" --window 64 --rate "$rates" \
     --est-seconds "$secs" --drain-ms 300 --cps-seconds 0 --mix-seconds 0 \
