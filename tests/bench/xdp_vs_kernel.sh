@@ -334,7 +334,6 @@ run_gen() {
   wait "$genpid" || rc=$?
   genpid=
   {
-    [[ -z $lbpid ]] || python3 /tmp/xskstats.py "$lbpid"
     [[ ! -S $dir/anylb.sock ]] || "$ctl" -s "$dir/anylb.sock" --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: v for k, v in d.items() if k in ("ports", "workers")}))'
     ip netns exec "$nns" ethtool -S "$nif"
     ip netns exec "$gns" ethtool -S "$gif"
