@@ -5,7 +5,7 @@
 # memif_gen (tests/bench/memif_gen.cc) on net_af_xdp in a generator namespace.
 #
 #   xdp_vs_kernel.sh BUILD_DIR [OUT.json]   bench: the same open-loop rate steps through both
-#                                           (~4 min); prints a table, writes OUT.json
+#                                           (~1.5 min); prints a table, writes OUT.json
 #   xdp_vs_kernel.sh BUILD_DIR smoke        one short low-rate step through both, every frame
 #                                           checked (--check): exit 1 if one is wrong or lost
 #   xdp_vs_kernel.sh BUILD_DIR smoke-no-snat  hostile twin: the kernel without its SNAT rule;
@@ -333,6 +333,7 @@ run_gen() {
   genpid=$!
   wait "$genpid" || rc=$?
   genpid=
+  # The ports' and veths' own counters, kept in $dir (printed with XVK_DEBUG).
   {
     [[ ! -S $dir/anylb.sock ]] || "$ctl" -s "$dir/anylb.sock" --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: v for k, v in d.items() if k in ("ports", "workers")}))'
     ip netns exec "$nns" ethtool -S "$nif"
