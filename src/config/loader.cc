@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -150,6 +151,14 @@ class SchemaLoader {
     r.setInt(d.idleSleepMaxUs, "idle_sleep_max_us", 0, 1000000);
     r.set(d.stripClientTimestamps, r.boolean("strip_client_timestamps"));
     r.setInt(d.mbufsPerPort, "mbufs_per_port", 1024, 1 << 20);
+    r.setInt(d.rxDescriptors, "rx_descriptors", 64, 16384);
+    r.setInt(d.txDescriptors, "tx_descriptors", 64, 16384);
+    for (const auto& [key, value] : {std::pair{"rx_descriptors", d.rxDescriptors},
+                                     std::pair{"tx_descriptors", d.txDescriptors}}) {
+      if (!r.bad(r.keyPath(key)) && !std::has_single_bit(value)) {
+        diag_.error(r.keyPos(key), r.keyPath(key), "expected a power of two (64..16384)");
+      }
+    }
     for (const auto& [pt, path] : r.tables("port")) {
       TableReader pr(*pt, path, diag_);
       Port p;

@@ -22,8 +22,7 @@
 namespace anylb::dataplane {
 
 namespace {
-constexpr uint16_t kRxDesc = 512;
-constexpr uint16_t kTxDesc = 512;
+constexpr uint16_t kTapDesc = 512;  // exception TAP rings: control traffic only
 constexpr unsigned kRedirectRing = 4096;
 
 // "net_af_packet0,iface=n1t1,qpairs=1" -> "n1t1" (empty if none).
@@ -181,7 +180,8 @@ std::string installFlowRules(uint16_t port, const std::vector<ReplyRule>& rules,
 }
 
 std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
-                          const std::vector<rte_mempool*>& pools, bool rss, PortSetup& setup) {
+                          const std::vector<rte_mempool*>& pools, bool rss, PortSetup& setup,
+                          uint16_t rxDesc, uint16_t txDesc) {
   rte_eth_dev_info info{};
   if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read device info";
   if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
@@ -198,12 +198,18 @@ std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
     return fmt::format("configure: {}", rte_strerror(-rc));
   }
   rte_eth_dev_set_mtu(port, mtu);  // best effort: af_packet follows the interface's MTU
+  // Within the device's limits (and its alignment): what was asked may be rounded.
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxDesc, &txDesc); rc != 0) {
+    return fmt::format("ring sizes: {}", rte_strerror(-rc));
+  }
+  setup.rxDesc = rxDesc;
+  setup.txDesc = txDesc;
   for (uint16_t q = 0; q < queues; ++q) {
     const int socket = rte_eth_dev_socket_id(port);
-    if (int rc = rte_eth_rx_queue_setup(port, q, kRxDesc, socket, nullptr, pools[q]); rc != 0) {
+    if (int rc = rte_eth_rx_queue_setup(port, q, rxDesc, socket, nullptr, pools[q]); rc != 0) {
       return fmt::format("RX queue {}: {}", q, rte_strerror(-rc));
     }
-    if (int rc = rte_eth_tx_queue_setup(port, q, kTxDesc, socket, nullptr); rc != 0) {
+    if (int rc = rte_eth_tx_queue_setup(port, q, txDesc, socket, nullptr); rc != 0) {
       return fmt::format("TX queue {}: {}", q, rte_strerror(-rc));
     }
   }
@@ -225,7 +231,12 @@ std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
 std::string Dataplane::initPorts() {
   for (uint16_t w = 0; w < workers_; ++w) {
     const auto name = fmt::format("anylb_w{}", w);
-    const unsigned n = std::max<unsigned>(cfg_.dataplane.mbufsPerPort, 4096);
+    // At least what fills this worker's queue on every port (RX ring, TX ring until sent, the
+    // exception TAP's 512 + 512) with a burst's room to spare: a smaller pool starves RX.
+    const auto& d = cfg_.dataplane;
+    const auto rings = static_cast<unsigned>(
+        d.ports.size() * (d.rxDescriptors + d.txDescriptors + 2 * kTapDesc) + 1024);
+    const unsigned n = std::max({d.mbufsPerPort, rings, 4096U});
     rte_mempool* mp =
         rte_pktmbuf_pool_create(name.c_str(), n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (mp == nullptr) {
@@ -268,7 +279,9 @@ std::string Dataplane::initPorts() {
       return fmt::format("uplink {}: port {} ({}) not found; is the device present?", u.name,
                          port->name, port->device);
     }
-    if (auto err = configurePort(rt->port, workers_, port->mtu, pools_, true, rt->setup);
+    if (auto err = configurePort(rt->port, workers_, port->mtu, pools_, true, rt->setup,
+                                 static_cast<uint16_t>(cfg_.dataplane.rxDescriptors),
+                                 static_cast<uint16_t>(cfg_.dataplane.txDescriptors));
         !err.empty()) {
       return fmt::format("uplink {}: port {} {}", u.name, port->name, err);
     }
@@ -352,7 +365,8 @@ std::string Dataplane::initTap(UplinkRt& u, size_t index) {
   }
   if (rte_eth_dev_get_port_by_name(name.c_str(), &u.tap) != 0) return "TAP port not found";
   PortSetup tapSetup;
-  if (auto err = configurePort(u.tap, workers_, 1500, pools_, false, tapSetup); !err.empty()) {
+  if (auto err = configurePort(u.tap, workers_, 1500, pools_, false, tapSetup, kTapDesc, kTapDesc);
+      !err.empty()) {
     return fmt::format("uplink {}: TAP {}", u.name, err);
   }
   return {};
@@ -373,8 +387,9 @@ void Dataplane::initReplySteering(UplinkRt& u) {
   } else {
     setup.steering = ReplySteering::kFlow;
   }
-  spdlog::info("uplink {}: port {} {}, {} queues{}{}", u.name, u.portName, setup.mode(),
-               setup.queues, setup.note.empty() ? "" : ": ", setup.note);
+  spdlog::info("uplink {}: port {} {}, {} queues of {} RX / {} TX descriptors{}{}", u.name,
+               u.portName, setup.mode(), setup.queues, setup.rxDesc, setup.txDesc,
+               setup.note.empty() ? "" : ": ", setup.note);
 }
 
 nlohmann::json Dataplane::portsJson() const {
@@ -398,6 +413,8 @@ nlohmann::json Dataplane::portsJson() const {
          {"link_up", u.linkUp.load(std::memory_order_relaxed)},
          {"mode", st.mode()},
          {"queues", st.queues},
+         {"rx_descriptors", st.rxDesc},
+         {"tx_descriptors", st.txDesc},
          {"rss", {{"hash", hash}, {"key_bytes", st.rssKeyLen}, {"reta_size", st.retaSize}}},
          {"flow_rules", st.flows.size()},
          {"note", st.note},

@@ -45,6 +45,8 @@ struct PortSetup {
   ReplySteering steering = ReplySteering::kNone;
   std::string note;  // why RSS or rte_flow is not in use, or empty
   std::vector<rte_flow*> flows;
+  uint16_t rxDesc = 0;  // ring sizes per queue, as the PMD took them
+  uint16_t txDesc = 0;
   // "single-queue", "rss+flow", "rss+software-redirect", "pmd-spread+software-redirect", ...
   [[nodiscard]] std::string mode() const;
 };
@@ -110,9 +112,10 @@ std::string installFlowRules(uint16_t port, const std::vector<ReplyRule>& rules,
 // Configures `port` with `queues` RX/TX queue pairs (queue q belongs to worker q, its RX
 // mbufs come from pools[q]), sets the MTU (best effort) and starts it in promiscuous mode.
 // `rss`: spread RX over the queues (uplinks); the TAP exception ports take the kernel's packets
-// on any queue and are configured without. Returns an empty string on success, else what
-// failed.
+// on any queue and are configured without. `rxDesc`/`txDesc`: ring sizes per queue, fitted
+// to the device's limits. Returns an empty string on success, else what failed.
 std::string configurePort(uint16_t port, uint16_t queues, uint16_t mtu,
-                          const std::vector<rte_mempool*>& pools, bool rss, PortSetup& setup);
+                          const std::vector<rte_mempool*>& pools, bool rss, PortSetup& setup,
+                          uint16_t rxDesc = 1024, uint16_t txDesc = 1024);
 
 }  // namespace anylb::dataplane

@@ -72,6 +72,12 @@ std::string routes(int n) {
 std::vector<Case> cases() {
   const std::string kMinimal = testing::minimal();
   return {
+      {"rx_descriptors_not_a_power_of_two",
+       replaced("workers = 1\n", "workers = 1\nrx_descriptors = 1000\n"),
+       {"t.toml:7:18: dataplane.rx_descriptors: expected a power of two (64..16384)"}},
+      {"tx_descriptors_out_of_range",
+       replaced("workers = 1\n", "workers = 1\ntx_descriptors = 32\n"),
+       {"t.toml:7:18: dataplane.tx_descriptors: 32 is out of range 64..16384"}},
       {"weight_out_of_range",
        replaced("weight = 1", "weight = 70000"),
        {"t.toml:33:10: service[0].real_server[0].weight: 70000 is out of range 0..65535"}},

@@ -249,6 +249,23 @@ TEST_F(PortsOnNullPmd, TwoQueuesGetRssAndASpreadRetaAndFlowFailureIsReported) {
   rte_eth_dev_close(port);
 }
 
+// The ring sizes asked for (dataplane.rx_descriptors / tx_descriptors) are what the queues get
+// when the PMD allows them, and are reported; the rings were 512 whatever the config.
+TEST_F(PortsOnNullPmd, RingSizesComeFromTheConfig) {
+  const uint16_t port = newPort("net_null_rings0");
+  const std::vector<rte_mempool*> pools = {testing::mbufPool()};
+  PortSetup setup;
+  ASSERT_EQ(configurePort(port, 1, 1500, pools, true, setup, 4096, 2048), "");
+  EXPECT_EQ(setup.rxDesc, 4096);
+  EXPECT_EQ(setup.txDesc, 2048);
+  rte_eth_rxq_info rx{};
+  rte_eth_txq_info tx{};
+  if (rte_eth_rx_queue_info_get(port, 0, &rx) == 0) EXPECT_EQ(rx.nb_desc, 4096);
+  if (rte_eth_tx_queue_info_get(port, 0, &tx) == 0) EXPECT_EQ(tx.nb_desc, 2048);
+  rte_eth_dev_stop(port);
+  rte_eth_dev_close(port);
+}
+
 TEST_F(PortsOnNullPmd, ExceptionPortAndSingleQueueStayWithoutRss) {
   const uint16_t port = newPort("net_null_norss0");
   const std::vector<rte_mempool*> pools = {testing::mbufPool(), testing::mbufPool()};
