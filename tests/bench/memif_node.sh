@@ -46,73 +46,13 @@ trap cleanup EXIT
 
 toa=true  # smoke-no-toa: false (the generator must then report no_toa and fail)
 
-# config CAPACITY IDLE_SLEEP_US: anylbd's config for this run.
+# config CAPACITY IDLE_SLEEP_US: anylbd's config for this run (gen_node_config.sh).
+# shellcheck source=tests/bench/gen_node_config.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gen_node_config.sh"
 config() {
-  local rs=""
-  for h in 11 12 13 14; do
-    rs+=$'\n[[service.real_server]]\naddress = "10.20.0.'$h$'"\nport = 80\nweight = 1\n'
-  done
-  local rscps=""
-  for h in 21 22 23 24; do
-    rscps+=$'\n[[service.real_server]]\naddress = "10.20.0.'$h$'"\nport = 8080\nweight = 1\n'
-  done
-  cat <<EOF
-[node]
-name = "memif-bench"
-router_id = "10.99.0.2"
-
-[dataplane]
-workers = 1
-eal_args = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "anylb-$tag",
-            "--lcores=0@1,1@0", "--log-level", "*:notice"]
-session_capacity = $1
-idle_sleep_max_us = $2
-
-[[dataplane.port]]
-name = "up0"
-device = "net_memif0,role=server,id=0,socket=$dir/memif.sock,socket-abstract=no"
-
-[[uplink]]
-name = "mif0"
-port = "up0"
-address = "10.99.0.2/24"
-gateway = "10.99.0.1"
-peer_address = "10.99.0.1"
-peer_as = 65001
-
-[bgp]
-local_as = 65100
-api_socket = "$dir/gobgpd.sock"
-drain_seconds = 0
-
-[local_addresses]
-prefixes = ["10.200.0.0/24"]
-
-[[service]]
-name = "est"
-vip = "10.100.0.10"
-port = 80
-protocol = "tcp"
-scheduler = "rr"
-toa = $toa
-health_check = { type = "none" }  # the generator plays the RS: nothing answers probes
-$rs
-[[service]]
-name = "cps"
-vip = "10.100.0.11"
-port = 80
-protocol = "tcp"
-scheduler = "rr"
-toa = $toa
-health_check = { type = "none" }  # the generator plays the RS: nothing answers probes
-$rscps
-[control]
-socket = "$dir/anylb.sock"
-metrics_listen = "127.0.0.1:9469"
-
-[logging]
-level = "warn"
-EOF
+  gen_node_config memif-bench "$1" "$2" \
+    "net_memif0,role=server,id=0,socket=$dir/memif.sock,socket-abstract=no" mif0 "$toa" \
+    "anylb-$tag" "$dir" 127.0.0.1:9469
 }
 
 # run SESSIONS CAPACITY IDLE_SLEEP_US GEN-ARGS...: one anylbd + one generator run; prints

@@ -119,74 +119,14 @@ case $mode in
     ;;
 esac
 
-# anylbd's config: the services, addresses and LIP prefix of memif_node.sh's config() (keep the
-# two in step: memif_gen knows these addresses), the uplink on the node's veth through AF_XDP.
-# kernel-lb-nft.py turns the same file into the kernel's ruleset.
+# anylbd's config (gen_node_config.sh, as memif_node.sh's), the uplink on the node's veth
+# through AF_XDP. kernel-lb-nft.py turns the same file into the kernel's ruleset.
+# shellcheck source=tests/bench/gen_node_config.sh
+source "$(dirname "${BASH_SOURCE[0]}")/gen_node_config.sh"
 config() {
-  local rs="" rscps="" h
-  for h in 11 12 13 14; do
-    rs+=$'\n[[service.real_server]]\naddress = "10.20.0.'$h$'"\nport = 80\nweight = 1\n'
-  done
-  for h in 21 22 23 24; do
-    rscps+=$'\n[[service.real_server]]\naddress = "10.20.0.'$h$'"\nport = 8080\nweight = 1\n'
-  done
-  cat <<EOF
-[node]
-name = "xdp-bench"
-router_id = "10.99.0.2"
-
-[dataplane]
-workers = 1
-eal_args = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "anylb-$tag",
-            "--lcores=0@1,1@0", "--log-level", "*:notice"]
-session_capacity = 1048576
-idle_sleep_max_us = 0
-
-[[dataplane.port]]
-name = "up0"
-device = "net_af_xdp0,iface=$nif,start_queue=0,queue_count=1,busy_budget=0"
-
-[[uplink]]
-name = "xdp0"
-port = "up0"
-address = "10.99.0.2/24"
-gateway = "10.99.0.1"
-peer_address = "10.99.0.1"
-peer_as = 65001
-
-[bgp]
-local_as = 65100
-api_socket = "$dir/gobgpd.sock"
-drain_seconds = 0
-
-[local_addresses]
-prefixes = ["10.200.0.0/24"]
-
-[[service]]
-name = "est"
-vip = "10.100.0.10"
-port = 80
-protocol = "tcp"
-scheduler = "rr"
-toa = true
-health_check = { type = "none" }  # the generator plays the RS: nothing answers probes
-$rs
-[[service]]
-name = "cps"
-vip = "10.100.0.11"
-port = 80
-protocol = "tcp"
-scheduler = "rr"
-toa = true
-health_check = { type = "none" }
-$rscps
-[control]
-socket = "$dir/anylb.sock"
-metrics_listen = "127.0.0.1:0"
-
-[logging]
-level = "warn"
-EOF
+  gen_node_config xdp-bench 1048576 0 \
+    "net_af_xdp0,iface=$nif,start_queue=0,queue_count=1,busy_budget=0" xdp0 true \
+    "anylb-$tag" "$dir" 127.0.0.1:0
 }
 config >"$dir/anylb.toml"
 
