@@ -8,6 +8,7 @@
 // usage: session_memory CAPACITY [FILL]   (FILL defaults to CAPACITY)
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <string>
 
@@ -88,5 +89,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "session_memory: CAPACITY >= 1024 and FILL <= CAPACITY\n");
     return 2;
   }
-  return anylb::bench::run(capacity, fill);
+  try {
+    return anylb::bench::run(capacity, fill);
+  } catch (const std::exception& e) {  // the table's memory (std::bad_alloc), the config
+    std::fprintf(stderr, "session_memory: %s\n", e.what());
+    return 2;
+  }
 }
