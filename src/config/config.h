@@ -261,6 +261,31 @@ struct Logging {
   friend bool operator==(const Logging&, const Logging&) = default;
 };
 
+// --- session sync between the nodes of a fleet (src/sync/): [sync], [[sync.peer]]
+struct SyncPeer {
+  uint32_t nodeId = 0;
+  IpAddr address;                   // where its sync socket listens (one of its node addresses)
+  std::vector<Prefix> lipPrefixes;  // its LIPs: announced here as backup routes (prepended)
+  friend bool operator==(const SyncPeer&, const SyncPeer&) = default;
+};
+struct Sync {
+  bool enabled = false;
+  uint32_t nodeId = 0;            // 1..65535, unique in the fleet
+  std::optional<IpAddr> address;  // the socket's local address; unset: the first uplink's
+  uint32_t port = 8848;           // UDP, LVS's sync port
+  std::string keyFile;            // 64 hex digits, not readable by group/other
+  uint32_t replicas = 0;          // holders per session; 0 = every peer
+  uint32_t refreshSeconds = 10;
+  uint32_t bulkTimeoutMs = 8000;
+  uint32_t backupPrepend = 3;
+  // Share of each worker's session_capacity that peers' sessions may take (the rest stays for
+  // the node's own new connections).
+  uint32_t replicaSharePercent = 50;
+  std::vector<SyncPeer> peers;
+  friend bool operator==(const Sync&, const Sync&) = default;
+};
+// --- end session sync
+
 struct Config {
   std::string file;  // path it was loaded from
   Node node;
@@ -271,6 +296,7 @@ struct Config {
   std::vector<Service> services;
   Control control;
   Logging logging;
+  Sync sync;
 };
 
 // A standard community "ASN:VALUE" (each 0..65535) as (ASN << 16) | VALUE.

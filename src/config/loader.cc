@@ -115,6 +115,7 @@ class SchemaLoader {
     for (const auto& [t, path] : r.tables("service")) readService(*t, path, cfg.services);
     if (const auto* t = r.table("control")) readControl(*t, cfg.control);
     if (const auto* t = r.table("logging")) readLogging(*t, cfg.logging);
+    if (const auto* t = r.table("sync")) readSync(*t, cfg.sync);
     r.finish();
     return cfg;
   }
@@ -265,6 +266,42 @@ class SchemaLoader {
     }
     r.finish();
   }
+
+  // --- session sync
+  void readSync(const toml::table& t, Sync& s) {
+    TableReader r(t, "sync", diag_);
+    r.set(s.enabled, r.boolean("enabled"));
+    r.setInt(s.nodeId, "node_id", 1, kU16, s.enabled);
+    s.address = r.address("address");
+    r.setInt(s.port, "port", 1, kU16);
+    r.set(s.keyFile, r.string("key_file", s.enabled));
+    r.setInt(s.replicas, "replicas", 0, 64);
+    r.setInt(s.refreshSeconds, "refresh_seconds", 1, 3600);
+    r.setInt(s.bulkTimeoutMs, "bulk_timeout_ms", 0, 600000);
+    r.setInt(s.backupPrepend, "backup_prepend", 1, 10);
+    r.setInt(s.replicaSharePercent, "replica_share_percent", 0, 90);
+    for (const auto& [pt, path] : r.tables("peer")) {
+      TableReader pr(*pt, path, diag_);
+      SyncPeer p;
+      pr.setInt(p.nodeId, "node_id", 1, kU16, true);
+      pr.set(p.address, pr.address("address", true));
+      if (auto ps = pr.strings("lip_prefixes")) {
+        for (size_t i = 0; i < ps->size(); ++i) {
+          if (auto pf = Prefix::parse((*ps)[i])) {
+            p.lipPrefixes.push_back(*pf);
+          } else {
+            diag_.error(pt->get("lip_prefixes")->as_array()->get(i)->source(),
+                        fmt::format("{}.lip_prefixes[{}]", path, i),
+                        "'" + (*ps)[i] + "' is not an IP prefix (ADDRESS/LENGTH)");
+          }
+        }
+      }
+      pr.finish();
+      s.peers.push_back(std::move(p));
+    }
+    r.finish();
+  }
+  // --- end session sync
 
   void readLocalAddresses(const toml::table& t, std::vector<Prefix>& out) {
     TableReader r(t, "local_addresses", diag_);

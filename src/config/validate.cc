@@ -27,6 +27,7 @@ class Validator {
     checkServices();
     checkIpv6Announcements();
     checkBgp();
+    checkSync();
     return std::move(errors_);
   }
 
@@ -270,6 +271,65 @@ class Validator {
       }
     }
   }
+
+  // --- session sync
+  void checkSync() {
+    const auto& s = cfg_.sync;
+    if (!s.enabled || bad("sync")) return;
+    if (s.address) {
+      const bool mine = std::any_of(cfg_.uplinks.begin(), cfg_.uplinks.end(), [&](const Uplink& u) {
+        return u.address.addr == *s.address || (u.address6 && u.address6->addr == *s.address);
+      });
+      if (!mine) error("sync.address", s.address->str() + " is not the address of an uplink");
+    } else if (cfg_.uplinks.empty()) {
+      error("sync", "needs an uplink (its address is the sync socket's) or sync.address");
+    }
+    const Family fam =
+        s.address ? s.address->family
+                  : (cfg_.uplinks.empty() ? Family::kV4 : cfg_.uplinks[0].address.addr.family);
+    if (s.peers.empty()) error("sync", "enabled with no [[sync.peer]]: nobody to sync with");
+    if (s.replicas > s.peers.size()) {
+      error("sync.replicas", fmt::format("is {} but there are only {} peers (0 = every peer)",
+                                         s.replicas, s.peers.size()));
+    }
+    // A replica that is not refreshed before it expires dies with a live connection.
+    const uint32_t shortest =
+        std::min(cfg_.dataplane.timeouts.tcpEstablished, cfg_.dataplane.timeouts.udp);
+    if (s.refreshSeconds * 2 > shortest) {
+      error("sync.refresh_seconds",
+            fmt::format("is {} s; it must be at most half the shortest established/UDP timeout "
+                        "({} s), or replicas expire before they are refreshed",
+                        s.refreshSeconds, shortest));
+    }
+    for (size_t i = 0; i < s.peers.size(); ++i) {
+      const auto& p = s.peers[i];
+      const auto path = fmt::format("sync.peer[{}]", i);
+      if (bad(path)) continue;
+      if (p.nodeId == s.nodeId) error(path + ".node_id", "is this node's own sync.node_id");
+      if (p.address.family != fam) {
+        error(path + ".address", p.address.str() + " is not of the sync socket's address family");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (s.peers[j].nodeId == p.nodeId) {
+          error(path + ".node_id", fmt::format("{} is also peer[{}]'s", p.nodeId, j));
+        }
+        if (s.peers[j].address == p.address) {
+          error(path + ".address", fmt::format("{} is also peer[{}]'s", p.address.str(), j));
+        }
+      }
+      for (size_t k = 0; k < p.lipPrefixes.size(); ++k) {
+        for (size_t l = 0; l < cfg_.localAddresses.size(); ++l) {
+          if (p.lipPrefixes[k].overlaps(cfg_.localAddresses[l])) {
+            error(fmt::format("{}.lip_prefixes[{}]", path, k),
+                  fmt::format("{} overlaps this node's local_addresses.prefixes[{}] {}: a node "
+                              "never allocates ports on a peer's LIP",
+                              p.lipPrefixes[k].str(), l, cfg_.localAddresses[l].str()));
+          }
+        }
+      }
+    }
+  }
+  // --- end session sync
 
   void checkLocalAddresses() {
     const auto& lips = cfg_.localAddresses;
