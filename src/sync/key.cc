@@ -8,7 +8,8 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <string>
+#include <system_error>
 
 namespace anylb::sync {
 namespace {
@@ -20,6 +21,11 @@ int hexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// strerror() text without strerror()'s shared buffer (the control thread is not the only one).
+std::string errnoText() {
+  return std::system_category().message(errno);
 }
 
 bool isSpace(char c) {
@@ -48,12 +54,12 @@ std::optional<Key> loadKey(const std::string& path, std::string& err) {
   std::array<char, kMaxFileBytes + 1> buf{};
   FileGuard guard(::open(path.c_str(), O_RDONLY | O_CLOEXEC), buf);
   if (guard.fd < 0) {
-    err = what + std::strerror(errno);
+    err = what + errnoText();
     return std::nullopt;
   }
   struct stat st {};
   if (::fstat(guard.fd, &st) != 0) {
-    err = what + std::strerror(errno);
+    err = what + errnoText();
     return std::nullopt;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -72,7 +78,7 @@ std::optional<Key> loadKey(const std::string& path, std::string& err) {
     const ssize_t n = ::read(guard.fd, buf.data() + len, buf.size() - len);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      err = what + std::strerror(errno);
+      err = what + errnoText();
       return std::nullopt;
     }
     if (n == 0) break;

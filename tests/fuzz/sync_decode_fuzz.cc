@@ -45,6 +45,7 @@ void check(const uint8_t* data, size_t size, const anylb::sync::Key& key) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer's entry point
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const anylb::sync::Key key = fuzzKey();
   check(data, size, key);

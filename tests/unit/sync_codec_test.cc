@@ -588,7 +588,7 @@ TEST(SyncReplay, AgreesWithAReferenceModelUnderReorderingAndJumps) {
     R want = R::kAccepted;
     if (seq == 0 || (seq <= highest && highest - seq >= 1024)) {
       want = R::kTooOld;
-    } else if (seen.count(seq) != 0) {
+    } else if (seen.contains(seq)) {
       want = R::kDuplicate;
     }
     ASSERT_EQ(w.accept(42, seq), want) << "step " << i << " seq " << seq << " highest " << highest;
@@ -611,7 +611,7 @@ class SyncKeyFile : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string write(const std::string& text, mode_t mode) {
-    const std::string path = dir_ + "/sync.key";
+    std::string path = dir_ + "/sync.key";
     std::filesystem::remove(path);
     std::ofstream(path) << text;
     EXPECT_EQ(chmod(path.c_str(), mode), 0);
