@@ -26,8 +26,9 @@ SessionRecord record(int64_t family, uint32_t i) {
   r.family = family == 0 ? 4 : 6;
   r.state = 2;
   r.flags = family == 2 ? 0x81 : 0x01;
+  uint32_t n = 0;
   for (auto* a : {&r.cip, &r.vip, &r.rip, &r.lip}) {
-    for (uint8_t& b : a->b) b = static_cast<uint8_t>(i * 31 + (a - &r.cip));
+    for (uint8_t& b : a->b) b = static_cast<uint8_t>(i * 31 + n++);
   }
   r.cport = static_cast<uint16_t>(i);
   r.vport = htons(80);

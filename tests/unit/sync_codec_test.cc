@@ -516,7 +516,9 @@ TEST(SyncReplay, FirstDatagramIsAcceptedAndItsDuplicateRefused) {
 TEST(SyncReplay, ReorderedWithinTheWindowIsAcceptedOnce) {
   ReplayWindow w;
   for (uint64_t s = 1; s <= 10; ++s) {
-    if (s != 5) EXPECT_EQ(w.accept(7, s), R::kAccepted);
+    if (s != 5) {
+      EXPECT_EQ(w.accept(7, s), R::kAccepted);
+    }
   }
   EXPECT_EQ(w.accept(7, 5), R::kAccepted);
   EXPECT_EQ(w.accept(7, 5), R::kDuplicate);
