@@ -87,6 +87,20 @@ int run(const std::string& path, int verbose) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count());
   };
+  // Session sync: the peers' LIPs are announced as backup routes (replies to the sessions held
+  // for them come here once the owner is gone), and nothing at all is announced before the
+  // node holds its peers' sessions (the sync service's bulk sync, or its timeout).
+  auto syncBgp = [&](const anylb::config::Config& c) {
+    std::vector<anylb::Prefix> backups;
+    if (c.sync.enabled) {
+      for (const auto& p : c.sync.peers) {
+        backups.insert(backups.end(), p.lipPrefixes.begin(), p.lipPrefixes.end());
+      }
+    }
+    bgp.setBackupLips(std::move(backups), static_cast<uint8_t>(c.sync.backupPrepend), nowMs());
+  };
+  syncBgp(cfg);
+  bgp.setAnnounceGate(node.syncReady());
   const auto drainFile = std::filesystem::path(cfg.control.socket).parent_path() / "drain";
   const unsigned watchdogMs = anylb::sdWatchdogMs();
   bool apiDrain = false;     // anylbctl drain (the node)
@@ -142,6 +156,7 @@ int run(const std::string& path, int verbose) {
         // systemd's watchdog (WatchdogSec=) is fed only while the dataplane is alive: a
         // stalled worker gets the node restarted, after the BGP agent withdrew its routes.
         if (watchdogMs != 0 && alive) anylb::sdNotify("WATCHDOG=1");
+        bgp.setAnnounceGate(node.syncReady());
         bgp.tick(ms, alive, node.vipHealth(bgp.vips()));
         if (stopping && bgp.drainComplete()) {
           // Withdrawn: give the ToRs a moment to act on it, then stop forwarding.
@@ -205,6 +220,7 @@ int run(const std::string& path, int verbose) {
     }
     const auto r = node.reload(*again.config);
     bgp.reconfigure(node.config(), nowMs());
+    syncBgp(node.config());
     spdlog::info("reload ({}): generation {}; changed: [{}]; needs a restart: [{}]", via,
                  node.generation(), fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
     return {{"generation", node.generation()},
