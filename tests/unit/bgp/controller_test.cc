@@ -459,6 +459,31 @@ TEST_F(BackupTest, TheGateIsIdempotent) {
   EXPECT_TRUE(speaker.paths.empty());
 }
 
+// The daemon's entry points: the backup LIPs set on the Agent survive a reload (which rebuilds
+// the options from the config, where they are not), and the gate reaches the controller.
+TEST(AgentBackupLips, SurviveAReloadAndTheGateReachesTheController) {
+  config::Config cfg;
+  cfg.bgp.localAs = 65100;
+  cfg.bgp.bfdIntervalMs = 0;
+  cfg.bgp.apiSocket = "/nonexistent/anylb-test/gobgpd.sock";  // never started: no tick
+  cfg.localAddresses = {*Prefix::parse("10.200.1.0/28")};
+  Agent agent(cfg);
+  agent.setBackupLips({*Prefix::parse("10.200.2.0/28")}, 4, 0);
+  auto st = agent.controller().statusJson();
+  EXPECT_EQ(st["backup_lips"], nlohmann::json::array({kPeerLip})) << st;
+  EXPECT_EQ(st["backup_prepend"], 4) << st;
+  cfg.localAddresses.push_back(*Prefix::parse("10.200.9.0/28"));
+  agent.reconfigure(cfg, 100);
+  st = agent.controller().statusJson();
+  EXPECT_EQ(st["backup_lips"], nlohmann::json::array({kPeerLip})) << st;
+  EXPECT_EQ(st["backup_prepend"], 4) << st;
+  EXPECT_EQ(st["announce_gate"], "open") << st;
+  agent.setAnnounceGate(false);
+  EXPECT_FALSE(agent.controller().announceGateOpen());
+  agent.setBackupLips({}, 4, 200);
+  EXPECT_TRUE(agent.controller().statusJson()["backup_lips"].empty());
+}
+
 // ---- IPv6: the ipv6-unicast prefixes beside the IPv4 ones ------------------------------------
 
 ControllerOptions dualStack() {
