@@ -7,9 +7,10 @@
 #   cont_load_start PATH DOWNLOADS LOOPS   DOWNLOADS concurrent GETs of PATH (/slow: 2 MiB at
 #                                          128 KiB/s, ~16 s; /slower: 64 KiB/s, ~32 s) from the
 #                                          client's 8 addresses in turn, plus LOOPS keep-alive
-#                                          loops (CONT_KA_REQUESTS GET / on ONE connection, 5
-#                                          a second); all in the background, bounded in time
-#   cont_running                           how many downloads have not finished yet
+#                                          loops (GET / on ONE connection, 5 a second, for about
+#                                          as long as a download: 100 requests with /slow, 150
+#                                          with /slower); all in the background, bounded in time
+#   cont_running                           how many downloads and loops have not finished yet
 #   cont_load_wait                         waits for all (bounded); sets DL_OK DL_N KA_OK KA_N;
 #                                          prints "intact N / total M"
 #   cont_load_kill                         stops whatever still runs (teardown)
@@ -22,8 +23,8 @@
 
 CONT_DIR=$STATE/continuity
 CONT_VIP=${VIP:-10.100.0.10}
-CONT_KA_REQUESTS=${CONT_KA_REQUESTS:-100}
-CONT_KA_RATE=5/s        # 100 requests spaced 0.2 s: ~20 s per loop
+CONT_KA_REQUESTS=100    # per loop (cont_load_start: 150 with /slower)
+CONT_KA_RATE=5/s        # requests spaced 0.2 s: 100 take ~20 s
 CONT_KA_MAX_TIME=10     # s per keep-alive request (a stalled one fails, then curl reconnects)
 CONT_STALL_S=20         # a download that moves < 1 KB/s for this long is aborted (lost)
 CONT_PIDS=
@@ -79,8 +80,14 @@ cont_load_start() {
   [[ -s $STATE/slow.sha256 ]] || { echo "continuity: no $STATE/slow.sha256 (tools/lab up)" >&2; return 1; }
   # Nominal time of one download (2 MiB at the location's rate) x 3, at least 60 s.
   case $path in
-    /slow) max=60 ;;
-    /slower) max=100 ;;
+    /slow)
+      max=60
+      CONT_KA_REQUESTS=100
+      ;;
+    /slower)
+      max=100
+      CONT_KA_REQUESTS=150
+      ;;
     *) { echo "continuity: unknown path $path" >&2; return 1; } ;;
   esac
   rm -rf "$CONT_DIR"
@@ -99,9 +106,9 @@ cont_load_start() {
 }
 
 cont_running() {
-  local downloads
-  read -r downloads _ <"$CONT_DIR/counts"
-  echo $((downloads - $(find "$CONT_DIR" -name 'dl*.res' | wc -l)))
+  local downloads loops
+  read -r downloads loops <"$CONT_DIR/counts"
+  echo $((downloads + loops - $(find "$CONT_DIR" -name 'dl*.res' -o -name 'ka*.res' | wc -l)))
 }
 
 cont_load_wait() {
@@ -191,8 +198,9 @@ cont_start() {
 cont_in_flight() {
   local left
   left=$(cont_running)
-  log "$1 $(($(date +%s) - CONT_T0)) s into the load; $left/$CONT_DOWNLOADS downloads still running"
-  ((left == CONT_DOWNLOADS)) || fail "$((CONT_DOWNLOADS - left)) download(s) finished before $1: too late to count"
+  log "$1 $(($(date +%s) - CONT_T0)) s into the load; $left/$((CONT_DOWNLOADS + CONT_LOOPS)) downloads and keep-alive loops still running"
+  ((left == CONT_DOWNLOADS + CONT_LOOPS)) ||
+    fail "$((CONT_DOWNLOADS + CONT_LOOPS - left)) download(s) or loop(s) finished before $1: too late to count"
 }
 
 # cont_report SCENARIO: waits for the load, prints the docs' line, asserts: sync on, every
