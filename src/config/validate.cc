@@ -287,6 +287,10 @@ class Validator {
     const Family fam =
         s.address ? s.address->family
                   : (cfg_.uplinks.empty() ? Family::kV4 : cfg_.uplinks[0].address.addr.family);
+    if (fam != Family::kV4) {
+      error(s.address ? "sync.address" : "sync",
+            "the sync socket's address must be IPv4 (sync over IPv6 is not supported yet)");
+    }
     if (s.peers.empty()) error("sync", "enabled with no [[sync.peer]]: nobody to sync with");
     if (s.replicas > s.peers.size()) {
       error("sync.replicas", fmt::format("is {} but there are only {} peers (0 = every peer)",

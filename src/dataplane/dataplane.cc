@@ -128,6 +128,15 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     if (police.peerCount == police.peers.size() || !u.peerAddress.isV4()) continue;
     police.peers[police.peerCount++] = {rawOf(u.peerAddress), rawOf(u.address.addr)};
   }
+  // Session-sync peers (IPv4, the validator's rule): their datagrams to the sync socket.
+  if (cfg_.sync.enabled && !cfg_.uplinks.empty()) {
+    const IpAddr local = cfg_.sync.address ? *cfg_.sync.address : cfg_.uplinks[0].address.addr;
+    for (const auto& p : cfg_.sync.peers) {
+      if (police.peerCount == police.peers.size() || !p.address.isV4() || !local.isV4()) continue;
+      police.peers[police.peerCount++] = {rawOf(p.address), rawOf(local),
+                                          static_cast<uint16_t>(cfg_.sync.port)};
+    }
+  }
   // The IPv6 BGP session (and its BFD) of a dual-stack uplink: peer_address6 on the node's
   // address6; without one, the ToR's gateway6 (the ND and ICMPv6 the link needs).
   for (const auto& u : cfg_.uplinks) {

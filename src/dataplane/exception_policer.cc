@@ -155,8 +155,9 @@ ExceptionClass ExceptionPolicer::classify(std::span<const uint8_t> frame, size_t
     control =
         (dport == kBfdSingleHopPort && ip[8] == kBfdSingleHopTtl) || dport == kBfdMultiHopPort;
   }
-  for (size_t i = 0; control && i < peerCount_; ++i) {
-    if (peers_[i].peerRaw == src && peers_[i].localRaw == dst) {
+  for (size_t i = 0; i < peerCount_; ++i) {
+    const bool sync = proto == kProtoUdp && peers_[i].syncPort != 0 && dport == peers_[i].syncPort;
+    if ((control || sync) && peers_[i].peerRaw == src && peers_[i].localRaw == dst) {
       peer = i;
       return ExceptionClass::kPeerControl;
     }

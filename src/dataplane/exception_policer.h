@@ -13,6 +13,9 @@
 //                 be spoofed, so a flood that forges one ToR's address starves only that ToR's
 //                 sessions and never the other ToR's. Single-hop BFD from off the link cannot
 //                 forge TTL 255 (every router on the way decrements it) and lands in kOther.
+//                 Session-sync peers ([[sync.peer]]) are peers too: their UDP to the sync port
+//                 on the sync address, one bucket each (a bulk sync is bursts of datagrams
+//                 that must not be cut to kOther's rate).
 //   kRealServer   anything else (not ICMP) from a configured real server's address: the replies
 //                 to the node's health checks. Without its own bucket a flood at the node's
 //                 address drops those replies, every RS is marked down and the VIP withdrawn
@@ -77,6 +80,9 @@ struct ExceptionPolicerConfig {
   struct Peer {
     uint32_t peerRaw = 0;   // IPv4, network byte order (as in the IP header)
     uint32_t localRaw = 0;  // the node's address the peer talks to, network byte order
+    // A session-sync peer (src/sync/): its UDP datagrams to this port (host order) are its
+    // control traffic; 0 for a ToR.
+    uint16_t syncPort = 0;
   };
   bool enabled = true;  // false: every frame passes (and nothing is counted as policed)
   PolicerRate peer;     // per peer

@@ -288,6 +288,12 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     // next sequence number (RFC 5961 3.2; one merely in the RS's window is forwarded without
     // effect, the RS answers it with a challenge ACK and the real client then resets exactly),
     // a FIN must lie in the window. Anything else is an off-path guess: dropped.
+    // A peer's session carried here for the first time: its client tracking is as old as the
+    // peer's last message. Learn it from this segment (a RST must wait for one that is not).
+    if ((s.sync & session::kLooseClient) != 0 && (f & RTE_TCP_RST_FLAG) == 0) {
+      s.clientNext = seq;
+      s.sync &= static_cast<uint8_t>(~session::kLooseClient);
+    }
     const uint32_t rsWindow = (s.flags & session::kSynAckSeen) != 0
                                   ? windowBytes(s.rsWin, s.wscale, /*rsSide=*/true)
                                   : 65535;
@@ -354,6 +360,7 @@ PacketVerdict Worker::inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   }
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
+  syncAfterPacket(s, nowMs);
   ++s.packetsIn;
   if (s.rsId < kMaxRsStats) {
     auto& st = rsStats_[s.rsId];
@@ -392,8 +399,12 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
         s.rsNext = end;
         s.wscale = static_cast<uint8_t>((s.wscale & 0x0FU) | offeredShift(th, p) << 4);
       }
-    } else if ((f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 &&
-               !seqWithin(seq, s.rsNext, windowBytes(s.clientWin, s.wscale, false))) {
+    } else if ((s.sync & session::kLooseRs) != 0 && (f & RTE_TCP_RST_FLAG) == 0) {
+      s.rsNext = seq;  // a peer's session: see inbound()
+      s.sync &= static_cast<uint8_t>(~session::kLooseRs);
+    }
+    if ((s.flags & session::kSynAckSeen) != 0 && (f & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) != 0 &&
+        !seqWithin(seq, s.rsNext, windowBytes(s.clientWin, s.wscale, false))) {
       return drop(DropReason::kTcpOutOfWindow);  // see inbound(): the same rules
     }
     const bool rstAccepted = (s.flags & session::kSynAckSeen) != 0 ? seq == s.rsNext : acksSyn;
@@ -443,6 +454,7 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
   }
   finishChecksums(m, p);
   table_.touch(p.idx, nowMs + timeoutOf(s));
+  syncAfterPacket(s, nowMs);
   ++s.packetsOut;
   if (s.rsId < kMaxRsStats) {
     auto& st = rsStats_[s.rsId];

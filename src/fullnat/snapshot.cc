@@ -63,6 +63,21 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     const uint64_t n = std::min<uint64_t>(p.size(), 4096);
     for (uint64_t i = 0; i < n; ++i) list.push_back(toAddr(p.at(i)));
   }
+  // Session sync: replies to a peer's LIP reach this node when the peer is gone (the backup
+  // routes); they are the reply direction of the peer's sessions held here. Never allocated
+  // from: they stay out of lips4_/lips6_.
+  if (cfg.sync.enabled) {
+    for (const auto& peer : cfg.sync.peers) {
+      for (const auto& p : peer.lipPrefixes) {
+        if (p.addr.isV4()) {
+          const uint32_t mask = p.len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - p.len));
+          s->lipNets4_.emplace_back(toAddr(p.network()).v4Raw(), mask);
+        } else {
+          s->lipNets6_.push_back(net6(toAddr(p.network()), p.len));
+        }
+      }
+    }
+  }
   for (const auto& u : cfg.uplinks) {
     s->nodeAddrs_.push_back(toAddr(u.address.addr));
     if (u.address6) {

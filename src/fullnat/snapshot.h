@@ -89,7 +89,8 @@ class Snapshot {
     }
   }
   [[nodiscard]] bool isVip(const Addr& a) const;
-  // Fast path for IPv4 (raw, network order).
+  // Fast path for IPv4 (raw, network order). With session sync, the peers' LIP prefixes are
+  // LIPs here too (replies to sessions held for them); lips() lists only the node's own.
   [[nodiscard]] bool isLip4(uint32_t raw) const {
     for (const auto& [net, mask] : lipNets4_) {
       if ((raw & mask) == net) return true;

@@ -173,6 +173,7 @@ void Worker::setState(Session& s, TcpState st) {
   countSession(s, -1);
   s.state = st;
   countSession(s, +1);
+  s.sync |= session::kSyncDirty;  // peers hear of it after this packet (syncAfterPacket)
 }
 
 int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs) {
@@ -295,6 +296,8 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   s.clientNext = s.rsNext = 0;  // set by inbound()/outbound() from the SYN and the SYN-ACK
   s.clientWin = s.rsWin = 0;
   s.wscale = 0xFF;
+  s.sync = syncOut_ != nullptr ? session::kSyncDirty : 0;
+  s.syncTick = static_cast<uint16_t>(nowMs >> 10);
   s.expires = static_cast<uint32_t>(nowMs + timeoutOf(s));
   if (!table_.insert(idx)) return drop(DropReason::kSessionTableFull);  // cannot happen: checked
   countSession(s, +1);
@@ -354,6 +357,7 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
 uint32_t Worker::expire(uint64_t nowMs, uint32_t budget) {
   const uint32_t n = table_.expire(nowMs, budget, [this](const Session& s) {
     countSession(s, -1);
+    if ((s.sync & session::kReplica) != 0) sync_.replicas = --replicas_;
     if ((s.flags & session::kShifted) == 0) return;
     const uint32_t idx = table_.indexOf(s);
     if ((s.flags & session::kSynProxy) != 0 && (s.flags & session::kSynAckSeen) == 0) {
@@ -410,6 +414,7 @@ void Worker::releaseShift(uint32_t idx) {
 void Worker::removeSession(uint32_t idx) {
   const Session& s = table_.at(idx);
   countSession(s, -1);
+  if ((s.sync & session::kReplica) != 0) sync_.replicas = --replicas_;
   if ((s.flags & session::kShifted) != 0) releaseShift(idx);
   table_.remove(idx);
 }
@@ -447,6 +452,10 @@ uint32_t Worker::flushRealServer(uint32_t rsId) {
   table_.forEach([&](uint32_t idx) {
     Session& s = table_.at(idx);
     if (s.rsId == rsId) {
+      // Peers drop their replicas too; the flush is the owner's decision.
+      if (syncOut_ != nullptr && (s.sync & session::kReplica) == 0) {
+        pushSync(s, SyncKind::kDelete, 0, table_.nowMs());
+      }
       removeSession(idx);
       ++n;
     }

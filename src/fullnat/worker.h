@@ -22,6 +22,7 @@
 #include "fullnat/synproxy.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
+#include "sync/spsc_ring.h"
 #include "toa/tcp_options.h"
 
 namespace anylb::fullnat {
@@ -102,6 +103,35 @@ struct SessionFilter {
   uint16_t vport = 0, cport = 0, rport = 0;
 };
 
+// --- session sync (src/sync/, sync_apply.cc): what a worker exchanges with the sync service.
+enum class SyncKind : uint8_t {
+  kUpsert = 1,   // create or update the session (out: to peers; in: a peer's)
+  kDelete = 2,   // the owner removed it before its time (an RS flushed)
+  kBulkEnd = 3,  // out only: this worker's part of a bulk sync to `dest` is complete
+};
+struct SyncEvent {
+  session::Session s;        // a copy: both keys, state, flags, TCP tracking
+  uint32_t expiresInMs = 0;  // idle time left
+  uint16_t dest = 0;         // out: 0 = the session's holders, else one peer's node id (bulk)
+  SyncKind kind = SyncKind::kUpsert;
+};
+using SyncRing = sync::SpscRing<SyncEvent>;
+struct alignas(64) SyncCounters {
+  RelaxedCounter eventsOut;       // events handed to the sync service
+  RelaxedCounter eventsLost;      // ... not handed over: the ring was full (a refresh repairs)
+  RelaxedCounter installed;       // peers' sessions installed as replicas
+  RelaxedCounter updated;         // ... merged into a session held already
+  RelaxedCounter replaced;        // a replica whose tuple moved (a reused client tuple)
+  RelaxedCounter conflicts;       // a peer's session clashing with one of this node's: refused
+  RelaxedCounter replicaFull;     // refused: replica share or table full
+  RelaxedCounter invalid;         // refused: fields out of range
+  RelaxedCounter deleted;         // removed on a peer's delete
+  RelaxedCounter adopted;         // replicas that carried a packet through this node
+  RelaxedCounter skippedShifted;  // SYN-proxied / PPv2 sessions: not synced (not covered)
+  RelaxedCounter bulkSent;        // sessions sent in bulk syncs
+  RelaxedGauge32 replicas;        // replicas in the table now (adopted ones included)
+};
+
 class Worker {
  public:
   static constexpr uint16_t kMaxBurst = 64;
@@ -171,6 +201,20 @@ class Worker {
   // The worker that owns local port `lportBe` (network order): replies are steered by it.
   static uint16_t ownerOf(uint16_t lportBe, uint16_t workers);
 
+  // --- session sync (sync_apply.cc). Worker thread unless said otherwise.
+  // Turns sync on (out != nullptr) or off: sessions created or changed here, and long-lived
+  // ones every `refreshMs` (on a packet), go to `out`; peers' sessions may take up to
+  // `replicaLimit` entries of the table.
+  void setSync(SyncRing* out, uint32_t refreshMs, uint32_t replicaLimit);
+  // Installs or merges up to `budget` peers' sessions from `in`; returns how many were taken.
+  uint32_t applySync(SyncRing& in, uint64_t nowMs, uint32_t budget);
+  // One step of a bulk sync to peer `dest`: every session of `buckets` index buckets from
+  // `cursor` goes to `out` (the step waits while the ring lacks room for a step's worth).
+  // Returns true once the whole table was sent and the kBulkEnd marker queued.
+  bool bulkStep(uint16_t dest, uint32_t& cursor, uint32_t buckets, uint64_t nowMs);
+  // Any thread.
+  [[nodiscard]] const SyncCounters& syncCounters() const { return sync_; }
+
  private:
   using Parsed = detail::Parsed;
   struct PersistEntry {
@@ -216,6 +260,21 @@ class Worker {
   PacketVerdict icmpNat64ToClient(rte_mbuf* m, Parsed& p, uint32_t idx);
   PacketVerdict icmpNat64ToRs(rte_mbuf* m, Parsed& p, uint32_t idx);
   [[nodiscard]] uint32_t timeoutOf(const session::Session& s) const;
+  // After a packet translated session `s`: a replica becomes adopted; a created, changed or
+  // due session goes to the sync service. One compare when nothing is due.
+  void syncAfterPacket(session::Session& s, uint64_t nowMs) {
+    if (syncOut_ == nullptr) return;
+    if ((s.sync & session::kSyncDirty) == 0 &&
+        (s.sync & (session::kReplica | session::kAdopted)) != session::kReplica &&
+        static_cast<uint16_t>(static_cast<uint16_t>(nowMs >> 10) - s.syncTick) < refreshTicks_) {
+      return;
+    }
+    syncPacketSlow(s, nowMs);
+  }
+  void syncPacketSlow(session::Session& s, uint64_t nowMs);
+  bool pushSync(const session::Session& s, SyncKind kind, uint16_t dest, uint64_t nowMs);
+  void installReplica(const SyncEvent& ev, uint64_t nowMs);
+  [[nodiscard]] uint32_t resolveRsId(const session::Session& s) const;
   bool allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr& lip, uint16_t& lportBe);
   int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);
   void setState(session::Session& s, session::TcpState st);
@@ -254,6 +313,12 @@ class Worker {
   std::array<rte_mbuf*, 64> generated_{};
   uint16_t generatedCount_ = 0;
   rte_mempool* pool_ = nullptr;  // where generated packets come from: the last burst's pool
+  // Session sync
+  SyncRing* syncOut_ = nullptr;
+  uint16_t refreshTicks_ = 10;  // 1024 ms ticks
+  uint32_t replicaLimit_ = 0;
+  uint32_t replicas_ = 0;
+  SyncCounters sync_;
 };
 
 }  // namespace anylb::fullnat

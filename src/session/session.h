@@ -53,6 +53,16 @@ enum SessionFlags : uint8_t {
   kNat64 = 1U << 7,
 };
 
+// Session sync (src/sync/, fullnat/sync_apply.cc): where a session came from and what its next
+// packets must do.
+enum SyncBits : uint8_t {
+  kReplica = 1U << 0,      // installed from a peer's sync message, not created here
+  kAdopted = 1U << 1,      // a replica that has since carried packets through this node
+  kSyncDirty = 1U << 2,    // changed in a way peers must hear of (created, new state)
+  kLooseClient = 1U << 3,  // the client's sequence tracking is stale: learn it from its next
+  kLooseRs = 1U << 4,      // ... and the same for the RS's
+};
+
 // 128 bytes: two cache lines. The first line holds what the hot path reads for every packet
 // (addresses and ports for the key compare and the rewrite); the second the bookkeeping.
 struct alignas(64) Session {
@@ -75,8 +85,8 @@ struct alignas(64) Session {
   uint8_t proto;        // IPPROTO_TCP / UDP
   uint8_t family;       // 4 or 6
   TcpState state;
-  uint8_t flags;  // SessionFlags
-  uint8_t pad[2];
+  uint8_t flags;       // SessionFlags
+  uint16_t syncTick;   // session sync: when it was last sent to peers (1024 ms ticks, wrapping)
   uint32_t packetsIn;  // client -> RS (wraps; for listings)
   uint32_t packetsOut;
   // TCP sequence tracking, enough to tell an endpoint's control segments from an off-path
@@ -86,7 +96,8 @@ struct alignas(64) Session {
   uint16_t clientWin;   // last window the client advertised (unscaled field)
   uint16_t rsWin;
   uint8_t wscale;  // low nibble: client's shift, high: RS's; 0xF = not offered
-  uint8_t pad2[3];
+  uint8_t sync;    // SyncBits
+  uint8_t pad2[2];
 };
 static_assert(sizeof(Session) == 128, "a session is two cache lines");
 

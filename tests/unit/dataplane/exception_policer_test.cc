@@ -401,3 +401,31 @@ TEST(ExceptionPolicer, Ipv6PeersBeyondTheBucketsAreOther) {
 
 }  // namespace
 }  // namespace anylb::dataplane
+
+namespace anylb::dataplane {
+namespace {
+
+// Session sync: a sync peer's datagrams to the sync port have their own bucket; the same
+// peer's other UDP, anybody else's datagrams to the sync port, and a flood forging a sync
+// peer take nothing from a ToR's bucket.
+TEST(ExceptionPolicer, SyncPeerDatagramsAreTheirPeersControlTraffic) {
+  auto c = twoPeers();
+  const uint32_t peerNode = ip4(10, 1, 2, 2);
+  c.peers[2] = {peerNode, kNode1, 8848};
+  c.peerCount = 3;
+  ExceptionPolicer p(c, 1000);
+  size_t peer = 99;
+  EXPECT_EQ(p.classify(junkUdp(peerNode, kNode1, 8848), peer), ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 2U);
+  EXPECT_EQ(p.classify(junkUdp(peerNode, kNode1, 8849), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(junkUdp(kStranger, kNode1, 8848), peer), ExceptionClass::kOther);
+  EXPECT_EQ(p.classify(junkUdp(peerNode, kNode2, 8848), peer), ExceptionClass::kOther);
+  // The ToR's BGP is not a sync datagram, and a ToR's UDP to 8848 is not its control traffic.
+  EXPECT_EQ(p.classify(junkUdp(kTor1, kNode1, 8848), peer), ExceptionClass::kOther);
+  // A forged bulk sync flood uses up that peer's bucket only.
+  EXPECT_EQ(offer(p, junkUdp(peerNode, kNode1, 8848), 500, 1000), 100U);
+  EXPECT_EQ(offer(p, bfd(kTor1, kNode1), 10, 1000), 10U);
+}
+
+}  // namespace
+}  // namespace anylb::dataplane
