@@ -42,11 +42,27 @@ class Agent {
   }
   void setFamilyDrain(Family f, bool on, uint64_t nowMs) { ctl_.setFamilyDrain(f, on, nowMs); }
   [[nodiscard]] bool familyDrained(Family f) const { return ctl_.familyDrained(f); }
-  // A reload (the keys a restart needs were kept at their running values by the caller).
+  // A reload (the keys a restart needs were kept at their running values by the caller). The
+  // backup LIPs set with setBackupLips stay.
   void reconfigure(const config::Config& cfg, uint64_t nowMs) {
     opts_ = controllerOptions(cfg);
+    opts_.backupLips = backupLips_;
+    opts_.backupPrepend = backupPrepend_;
     ctl_.reconfigure(opts_, nowMs);
   }
+  // Session sync (issue 16): the peers' LIP prefixes (both families), announced as backup
+  // routes with `prepend` extra AS-path prepends (Controller, "Backup routes"); an empty list
+  // withdraws them. Kept across reconfigure() until set again.
+  void setBackupLips(std::vector<Prefix> prefixes, uint8_t prepend, uint64_t nowMs) {
+    backupLips_ = std::move(prefixes);
+    backupPrepend_ = prepend;
+    opts_.backupLips = backupLips_;
+    opts_.backupPrepend = backupPrepend_;
+    ctl_.reconfigure(opts_, nowMs);
+  }
+  // Session sync: closed until the node holds its peers' sessions; nothing is announced while
+  // it is closed (Controller::setAnnounceGate). Open unless closed.
+  void setAnnounceGate(bool open) { ctl_.setAnnounceGate(open); }
   // See Controller::onVipChange; kept across reloads.
   void onVipChange(Controller::VipChange cb) { ctl_.onVipChange(std::move(cb)); }
   [[nodiscard]] bool draining() const { return ctl_.draining(); }
@@ -68,6 +84,8 @@ class Agent {
   std::unique_ptr<GobgpClient> client_;
   std::unique_ptr<BfdAgent> bfd_;  // null when bgp.bfd_interval_ms = 0
   std::vector<IpAddr> bfdPeers_;   // the BFD peers, in BfdAgent's order
+  std::vector<Prefix> backupLips_;
+  uint8_t backupPrepend_ = ControllerOptions{}.backupPrepend;
   bool stopped_ = false;
   uint64_t restartAt_ = 0;
   uint64_t backoffMs_ = 0;

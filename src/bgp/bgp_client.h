@@ -12,6 +12,9 @@
 namespace anylb::bgp {
 
 inline constexpr uint32_t kGracefulShutdown = 0xFFFF0000;  // community 65535:0 (RFC 8326)
+// PathSpec::prepend of a listed path whose AS_PATH is not the local AS repeated (not ours to
+// keep: it never equals a desired path, whose prepend the config limits to 1..10).
+inline constexpr uint8_t kForeignAsPath = 0xFF;
 
 struct GlobalSpec {
   uint32_t asn = 0;
@@ -31,6 +34,11 @@ struct PathSpec {
   Prefix prefix;
   IpAddr nextHop;                     // eBGP sessions rewrite it to the session's local address
   std::vector<uint32_t> communities;  // (ASN << 16) | value
+  // Times the local AS is prepended to the AS path beyond the one prepend every eBGP export
+  // makes: 0 for the node's own prefixes, > 0 for backup routes (a longer AS path loses to the
+  // owner's). Read back from gobgpd as the length of the path's AS_SEQUENCE of the local AS,
+  // kForeignAsPath when the path carries anything else.
+  uint8_t prepend = 0;
   friend bool operator==(const PathSpec&, const PathSpec&) = default;
 };
 

@@ -30,9 +30,21 @@ bool isVip(const ControllerOptions& o, const Prefix& p) {
 
 }  // namespace
 
-Controller::Controller(ControllerOptions o) : o_(std::move(o)) {
+void Controller::normalize(ControllerOptions& o) {
   // gobgpd reports prefixes by their network address.
-  for (auto& l : o_.lips) l = Prefix{l.network(), l.len};
+  for (auto& l : o.lips) l = Prefix{l.network(), l.len};
+  std::vector<Prefix> backups;
+  for (const auto& b : o.backupLips) {
+    const Prefix n{b.network(), b.len};
+    const bool own = std::find(o.lips.begin(), o.lips.end(), n) != o.lips.end();
+    if (own || std::find(backups.begin(), backups.end(), n) != backups.end()) continue;
+    backups.push_back(n);
+  }
+  o.backupLips = std::move(backups);
+}
+
+Controller::Controller(ControllerOptions o) : o_(std::move(o)) {
+  normalize(o_);
   vips_.reserve(o_.vips.size());
   for (size_t i = 0; i < o_.vips.size(); ++i)
     vips_.emplace_back(o_.riseMs, o_.holdDownMs, o_.drainMs);
@@ -75,7 +87,11 @@ std::string Controller::attach(BgpClient* client, uint64_t nowMs) {
 std::vector<PathSpec> Controller::desired() const {
   std::vector<PathSpec> out;
   if (!dataplaneAlive_) return out;  // a dead dataplane attracts nothing
+  if (!gateOpen_) return out;        // nor does a node that does not hold the fleet's sessions
   for (const auto& l : o_.lips) out.push_back(PathSpec{l, unspecified(l.addr), o_.communities});
+  for (const auto& b : o_.backupLips) {
+    out.push_back(PathSpec{b, unspecified(b.addr), o_.communities, o_.backupPrepend});
+  }
   for (size_t i = 0; i < vips_.size(); ++i) {
     const auto st = vips_[i].current();
     if (st == VipAnnounce::kWithdrawn) continue;
@@ -112,6 +128,9 @@ void Controller::reconfigure(ControllerOptions o, uint64_t nowMs) {
   for (const auto& old : o_.lips) {
     if (std::find(o.lips.begin(), o.lips.end(), old) == o.lips.end()) o.lips.push_back(old);
   }
+  // Backups are taken as given (a removed one is withdrawn by the next reconcile), minus the
+  // own LIPs, old ones included.
+  normalize(o);
   std::vector<VipState> vips;
   std::vector<bool> healthy;
   std::vector<bool> drain;
@@ -137,6 +156,15 @@ void Controller::reconfigure(ControllerOptions o, uint64_t nowMs) {
   vipHealthy_ = std::move(healthy);
   vipDrain_ = std::move(drain);
   dirty_ = true;
+}
+
+void Controller::setAnnounceGate(bool open) {
+  if (open == gateOpen_) return;
+  gateOpen_ = open;
+  dirty_ = true;
+  spdlog::info("bgp: announce gate {}", open ? "open: announcing LIPs, backup LIPs and VIPs "
+                                               "(after rise)"
+                                             : "closed: withdrawing every prefix");
 }
 
 void Controller::setDrain(bool on, uint64_t nowMs) {
@@ -196,10 +224,15 @@ void Controller::tick(uint64_t nowMs, bool dataplaneAlive, const std::vector<boo
   for (size_t i = 0; i < vips_.size(); ++i) {
     const bool healthy = dataplaneAlive && i < vipHealthy.size() && vipHealthy[i];
     const auto old = vips_[i].current();
-    const auto now = vips_[i].update(healthy, nowMs);
+    // A closed gate holds every VIP down: its rise counts from the opening.
+    const auto now = vips_[i].update(healthy && gateOpen_, nowMs);
     if (now != old) {
       spdlog::info("bgp: VIP {} {} -> {} ({}; hold-down {} ms)", o_.vips[i].str(), toString(old),
-                   toString(now), healthy ? "healthy" : "not healthy", vips_[i].holdDownMs());
+                   toString(now),
+                   !healthy    ? "not healthy"
+                   : gateOpen_ ? "healthy"
+                               : "announce gate closed",
+                   vips_[i].holdDownMs());
       if (onVipChange_) onVipChange_(o_.vips[i], old, now);
     }
     vipHealthy_[i] = healthy;
@@ -226,10 +259,15 @@ void Controller::reconcile(uint64_t nowMs) {
   for (const auto& w : want) {
     const auto it = std::find_if(have.begin(), have.end(),
                                  [&](const PathSpec& h) { return h.prefix == w.prefix; });
-    if (it != have.end() && sorted(it->communities) == sorted(w.communities)) continue;
+    if (it != have.end() && it->prepend == w.prepend &&
+        sorted(it->communities) == sorted(w.communities)) {
+      continue;
+    }
     if (outcome("AddPath", client_->addPath(w))) {
       ++counters_.pathsAdded;
-      spdlog::info("bgp: announce {}{}", w.prefix.str(),
+      spdlog::info("bgp: announce {}{}{}", w.prefix.str(),
+                   w.prepend == 0 ? std::string()
+                                  : fmt::format(" (backup, AS path prepended {} times)", w.prepend),
                    w.communities.empty() ? std::string() : fmt::format(" (communities {})", [&] {
                      std::string c;
                      for (auto x : w.communities) {
@@ -319,13 +357,20 @@ nlohmann::json Controller::statusJson() const {
   for (const auto& p : announced_) {
     json communities = json::array();
     for (auto c : p.communities) communities.push_back(communityString(c));
-    announced.push_back({{"prefix", p.prefix.str()}, {"communities", std::move(communities)}});
+    announced.push_back({{"prefix", p.prefix.str()},
+                         {"communities", std::move(communities)},
+                         {"prepend", p.prepend}});
   }
+  json backups = json::array();
+  for (const auto& b : o_.backupLips) backups.push_back(b.str());
   json families = json::array();
   for (const Family f : {Family::kV4, Family::kV6}) {
     if (familyDrain_[index(f)]) families.push_back(f == Family::kV4 ? "ipv4" : "ipv6");
   }
   return {{"speaker_attached", client_ != nullptr},
+          {"announce_gate", gateOpen_ ? "open" : "closed"},
+          {"backup_lips", std::move(backups)},
+          {"backup_prepend", o_.backupPrepend},
           {"draining", draining_},
           {"draining_families", std::move(families)},
           {"drain_complete", drainComplete()},

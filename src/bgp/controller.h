@@ -9,6 +9,24 @@
 // left unspecified (0.0.0.0, or :: for IPv6): gobgpd sends each ToR its own session address,
 // i.e. the uplink's address (IPv4 session) or address6 (IPv6 session).
 //
+// Backup routes (issue 16, session sync): each LIP prefix of the fleet's other nodes
+// (`backupLips`) is announced too, under the same condition as our own LIPs (dataplane alive),
+// with the local AS prepended `backupPrepend` extra times. The ToRs prefer the owner's shorter
+// AS path while it announces; when the owner is gone they route its LIPs to the backups, and
+// replies of the flows that moved to us (whose sessions we hold from the sync) come back to us.
+// A prefix that is also one of our own LIPs is never a backup (own wins); duplicates count once.
+// A reload that removes a backup prefix withdraws it at once: unlike an own LIP, no session of
+// ours depends on it.
+//
+// The announce gate (setAnnounceGate): while closed, nothing at all is announced (no VIP, no
+// own LIP, no backup LIP) and whatever was is withdrawn. A node that starts closes it until it
+// holds its peers' sessions (bulk sync), so that it attracts neither their flows nor their
+// replies before it can translate them. VIPs see "not healthy" while the gate is closed: their
+// rise time counts from the tick that first sees the gate open (a VIP is announced rise after
+// the opening, never earlier), and closing the gate over an announced VIP is a withdrawal like
+// any other (it starts the hold-down). LIPs are announced on the first tick after the opening.
+// Open by default: a node without session sync never touches it.
+//
 // Both families in one controller, one path per prefix: IPv4 prefixes go out on the IPv4
 // sessions, IPv6 ones on the IPv6 sessions (each peer carries the one AFI/SAFI of its address
 // family). Drain works per node, per VIP and per family (setFamilyDrain).
@@ -43,6 +61,11 @@ struct ControllerOptions {
   std::vector<Prefix> lips;  // both families
   std::vector<IpAddr> vips;  // distinct VIP addresses, both families; vipHealthy[] follows them
   std::vector<uint32_t> communities;
+  // The other nodes' LIP prefixes (both families), announced as backup routes.
+  std::vector<Prefix> backupLips;
+  // Extra prepends of the local AS on backup routes (PathSpec::prepend). The config allows
+  // 1..10; the controller uses what it is given (0 would tie with the owner's path: ECMP).
+  uint8_t backupPrepend = 3;
   uint64_t riseMs = 5000;
   uint64_t holdDownMs = 10000;
   uint64_t drainMs = 30000;
@@ -85,6 +108,10 @@ class Controller {
   // Draining, and gobgpd no longer announces any VIP (or is down).
   [[nodiscard]] bool drainComplete() const;
 
+  // Open (the default) or close the announce gate (see above). Takes effect at the next tick.
+  void setAnnounceGate(bool open);
+  [[nodiscard]] bool announceGateOpen() const { return gateOpen_; }
+
   // Best effort on the way out: delete every path this node announces.
   void withdrawAll();
 
@@ -110,6 +137,9 @@ class Controller {
   [[nodiscard]] bool vipDrained(size_t i) const {
     return draining_ || vipDrain_[i] || familyDrain_[index(o_.vips[i].family)];
   }
+  // Normalizes o's prefixes to their networks (gobgpd reports them so) and drops backup
+  // prefixes that are own LIPs or repeated.
+  static void normalize(ControllerOptions& o);
   void reconcile(uint64_t nowMs);
   void pollPeers();
   // Records the outcome of one kind of call; logs on a change. True on success.
@@ -122,6 +152,7 @@ class Controller {
   std::vector<bool> vipHealthy_;
   bool dataplaneAlive_ = false;
   bool draining_ = false;
+  bool gateOpen_ = true;
   std::array<bool, 2> familyDrain_{};  // [IPv4, IPv6]
   bool dirty_ = true;                  // reconcile at the next tick
   std::vector<PathSpec> announced_;    // what gobgpd had after the last good reconcile

@@ -13,6 +13,7 @@ std::string communityString(uint32_t c) {
 
 struct GobgpClient::Impl {
   std::chrono::milliseconds deadline;
+  uint32_t asn = 0;  // the local AS (StartBgp): what a backup path's AS_PATH repeats
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<apipb::GobgpApi::Stub> stub;
 
@@ -41,7 +42,7 @@ apipb::Family unicast(Family fam) {
 // gobgpd turns a NextHopAttribute of an ipv6-unicast path into MP_REACH_NLRI's next hop itself
 // (api2Path); "::" like "0.0.0.0" means unspecified: each eBGP peer gets the session's local
 // address.
-apipb::Path toPath(const PathSpec& p) {
+apipb::Path toPath(const PathSpec& p, uint32_t asn) {
   apipb::Path path;
   *path.mutable_family() = unicast(p.prefix.addr.family);
   apipb::IPAddressPrefix nlri;
@@ -54,12 +55,37 @@ apipb::Path toPath(const PathSpec& p) {
   apipb::NextHopAttribute nh;
   nh.set_next_hop(p.nextHop.str());
   path.add_pattrs()->PackFrom(nh);
+  if (p.prepend > 0) {
+    // A backup route: an AS_SEQUENCE of the local AS `prepend` times. On eBGP export gobgpd
+    // prepends the local AS once more (table.UpdatePathAttrs), so the ToR sees prepend + 1
+    // hops where the owner's path has 1. Without the attribute (prepend 0) gobgpd sends the
+    // usual one-hop path.
+    apipb::AsPathAttribute as;
+    auto* seg = as.add_segments();
+    seg->set_type(apipb::AsSegment::AS_SEQUENCE);
+    for (uint8_t i = 0; i < p.prepend; ++i) seg->add_numbers(asn);
+    path.add_pattrs()->PackFrom(as);
+  }
   if (!p.communities.empty()) {
     apipb::CommunitiesAttribute cs;
     for (uint32_t c : p.communities) cs.add_communities(c);
     path.add_pattrs()->PackFrom(cs);
   }
   return path;
+}
+
+// The prepend toPath() encoded: how often the local AS repeats in the AS_SEQUENCE segments;
+// kForeignAsPath if the path holds any other AS or segment type, or more than fits.
+uint8_t prependOf(const apipb::AsPathAttribute& as, uint32_t asn) {
+  size_t n = 0;
+  for (const auto& seg : as.segments()) {
+    if (seg.type() != apipb::AsSegment::AS_SEQUENCE) return kForeignAsPath;
+    for (const uint32_t a : seg.numbers()) {
+      if (a != asn) return kForeignAsPath;
+      ++n;
+    }
+  }
+  return n < kForeignAsPath ? static_cast<uint8_t>(n) : kForeignAsPath;
 }
 
 }  // namespace
@@ -79,6 +105,7 @@ std::string GobgpClient::startBgp(const GlobalSpec& g) {
   global->set_asn(g.asn);
   global->set_router_id(g.routerId.str());
   global->set_listen_port(g.listenPort);
+  impl_->asn = g.asn;
   grpc::ClientContext ctx;
   impl_->arm(ctx);
   google::protobuf::Empty resp;
@@ -107,7 +134,7 @@ std::string GobgpClient::addPeer(const PeerSpec& p) {
 std::string GobgpClient::addPath(const PathSpec& p) {
   apipb::AddPathRequest req;
   req.set_table_type(apipb::GLOBAL);
-  *req.mutable_path() = toPath(p);
+  *req.mutable_path() = toPath(p, impl_->asn);
   grpc::ClientContext ctx;
   impl_->arm(ctx);
   apipb::AddPathResponse resp;
@@ -118,7 +145,7 @@ std::string GobgpClient::deletePath(const PathSpec& p) {
   apipb::DeletePathRequest req;
   req.set_table_type(apipb::GLOBAL);
   *req.mutable_family() = unicast(p.prefix.addr.family);
-  *req.mutable_path() = toPath(p);
+  *req.mutable_path() = toPath(p, impl_->asn);
   grpc::ClientContext ctx;
   impl_->arm(ctx);
   google::protobuf::Empty resp;
@@ -158,6 +185,7 @@ std::string GobgpClient::Impl::listPaths(Family fam, std::vector<PathSpec>& out)
         apipb::NextHopAttribute nh;
         apipb::MpReachNLRIAttribute mp;
         apipb::CommunitiesAttribute cs;
+        apipb::AsPathAttribute as;
         if (a.UnpackTo(&nh)) {
           if (auto ip = IpAddr::parse(nh.next_hop())) p.nextHop = *ip;
         } else if (a.UnpackTo(&mp)) {  // ipv6-unicast: the next hop travels in MP_REACH_NLRI
@@ -166,6 +194,8 @@ std::string GobgpClient::Impl::listPaths(Family fam, std::vector<PathSpec>& out)
           }
         } else if (a.UnpackTo(&cs)) {
           p.communities.assign(cs.communities().begin(), cs.communities().end());
+        } else if (a.UnpackTo(&as)) {
+          p.prepend = prependOf(as, asn);
         }
       }
       out.push_back(std::move(p));

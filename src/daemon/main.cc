@@ -161,6 +161,7 @@ int run(const std::string& path, int verbose) {
   auto statsObject = [&] {
     auto st = node.statsJson();
     st["bgp"] = bgp.statusJson();
+    st["sync"] = node.syncJson();
     return st;
   };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
@@ -279,6 +280,7 @@ int run(const std::string& path, int verbose) {
           return st;
         }
         if (cmd == "services") return node.servicesJson();
+        if (cmd == "sync") return node.syncJson();
         if (cmd == "sessions") return node.sessionsJson(req);
         if (cmd == "weight") return node.setWeight(req);
         if (cmd == "drain") return drainCmd(req, true);

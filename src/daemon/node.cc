@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "common/process.h"
 #include "daemon/probe_source.h"
@@ -117,8 +119,50 @@ std::vector<health::Target> Node::targets() const {
   return out;
 }
 
+class Node::SyncWorkers : public sync::Workers {
+ public:
+  explicit SyncWorkers(dataplane::Dataplane& dp) : dp_(dp) {}
+  [[nodiscard]] uint16_t count() const override { return dp_.workerCount(); }
+  [[nodiscard]] sync::EventRing* out(uint16_t w) const override { return dp_.syncOut(w); }
+  [[nodiscard]] sync::EventRing* in(uint16_t w) const override { return dp_.syncIn(w); }
+  [[nodiscard]] uint16_t ownerOf(uint16_t lportBe) const override {
+    return fullnat::Worker::ownerOf(lportBe, dp_.workerCount());
+  }
+  bool startBulk(uint16_t dest) override { return dp_.startBulk(dest); }
+
+ private:
+  dataplane::Dataplane& dp_;
+};
+
+Node::~Node() {
+  if (sync_) sync_->stop();
+}
+
 std::string Node::start() {
+  std::optional<sync::Key> key;
+  if (cfg_.sync.enabled) {
+    std::string err;
+    key = sync::loadKey(cfg_.sync.keyFile, err);
+    if (!key) return "sync.key_file: " + err;
+  }
   if (auto err = dataplane_.start(buildSnapshot()); !err.empty()) return err;
+  if (cfg_.sync.enabled) {
+    // After the dataplane: the socket binds a node address, which lives on the uplink's TAP.
+    sync::ServiceOptions o;
+    o.nodeId = static_cast<uint16_t>(cfg_.sync.nodeId);
+    o.bind = cfg_.sync.address ? *cfg_.sync.address : cfg_.uplinks.at(0).address.addr;
+    o.port = static_cast<uint16_t>(cfg_.sync.port);
+    o.key = *key;
+    o.replicas = cfg_.sync.replicas;
+    o.bulkTimeoutMs = cfg_.sync.bulkTimeoutMs;
+    // Bulk datagrams stay under the receiver's exception-path rate for one peer.
+    o.bulkDatagramsPerSecond =
+        std::max<uint32_t>(100, cfg_.dataplane.exceptionPolicer.peerRate * 4 / 5);
+    o.peers = cfg_.sync.peers;
+    syncWorkers_ = std::make_unique<SyncWorkers>(dataplane_);
+    sync_ = std::make_unique<sync::Service>(std::move(o), *syncWorkers_);
+    sync_->start();
+  }
   health_ =
       std::make_unique<health::HealthChecker>(io_, std::make_unique<health::CheckProber>(io_));
   health_->onChange([this](const health::Change& c) { onHealthChange(c); });
@@ -129,7 +173,29 @@ std::string Node::start() {
   return {};
 }
 
+nlohmann::json Node::syncJson() const {
+  if (!sync_) return {{"enabled", false}};
+  auto j = sync_->statusJson();
+  j["enabled"] = true;
+  const auto t = dataplane_.syncTotals();
+  j["workers"] = {{"events_out", t.eventsOut.load()},
+                  {"events_lost", t.eventsLost.load()},
+                  {"installed", t.installed.load()},
+                  {"updated", t.updated.load()},
+                  {"replaced", t.replaced.load()},
+                  {"conflicts", t.conflicts.load()},
+                  {"replica_full", t.replicaFull.load()},
+                  {"invalid", t.invalid.load()},
+                  {"deleted", t.deleted.load()},
+                  {"adopted", t.adopted.load()},
+                  {"skipped_shifted", t.skippedShifted.load()},
+                  {"bulk_sent", t.bulkSent.load()},
+                  {"replicas", t.replicas.load()}};
+  return j;
+}
+
 void Node::stop() {
+  if (sync_) sync_->stop();
   health_.reset();
   dataplane_.stop();
 }

@@ -15,12 +15,14 @@
 #include "dataplane/dataplane.h"
 #include "fullnat/snapshot.h"
 #include "health/health_checker.h"
+#include "sync/service.h"
 
 namespace anylb {
 
 class Node {
  public:
   Node(boost::asio::io_context& io, config::Config cfg);
+  ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -57,6 +59,15 @@ class Node {
   // Per-RS packet/byte/connection rates over the last sampling interval (every 2 s).
   void sampleRates(uint64_t nowMs);
 
+  // Session sync: the node holds its peers' sessions (or gave up waiting): it may announce.
+  // True without [sync].
+  [[nodiscard]] bool syncReady() const { return !sync_ || sync_->ready(); }
+  // anylbctl sync: the service's status plus the workers' replica counters; {"enabled": false}
+  // without [sync].
+  [[nodiscard]] nlohmann::json syncJson() const;
+  [[nodiscard]] const sync::Service* syncService() const { return sync_.get(); }
+  [[nodiscard]] fullnat::SyncCounters syncTotals() const { return dataplane_.syncTotals(); }
+
   // Per VIP address: every service on it has at least min_healthy healthy RS.
   [[nodiscard]] std::vector<bool> vipHealth(const std::vector<IpAddr>& vips) const;
   // The VIP was announced (up) or withdrawn (down) by the BGP controller: runs the quorum_up /
@@ -78,6 +89,10 @@ class Node {
   config::Config cfg_;
   fullnat::RsRegistry registry_;
   dataplane::Dataplane dataplane_;
+  // Session sync (src/sync/): the dataplane's rings as the service sees them, and the service.
+  class SyncWorkers;
+  std::unique_ptr<SyncWorkers> syncWorkers_;
+  std::unique_ptr<sync::Service> sync_;
   std::unique_ptr<health::HealthChecker> health_;
   health::Notifier vipHooks_;               // quorum_up / quorum_down commands
   std::map<uint32_t, uint32_t> weights_;    // rsId -> effective weight where it differs

@@ -279,6 +279,22 @@ Node::ReloadResult Node::reload(const config::Config& next) {
     r.changed.emplace_back("dataplane.strip_client_timestamps");
   }
   if (!(merged.bgp == cfg_.bgp)) r.changed.emplace_back("bgp");
+  {
+    // sync: the peers (and their LIP prefixes) change live; the rest needs a restart (the
+    // socket, the key, the workers' rings).
+    auto a = merged.sync;
+    a.peers = cfg_.sync.peers;
+    if (!(a == cfg_.sync)) {
+      r.restartNeeded.emplace_back("sync");
+      const auto peers = merged.sync.peers;
+      merged.sync = cfg_.sync;
+      merged.sync.peers = peers;
+    }
+    if (merged.sync.peers != cfg_.sync.peers) {
+      r.changed.emplace_back("sync.peer");
+      if (sync_) sync_->setPeers(merged.sync.peers);
+    }
+  }
   if (merged.localAddresses != cfg_.localAddresses) r.changed.emplace_back("local_addresses");
   if (merged.logging.level != cfg_.logging.level) {
     r.changed.emplace_back("logging.level");

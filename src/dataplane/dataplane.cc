@@ -177,6 +177,14 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     ctx->engine =
         std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
     ctx->engine->setSnapshot(snap);  // owning until its first switch; also retained below
+    if (cfg_.sync.enabled) {
+      ctx->syncOut = std::make_unique<fullnat::SyncRing>(kSyncOutRing);
+      ctx->syncIn = std::make_unique<fullnat::SyncRing>(kSyncInRing);
+      const uint64_t share =
+          uint64_t{cfg_.dataplane.sessionCapacity} * cfg_.sync.replicaSharePercent / 100;
+      ctx->engine->setSync(ctx->syncOut.get(), cfg_.sync.refreshSeconds * 1000U,
+                           static_cast<uint32_t>(share));
+    }
     ctx->lcore = lcore;
     ctx_.push_back(std::move(ctx));
   }
@@ -285,6 +293,47 @@ void Dataplane::solicit(size_t neighbor) {
 void Dataplane::publish(std::shared_ptr<const fullnat::Snapshot> snap) {
   snapshots_.publish(std::move(snap));
   snapshots_.reclaim();  // the ones replaced earlier that every worker has left
+}
+
+fullnat::SyncRing* Dataplane::syncOut(uint16_t w) const {
+  return w < ctx_.size() ? ctx_[w]->syncOut.get() : nullptr;
+}
+
+fullnat::SyncRing* Dataplane::syncIn(uint16_t w) const {
+  return w < ctx_.size() ? ctx_[w]->syncIn.get() : nullptr;
+}
+
+bool Dataplane::startBulk(uint16_t dest) {
+  if (dest == 0 || ctx_.empty() || ctx_[0]->syncOut == nullptr || bulkRunning()) return false;
+  for (auto& c : ctx_) c->bulkDest.store(dest, std::memory_order_release);
+  return true;
+}
+
+bool Dataplane::bulkRunning() const {
+  return std::any_of(ctx_.begin(), ctx_.end(), [](const auto& c) {
+    return c->bulkDest.load(std::memory_order_acquire) != 0;
+  });
+}
+
+fullnat::SyncCounters Dataplane::syncTotals() const {
+  fullnat::SyncCounters t;
+  for (const auto& c : ctx_) {
+    const auto& s = c->engine->syncCounters();
+    t.eventsOut += s.eventsOut.load();
+    t.eventsLost += s.eventsLost.load();
+    t.installed += s.installed.load();
+    t.updated += s.updated.load();
+    t.replaced += s.replaced.load();
+    t.conflicts += s.conflicts.load();
+    t.replicaFull += s.replicaFull.load();
+    t.invalid += s.invalid.load();
+    t.deleted += s.deleted.load();
+    t.adopted += s.adopted.load();
+    t.skippedShifted += s.skippedShifted.load();
+    t.bulkSent += s.bulkSent.load();
+    t.replicas = t.replicas.load() + s.replicas.load();
+  }
+  return t;
 }
 
 void Dataplane::flushRealServer(uint32_t rsId) {

@@ -154,6 +154,18 @@ class Dataplane {
   // counters (rte_eth_stats: imissed, ierrors, rx_nombuf, oerrors, per-queue RX).
   [[nodiscard]] nlohmann::json portsJson() const;
 
+  // --- session sync (src/sync/): the sync service's side of the workers' rings. Null rings
+  // when [sync] is off. Any thread once started.
+  [[nodiscard]] uint16_t workerCount() const { return workers_; }
+  [[nodiscard]] fullnat::SyncRing* syncOut(uint16_t w) const;
+  [[nodiscard]] fullnat::SyncRing* syncIn(uint16_t w) const;
+  // Asks every worker to send its whole table to peer `dest` (kBulkEnd markers end each
+  // worker's part). False while a bulk sync is still under way.
+  bool startBulk(uint16_t dest);
+  [[nodiscard]] bool bulkRunning() const;
+  // The workers' sync counters added up.
+  [[nodiscard]] fullnat::SyncCounters syncTotals() const;
+
   // --- used by worker_loop.cc
   struct WorkerCtx;
   int runWorker(WorkerCtx& w);

@@ -33,6 +33,13 @@ inline constexpr uintptr_t kCmdFlushRs = 1;  // control command: (kCmdFlushRs <<
 // whole walk took 5.7 ms (unfiltered) to 45 ms (filtered) in one iteration. A 4 M-session table
 // (2 M buckets) is listed in 8192 iterations.
 inline constexpr uint32_t kListBucketsPerStep = 256;
+// Session sync: peers' sessions a worker installs per loop iteration, index buckets a bulk
+// sync walks per iteration (~2 sessions each at full load), and the rings' sizes (events of
+// 192 bytes: 6 MiB out, 3 MiB in per worker).
+inline constexpr uint32_t kSyncApplyPerLoop = 256;
+inline constexpr uint32_t kBulkBucketsPerStep = 64;
+inline constexpr size_t kSyncOutRing = 32768;
+inline constexpr size_t kSyncInRing = 16384;
 
 // One listing request, shared by every worker (each writes only its own slots: its sessions,
 // match count and cursor), walked one step per loop iteration until the cursor is done.
@@ -58,6 +65,14 @@ struct alignas(64) Dataplane::WorkerCtx {
   LoopCounters counters;
   // Polices the frames this worker hands to the TAPs (the kToKernel verdicts).
   ExceptionPolicer policer;
+
+  // Session sync (src/sync/; null when [sync] is off): the worker's events out to the sync
+  // service and peers' sessions in (single producer, single consumer each), and a bulk sync
+  // the service asked for: the peer's node id, 0 = none; the worker clears it when done.
+  std::unique_ptr<fullnat::SyncRing> syncOut;
+  std::unique_ptr<fullnat::SyncRing> syncIn;
+  std::atomic<uint16_t> bulkDest{0};
+  uint32_t bulkCursor = 0;
 
   // Packets waiting for a next hop's MAC, per neighbour.
   struct Pending {

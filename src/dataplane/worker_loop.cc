@@ -225,6 +225,16 @@ int Dataplane::runWorker(WorkerCtx& w) {
       listing = cursor != fullnat::Worker::kListDone;
       if (!listing) w.query.store(nullptr, std::memory_order_release);
     }
+    // Session sync: peers' sessions in, and a step of a bulk sync a peer asked for.
+    if (w.syncIn != nullptr) {
+      w.engine->applySync(*w.syncIn, now, kSyncApplyPerLoop);
+      if (const uint16_t dest = w.bulkDest.load(std::memory_order_acquire); dest != 0) {
+        if (w.engine->bulkStep(dest, w.bulkCursor, kBulkBucketsPerStep, now)) {
+          w.bulkCursor = 0;
+          w.bulkDest.store(0, std::memory_order_release);
+        }
+      }
+    }
     void* cmd = nullptr;
     while (rte_ring_dequeue(commands_[w.id], &cmd) == 0) {
       const auto word = reinterpret_cast<uintptr_t>(cmd);

@@ -22,7 +22,7 @@
 #include "fullnat/synproxy.h"
 #include "fullnat/verdict.h"
 #include "session/session_table.h"
-#include "sync/spsc_ring.h"
+#include "sync/event.h"
 #include "toa/tcp_options.h"
 
 namespace anylb::fullnat {
@@ -104,18 +104,9 @@ struct SessionFilter {
 };
 
 // --- session sync (src/sync/, sync_apply.cc): what a worker exchanges with the sync service.
-enum class SyncKind : uint8_t {
-  kUpsert = 1,   // create or update the session (out: to peers; in: a peer's)
-  kDelete = 2,   // the owner removed it before its time (an RS flushed)
-  kBulkEnd = 3,  // out only: this worker's part of a bulk sync to `dest` is complete
-};
-struct SyncEvent {
-  session::Session s;        // a copy: both keys, state, flags, TCP tracking
-  uint32_t expiresInMs = 0;  // idle time left
-  uint16_t dest = 0;         // out: 0 = the session's holders, else one peer's node id (bulk)
-  SyncKind kind = SyncKind::kUpsert;
-};
-using SyncRing = sync::SpscRing<SyncEvent>;
+using SyncKind = sync::EventKind;
+using SyncEvent = sync::Event;
+using SyncRing = sync::EventRing;
 struct alignas(64) SyncCounters {
   RelaxedCounter eventsOut;       // events handed to the sync service
   RelaxedCounter eventsLost;      // ... not handed over: the ring was full (a refresh repairs)

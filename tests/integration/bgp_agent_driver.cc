@@ -9,6 +9,9 @@
 //   drain on|off                 the node's drain
 //   family-drain ipv4|ipv6 on|off
 //   vip-drain VIP on|off
+//   backup PREPEND [PREFIX...]   the peers' LIP prefixes announced as backup routes, with
+//                                PREPEND extra AS-path prepends (none listed: withdrawn)
+//   gate open|closed             the announce gate (session sync: closed = announce nothing)
 //   quit                         Agent::stop() (withdraw, stop gobgpd, BFD AdminDown), exit 0
 // The agent ticks every 100 ms; STATUS.json gets Agent::statusJson() after every tick
 // (written to a temporary file and renamed, so readers never see half of it).
@@ -18,10 +21,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "bgp/agent.h"
 #include "config/loader.h"
@@ -89,6 +94,24 @@ int main(int argc, char** argv) {
         agent.setDrain(a == "on", t);
       } else if (cmd == "family-drain") {
         agent.setFamilyDrain(a == "ipv6" ? anylb::Family::kV6 : anylb::Family::kV4, b == "on", t);
+      } else if (cmd == "backup") {
+        // a: PREPEND; b and the rest of the line: the prefixes.
+        std::vector<std::string> words;
+        if (!b.empty()) words.push_back(b);
+        for (std::string w; in >> w;) words.push_back(w);
+        char* end = nullptr;
+        const long prepend = std::strtol(a.c_str(), &end, 10);
+        ok = !a.empty() && *end == '\0' && prepend >= 0 && prepend <= 255;
+        std::vector<anylb::Prefix> prefixes;
+        for (const auto& w : words) {
+          const auto prefix = anylb::Prefix::parse(w);
+          ok = ok && prefix.has_value();
+          if (prefix) prefixes.push_back(*prefix);
+        }
+        if (ok) agent.setBackupLips(std::move(prefixes), static_cast<uint8_t>(prepend), t);
+      } else if (cmd == "gate") {
+        ok = a == "open" || a == "closed";
+        if (ok) agent.setAnnounceGate(a == "open");
       } else if (cmd == "vip-drain") {
         const auto vip = anylb::IpAddr::parse(a);
         ok = vip && agent.setVipDrain(*vip, b == "on", t);

@@ -269,7 +269,8 @@ TEST_F(ControllerTest, StatusNamesPeersVipsAndPaths) {
   EXPECT_EQ(s["vips"][0]["vip"], "10.100.0.10") << s;
   EXPECT_EQ(s["vips"][0]["state"], "announced") << s;
   EXPECT_EQ(s["vips"][0]["healthy"], true) << s;
-  const nlohmann::json path = {{"prefix", "10.100.0.10/32"}, {"communities", {"65100:42"}}};
+  const nlohmann::json path = {
+      {"prefix", "10.100.0.10/32"}, {"communities", {"65100:42"}}, {"prepend", 0}};
   EXPECT_NE(std::find(s["announced"].begin(), s["announced"].end(), path), s["announced"].end())
       << s;
 }
@@ -286,6 +287,176 @@ TEST_F(ControllerTest, StatusIsValidJsonWhateverTheSpeakerReports) {
   EXPECT_EQ(s["peers"][0]["address"], "10.1.1.1");
   EXPECT_EQ(s["peers"][0]["state"], state);
   EXPECT_EQ(s["vips"][0]["vip"], "10.100.0.10");
+}
+
+// ---- backup routes for the peers' LIP prefixes, the announce gate (issue 16) ---------------
+
+const std::string kPeerLip = "10.200.2.0/28";
+const std::string kPeerLip6 = "fd00:200:2::/120";
+constexpr uint32_t kCommunity = (65100U << 16) | 42;
+
+ControllerOptions withBackups() {
+  auto o = options();
+  o.backupLips = {*Prefix::parse("10.200.2.0/28"), *Prefix::parse("fd00:200:2::/120")};
+  return o;
+}
+
+class BackupTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    ctl = Controller{withBackups()};
+    ControllerTest::SetUp();
+  }
+};
+
+TEST_F(BackupTest, AnnouncesPeersLipsWithThePrependAndTheCommunities) {
+  run(200, true, {false, false});
+  ASSERT_TRUE(speaker.has(kPeerLip));
+  ASSERT_TRUE(speaker.has(kPeerLip6));
+  EXPECT_EQ(speaker.paths.at(kPeerLip).prepend, 3);
+  EXPECT_EQ(speaker.paths.at(kPeerLip6).prepend, 3);
+  EXPECT_EQ(speaker.paths.at(kPeerLip6).nextHop.str(), "::");
+  EXPECT_EQ(speaker.communities(kPeerLip), std::vector<uint32_t>{kCommunity});
+  EXPECT_EQ(speaker.paths.at(kLip).prepend, 0);  // our own LIP: the short path
+  const auto st = nlohmann::json::parse(text(ctl.statusJson()));
+  EXPECT_EQ(st["backup_lips"], nlohmann::json::array({kPeerLip, kPeerLip6})) << st;
+  EXPECT_EQ(st["backup_prepend"], 3) << st;
+  const nlohmann::json path = {{"prefix", kPeerLip}, {"communities", {"65100:42"}}, {"prepend", 3}};
+  EXPECT_NE(std::find(st["announced"].begin(), st["announced"].end(), path), st["announced"].end())
+      << st;
+  // Like our own LIPs: gone with the dataplane, back with it.
+  run(200, false, {false, false});
+  EXPECT_TRUE(speaker.paths.empty());
+  run(200, true, {false, false});
+  EXPECT_TRUE(speaker.has(kPeerLip));
+}
+
+// Hostile lists: a peer's prefix that is also ours (with host bits, even), and the same prefix
+// twice. One path per prefix, and ours stays ours (no prepend).
+TEST(BackupLips, AnOwnLipIsNeverABackupAndDuplicatesCountOnce) {
+  auto o = options();
+  o.backupLips = {*Prefix::parse("10.200.1.9/28"), *Prefix::parse("10.200.2.0/28"),
+                  *Prefix::parse("10.200.2.3/28"), *Prefix::parse("10.200.1.0/28")};
+  Controller c{o};
+  FakeSpeaker sp;
+  ASSERT_EQ(c.attach(&sp, 0), "");
+  c.tick(200, true, {false, false});
+  const auto want = c.desired();
+  ASSERT_EQ(want.size(), 2U);
+  EXPECT_EQ(want[0].prefix.str(), kLip);
+  EXPECT_EQ(want[0].prepend, 0);
+  EXPECT_EQ(want[1].prefix.str(), kPeerLip);
+  EXPECT_EQ(want[1].prepend, 3);
+  EXPECT_EQ(sp.count("AddPath " + kLip), 1U);
+  EXPECT_EQ(sp.count("AddPath " + kPeerLip), 1U);
+  EXPECT_EQ(sp.paths.at(kLip).prepend, 0);
+  const auto st = c.statusJson();
+  EXPECT_EQ(st["backup_lips"], nlohmann::json::array({kPeerLip})) << st;
+}
+
+// Prepend 0 is not refused: the backup then ties with the owner (ECMP at the ToRs), which is
+// what the operator asked for; the config validator is where 1..10 is enforced.
+TEST(BackupLips, PrependZeroIsUsedAsGiven) {
+  auto o = withBackups();
+  o.backupPrepend = 0;
+  Controller c{o};
+  FakeSpeaker sp;
+  ASSERT_EQ(c.attach(&sp, 0), "");
+  c.tick(200, true, {false, false});
+  ASSERT_TRUE(sp.has(kPeerLip));
+  EXPECT_EQ(sp.paths.at(kPeerLip).prepend, 0);
+}
+
+TEST_F(BackupTest, ReloadAddsAndWithdrawsBackupsAndChangesThePrepend) {
+  run(200, true, {false, false});
+  auto o = withBackups();
+  o.lips.clear();  // our own LIP removed: stays announced until the restart, as before
+  o.backupLips = {*Prefix::parse("10.200.3.0/28"), *Prefix::parse("fd00:200:2::/120"),
+                  *Prefix::parse("10.200.1.0/28")};  // our former LIP as a backup: still ours
+  o.backupPrepend = 5;
+  ctl.reconfigure(o, now);
+  run(200, true, {false, false});
+  EXPECT_FALSE(speaker.has(kPeerLip));  // removed: withdrawn at once
+  EXPECT_EQ(speaker.count("DeletePath " + kPeerLip), 1U);
+  ASSERT_TRUE(speaker.has("10.200.3.0/28"));
+  EXPECT_EQ(speaker.paths.at("10.200.3.0/28").prepend, 5);
+  EXPECT_EQ(speaker.paths.at(kPeerLip6).prepend, 5);  // kept, re-announced with the new prepend
+  ASSERT_TRUE(speaker.has(kLip));
+  EXPECT_EQ(speaker.paths.at(kLip).prepend, 0);
+  EXPECT_EQ(speaker.count("DeletePath " + kLip), 0U);
+}
+
+// gobgpd reports the prepend back (gobgpd_test checks the real one): reconcile leaves the
+// paths alone once they are there, and puts a prepend lost behind its back right.
+TEST_F(BackupTest, ReconcileIsQuietOnceThePathsAreThereAndRepairsAPrepend) {
+  run(kRise + 400, true, {true, true});
+  const auto added = ctl.counters().pathsAdded;
+  EXPECT_EQ(added, 5U);  // LIP, two backups, two VIPs
+  const auto reconciles = ctl.counters().reconciles;
+  run(20000, true, {true, true});
+  EXPECT_GE(ctl.counters().reconciles, reconciles + 3);
+  EXPECT_EQ(ctl.counters().pathsAdded, added);
+  EXPECT_EQ(ctl.counters().pathsDeleted, 0U);
+  speaker.paths[kPeerLip].prepend = 0;
+  run(5000, true, {true, true});
+  EXPECT_EQ(speaker.paths.at(kPeerLip).prepend, 3);
+  EXPECT_EQ(ctl.counters().pathsAdded, added + 1);
+}
+
+TEST_F(BackupTest, AClosedGateAnnouncesNothingAndTheVipRisesFromTheOpening) {
+  ctl.setAnnounceGate(false);
+  EXPECT_FALSE(ctl.announceGateOpen());
+  run(kRise * 3, true, {true, true});
+  EXPECT_TRUE(speaker.paths.empty());
+  EXPECT_EQ(speaker.count("AddPath " + kLip), 0U);
+  EXPECT_TRUE(ctl.desired().empty());
+  EXPECT_EQ(ctl.vipState(0), VipAnnounce::kWithdrawn);
+  auto st = ctl.statusJson();
+  EXPECT_EQ(st["announce_gate"], "closed") << st;
+  EXPECT_EQ(st["vips"][0]["healthy"], true) << st;  // health as it is, the gate holds it down
+  ctl.setAnnounceGate(true);
+  run(200, true, {true, true});
+  EXPECT_TRUE(speaker.has(kLip));
+  EXPECT_TRUE(speaker.has(kPeerLip));
+  EXPECT_TRUE(speaker.has(kPeerLip6));
+  EXPECT_FALSE(speaker.has(kVip));  // healthy for 3 x rise, but behind a closed gate
+  run(kRise - 400, true, {true, true});
+  EXPECT_FALSE(speaker.has(kVip));
+  run(400, true, {true, true});
+  EXPECT_TRUE(speaker.has(kVip));
+  EXPECT_TRUE(speaker.has(kVip2));
+  st = ctl.statusJson();
+  EXPECT_EQ(st["announce_gate"], "open") << st;
+}
+
+TEST_F(BackupTest, ClosingTheGateWithdrawsEverythingAndReportsTheVips) {
+  std::vector<std::string> seen;
+  ctl.onVipChange([&](const IpAddr& vip, VipAnnounce from, VipAnnounce to) {
+    seen.push_back(vip.str() + " " + toString(from) + "->" + toString(to));
+  });
+  run(kRise + 400, true, {true, false});
+  ASSERT_EQ(speaker.paths.size(), 4U);  // LIP, two backups, one VIP
+  ctl.setAnnounceGate(false);
+  run(200, true, {true, false});
+  EXPECT_TRUE(speaker.paths.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"10.100.0.10 withdrawn->announced",
+                                            "10.100.0.10 announced->withdrawn"}));
+  run(kRise * 3, true, {true, false});
+  EXPECT_TRUE(speaker.paths.empty());  // and stays so, whatever the health
+}
+
+// Closing the gate twice, opening twice: no extra work, no extra log (the state is what counts).
+TEST_F(BackupTest, TheGateIsIdempotent) {
+  ctl.setAnnounceGate(true);
+  run(200, true, {false, false});
+  const auto reconciles = ctl.counters().reconciles;
+  ctl.setAnnounceGate(true);
+  run(200, true, {false, false});
+  EXPECT_EQ(ctl.counters().reconciles, reconciles);
+  ctl.setAnnounceGate(false);
+  ctl.setAnnounceGate(false);
+  run(200, true, {false, false});
+  EXPECT_TRUE(speaker.paths.empty());
 }
 
 // ---- IPv6: the ipv6-unicast prefixes beside the IPv4 ones ------------------------------------

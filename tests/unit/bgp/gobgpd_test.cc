@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bgp/controller.h"
 #include "bgp/gobgp_client.h"
 #include "bgp/gobgpd_process.h"
 
@@ -120,6 +121,87 @@ TEST_F(Gobgpd, AcceptsAnIpv6Peer) {
   ASSERT_EQ(client_->listPeers(peers), "");
   ASSERT_EQ(peers.size(), 1U);
   EXPECT_EQ(peers[0].address.str(), "::1");
+}
+
+// A backup route (issue 16): the AS_PATH carries the local AS `prepend` times (gobgpd adds
+// one more on eBGP export; t33_backup_lip.sh shows what FRR receives), and ListPath reports the
+// prepend back so the controller's reconcile sees the path it asked for.
+TEST_F(Gobgpd, AnnouncesABackupPathWithThePrependAndReadsItBack) {
+  auto backup = path("10.200.2.0/28", {(65100U << 16) | 80});
+  backup.prepend = 3;
+  ASSERT_EQ(client_->addPath(backup), "");
+  ASSERT_EQ(client_->addPath(path("10.200.1.0/28")), "");
+  PathSpec backup6{*Prefix::parse("fd00:200:2::/120"), *IpAddr::parse("::"), {}, 10};
+  ASSERT_EQ(client_->addPath(backup6), "");
+  std::vector<PathSpec> paths;
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 3U);
+  std::sort(paths.begin(), paths.end(),
+            [](const auto& a, const auto& b) { return a.prefix.str() < b.prefix.str(); });
+  EXPECT_EQ(paths[0].prefix.str(), "10.200.1.0/28");
+  EXPECT_EQ(paths[0].prepend, 0);
+  EXPECT_EQ(paths[1].prefix.str(), "10.200.2.0/28");
+  EXPECT_EQ(paths[1].prepend, 3);
+  EXPECT_EQ(paths[1].communities, (std::vector<uint32_t>{(65100U << 16) | 80}));
+  EXPECT_EQ(paths[2].prefix.str(), "fd00:200:2::/120");
+  EXPECT_EQ(paths[2].prepend, 10);
+  // An add with another prepend replaces the path; a delete removes it.
+  backup.prepend = 5;
+  ASSERT_EQ(client_->addPath(backup), "");
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 3U);
+  const auto it = std::find_if(paths.begin(), paths.end(),
+                               [](const auto& p) { return p.prefix.str() == "10.200.2.0/28"; });
+  ASSERT_NE(it, paths.end());
+  EXPECT_EQ(it->prepend, 5);
+  ASSERT_EQ(client_->deletePath(backup), "");
+  ASSERT_EQ(client_->deletePath(backup6), "");
+  ASSERT_EQ(client_->listPaths(paths), "");
+  ASSERT_EQ(paths.size(), 1U);
+  EXPECT_EQ(paths[0].prefix.str(), "10.200.1.0/28");
+}
+
+// The controller against the real gobgpd: once its paths are in, reconcile after reconcile
+// adds nothing (a prepend read back wrong would re-add every backup path each time).
+TEST(GobgpdController, ReconcileIsQuietWithBackupPaths) {
+  char tmpl[] = "/tmp/anylb-gobgpd-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  {
+    GobgpdProcess proc("gobgpd", dir + "/api.sock", dir + "/gobgpd.log");
+    ASSERT_EQ(proc.start(), "");
+    GobgpClient client(dir + "/api.sock");
+    ControllerOptions o;
+    o.global = GlobalSpec{65100, *IpAddr::parse("10.255.0.1"), -1};
+    o.lips = {*Prefix::parse("10.200.1.0/28"), *Prefix::parse("fd00:200:1::/120")};
+    o.backupLips = {*Prefix::parse("10.200.2.0/28"), *Prefix::parse("fd00:200:2::/120")};
+    o.communities = {(65100U << 16) | 42};
+    o.reconcileMs = 10;
+    Controller ctl(o);
+    ASSERT_EQ(ctl.attach(&client, 0), "");
+    uint64_t now = 0;
+    ctl.tick(now, true, {});
+    EXPECT_EQ(ctl.counters().pathsAdded, 4U);
+    for (int i = 0; i < 10; ++i) {
+      now += 20;
+      ctl.tick(now, true, {});
+    }
+    EXPECT_GE(ctl.counters().reconciles, 10U);
+    EXPECT_EQ(ctl.counters().pathsAdded, 4U);
+    EXPECT_EQ(ctl.counters().pathsDeleted, 0U);
+    EXPECT_EQ(ctl.counters().apiErrors, 0U);
+    std::vector<PathSpec> paths;
+    ASSERT_EQ(client.listPaths(paths), "");
+    size_t backups = 0;
+    for (const auto& p : paths) backups += p.prepend == 3 ? 1 : 0;
+    EXPECT_EQ(backups, 2U);
+    // The gate closed: gobgpd announces nothing any more.
+    ctl.setAnnounceGate(false);
+    ctl.tick(now + 20, true, {});
+    ASSERT_EQ(client.listPaths(paths), "");
+    EXPECT_TRUE(paths.empty());
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(GobgpdProcess, DiesWithItsParent) {

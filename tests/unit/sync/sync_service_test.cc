@@ -1,0 +1,231 @@
+// The sync service over real UDP sockets on loopback (127.0.0.1, 127.0.0.2, ...: addresses of
+// this host only), with plain rings in place of the dataplane's workers: live events reach the
+// peer, a starting node gets the peer's sessions before it is ready, and forged, replayed,
+// foreign or unknown datagrams are counted and never installed.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "sync/service.h"
+
+namespace anylb::sync {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One worker's rings; startBulk() replays `table` with the destination, then the end marker,
+// as Worker::bulkStep does.
+class FakeWorkers : public Workers {
+ public:
+  [[nodiscard]] uint16_t count() const override { return 1; }
+  [[nodiscard]] EventRing* out(uint16_t) const override { return &out_; }
+  [[nodiscard]] EventRing* in(uint16_t) const override { return &in_; }
+  [[nodiscard]] uint16_t ownerOf(uint16_t) const override { return 0; }
+  bool startBulk(uint16_t dest) override {
+    ++bulks;
+    for (Event ev : table) {
+      ev.dest = dest;
+      EXPECT_TRUE(out_.push(ev));
+    }
+    Event end;
+    end.kind = EventKind::kBulkEnd;
+    end.dest = dest;
+    EXPECT_TRUE(out_.push(end));
+    return true;
+  }
+  std::vector<Event> table;
+  std::atomic<int> bulks{0};
+  mutable EventRing out_{4096};
+  mutable EventRing in_{4096};
+};
+
+Key testKey(uint8_t fill = 7) {
+  Key k;
+  k.bytes.fill(fill);
+  return k;
+}
+
+uint16_t testPort() {
+  return static_cast<uint16_t>(20000 + (getpid() % 20000));
+}
+
+Event session(uint16_t cport) {
+  Event ev;
+  std::memset(&ev.s, 0, sizeof(ev.s));
+  ev.s.cip = session::Addr::fromV4Raw(inet_addr("192.0.2.7"));
+  ev.s.vip = session::Addr::fromV4Raw(inet_addr("10.100.0.10"));
+  ev.s.rip = session::Addr::fromV4Raw(inet_addr("10.20.0.11"));
+  ev.s.lip = session::Addr::fromV4Raw(inet_addr("10.200.1.1"));
+  ev.s.cport = htons(cport);
+  ev.s.vport = htons(80);
+  ev.s.rport = htons(80);
+  ev.s.lport = htons(static_cast<uint16_t>(cport - 30000));
+  ev.s.proto = IPPROTO_TCP;
+  ev.s.family = 4;
+  ev.s.state = session::TcpState::kEstablished;
+  ev.expiresInMs = 900000;
+  return ev;
+}
+
+ServiceOptions options(uint16_t id, const char* bind, uint16_t peerId, const char* peer) {
+  ServiceOptions o;
+  o.nodeId = id;
+  o.bind = *IpAddr::parse(bind);
+  o.port = testPort();
+  o.key = testKey();
+  o.bulkTimeoutMs = 1500;
+  config::SyncPeer p;
+  p.nodeId = peerId;
+  p.address = *IpAddr::parse(peer);
+  o.peers.push_back(p);
+  return o;
+}
+
+template <typename Pred>
+bool waitFor(Pred pred, std::chrono::milliseconds limit = 3000ms) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+size_t drain(EventRing& r, std::vector<Event>* out = nullptr) {
+  Event ev;
+  size_t n = 0;
+  while (r.pop(ev)) {
+    if (out != nullptr) out->push_back(ev);
+    ++n;
+  }
+  return n;
+}
+
+// A datagram from `src` (an address of this host) to `dst`:port.
+void sendRaw(const char* src, const char* dst, std::span<const uint8_t> d) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = inet_addr(src);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  sockaddr_in da{};
+  da.sin_family = AF_INET;
+  da.sin_port = htons(testPort());
+  da.sin_addr.s_addr = inet_addr(dst);
+  ASSERT_EQ(::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&da), sizeof(da)),
+            static_cast<ssize_t>(d.size()));
+  ::close(fd);
+}
+
+TEST(SyncService, AStartingNodeHoldsThePeersSessionsBeforeItIsReady) {
+  FakeWorkers wa, wb;
+  for (uint16_t p = 40000; p < 40100; ++p) wb.table.push_back(session(p));
+  Service b(options(2, "127.0.0.2", 1, "127.0.0.1"), wb);
+  b.start();
+  Service a(options(1, "127.0.0.1", 2, "127.0.0.2"), wa);
+  a.start();
+  ASSERT_TRUE(waitFor([&] { return a.ready(); }));
+  std::vector<Event> got;
+  drain(wa.in_, &got);
+  ASSERT_EQ(got.size(), 100U);
+  EXPECT_EQ(got[0].s.lip, wb.table[0].s.lip);
+  EXPECT_EQ(got[0].s.lport, wb.table[0].s.lport);
+  EXPECT_EQ(got[99].s.cport, wb.table[99].s.cport);
+  EXPECT_EQ(a.peers()[0].bulk, "done");
+  EXPECT_EQ(a.peers()[0].bulkRecords, 100U);
+  // B's own bulk request to A (A's table is empty) completes too.
+  ASSERT_TRUE(waitFor([&] { return b.ready(); }));
+  EXPECT_EQ(wb.bulks, 1);
+  EXPECT_EQ(wa.bulks, 1);
+
+  // Live: a session created on A reaches B's worker within a loop or so.
+  drain(wb.in_);
+  ASSERT_TRUE(wa.out_.push(session(41000)));
+  ASSERT_TRUE(waitFor([&] { return wb.in_.size() == 1; }));
+  Event ev;
+  ASSERT_TRUE(wb.in_.pop(ev));
+  EXPECT_EQ(ev.s.cport, htons(41000));
+  EXPECT_EQ(ev.kind, EventKind::kUpsert);
+  EXPECT_EQ(ev.expiresInMs, 900000U);
+}
+
+TEST(SyncService, APeerThatNeverAnswersDelaysReadinessOnlyByTheTimeout) {
+  FakeWorkers wa;
+  auto o = options(1, "127.0.0.1", 9, "127.0.0.9");
+  o.bulkTimeoutMs = 300;
+  Service a(o, wa);
+  const auto t0 = std::chrono::steady_clock::now();
+  a.start();
+  EXPECT_FALSE(a.ready());
+  ASSERT_TRUE(waitFor([&] { return a.ready(); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
+  EXPECT_EQ(a.peers()[0].bulk, "timed_out");
+}
+
+TEST(SyncService, ForgedReplayedForeignAndUnknownDatagramsInstallNothing) {
+  FakeWorkers wa;
+  auto o = options(1, "127.0.0.1", 2, "127.0.0.2");
+  o.bulkTimeoutMs = 200;
+  Service a(o, wa);
+  a.start();
+  ASSERT_TRUE(waitFor([&] { return a.ready(); }));
+  drain(wa.in_);
+  auto datagram = [&](uint16_t node, uint64_t seq, const Key& key) {
+    Builder b(MsgType::kSessions);
+    SessionRecord r;
+    const Event ev = session(42000);
+    r.proto = ev.s.proto;
+    r.family = 4;
+    r.state = static_cast<uint8_t>(ev.s.state);
+    r.cip = ev.s.cip;
+    r.vip = ev.s.vip;
+    r.rip = ev.s.rip;
+    r.lip = ev.s.lip;
+    r.cport = ev.s.cport;
+    r.vport = ev.s.vport;
+    r.rport = ev.s.rport;
+    r.lport = ev.s.lport;
+    r.expiresInMs = 1000;
+    EXPECT_TRUE(b.add(r));
+    Header h;
+    h.nodeId = node;
+    h.epoch = 5;
+    h.seq = seq;
+    auto sealed = b.seal(key, h);
+    return std::vector<uint8_t>(sealed.begin(), sealed.end());
+  };
+  auto dropped = [&](const char* why) {
+    return a.statusJson()["rx"]["dropped"][why].get<uint64_t>();
+  };
+  // Another fleet's key.
+  sendRaw("127.0.0.2", "127.0.0.1", datagram(2, 1, testKey(8)));
+  ASSERT_TRUE(waitFor([&] { return dropped("bad_tag") == 1; }));
+  // The right key, but not the node id of that address.
+  sendRaw("127.0.0.2", "127.0.0.1", datagram(3, 1, testKey()));
+  ASSERT_TRUE(waitFor([&] { return dropped("wrong_node") == 1; }));
+  // From an address that is no peer.
+  sendRaw("127.0.0.3", "127.0.0.1", datagram(2, 1, testKey()));
+  ASSERT_TRUE(waitFor([&] { return dropped("unknown_source") == 1; }));
+  // Garbage.
+  const std::vector<uint8_t> junk(100, 0xAB);
+  sendRaw("127.0.0.2", "127.0.0.1", junk);
+  ASSERT_TRUE(waitFor([&] { return dropped("bad_tag") + dropped("malformed") == 2; }));
+  EXPECT_EQ(wa.in_.size(), 0U);
+  // A valid one is installed once; the same datagram again is a replay.
+  const auto good = datagram(2, 1, testKey());
+  sendRaw("127.0.0.2", "127.0.0.1", good);
+  ASSERT_TRUE(waitFor([&] { return wa.in_.size() == 1; }));
+  sendRaw("127.0.0.2", "127.0.0.1", good);
+  ASSERT_TRUE(waitFor([&] { return dropped("replayed") == 1; }));
+  EXPECT_EQ(wa.in_.size(), 1U);
+}
+
+}  // namespace
+}  // namespace anylb::sync
