@@ -6,7 +6,8 @@
 # own config, pid, vty and zserv paths under $STATE/frr/alb-<ns>/, vty on Unix sockets only.
 #   spine: eBGP to both ToRs, default route to them, ECMP (maximum-paths 8, as-path
 #          multipath-relax: the two ToRs' paths differ in their first AS).
-#   ToR T: eBGP to the spine and to nodes 1..N (10.T.I.2, AS 65100, timers 3/9); accepts only
+#   ToR T: eBGP to the spine and to nodes 1..N (N <= 3; 10.T.I.2, AS 65100, timers 3/9, BFD;
+#          maximum-paths 8: ECMP over every node that announces); accepts only
 #          VIP /32s (10.100.0.0/16) and LIP prefixes (10.200.0.0/16, /24../32) from the nodes,
 #          sends the nodes nothing; GRACEFUL_SHUTDOWN (65535:0) -> local-preference 0; passes
 #          communities on to the spine; redistributes its node-facing /30s so the spine can
@@ -606,7 +607,7 @@ routing_apply() {
   n=$(lab_nodes)
   FRR_RESTARTED=
   for r in $FRR_ROUTERS; do frr_router_up "$r"; done
-  for ((i = 1; i <= 2; i++)); do
+  for ((i = 1; i <= MAX_NODES; i++)); do
     if ((i <= n)) && node_announced "$i" && ! node_running "$i"; then
       mode=$(cat "$STATE/announce/node$i" 2>/dev/null || true)
       mode=${mode:-on}
@@ -624,7 +625,7 @@ routing_apply() {
 
 routing_down() {
   local r i
-  for i in 1 2; do speaker_stop "$i" TERM; done
+  for ((i = 1; i <= MAX_NODES; i++)); do speaker_stop "$i" TERM; done
   for r in $FRR_ROUTERS; do
     frr_stop "$r"
     # -N makes the daemons create their default path space dir even though no path uses it.
@@ -676,7 +677,7 @@ routing_bgp() {
       fi
       frr_vtysh "$r" "$@"
       ;;
-    lb1 | lb2 | "${P}lb1" | "${P}lb2")
+    lb[1-9] | "${P}"lb[1-9])
       r=${r#"$P"}
       r=${r#lb}
       [[ $# -gt 0 ]] || set -- neighbor
@@ -691,7 +692,7 @@ routing_bgp() {
       [[ -n $(speaker_pid "$r") ]] || die "no gobgpd on node$r (start-node $r, or announce $r on)"
       gobgp_cli "$r" "$@"
       ;;
-    *) die "usage: tools/lab bgp sp|t1|t2 ['VTYSH COMMAND'...] | tools/lab bgp lb1|lb2 GOBGP-ARGS..." ;;
+    *) die "usage: tools/lab bgp sp|t1|t2 ['VTYSH COMMAND'...] | tools/lab bgp lbI GOBGP-ARGS..." ;;
   esac
 }
 

@@ -62,7 +62,7 @@ routing_apply() {
   for t in 1 2; do
     vip_nh=()
     vip6_nh=()
-    for ((i = 1; i <= 2; i++)); do
+    for ((i = 1; i <= MAX_NODES; i++)); do
       if ((i <= n)) && node_announced "$i" && fabric_link_up "$t" "$i"; then
         route_set "${P}t$t" "$(lip_prefix "$i")" "10.$t.$i.2"
         route_set6 "${P}t$t" "$(lip6_prefix "$i")" "fd00:$t:$i::2"
@@ -90,7 +90,7 @@ routing_apply() {
   done
   route_set "${P}sp" "$VIP/32" "${vip_nh[@]}"
   route_set6 "${P}sp" "$VIP6/128" "${vip6_nh[@]}"
-  for ((i = 1; i <= 2; i++)); do
+  for ((i = 1; i <= MAX_NODES; i++)); do
     lip_nh=()
     lip6_nh=()
     if ((i <= n)) && node_announced "$i"; then
