@@ -173,6 +173,7 @@ struct Service::Peer {
   unsigned tries = 0;
   // The last bulk we served to this peer (a lost "done" is sent again on a repeated request).
   uint32_t servedId = 0;
+  uint64_t servedEpoch = 0;  // the peer's incarnation that asked for it
   uint32_t servedRecords = 0;
   int lastTxErrno = 0;
 };
@@ -181,6 +182,8 @@ Service::Service(ServiceOptions o, Workers& workers) : o_(std::move(o)), workers
   epoch_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
+  // Request ids differ between incarnations too (a peer also tells them apart by epoch).
+  nextRequestId_ = static_cast<uint32_t>(epoch_ / 1000) | 1U;
   for (const auto& pc : o_.peers) {
     auto p = std::make_unique<Peer>();
     p->cfg = pc;
@@ -404,7 +407,9 @@ void Service::handle(const uint8_t* data, size_t len, const sockaddr_in& from, u
     }
     case MsgType::kBulkRequest: {
       const std::pair<uint16_t, uint32_t> req{p->cfg.nodeId, h.value};
-      if (p->servedId == h.value && h.value != 0) {
+      // The same request of the same incarnation again: our "done" was lost. A restarted peer
+      // (new epoch) may reuse an id: it gets a new bulk sync.
+      if (p->servedId == h.value && p->servedEpoch == h.epoch && h.value != 0) {
         sendControl(*p, MsgType::kBulkDone, p->servedRecords, nowMs);  // the last one was lost
       } else if ((serving_ != req.first || servingRequest_ != req.second) &&
                  std::find(bulkQueue_.begin(), bulkQueue_.end(), req) == bulkQueue_.end()) {
@@ -576,6 +581,7 @@ void Service::timers(uint64_t nowMs) {
       if (!p->bulk.empty()) sendBuilder(*p, p->bulk, servingRequest_, nowMs);
       sendControl(*p, MsgType::kBulkDone, servingRecords_, nowMs);
       p->servedId = servingRequest_;
+      p->servedEpoch = p->window.epoch();
       p->servedRecords = servingRecords_;
       spdlog::info("sync: bulk sync to peer {} sent: {} sessions", serving_, servingRecords_);
     }

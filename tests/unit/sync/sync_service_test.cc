@@ -156,6 +156,30 @@ TEST(SyncService, AStartingNodeHoldsThePeersSessionsBeforeItIsReady) {
   EXPECT_EQ(ev.expiresInMs, 900000U);
 }
 
+// A restarts (kill -9 and start): its new incarnation asks again and gets B's sessions of now,
+// not B's answer to the old incarnation (lab_continuity_restart_sync lost 24 downloads to that:
+// "bulk sync from peer 2 complete: 0 sessions", B's answer from before it had any).
+TEST(SyncService, ARestartedNodeGetsThePeersSessionsOfNow) {
+  FakeWorkers wa, wb;
+  Service b(options(2, "127.0.0.2", 1, "127.0.0.1"), wb);
+  b.start();
+  {
+    Service a(options(1, "127.0.0.1", 2, "127.0.0.2"), wa);
+    a.start();
+    ASSERT_TRUE(waitFor([&] { return a.ready() && b.ready(); }));
+    EXPECT_EQ(a.peers()[0].bulkRecords, 0U);
+  }
+  b.stop();
+  for (uint16_t p = 43000; p < 43100; ++p) wb.table.push_back(session(p));
+  b.start();
+  drain(wa.in_);
+  Service a2(options(1, "127.0.0.1", 2, "127.0.0.2"), wa);
+  a2.start();
+  ASSERT_TRUE(waitFor([&] { return a2.ready(); }));
+  EXPECT_EQ(a2.peers()[0].bulkRecords, 100U);
+  EXPECT_EQ(drain(wa.in_), 100U);
+}
+
 TEST(SyncService, APeerThatNeverAnswersDelaysReadinessOnlyByTheTimeout) {
   FakeWorkers wa;
   auto o = options(1, "127.0.0.1", 9, "127.0.0.9");
