@@ -30,6 +30,8 @@ constexpr const char* kUsage =
     "                              (GRACEFUL_SHUTDOWN, then withdraw)\n"
     "  undrain [VIP|ipv4|ipv6]     end a drain\n"
     "  reload                      re-read the config file and apply it\n"
+    "  sync                        session sync: peers, liveness, lag, events sent/received/\n"
+    "                              refused, replicas, bulk-sync progress\n"
     "Without a daemon:\n"
     "  check-config FILE           validate a config file; every error as FILE:LINE:COL: key: msg\n"
     "\n"
@@ -239,10 +241,10 @@ struct Parser {
       cmd = rest[0];
       rest.erase(rest.begin());
       static const std::pair<const char*, Command> kCommands[] = {
-          {"status", Command::kStatus},           {"sessions", Command::kSessions},
-          {"weight", Command::kWeight},           {"drain", Command::kDrain},
-          {"undrain", Command::kUndrain},         {"reload", Command::kReload},
-          {"check-config", Command::kCheckConfig}};
+          {"status", Command::kStatus},   {"sessions", Command::kSessions},
+          {"weight", Command::kWeight},   {"drain", Command::kDrain},
+          {"undrain", Command::kUndrain}, {"reload", Command::kReload},
+          {"sync", Command::kSync},       {"check-config", Command::kCheckConfig}};
       bool known = false;
       for (const auto& [name, c] : kCommands) {
         if (cmd == name) {
@@ -272,6 +274,7 @@ struct Parser {
     switch (inv.command) {
       case Command::kStatus:
       case Command::kReload:
+      case Command::kSync:
         if (!noArgs(rest, cmd)) return false;
         req["cmd"] = cmd;
         break;

@@ -19,6 +19,7 @@ enum class Command {
   kStatus,
   kList,  // -L -n: the `services` request
   kSessions,
+  kSync,  // session sync: peers, lag, events, bulk sync
   kWeight,
   kDrain,
   kUndrain,

@@ -36,6 +36,8 @@ std::string formatResult(const Invocation& inv, const Json& result) {
       return formatDrain(result);
     case Command::kReload:
       return formatReload(result);
+    case Command::kSync:
+      return formatSync(result);
     case Command::kHelp:
     case Command::kVersion:
     case Command::kCheckConfig:

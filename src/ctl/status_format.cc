@@ -290,4 +290,62 @@ std::string formatDrain(const Json& result) {
   return s;
 }
 
+std::string formatSync(const Json& result) {
+  if (!getBool(result, "enabled")) return "session sync: off ([sync] enabled = false)\n";
+  std::string s = fmt::format(
+      "session sync: node {} on {}:{}, replicas {}, {}\n", getU64(result, "node_id"),
+      getString(result, "address"), getU64(result, "port"),
+      getU64(result, "replicas") == 0 ? std::string("every peer") : num(getU64(result, "replicas")),
+      getBool(result, "ready") ? "ready (announcing allowed)"
+                               : "NOT ready: waiting for the peers' sessions (bulk sync)");
+  if (!getString(result, "socket_error").empty()) {
+    s += "socket: " + getString(result, "socket_error") + "\n";
+  }
+  TextTable t({{"Peer"},
+               {"Address"},
+               {"Live"},
+               {"Last-rx-ms", Align::kRight},
+               {"Tx-records", Align::kRight},
+               {"Rx-records", Align::kRight},
+               {"Rx-gaps", Align::kRight},
+               {"Refused", Align::kRight},
+               {"Bulk"},
+               {"Bulk-sessions", Align::kRight}});
+  for (const auto& p : arrayMember(result, "peers")) {
+    uint64_t refused = 0;
+    const auto& d = member(p, "rx_dropped");
+    if (d.is_object()) {
+      for (const auto& [k, v] : d.items())
+        refused += v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+    }
+    const int64_t ago = getI64(p, "last_rx_ms_ago", -1);
+    t.addRow({num(getU64(p, "node_id")), getString(p, "address"), yesNo(getBool(p, "live")),
+              ago < 0 ? "never" : std::to_string(ago), num(getU64(p, "tx_records")),
+              num(getU64(p, "rx_records")), num(getU64(p, "rx_gaps")), num(refused),
+              getString(p, "bulk"), num(getU64(p, "bulk_records"))});
+  }
+  s += t.render();
+  const auto& w = member(result, "workers");
+  s += fmt::format(
+      "events: {} out, {} lost (ring full), {} queued; replicas held: {} ({} installed, {} "
+      "updated, {} adopted, {} refused as full, {} conflicts)\n",
+      getU64(w, "events_out"), getU64(w, "events_lost"), getU64(result, "events_queued"),
+      getU64(w, "replicas"), getU64(w, "installed"), getU64(w, "updated"), getU64(w, "adopted"),
+      getU64(w, "replica_full"), getU64(w, "conflicts"));
+  const auto& rx = member(result, "rx");
+  std::string why;
+  if (const auto& d = member(rx, "dropped"); d.is_object()) {
+    for (const auto& [k, v] : d.items()) {
+      if (v.is_number_unsigned() && v.get<uint64_t>() != 0) {
+        why += fmt::format("{}{} {}", why.empty() ? "" : ", ", k, v.get<uint64_t>());
+      }
+    }
+  }
+  s +=
+      fmt::format("datagrams: {} sent ({} errors), {} received, refused: {}\n",
+                  getU64(member(result, "tx"), "datagrams"), getU64(member(result, "tx"), "errors"),
+                  getU64(rx, "datagrams"), why.empty() ? "none" : why);
+  return s;
+}
+
 }  // namespace anylb::ctl

@@ -15,6 +15,8 @@ std::string formatStatus(const Json& result);
 std::string formatReload(const Json& result);
 std::string formatWeight(const Json& result);
 std::string formatDrain(const Json& result);
+// anylbctl sync: the service, one row per peer, the workers' replica counters.
+std::string formatSync(const Json& result);
 
 // "45s", "12m 05s", "3h 04m 05s", "2d 03h 04m".
 std::string formatUptime(uint64_t seconds);

@@ -56,7 +56,8 @@ INSTANTIATE_TEST_SUITE_P(
         Good{{"undrain"}, R"({"cmd":"undrain"})"}, Good{{"reload"}, R"({"cmd":"reload"})"},
         Good{{"drain", "ipv6"}, R"({"cmd":"drain","family":"ipv6"})"},
         Good{{"undrain", "ipv4"}, R"({"cmd":"undrain","family":"ipv4"})"},
-        Good{{"--json", "-s", "/tmp/a.sock", "reload"}, R"({"cmd":"reload"})"}));
+        Good{{"--json", "-s", "/tmp/a.sock", "reload"}, R"({"cmd":"reload"})"},
+        Good{{"sync"}, R"({"cmd":"sync"})"}));
 
 TEST(Args, GlobalOptions) {
   auto r = parseArgs({"-s", "/tmp/a.sock", "--json", "status"});
@@ -153,7 +154,8 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{{"undrain", "10.100.0.10:80"},
             "undrain: '10.100.0.10:80' is not an IP address, ipv4 or ipv6"},
         Bad{{"drain", "IPv6"}, "drain: 'IPv6' is not an IP address, ipv4 or ipv6"},
-        Bad{{"check-config"}, "check-config needs one FILE"}));
+        Bad{{"check-config"}, "check-config needs one FILE"},
+        Bad{{"sync", "peers"}, "sync takes no arguments (got 'peers')"}));
 
 TEST(Args, WrongArgumentsExit2WithTheErrorThenTheUsage) {
   const auto o = runCli({"weight", "10.100.0.10:80", "10.20.0.11:80", "70000"});

@@ -111,6 +111,35 @@ TEST(StatusFormat, Reload) {
             "reloaded: generation 7\nchanged: nothing\n");
 }
 
+TEST(StatusFormat, Sync) {
+  EXPECT_EQ(formatSync(Json::parse(R"({"enabled": false})")),
+            "session sync: off ([sync] enabled = false)\n");
+  EXPECT_EQ(formatSync(Json::parse(R"({"enabled": true, "node_id": 1, "address": "10.1.1.2",
+      "port": 8848, "replicas": 0, "ready": true, "socket_error": "", "events_queued": 3,
+      "tx": {"datagrams": 40, "errors": 0}, "rx": {"datagrams": 38,
+      "dropped": {"bad_tag": 2, "replayed": 0}},
+      "peers": [{"node_id": 2, "address": "10.1.2.2", "live": true, "last_rx_ms_ago": 412,
+                 "tx_records": 120, "rx_records": 95, "rx_gaps": 0,
+                 "rx_dropped": {"bad_tag": 2, "replayed": 0}, "bulk": "done",
+                 "bulk_records": 60},
+                {"node_id": 3, "address": "10.1.3.2", "live": false, "last_rx_ms_ago": -1,
+                 "tx_records": 0, "rx_records": 0, "rx_gaps": 0, "rx_dropped": {},
+                 "bulk": "timed_out", "bulk_records": 0}],
+      "workers": {"events_out": 120, "events_lost": 0, "replicas": 95, "installed": 95,
+                  "updated": 10, "adopted": 4, "replica_full": 0, "conflicts": 0}})")),
+            "session sync: node 1 on 10.1.1.2:8848, replicas every peer, ready (announcing "
+            "allowed)\n"
+            "Peer  Address   Live  Last-rx-ms  Tx-records  Rx-records  Rx-gaps  Refused  Bulk"
+            "       Bulk-sessions\n"
+            "2     10.1.2.2  yes          412         120          95        0        2  done"
+            "                  60\n"
+            "3     10.1.3.2  no         never           0           0        0        0  timed_out"
+            "              0\n"
+            "events: 120 out, 0 lost (ring full), 3 queued; replicas held: 95 (95 installed, 10 "
+            "updated, 4 adopted, 0 refused as full, 0 conflicts)\n"
+            "datagrams: 40 sent (0 errors), 38 received, refused: bad_tag 2\n");
+}
+
 TEST(StatusFormat, Weight) {
   EXPECT_EQ(formatWeight(Json::parse(R"({"service": "10.100.0.10:80/udp",
       "real_server": "10.20.0.11:80", "weight": 0, "previous": 3})")),
