@@ -226,6 +226,14 @@ cont_report() {
   fi
 }
 
+# cont_sync_log I: node I's bulk-sync lines (sync on: what it got from its peers before it
+# announced), for the log.
+cont_sync_log() {
+  [[ $CONT_SYNC == on ]] || return 0
+  log "node $1's bulk sync:"
+  grep -E 'sync: (bulk sync|ready)' "$STATE/node$1.log" | sed 's/^/  /' >&2 || true
+}
+
 # cont_kill_node I: kill -9 node I's anylbd and its gobgpd child together.
 cont_kill_node() {
   local pid gobgpd

@@ -20,6 +20,7 @@ node_up 3
 ms=$(vip_at_tors 60 1 2 3)
 log "node 3 joined: both ToRs route the VIP via nodes 1, 2 and 3 after $(($(now_ms) - t0)) ms (start-node included)"
 cont_in_flight "the ECMP change"
+cont_sync_log 3
 : "$ms"
 
 cont_report join

@@ -28,6 +28,7 @@ node_up 1
 ms=$(vip_at_tors 60 1 2 3)
 log "node 1 restarted $(((t1 - t0) / 1000)) s after the kill; both ToRs route the VIP via nodes 1, 2 and 3 again after $(($(now_ms) - t1)) ms (start-node included)"
 cont_in_flight "the ECMP change back"
+cont_sync_log 1
 : "$ms"
 
 cont_report restart
