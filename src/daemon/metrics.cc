@@ -338,6 +338,62 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
              num(bgp, "api_errors"));
   m.addPlain("anylb_draining", "gauge", "1 while the node drains.",
              bgp.value("draining", false) ? 1 : 0);
+  // --- session sync (only with [sync] enabled)
+  const auto& sy = stats.value("sync", nlohmann::json::object());
+  if (sy.value("enabled", false)) {
+    m.addPlain("anylb_sync_ready", "gauge",
+               "1 once the node holds its peers' sessions (bulk sync done or timed out).",
+               sy.value("ready", false) ? 1 : 0);
+    const auto& tx = sy.value("tx", nlohmann::json::object());
+    const auto& rx = sy.value("rx", nlohmann::json::object());
+    m.addPlain("anylb_sync_tx_datagrams_total", "counter", "Sync datagrams sent.",
+               num(tx, "datagrams"));
+    m.addPlain("anylb_sync_tx_errors_total", "counter", "Sync datagrams the socket refused.",
+               num(tx, "errors"));
+    m.addPlain("anylb_sync_tx_bytes_total", "counter", "Sync bytes sent (UDP payload).",
+               num(tx, "bytes"));
+    m.addPlain("anylb_sync_rx_datagrams_total", "counter", "Sync datagrams accepted.",
+               num(rx, "datagrams"));
+    const auto dropped = rx.value("dropped", nlohmann::json::object());
+    for (const auto& [why, n] : dropped.items()) {
+      m.add("anylb_sync_rx_dropped_total", "counter",
+            "Sync datagrams (records for in_ring_full) refused, by reason.",
+            fmt::format(R"(reason="{}")", esc(why)), n.is_number() ? n.get<double>() : 0);
+    }
+    const auto& w = sy.value("workers", nlohmann::json::object());
+    m.addPlain("anylb_sync_events_total", "counter",
+               "Session events the workers handed to the sync service.", num(w, "events_out"));
+    m.addPlain("anylb_sync_events_lost_total", "counter",
+               "Session events lost to a full ring (repaired by the next refresh).",
+               num(w, "events_lost"));
+    m.addPlain("anylb_sync_replica_sessions", "gauge", "Peers' sessions held in the tables.",
+               num(w, "replicas"));
+    m.addPlain("anylb_sync_replicas_adopted_total", "counter",
+               "Peers' sessions that carried a packet through this node (moved flows).",
+               num(w, "adopted"));
+    m.addPlain("anylb_sync_replicas_refused_total", "counter",
+               "Peers' sessions refused: the replica share of the table is full.",
+               num(w, "replica_full"));
+    m.addPlain("anylb_sync_conflicts_total", "counter",
+               "Peers' sessions refused because this node carries the same client tuple.",
+               num(w, "conflicts"));
+    for (const auto& p : sy.value("peers", nlohmann::json::array())) {
+      const auto peer =
+          fmt::format(R"(peer="{}",node_id="{}")", esc(str(p, "address")), p.value("node_id", 0));
+      m.add("anylb_sync_peer_live", "gauge", "1 while the peer was heard from in the last 3 s.",
+            peer, p.value("live", false) ? 1 : 0);
+      m.add("anylb_sync_peer_last_rx_seconds", "gauge",
+            "Seconds since the peer's last datagram (-1: never).", peer,
+            p.value("last_rx_ms_ago", -1) < 0 ? -1.0 : p.value("last_rx_ms_ago", 0) / 1000.0);
+      m.add("anylb_sync_peer_rx_records_total", "counter",
+            "Session records accepted from the peer.", peer, num(p, "rx_records"));
+      m.add("anylb_sync_peer_tx_records_total", "counter", "Session records sent to the peer.",
+            peer, num(p, "tx_records"));
+      m.add("anylb_sync_peer_rx_gaps", "gauge",
+            "Datagrams of the peer's current incarnation never received (lost).", peer,
+            num(p, "rx_gaps"));
+    }
+  }
   return m.text();
 }
 

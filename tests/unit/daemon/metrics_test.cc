@@ -773,3 +773,37 @@ TEST(PrometheusText, NodeExporterIpvsFamiliesWhenAsked) {
 }
 }  // namespace
 }  // namespace anylb
+
+namespace anylb {
+namespace {
+
+// Session sync: its families only when [sync] is on, with the status' values, well formed.
+TEST(PrometheusSync, FamiliesFollowTheSyncStatus) {
+  auto stats = nlohmann::json::parse(R"({"sync": {"enabled": false}})");
+  EXPECT_EQ(prometheusText(stats, nlohmann::json::object(), 1, 1).find("anylb_sync_"),
+            std::string::npos);
+  stats = nlohmann::json::parse(R"({"sync": {"enabled": true, "ready": true,
+      "tx": {"datagrams": 40, "errors": 1, "bytes": 5000},
+      "rx": {"datagrams": 38, "dropped": {"bad_tag": 2, "replayed": 0}},
+      "workers": {"events_out": 120, "events_lost": 3, "replicas": 95, "adopted": 4,
+                  "replica_full": 5, "conflicts": 6},
+      "peers": [{"node_id": 2, "address": "10.1.2.2", "live": true, "last_rx_ms_ago": 412,
+                 "tx_records": 120, "rx_records": 95, "rx_gaps": 7},
+                {"node_id": 3, "address": "10.1.3.2", "live": false, "last_rx_ms_ago": -1,
+                 "tx_records": 0, "rx_records": 0, "rx_gaps": 0}]}})");
+  const auto text = prometheusText(stats, nlohmann::json::object(), 1, 1);
+  const auto e = parseExposition(text);
+  EXPECT_TRUE(e.problems.empty()) << text;
+  EXPECT_EQ(e.value("anylb_sync_ready", {}), 1);
+  EXPECT_EQ(e.value("anylb_sync_tx_errors_total", {}), 1);
+  EXPECT_EQ(e.value("anylb_sync_rx_dropped_total", {{"reason", "bad_tag"}}), 2);
+  EXPECT_EQ(e.value("anylb_sync_events_lost_total", {}), 3);
+  EXPECT_EQ(e.value("anylb_sync_replica_sessions", {}), 95);
+  EXPECT_EQ(e.value("anylb_sync_peer_live", {{"peer", "10.1.2.2"}, {"node_id", "2"}}), 1);
+  EXPECT_EQ(e.value("anylb_sync_peer_last_rx_seconds", {{"peer", "10.1.3.2"}, {"node_id", "3"}}),
+            -1);
+  EXPECT_EQ(e.value("anylb_sync_peer_rx_gaps", {{"peer", "10.1.2.2"}, {"node_id", "2"}}), 7);
+}
+
+}  // namespace
+}  // namespace anylb
