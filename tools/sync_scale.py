@@ -243,6 +243,10 @@ def redirect_pps(n, r, unheld_in):
     return (unheld_in * n * PPS_IN + reply_unheld * n * PPS_OUT) / (n - 1)
 
 
+def replica_bytes(n, r):
+    return holders_count(n, r) * OWN_SESSIONS * BYTES_PER_SESSION
+
+
 def bulk_as_built(n, r):
     """A joiner asks each of the n nodes for its whole table (bulkStep walks every session:
     its own and the replicas it holds); they serve in parallel, each paced. Returns records
@@ -286,13 +290,13 @@ def print_tables(flows):
     header(*[f"sessions {x}" for x in names], *[f"GiB {x}" for x in names])
     for n in FLEETS:
         row(n, *per(lambda n, r: si(holders_count(n, r) * OWN_SESSIONS), n),
-            *per(lambda n, r: f"{holders_count(n, r) * OWN_SESSIONS * BYTES_PER_SESSION / 2**30:.2f}",
-                 n))
+            *per(lambda n, r: f"{replica_bytes(n, r) / 2**30:.2f}", n))
 
     print(f"\nOne failure, share of the fleet's flows ({flows} simulated flows per cell; "
           "min-max over the dead node's place in the next-hop list):\n")
     header("dead node's", "healthy re-hashed", "to a non-holder R = 1", "R = 2",
-           "same, resilient hashing R = 1", "R = 2", f"flows lost today R = 1 ({si(OWN_SESSIONS)}/node)")
+           "same, resilient hashing R = 1", "R = 2",
+           f"flows lost today R = 1 ({si(OWN_SESSIONS)}/node)")
     for n in FLEETS:
         mean, lo, hi = exact_fail(n)
         row(n, pct(1 / n), f"{pct(float(mean))} ({pct(float(lo))}-{pct(float(hi))})",
@@ -313,7 +317,8 @@ def print_tables(flows):
     for n in FLEETS:
         mean, lo, hi = exact_join(n)
         new = 1 / (n + 1)
-        row(n, pct(new), f"{pct(float(mean) - new)} ({pct(float(lo) - new)}-{pct(float(hi) - new)})",
+        between = f"{pct(float(mean) - new)} ({pct(float(lo) - new)}-{pct(float(hi) - new)})"
+        row(n, pct(new), between,
             *per(lambda n, r: pct(join[n, r][2]), n, rs[1:]))
 
     print(f"\nBulk sync of the joiner: records it receives, time at {BULK_DATAGRAMS_PER_S} "
@@ -322,7 +327,8 @@ def print_tables(flows):
     for n in FLEETS:
         cells = []
         for rec, sec in (bulk_as_built(n, 0), bulk_as_built(n, 1), bulk_own_only(n)):
-            gb = rec / RECORDS_PER_DATAGRAM * (RECORDS_PER_DATAGRAM * RECORD_BYTES + OVERHEAD_BYTES) / 1e9
+            full = RECORDS_PER_DATAGRAM * RECORD_BYTES + OVERHEAD_BYTES  # bytes per datagram
+            gb = rec / RECORDS_PER_DATAGRAM * full / 1e9
             cells.append(f"{si(rec)}, {sec:.1f} s, {gb:.3g} GB")
         row(n, *cells)
 
