@@ -13,7 +13,6 @@ namespace anylb::fullnat {
 using session::Dir;
 using session::Session;
 using session::SessionTable;
-using session::TcpState;
 
 namespace {
 // The longest idle time a peer may give a replica: the longest timeout there is (a day).
@@ -31,7 +30,8 @@ bool sameRsSide(const Session& a, const Session& b) {
 
 void Worker::setSync(SyncRing* out, uint32_t refreshMs, uint32_t replicaLimit) {
   syncOut_ = out;
-  refreshTicks_ = static_cast<uint16_t>(std::clamp<uint32_t>(refreshMs >> 10, 1, 0x7FFF));
+  // Rounded up: a session is re-sent at most every refreshMs (ticks are 1.024 s).
+  refreshTicks_ = static_cast<uint16_t>(std::clamp<uint32_t>((refreshMs + 1023) >> 10, 1, 0x7FFF));
   replicaLimit_ = replicaLimit;
 }
 

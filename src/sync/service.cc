@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <system_error>
 
 namespace anylb::sync {
 
@@ -23,6 +24,10 @@ constexpr unsigned kBulkTries = 3;         // requests per peer before "incomple
 constexpr unsigned kRxPerLoop = 256;       // datagrams read per loop iteration
 constexpr unsigned kEventsPerLoop = 4096;  // events taken per worker per loop iteration
 constexpr double kBulkBurst = 256;         // datagrams
+
+std::string errnoText(int e) {
+  return std::error_code(e, std::generic_category()).message();
+}
 
 uint64_t steadyMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -162,6 +167,7 @@ struct Service::Peer {
   uint64_t seq = 0;  // last sent
   uint64_t lastRxMs = 0;
   uint64_t lastTxMs = 0;
+  uint64_t liveSinceMs = 0;  // when the live batch got its first record
   uint64_t txDatagrams = 0, txRecords = 0, rxDatagrams = 0, rxRecords = 0;
   uint64_t rxDrops[kRxDropCount] = {};
   // Our bulk request to this peer.
@@ -199,7 +205,7 @@ Service::~Service() {
 bool Service::openSocket() {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    socketError_ = std::string("socket: ") + std::strerror(errno);
+    socketError_ = std::string("socket: ") + errnoText(errno);
     return false;
   }
   const int one = 1;
@@ -215,7 +221,7 @@ bool Service::openSocket() {
   const sockaddr_in sa = sockaddrOf(o_.bind, o_.port);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
     const std::string err =
-        "bind " + o_.bind.str() + ":" + std::to_string(o_.port) + ": " + std::strerror(errno);
+        "bind " + o_.bind.str() + ":" + std::to_string(o_.port) + ": " + errnoText(errno);
     ::close(fd);
     if (err != socketError_) spdlog::warn("sync: {} (retrying every second)", err);
     socketError_ = err;
@@ -473,10 +479,11 @@ bool Service::sendDatagram(Peer& p, std::span<const uint8_t> d, uint64_t nowMs) 
                              sizeof(p.addr));
   if (n != static_cast<ssize_t>(d.size())) {
     ++totals_.txErrors;
-    if (errno != p.lastTxErrno) {
+    const int err = errno;
+    if (err != p.lastTxErrno) {
       spdlog::warn("sync: send to peer {} ({}) failed: {}", p.cfg.nodeId, p.cfg.address.str(),
-                   std::strerror(errno));
-      p.lastTxErrno = errno;
+                   errnoText(err));
+      p.lastTxErrno = err;
     }
     return false;
   }
@@ -492,9 +499,11 @@ bool Service::sendDatagram(Peer& p, std::span<const uint8_t> d, uint64_t nowMs) 
 
 void Service::addRecord(Peer& p, bool bulk, const SessionRecord& r, uint64_t nowMs) {
   Builder& b = bulk ? p.bulk : p.live;
+  if (!bulk && b.empty()) p.liveSinceMs = nowMs;
   if (b.add(r)) return;
   if (b.empty()) return;  // a record the codec refuses (isValid): never sent
   sendBuilder(p, b, bulk ? servingRequest_ : 0, nowMs);
+  if (!bulk) p.liveSinceMs = nowMs;
   b.add(r);
 }
 
@@ -564,9 +573,10 @@ void Service::drainWorkers(uint64_t nowMs) {
       ++servingRecords_;
     }
   }
-  // What waits in the batches goes out now: at most one loop (~1 ms) of delay.
+  // A batch leaves when full or once its first record is 1 ms old: under load datagrams stay
+  // full (a flush every loop would shrink them as the loop wakes per received datagram).
   for (auto& p : peers_) {
-    if (!p->live.empty()) sendBuilder(*p, p->live, 0, nowMs);
+    if (!p->live.empty() && nowMs - p->liveSinceMs >= 1) sendBuilder(*p, p->live, 0, nowMs);
   }
   if (target != nullptr && !target->bulk.empty() && servingEnds_ >= workers_.count()) {
     sendBuilder(*target, target->bulk, servingRequest_, nowMs);
@@ -611,7 +621,10 @@ void Service::timers(uint64_t nowMs) {
         p->bulkIn = BulkIn::kTimedOut;  // never heard of: down, or not started yet
         spdlog::info("sync: peer {} did not answer in {} ms: announcing without its sessions",
                      p->cfg.nodeId, o_.bulkTimeoutMs);
-      } else if (quiet >= o_.bulkTimeoutMs) {
+      } else if (quiet >= o_.bulkTimeoutMs ||
+                 (p->bulkIn == BulkIn::kPending && nowMs - startMs_ >= 3ULL * o_.bulkTimeoutMs)) {
+        // Silent mid-transfer, or heard from but never serving us (queued behind others'
+        // bulk syncs for three timeouts): announce with what we have.
         p->bulkIn = BulkIn::kIncomplete;
         spdlog::warn("sync: bulk sync from peer {} stalled: {} sessions received", p->cfg.nodeId,
                      p->bulkRecords);

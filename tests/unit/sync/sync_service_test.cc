@@ -125,7 +125,8 @@ void sendRaw(const char* src, const char* dst, std::span<const uint8_t> d) {
 }
 
 TEST(SyncService, AStartingNodeHoldsThePeersSessionsBeforeItIsReady) {
-  FakeWorkers wa, wb;
+  FakeWorkers wa;
+  FakeWorkers wb;
   for (uint16_t p = 40000; p < 40100; ++p) wb.table.push_back(session(p));
   Service b(options(2, "127.0.0.2", 1, "127.0.0.1"), wb);
   b.start();
@@ -160,7 +161,8 @@ TEST(SyncService, AStartingNodeHoldsThePeersSessionsBeforeItIsReady) {
 // not B's answer to the old incarnation (lab_continuity_restart_sync lost 24 downloads to that:
 // "bulk sync from peer 2 complete: 0 sessions", B's answer from before it had any).
 TEST(SyncService, ARestartedNodeGetsThePeersSessionsOfNow) {
-  FakeWorkers wa, wb;
+  FakeWorkers wa;
+  FakeWorkers wb;
   Service b(options(2, "127.0.0.2", 1, "127.0.0.1"), wb);
   b.start();
   {
