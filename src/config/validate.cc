@@ -622,11 +622,16 @@ std::vector<ConfigError> validate(const Config& cfg, const PositionMap& where,
 std::string summary(const Config& cfg) {
   size_t rs = 0;
   for (const auto& s : cfg.services) rs += s.realServers.size();
-  return fmt::format(
+  std::string s = fmt::format(
       "{}: node {}, {} worker(s), {} uplink(s), {} LIP prefix(es), {} service(s), "
       "{} real server(s)",
       cfg.file, cfg.node.name, cfg.dataplane.workers, cfg.uplinks.size(), cfg.localAddresses.size(),
       cfg.services.size(), rs);
+  if (cfg.sync.enabled) {
+    s += fmt::format(", session sync as node {} with {} peer(s)", cfg.sync.nodeId,
+                     cfg.sync.peers.size());
+  }
+  return s;
 }
 
 }  // namespace anylb::config
