@@ -174,6 +174,7 @@ struct Service::Peer {
   BulkIn bulkIn = BulkIn::kPending;
   uint32_t requestId = 0;
   uint64_t requestedMs = 0;
+  uint64_t firstRequestMs = 0;  // the bulk timeout counts from here (start, or a reload's add)
   uint64_t bulkActivityMs = 0;
   uint32_t bulkRecords = 0;
   unsigned tries = 0;
@@ -277,6 +278,7 @@ void Service::applyPeerChanges(uint64_t nowMs) {
     p->bulkIn = BulkIn::kPending;
     p->requestId = nextRequestId_++;
     p->requestedMs = nowMs;
+    p->firstRequestMs = nowMs;
     p->tries = 1;
     spdlog::info("sync: peer {} ({}) added", pc.nodeId, pc.address.str());
     next.push_back(std::move(p));
@@ -320,14 +322,16 @@ void Service::run() {
     for (auto& p : peers_) {
       p->requestId = nextRequestId_++;
       p->requestedMs = now;
+      p->firstRequestMs = now;
       p->tries = 1;
       sendControl(*p, MsgType::kBulkRequest, p->requestId, now);
     }
   }
   while (!stop_.load(std::memory_order_relaxed)) {
     if (fd_ >= 0) {
+      // No wait while the workers' rings hold more than one loop takes.
       pollfd pfd{fd_, POLLIN, 0};
-      ::poll(&pfd, 1, 1);
+      ::poll(&pfd, 1, backlog_ ? 0 : 1);
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -537,10 +541,12 @@ void Service::drainWorkers(uint64_t nowMs) {
   bulkTokensMs_ = nowMs;
   Peer* target = serving_ != 0 ? peerById(serving_) : nullptr;
   held_.resize(workers_.count());
+  backlog_ = false;
   for (uint16_t w = 0; w < workers_.count(); ++w) {
     EventRing* ring = workers_.out(w);
     if (ring == nullptr) continue;
     for (unsigned i = 0; i < kEventsPerLoop; ++i) {
+      if (i + 1 == kEventsPerLoop) backlog_ = true;  // the ring may hold more
       Event ev;
       if (held_[w]) {
         ev = *held_[w];
@@ -615,20 +621,29 @@ void Service::timers(uint64_t nowMs) {
   for (auto& p : peers_) {
     if (nowMs - p->lastTxMs >= kKeepaliveMs) sendControl(*p, MsgType::kSessions, 0, nowMs);
     if (p->bulkIn == BulkIn::kPending || p->bulkIn == BulkIn::kReceiving) {
-      const uint64_t quiet = nowMs - std::max(p->requestedMs, p->bulkActivityMs);
-      if (p->bulkIn == BulkIn::kPending && nowMs - startMs_ >= o_.bulkTimeoutMs &&
-          p->lastRxMs == 0) {
+      const uint64_t asked = nowMs - p->firstRequestMs;
+      // A request may be lost (the peer's socket not open yet): asked again well within the
+      // timeout.
+      const uint64_t retryMs = std::clamp<uint64_t>(o_.bulkTimeoutMs / 4, 10, kRetryMs);
+      if (p->bulkIn == BulkIn::kReceiving) {
+        if (nowMs - p->bulkActivityMs >= o_.bulkTimeoutMs) {
+          p->bulkIn = BulkIn::kIncomplete;  // silent mid-transfer
+          spdlog::warn("sync: bulk sync from peer {} stalled: {} sessions received", p->cfg.nodeId,
+                       p->bulkRecords);
+        }
+      } else if (p->lastRxMs == 0 && asked >= o_.bulkTimeoutMs) {
         p->bulkIn = BulkIn::kTimedOut;  // never heard of: down, or not started yet
         spdlog::info("sync: peer {} did not answer in {} ms: announcing without its sessions",
                      p->cfg.nodeId, o_.bulkTimeoutMs);
-      } else if (quiet >= o_.bulkTimeoutMs ||
-                 (p->bulkIn == BulkIn::kPending && nowMs - startMs_ >= 3ULL * o_.bulkTimeoutMs)) {
-        // Silent mid-transfer, or heard from but never serving us (queued behind others'
-        // bulk syncs for three timeouts): announce with what we have.
+      } else if (asked >= 3ULL * o_.bulkTimeoutMs) {
+        // Heard from, but never serving us (queued behind others' bulk syncs, or it refuses
+        // ours) for three timeouts: announce with what we have.
         p->bulkIn = BulkIn::kIncomplete;
-        spdlog::warn("sync: bulk sync from peer {} stalled: {} sessions received", p->cfg.nodeId,
-                     p->bulkRecords);
-      } else if (p->bulkIn == BulkIn::kPending && quiet >= kRetryMs) {
+        spdlog::warn(
+            "sync: peer {} is up but sent no bulk sync in {} ms: announcing without "
+            "its sessions",
+            p->cfg.nodeId, asked);
+      } else if (nowMs - p->requestedMs >= retryMs) {
         p->requestedMs = nowMs;
         sendControl(*p, MsgType::kBulkRequest, p->requestId, nowMs);
       }
