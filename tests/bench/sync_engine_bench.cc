@@ -1,0 +1,181 @@
+// What session sync costs on the packet path (issue 16): cycles per packet of the engine with
+// Worker::setSync(ring, ...) on and off, on the same tables and frames as engine_bench.cc (its
+// method: rdtsc around rebuild + processBurst, the rebuild alone subtracted, bursts of 32 from
+// 262,144 prebuilt frames):
+// - new TCP sessions (a SYN each): with sync on, every new session is copied into the sync
+//   ring (kSyncDirty -> pushSync);
+// - established inbound and outbound packets of sessions not due for a refresh: with sync on,
+//   one compare (syncAfterPacket).
+// The ring is the dataplane's size (kSyncOutRing, 32768 events) and is emptied by this thread,
+// outside the timed region, whenever it is half full: it is never full (a full ring is the cheap
+// path: the event is counted in eventsLost and dropped; `events_lost` must stay 0), and the slots
+// the worker writes have left its L1/L2 as they would after the sync thread read them on another
+// core (the cross-core invalidation itself is not measured). Run through `make bench`
+// (scripts/bench), which takes medians; docs/performance.md, "Session sync".
+#include <benchmark/benchmark.h>
+#include <rte_cycles.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "bench_setup.h"
+
+namespace anylb::bench {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr size_t kFrames = 262144;
+constexpr size_t kRing = 32768;  // the dataplane's kSyncOutRing (dataplane/worker_ctx.h)
+constexpr uint32_t kRefreshMs = 10'000;  // [sync] refresh_seconds default
+
+// Tables for the SYN benchmarks (1 M of spare capacity for their churn) and, apart, for the
+// established ones: the SYN benchmarks move the clock by 40 s per round, which would make every
+// established session due for a refresh.
+Populated& synTable(uint32_t n) {
+  static std::map<uint32_t, std::unique_ptr<Populated>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<Populated>(n, 1U << 20);
+  return *p;
+}
+Populated& establishedTable(uint32_t n) {
+  static std::map<uint32_t, std::unique_ptr<Populated>> cache;
+  auto& p = cache[n];
+  if (!p) p = std::make_unique<Populated>(n);
+  return *p;
+}
+
+struct Mbufs {
+  rte_mbuf* m[kBurst];
+  Mbufs() {
+    if (rte_pktmbuf_alloc_bulk(testing::mbufPool(), m, kBurst) != 0) throw std::bad_alloc();
+  }
+  ~Mbufs() { rte_pktmbuf_free_bulk(m, kBurst); }
+  Mbufs(const Mbufs&) = delete;
+  Mbufs& operator=(const Mbufs&) = delete;
+};
+
+double rebuildCycles(const FrameSet& fs, Mbufs& b) {
+  size_t cursor = 0;
+  const uint64_t t0 = rte_rdtsc();
+  constexpr int kBursts = 20000;
+  for (int k = 0; k < kBursts; ++k) {
+    for (auto* m : b.m) fs.load(cursor++ % fs.size(), m);
+    benchmark::DoNotOptimize(b.m[0]->buf_addr);
+    benchmark::ClobberMemory();
+  }
+  return static_cast<double>(rte_rdtsc() - t0) / (kBursts * kBurst);
+}
+
+// Bursts of `fs` through p's worker with sync on (`ring`) or off (nullptr); `betweenWraps` runs
+// (untimed) before the first burst and each time the frame set wraps around.
+template <typename BetweenWraps>
+void run(benchmark::State& state, Populated& p, const FrameSet& fs, sync::EventRing* ring,
+         BetweenWraps&& betweenWraps) {
+  fullnat::Worker& w = p.worker();
+  w.setSync(ring, kRefreshMs, 0);
+  Mbufs b;
+  const double rebuild = rebuildCycles(fs, b);
+  fullnat::PacketVerdict v[kBurst];
+  size_t cursor = 0;
+  uint64_t cycles = 0;
+  uint64_t packets = 0;
+  // Google Benchmark calls this function more than once: each call starts its frames afresh
+  // (for the SYNs: past the previous call's sessions, or they would meet them).
+  p.now = betweenWraps(p.now);
+  const uint64_t createdBefore = w.counters().sessionsCreated;
+  const uint64_t outBefore = w.syncCounters().eventsOut;
+  const uint64_t lostBefore = w.syncCounters().eventsLost;
+  sync::Event ev;
+  for (auto _ : state) {
+    if (cursor + kBurst > fs.size()) {
+      state.PauseTiming();
+      p.now = betweenWraps(p.now);
+      cursor = 0;
+      state.ResumeTiming();
+    }
+    const uint64_t t0 = rte_rdtsc();
+    for (auto* m : b.m) fs.load(cursor++, m);
+    w.processBurst(b.m, kBurst, p.now, v);
+    cycles += rte_rdtsc() - t0;
+    packets += kBurst;
+    if (ring != nullptr && ring->size() >= kRing / 2) {
+      while (ring->pop(ev)) benchmark::DoNotOptimize(ev.s.lport);
+    }
+    if (v[0].verdict != fullnat::Verdict::kForward) {
+      static std::string error;  // SkipWithError keeps the pointer
+      error = std::string("unexpected verdict, drop reason ") +
+              fullnat::dropReasonName(v[0].reason);
+      state.SkipWithError(error.c_str());
+      break;
+    }
+  }
+  if (ring != nullptr) {
+    while (ring->pop(ev)) {
+    }
+  }
+  w.setSync(nullptr, kRefreshMs, 0);
+  const double gross =
+      packets != 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
+  const double net = gross - rebuild;
+  const auto perPkt = [&](uint64_t n) {
+    return packets != 0 ? static_cast<double>(n) / static_cast<double>(packets) : 0;
+  };
+  state.counters["cycles_per_pkt"] = gross;
+  state.counters["rebuild_cycles"] = rebuild;
+  state.counters["net_cycles_per_pkt"] = net;
+  state.counters["net_Mpps"] = net > 0 ? static_cast<double>(rte_get_tsc_hz()) / net / 1e6 : 0;
+  state.counters["sessions"] = static_cast<double>(w.sessions().size());
+  // Sanity: created 1 per SYN, 0 otherwise; events 1 per SYN with sync on, else 0; lost 0.
+  state.counters["created_per_pkt"] = perPkt(w.counters().sessionsCreated - createdBefore);
+  state.counters["events_per_pkt"] = perPkt(w.syncCounters().eventsOut - outBefore);
+  state.counters["events_lost"] = static_cast<double>(w.syncCounters().eventsLost - lostBefore);
+  state.SetItemsProcessed(static_cast<int64_t>(packets));
+}
+
+sync::EventRing* ringFor(benchmark::State& state) {
+  static sync::EventRing ring(kRing);
+  return state.range(1) != 0 ? &ring : nullptr;
+}
+
+// Args: sessions in the table, sync off (0) / on (1).
+void newTcpSessionSync(benchmark::State& state) {
+  auto& p = synTable(static_cast<uint32_t>(state.range(0)));
+  const auto fs = Populated::unknown(kFrames, testing::kSyn, 50'000'000);
+  run(state, p, fs, ringFor(state), [&](uint32_t now) {
+    now += 40'000;  // SYN_RECV times out after 30 s: the next round creates them again
+    while (p.worker().expire(now, 1U << 20) != 0) {
+    }
+    return now;
+  });
+}
+
+uint32_t noWrap(uint32_t now) {
+  return now;
+}
+
+void establishedInboundSync(benchmark::State& state) {
+  auto& p = establishedTable(static_cast<uint32_t>(state.range(0)));
+  run(state, p, p.inbound(kFrames), ringFor(state), noWrap);
+}
+
+void establishedOutboundSync(benchmark::State& state) {
+  auto& p = establishedTable(static_cast<uint32_t>(state.range(0)));
+  run(state, p, p.outbound(kFrames), ringFor(state), noWrap);
+}
+
+#define ANYLB_SYNC_ARGS                                                                      \
+  ArgNames({"sessions", "sync"})                                                             \
+      ->Args({10'000, 0})                                                                    \
+      ->Args({10'000, 1})                                                                    \
+      ->Args({1'000'000, 0})                                                                 \
+      ->Args({1'000'000, 1})                                                                 \
+      ->Unit(benchmark::kNanosecond)
+BENCHMARK(newTcpSessionSync)->ANYLB_SYNC_ARGS;
+BENCHMARK(establishedInboundSync)->ANYLB_SYNC_ARGS;
+BENCHMARK(establishedOutboundSync)->ANYLB_SYNC_ARGS;
+
+}  // namespace
+}  // namespace anylb::bench
+
+BENCHMARK_MAIN();
