@@ -28,7 +28,7 @@ namespace {
 
 constexpr uint16_t kBurst = 32;
 constexpr size_t kFrames = 262144;
-constexpr size_t kRing = 32768;  // the dataplane's kSyncOutRing (dataplane/worker_ctx.h)
+constexpr size_t kRing = 32768;          // the dataplane's kSyncOutRing (dataplane/worker_ctx.h)
 constexpr uint32_t kRefreshMs = 10'000;  // [sync] refresh_seconds default
 
 // Tables for the SYN benchmarks (1 M of spare capacity for their churn) and, apart, for the
@@ -112,8 +112,8 @@ void run(benchmark::State& state, Populated& p, const FrameSet& fs, sync::EventR
     }
     if (v[0].verdict != fullnat::Verdict::kForward) {
       static std::string error;  // SkipWithError keeps the pointer
-      error = std::string("unexpected verdict, drop reason ") +
-              fullnat::dropReasonName(v[0].reason);
+      error =
+          std::string("unexpected verdict, drop reason ") + fullnat::dropReasonName(v[0].reason);
       state.SkipWithError(error.c_str());
       break;
     }

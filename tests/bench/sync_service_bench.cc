@@ -22,7 +22,6 @@
 // usage: sync_service_bench [SECONDS [BULK_SESSIONS [REPEATS [RATE...]]]]
 //        (defaults 3, 1000000, 3, and the rates 8000 100000)
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -53,8 +53,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kRing = 65536;       // events per ring (each 192 bytes: 12 MiB)
-constexpr size_t kBulkChunk = 4096;   // events the bulk feeder pushes at a time
+constexpr size_t kRing = 65536;        // events per ring (each 192 bytes: 12 MiB)
+constexpr size_t kBulkChunk = 4096;    // events the bulk feeder pushes at a time
 constexpr size_t kDistinct = 1 << 16;  // distinct sessions the live producer cycles through
 constexpr double kWarmupS = 0.5;
 // Per-datagram headers below the UDP payload: UDP 8 + IPv4 20 + Ethernet 14 (no FCS, preamble).
@@ -203,12 +203,10 @@ class BenchWorkers : public Workers {
 // The process's threads (Linux task ids).
 std::set<pid_t> tasks() {
   std::set<pid_t> out;
-  DIR* d = ::opendir("/proc/self/task");
-  if (d == nullptr) return out;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') out.insert(static_cast<pid_t>(std::atoi(e->d_name)));
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    out.insert(static_cast<pid_t>(std::stoi(e.path().filename().string())));
   }
-  ::closedir(d);
   return out;
 }
 
@@ -227,9 +225,9 @@ Key benchKey() {
   return k;
 }
 
-// A port free on both loopback addresses (UDP), from a per-process start.
+// A port free on both loopback addresses (UDP), from a per-process start; 0 if none.
 uint16_t freePort() {
-  static uint16_t next = static_cast<uint16_t>(30000 + (getpid() % 10000) * 2);
+  static auto next = static_cast<uint16_t>(30000 + (getpid() % 10000) * 2);
   for (int tries = 0; tries < 200; ++tries) {
     const uint16_t port = next++;
     bool free = true;
@@ -244,8 +242,7 @@ uint16_t freePort() {
     }
     if (free) return port;
   }
-  std::fprintf(stderr, "sync_service_bench: no free UDP port\n");
-  std::exit(2);
+  return 0;
 }
 
 ServiceOptions options(uint16_t id, const char* bind, uint16_t peerId, const char* peer,
@@ -262,19 +259,18 @@ ServiceOptions options(uint16_t id, const char* bind, uint16_t peerId, const cha
   return o;
 }
 
-// Starts `s` and returns its thread's task id (the one task that appeared).
+// Starts `s` and returns its thread's task id (the one task that appeared), 0 if none did.
 pid_t startAndFindThread(Service& s) {
   const auto before = tasks();
   s.start();
   for (int i = 0; i < 1000; ++i) {
     const auto after = tasks();
     for (const pid_t t : after) {
-      if (before.count(t) == 0) return t;
+      if (!before.contains(t)) return t;
     }
     std::this_thread::sleep_for(1ms);
   }
-  std::fprintf(stderr, "sync_service_bench: service thread not found\n");
-  std::exit(2);
+  return 0;
 }
 
 template <typename Pred>
@@ -289,19 +285,29 @@ bool waitFor(Pred pred, std::chrono::milliseconds limit) {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v.size() % 2 == 1 ? v[v.size() / 2]
-                                           : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return v.empty()           ? 0
+         : v.size() % 2 == 1 ? v[v.size() / 2]
+                             : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // 1. Live events from A (127.0.0.1) to B (127.0.0.2) for `secs` seconds after a warm-up.
 nlohmann::json liveRun(double secs, uint16_t workers) {
+  nlohmann::json j;
   const uint16_t port = freePort();
-  BenchWorkers wa(0, workers), wb(0, workers);
+  if (port == 0) {
+    j["error"] = "no free UDP port";
+    return j;
+  }
+  BenchWorkers wa(0, workers);
+  BenchWorkers wb(0, workers);
   Service b(options(2, "127.0.0.2", 1, "127.0.0.1", port), wb);
   Service a(options(1, "127.0.0.1", 2, "127.0.0.2", port), wa);
   const pid_t tb = startAndFindThread(b);
   const pid_t ta = startAndFindThread(a);
-  nlohmann::json j;
+  if (ta == 0 || tb == 0) {
+    j["error"] = "service thread not found";
+    return j;
+  }
   if (!waitFor([&] { return a.ready() && b.ready(); }, 5000ms)) {
     j["error"] = "the services did not become ready";
     return j;
@@ -354,7 +360,9 @@ nlohmann::json liveRun(double secs, uint16_t workers) {
 // 2. A bulk sync of `sessions` from B to a starting A, B pacing at `rate` datagrams/s.
 nlohmann::json bulkRun(uint32_t sessions, uint32_t rate) {
   const uint16_t port = freePort();
-  BenchWorkers wa(0, 1), wb(sessions, 1);
+  if (port == 0) return {{"error", "no free UDP port"}, {"complete", false}, {"seconds", 0}};
+  BenchWorkers wa(0, 1);
+  BenchWorkers wb(sessions, 1);
   auto ob = options(2, "127.0.0.2", 1, "127.0.0.1", port);
   ob.bulkDatagramsPerSecond = rate;
   auto oa = options(1, "127.0.0.1", 2, "127.0.0.2", port);
@@ -406,7 +414,13 @@ int run(double secs, uint32_t bulkSessions, int repeats, const std::vector<uint3
   nlohmann::json live = nlohmann::json::array();
   for (const uint16_t workers : {1, 2}) {
     nlohmann::json runs = nlohmann::json::array();
-    std::vector<double> eps, sendNs, recvNs, sendCpu, recvCpu, wire, payload;
+    std::vector<double> eps;
+    std::vector<double> sendNs;
+    std::vector<double> recvNs;
+    std::vector<double> sendCpu;
+    std::vector<double> recvCpu;
+    std::vector<double> wire;
+    std::vector<double> payload;
     uint64_t lost = 0;
     for (int r = 0; r < repeats; ++r) {
       auto j = liveRun(secs, workers);
@@ -464,17 +478,24 @@ int run(double secs, uint32_t bulkSessions, int repeats, const std::vector<uint3
 
 int main(int argc, char** argv) {
   const double secs = argc > 1 ? std::atof(argv[1]) : 3.0;
-  const uint32_t bulk = argc > 2 ? static_cast<uint32_t>(std::strtoul(argv[2], nullptr, 10))
-                                 : 1'000'000;
+  const uint32_t bulk =
+      argc > 2 ? static_cast<uint32_t>(std::strtoul(argv[2], nullptr, 10)) : 1'000'000;
   const int repeats = argc > 3 ? std::atoi(argv[3]) : 3;
   std::vector<uint32_t> rates;
-  for (int i = 4; i < argc; ++i) rates.push_back(static_cast<uint32_t>(std::strtoul(argv[i], nullptr, 10)));
+  for (int i = 4; i < argc; ++i)
+    rates.push_back(static_cast<uint32_t>(std::strtoul(argv[i], nullptr, 10)));
   if (rates.empty()) rates = {8000, 100'000};
   // stdout is the JSON document: the services' log lines go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("sync_service_bench"));
   if (secs <= 0 || secs > 60 || bulk == 0 || repeats < 1 || repeats > 20) {
-    std::fprintf(stderr, "usage: sync_service_bench [SECONDS [BULK_SESSIONS [REPEATS [RATE...]]]]\n");
+    std::fprintf(stderr,
+                 "usage: sync_service_bench [SECONDS [BULK_SESSIONS [REPEATS [RATE...]]]]\n");
     return 2;
   }
-  return anylb::sync::run(secs, bulk, repeats, rates);
+  try {
+    return anylb::sync::run(secs, bulk, repeats, rates);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sync_service_bench: %s\n", e.what());
+    return 2;
+  }
 }
