@@ -8,7 +8,8 @@ namespace {
 
 TEST(ConfigExamples, EveryCheckedInConfigValidates) {
   for (const char* path :
-       {"config/anylb.example.toml", "config/lab/node1.toml", "config/lab/node2.toml"}) {
+       {"config/anylb.example.toml", "config/lab/node1.toml", "config/lab/node2.toml",
+        "config/lab/node3.toml", "tests/fuzz/corpus/config/sync.toml"}) {
     auto r = loadConfigFile(path);
     for (const auto& e : r.errors) ADD_FAILURE() << e.str();
     EXPECT_TRUE(r.config) << path;
