@@ -31,7 +31,7 @@ RECORDS_PER_DATAGRAM = 29  # IPv4 records in a full datagram (codec unit test pi
 RECORD_BYTES = 46  # one IPv4 record on the wire
 OVERHEAD_BYTES = 30 + 16  # header + HMAC tag per datagram: a full one is 1380 bytes
 FLUSH_MS = 1.0  # the service flushes every peer's batch each loop: poll() timeout 1 ms
-REFRESH_S = (10 * 1000 >> 10) * 1.024  # refresh_seconds = 10 -> 9 ticks of 1024 ms (worker.h)
+REFRESH_S = ((10 * 1000 + 1023) >> 10) * 1.024  # refresh_seconds = 10 -> 10 ticks of 1024 ms (sync_apply.cc)
 SHORT_EVENTS = 5  # clean close: create (SYN_RECV), ESTABLISHED, FIN_WAIT|CLOSE_WAIT,
 #                   LAST_ACK, TIME_WAIT: one event per packet that changes the state
 BYTES_PER_SESSION = 162  # table capacity per session (docs/operations.md, measured)
@@ -176,9 +176,7 @@ def events_per_session():
 def sync_load(n, r):
     """Per node, each direction (send = receive: every node holds as much for the others as
     they hold for it): events/s, UDP payload bytes/s, datagrams/s. Datagrams: each peer's batch
-    is flushed every FLUSH_MS, a lower bound: the service's loop also wakes on every received
-    datagram and flushes then too, so under receive load batches are smaller (the upper bound
-    is one datagram per event)."""
+    leaves when full or FLUSH_MS after its first record."""
     h = holders_count(n, r)
     events = NEW_PER_S * events_per_session() * h
     per_peer_flush = events / (n - 1) * FLUSH_MS / 1000.0  # events per peer per flush
@@ -279,7 +277,7 @@ def print_tables(flows):
     print(f"Sync traffic per node, each way (sent = received); {events_per_session():.2f} "
           "events per session; UDP payload:\n")
     header(*[f"events/s {x}" for x in names], *[f"MB/s {x}" for x in names],
-           *[f"datagrams/s {x} (lower bound)" for x in names])
+           *[f"datagrams/s {x}" for x in names])
     for n in FLEETS:
         row(n, *per(lambda n, r: si(sync_load(n, r)[0]), n),
             *per(lambda n, r: f"{sync_load(n, r)[1] / 1e6:.0f}", n),
