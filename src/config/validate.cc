@@ -292,6 +292,10 @@ class Validator {
             "the sync socket's address must be IPv4 (sync over IPv6 is not supported yet)");
     }
     if (s.peers.empty()) error("sync", "enabled with no [[sync.peer]]: nobody to sync with");
+    if (s.peers.size() > 64) {
+      error("sync", fmt::format("{} peers; at most 64 (the exception path's peer buckets)",
+                                s.peers.size()));
+    }
     if (s.replicas > s.peers.size()) {
       error("sync.replicas", fmt::format("is {} but there are only {} peers (0 = every peer)",
                                          s.replicas, s.peers.size()));

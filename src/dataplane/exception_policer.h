@@ -75,7 +75,9 @@ struct PolicerRate {
 
 // What the policer needs from the configuration (filled by the dataplane from config::Config).
 struct ExceptionPolicerConfig {
-  static constexpr size_t kMaxPeers = 16;
+  // The ToRs of both families (2 uplinks x 2) and up to 64 session-sync peers, with room to
+  // spare: the IPv6 peers' buckets follow the IPv4 ones, so sync peers must not use them up.
+  static constexpr size_t kMaxPeers = 80;
   static constexpr size_t kMaxRealServers = 4096;  // more: the rest count as kOther
   struct Peer {
     uint32_t peerRaw = 0;   // IPv4, network byte order (as in the IP header)

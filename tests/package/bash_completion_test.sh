@@ -42,7 +42,7 @@ help_cmds=$("$ctl" --help | awk '/^Commands|^Without a daemon/ {on=1; next} /^Op
   grep -oE '^  [a-z-]+|^  -L' | tr -d ' ' | sort | tr '\n' ' ')
 expect "$(echo "$help_cmds list" | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ $//')" \
   1 "$ctl" ""
-expect "sessions status" 1 "$ctl" s
+expect "sessions status sync" 1 "$ctl" s
 expect "--config --help --json --socket --version" 1 "$ctl" --
 expect "--exact --json --rate --stats" 2 "$ctl" -L --
 expect "--client --json --limit --rs --vip" 2 "$ctl" sessions --

@@ -385,7 +385,7 @@ TEST(ExceptionPolicer, Ipv6PeerFloodStarvesNeitherIpv4PeerNorNd) {
 }
 
 TEST(ExceptionPolicer, Ipv6PeersBeyondTheBucketsAreOther) {
-  // 2 IPv4 peers + 16 IPv6 peers: only kMaxPeers buckets, the extra IPv6 peers are kOther.
+  // 2 IPv4 peers + kMaxPeers IPv6 peers: only kMaxPeers buckets, the extra IPv6 peers are kOther.
   auto c = dualStack();
   c.peer6Count = ExceptionPolicerConfig::kMaxPeers;
   for (size_t i = 0; i < c.peer6Count; ++i) {
@@ -393,10 +393,12 @@ TEST(ExceptionPolicer, Ipv6PeersBeyondTheBucketsAreOther) {
   }
   const ExceptionPolicer p(c, 0);
   size_t peer = 0;
-  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, 13, 1), kNode1v6, 179, 1), peer),
+  constexpr auto kLast = static_cast<uint8_t>(ExceptionPolicerConfig::kMaxPeers - 3);
+  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, kLast, 1), kNode1v6, 179, 1), peer),
             ExceptionClass::kPeerControl);
-  EXPECT_EQ(peer, 15U);
-  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, 14, 1), kNode1v6, 179, 1), peer), ExceptionClass::kOther);
+  EXPECT_EQ(peer, ExceptionPolicerConfig::kMaxPeers - 1);
+  EXPECT_EQ(p.classify(ip6Frame(6, v6(9, kLast + 1, 1), kNode1v6, 179, 1), peer),
+            ExceptionClass::kOther);
 }
 
 }  // namespace
@@ -423,8 +425,32 @@ TEST(ExceptionPolicer, SyncPeerDatagramsAreTheirPeersControlTraffic) {
   // The ToR's BGP is not a sync datagram, and a ToR's UDP to 8848 is not its control traffic.
   EXPECT_EQ(p.classify(junkUdp(kTor1, kNode1, 8848), peer), ExceptionClass::kOther);
   // A forged bulk sync flood uses up that peer's bucket only.
+  // (63 sync peers are checked below to leave the IPv6 ToRs their buckets.)
   EXPECT_EQ(offer(p, junkUdp(peerNode, kNode1, 8848), 500, 1000), 100U);
   EXPECT_EQ(offer(p, bfd(kTor1, kNode1), 10, 1000), 10U);
+}
+
+}  // namespace
+}  // namespace anylb::dataplane
+
+namespace anylb::dataplane {
+namespace {
+
+// A 64-node fleet: 2 IPv4 ToRs + 63 sync peers come first; the IPv6 ToR sessions that follow
+// keep their own buckets (with 16 buckets they fell to kOther behind the sync peers).
+TEST(ExceptionPolicer, SixtyThreeSyncPeersLeaveTheIpv6TorsTheirBuckets) {
+  auto c = dualStack();
+  for (uint32_t i = 0; i < 63; ++i) {
+    c.peers[c.peerCount++] = {ip4(10, 1, static_cast<uint8_t>(10 + i), 2), kNode1, 8848};
+  }
+  ExceptionPolicer p(c, 1000);
+  size_t peer = 0;
+  EXPECT_EQ(p.classify(junkUdp(ip4(10, 1, 72, 2), kNode1, 8848), peer),
+            ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 64U);
+  EXPECT_EQ(p.classify(ip6Frame(17, kTor1v6, kNode1v6, 49152, 3784, 255), peer),
+            ExceptionClass::kPeerControl);
+  EXPECT_EQ(peer, 65U);
 }
 
 }  // namespace
