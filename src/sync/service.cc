@@ -520,7 +520,8 @@ void Service::route(const Event& ev, uint64_t nowMs) {
   // Rendezvous hashing over the live peers (all of them while none is known to be live): the
   // `replicas` highest scores hold the flow, on every node alike.
   const uint64_t fh = flowHash(ev.s);
-  std::vector<std::pair<uint64_t, Peer*>> ranked;
+  auto& ranked = ranked_;  // reused: no allocation per event once it has grown
+  ranked.clear();
   bool anyLive = false;
   for (auto& p : peers_) anyLive = anyLive || live(*p, nowMs);
   for (auto& p : peers_) {

@@ -154,7 +154,8 @@ class Service {
   uint32_t servingRecords_ = 0;
   uint16_t servingEnds_ = 0;
   std::deque<std::pair<uint16_t, uint32_t>> bulkQueue_;  // (peer, request id)
-  std::vector<std::optional<Event>> held_;  // per worker: a bulk event waiting for a token
+  std::vector<std::optional<Event>> held_;          // per worker: a bulk event waiting for a token
+  std::vector<std::pair<uint64_t, Peer*>> ranked_;  // route(): the peers by score, scratch
   bool backlog_ = false;  // a worker's ring held more than one loop takes: poll without waiting
   double bulkTokens_ = 0;
   uint64_t bulkTokensMs_ = 0;

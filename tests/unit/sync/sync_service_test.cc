@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "sync/service.h"
@@ -216,6 +217,55 @@ TEST(SyncService, AReloadAddsAndRemovesPeers) {
   ASSERT_TRUE(waitFor([&] {
     return a.statusJson()["rx"]["dropped"]["unknown_source"].get<uint64_t>() == unknownBefore + 1;
   }));
+}
+
+// replicas = 1 over two live peers: each session goes to exactly one of them, always the same
+// one for the same flow, and both peers get a share (rendezvous hashing, not "the first peer").
+TEST(SyncService, WithOneReplicaEachFlowHasExactlyOneStableHolder) {
+  FakeWorkers wa;
+  FakeWorkers wb;
+  FakeWorkers wc;
+  auto oa = options(1, "127.0.0.1", 2, "127.0.0.2");
+  config::SyncPeer pc;
+  pc.nodeId = 3;
+  pc.address = *IpAddr::parse("127.0.0.3");
+  oa.peers.push_back(pc);
+  oa.replicas = 1;
+  auto ob = options(2, "127.0.0.2", 1, "127.0.0.1");
+  auto oc = options(3, "127.0.0.3", 1, "127.0.0.1");
+  Service b(ob, wb);
+  Service c(oc, wc);
+  b.start();
+  c.start();
+  Service a(oa, wa);
+  a.start();
+  // Both peers live (heard from) before A routes: holders are chosen among live peers.
+  ASSERT_TRUE(waitFor([&] {
+    const auto ps = a.peers();
+    return a.ready() && ps.size() == 2 && ps[0].live && ps[1].live;
+  }));
+  drain(wb.in_);
+  drain(wc.in_);
+  std::set<uint16_t> firstB;
+  for (int round = 0; round < 2; ++round) {
+    for (uint16_t p = 45000; p < 45200; ++p) ASSERT_TRUE(wa.out_.push(session(p)));
+    ASSERT_TRUE(waitFor([&] { return wb.in_.size() + wc.in_.size() == 200; }))
+        << wb.in_.size() << " + " << wc.in_.size();
+    std::vector<Event> atB;
+    std::vector<Event> atC;
+    drain(wb.in_, &atB);
+    drain(wc.in_, &atC);
+    std::set<uint16_t> b2;
+    for (const auto& ev : atB) b2.insert(ev.s.cport);
+    for (const auto& ev : atC) EXPECT_EQ(b2.count(ev.s.cport), 0U) << "held twice";
+    EXPECT_GT(atB.size(), 50U);
+    EXPECT_GT(atC.size(), 50U);
+    if (round == 0) {
+      firstB = b2;
+    } else {
+      EXPECT_EQ(b2, firstB) << "the holder of a flow changed between two sends";
+    }
+  }
 }
 
 TEST(SyncService, APeerThatNeverAnswersDelaysReadinessOnlyByTheTimeout) {
