@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 
 namespace anylb {
@@ -41,6 +42,16 @@ std::string IpAddr::str() const {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(isV4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof(buf));
   return buf;
+}
+
+std::optional<unsigned> netmaskPrefixLength(std::string_view text) {
+  const auto a = IpAddr::parse(text);
+  if (!a || !a->isV4()) return std::nullopt;
+  const uint32_t m = uint32_t{a->bytes[0]} << 24 | uint32_t{a->bytes[1]} << 16 |
+                     uint32_t{a->bytes[2]} << 8 | a->bytes[3];
+  const uint32_t inverted = ~m;
+  if ((inverted & (inverted + 1)) != 0) return std::nullopt;  // ones not contiguous from the top
+  return static_cast<unsigned>(std::popcount(m));
 }
 
 std::optional<Prefix> Prefix::parse(std::string_view text) {

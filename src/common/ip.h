@@ -58,4 +58,8 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
+// The prefix length of a dotted IPv4 netmask ("255.255.255.0" -> 24); nullopt when the text is
+// not an IPv4 address or its one bits are not contiguous from the top.
+std::optional<unsigned> netmaskPrefixLength(std::string_view text);
+
 }  // namespace anylb

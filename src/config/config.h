@@ -161,7 +161,22 @@ struct Bgp {
 };
 
 enum class Protocol : uint8_t { kTcp, kUdp };
-enum class Scheduler : uint8_t { kRr, kWrr, kLc, kWlc, kSh, kMh };
+// ipvsadm's scheduler names (ip_vs_*.c): the first six since round 1, the rest since issue 17.
+enum class Scheduler : uint8_t {
+  kRr,
+  kWrr,
+  kLc,
+  kWlc,
+  kSh,
+  kMh,
+  kDh,
+  kLblc,
+  kLblcr,
+  kSed,
+  kNq,
+  kFo,
+  kOvf
+};
 enum class OnRemove : uint8_t { kDrain, kFlush };  // sessions of a removed / failed RS
 // How the real server learns the client's address: the TOA TCP option (kmod/toa.ko on the RS),
 // a Proxy Protocol v2 header before the client's bytes, or not at all.
@@ -210,6 +225,12 @@ struct HealthCheck {
   std::string udpPayload;
   bool requireReply = false;
   std::string expectReply;  // a reply must start with these bytes; empty: any reply
+  // keepalived's alpha: a new RS (state unknown) gets no new sessions until `rise` probes pass;
+  // without it an unknown RS serves (and counts toward no VIP health) until proven down.
+  bool alpha = false;
+  // keepalived's omega: when anylbd stops, or a reload removes the RS/service, run notify_down
+  // of every RS that is up (and quorum_down of an announced VIP).
+  bool omega = false;
   friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
@@ -217,7 +238,13 @@ struct RealServer {
   IpAddr address;
   uint16_t port = 0;
   uint32_t weight = 1;  // 0..65535; 0 = quiescent
-  HealthCheck check;    // effective (service block + overrides)
+  // IPVS's connection thresholds (ipvsadm -x / -y, keepalived uthreshold / lthreshold), in
+  // sessions (active + inactive) of this RS on this node. 0 = no upper limit. An RS at or over
+  // upperThreshold gets no new sessions until it falls to lowerThreshold (0: to 3/4 of
+  // upperThreshold, as IPVS does).
+  uint32_t upperThreshold = 0;
+  uint32_t lowerThreshold = 0;
+  HealthCheck check;  // effective (service block + overrides)
   // keepalived's notify_up / notify_down: run when this RS's check says up / down.
   std::string notifyUp;
   std::string notifyDown;
@@ -234,7 +261,23 @@ struct Service {
   ClientAddress clientAddress = ClientAddress::kToa;  // `client_address`, or the older `toa`
   SynProxyMode synProxy = SynProxyMode::kOff;
   uint32_t persistence = 0;  // seconds; 0 = off
+  // ipvsadm -M / keepalived persistence_granularity: clients whose addresses share this prefix
+  // share one persistence template. -1: the whole address (IPv4 /32, IPv6 /128).
+  int16_t persistencePrefix = -1;
+  // ipvsadm's --sched-flags for sh and mh: sh-fallback/mh-fallback (an RS that is unavailable
+  // is skipped for the next one instead of refusing) and sh-port/mh-port (the client's port is
+  // hashed too).
+  bool hashFallback = false;
+  bool hashPort = false;
+  // keepalived's sorry_server: new sessions go here while the service has fewer than
+  // min_healthy healthy RS (or less than `quorum`), and the VIP stays announced.
+  std::optional<Endpoint> sorryServer;
   uint32_t minHealthy = 1;
+  // keepalived's quorum and hysteresis: the sum of the weights of the healthy RS must reach
+  // `quorum` (0 = no such condition); once met it is lost below quorum - hysteresis, once lost
+  // it is met again at quorum + hysteresis.
+  uint32_t quorum = 0;
+  uint32_t hysteresis = 0;
   uint32_t maglevTableSize = 65537;  // prime
   OnRemove onRsRemoved = OnRemove::kDrain;
   OnRemove onRsDown = OnRemove::kDrain;
@@ -252,6 +295,9 @@ struct Control {
   std::string socket = "/run/anylb/anylb.sock";
   Endpoint metricsListen{*IpAddr::parse("127.0.0.1"), 9469};
   bool ipvsMetrics = true;  // also node_exporter's node_ipvs_* families on /metrics
+  // Runtime changes (anylbctl's ipvsadm commands, the control API's edit operations) are kept
+  // here and applied over the TOML at every start and reload; empty: runtime edits refused.
+  std::string stateFile = "/var/lib/anylb/runtime-state.json";
   friend bool operator==(const Control&, const Control&) = default;
 };
 

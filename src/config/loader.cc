@@ -349,6 +349,8 @@ class SchemaLoader {
     }
     r.set(hc.expectBody, r.string("expect_body"));
     if (auto v = r.number("retry_interval", 0, 3600)) hc.retryInterval = Seconds(*v);
+    r.set(hc.alpha, r.boolean("alpha"));
+    r.set(hc.omega, r.boolean("omega"));
     readKeepalivedCheck(r, t, hc);
     if (const auto* arr = r.array("expect_status")) {
       std::vector<StatusRange> ranges;
@@ -493,9 +495,11 @@ class SchemaLoader {
     r.set(s.vip, r.address("vip", true));
     r.setInt(s.port, "port", 1, kU16, true);
     if (auto p = r.choice("protocol", {"tcp", "udp"})) s.protocol = static_cast<Protocol>(*p);
-    if (auto sc = r.choice("scheduler", {"rr", "wrr", "lc", "wlc", "sh", "mh"})) {
+    if (auto sc = r.choice("scheduler", {"rr", "wrr", "lc", "wlc", "sh", "mh", "dh", "lblc",
+                                         "lblcr", "sed", "nq", "fo", "ovf"})) {
       s.scheduler = static_cast<Scheduler>(*sc);
     }
+    readSchedFlags(r, s);
     // `client_address` replaces the boolean `toa` of round 1; both are read, and a file that
     // sets them differently is refused rather than one silently winning.
     const auto toa = r.boolean("toa");
@@ -513,7 +517,21 @@ class SchemaLoader {
     }
     if (auto v = r.choice("syn_proxy", {"off", "on", "auto"})) s.synProxy = SynProxyMode(*v);
     r.setInt(s.persistence, "persistence", 0, 86400);
+    readPersistenceNetmask(r, t, s);
+    if (auto e = r.string("sorry_server")) {
+      // "ADDRESS:PORT" ("[v6]:PORT"), or an address alone for the service's own port
+      if (auto ep = Endpoint::parse(*e); ep && ep->port != 0) {
+        s.sorryServer = *ep;
+      } else if (auto a = IpAddr::parse(*e)) {
+        s.sorryServer = Endpoint{*a, 0};  // port filled in below, once `port` is known
+      } else {
+        diag_.error(r.keyPos("sorry_server"), r.keyPath("sorry_server"),
+                    "'" + *e + "' is not ADDRESS, ADDRESS:PORT or [ADDRESS6]:PORT");
+      }
+    }
     r.setInt(s.minHealthy, "min_healthy", 0, 65535);
+    r.setInt(s.quorum, "quorum", 0, 4294967295);
+    r.setInt(s.hysteresis, "hysteresis", 0, 4294967295);
     r.setInt(s.maglevTableSize, "maglev_table_size", 251, 1000003);
     if (auto v = r.choice("on_rs_removed", {"drain", "flush"})) s.onRsRemoved = OnRemove(*v);
     if (auto v = r.choice("on_rs_down", {"drain", "flush"})) s.onRsDown = OnRemove(*v);
@@ -532,6 +550,8 @@ class SchemaLoader {
       rr.set(rs.address, rr.address("address", true));
       rr.setInt(rs.port, "port", 1, kU16, true);
       rr.setInt(rs.weight, "weight", 0, kU16);
+      rr.setInt(rs.upperThreshold, "upper_threshold", 0, 4294967295);
+      rr.setInt(rs.lowerThreshold, "lower_threshold", 0, 4294967295);
       readCommand(rr, *rt, "notify_up", rs.notifyUp);
       readCommand(rr, *rt, "notify_down", rs.notifyDown);
       rs.check = s.check;
@@ -541,8 +561,61 @@ class SchemaLoader {
       rr.finish();
       s.realServers.push_back(std::move(rs));
     }
+    if (s.sorryServer && s.sorryServer->port == 0) s.sorryServer->port = s.port;
     r.finish();
     out.push_back(std::move(s));
+  }
+
+  // ipvsadm --sched-flags, as a list: "sh-fallback", "sh-port", "mh-fallback", "mh-port", or
+  // without the prefix ("fallback", "port"). A flag naming the other scheduler is an error.
+  void readSchedFlags(TableReader& r, Service& s) {
+    auto flags = r.strings("sched_flags");
+    if (!flags) return;
+    for (const auto& f : *flags) {
+      std::string_view v = f;
+      std::string_view prefix;
+      if (v.starts_with("sh-") || v.starts_with("mh-")) {
+        prefix = v.substr(0, 2);
+        v.remove_prefix(3);
+      }
+      const bool hashed = s.scheduler == Scheduler::kSh || s.scheduler == Scheduler::kMh;
+      if (!hashed || (!prefix.empty() && prefix != toString(s.scheduler))) {
+        diag_.error(r.keyPos("sched_flags"), r.keyPath("sched_flags"),
+                    fmt::format("'{}' is not a flag of scheduler {} (sh and mh take fallback "
+                                "and port)",
+                                f, toString(s.scheduler)));
+      } else if (v == "fallback") {
+        s.hashFallback = true;
+      } else if (v == "port") {
+        s.hashPort = true;
+      } else {
+        diag_.error(r.keyPos("sched_flags"), r.keyPath("sched_flags"),
+                    fmt::format("unknown flag '{}': expected fallback or port (sh-/mh- prefix "
+                                "allowed)",
+                                f));
+      }
+    }
+  }
+
+  // ipvsadm -M: a dotted IPv4 netmask (contiguous), or a prefix length. Checked against the
+  // VIP's family by the validator.
+  void readPersistenceNetmask(TableReader& r, const toml::table& t, Service& s) {
+    const auto* node = r.anyValue("persistence_netmask");
+    if (node == nullptr) return;
+    if (const auto* i = node->as_integer(); i != nullptr && i->get() >= 0 && i->get() <= 128) {
+      s.persistencePrefix = static_cast<int16_t>(i->get());
+      return;
+    }
+    if (const auto* str = node->as_string()) {
+      if (auto len = netmaskPrefixLength(str->get())) {
+        s.persistencePrefix = static_cast<int16_t>(*len);
+        return;
+      }
+    }
+    (void)t;
+    diag_.error(node->source(), r.keyPath("persistence_netmask"),
+                "expected a contiguous IPv4 netmask (\"255.255.255.0\") or a prefix length "
+                "0..128");
   }
 
   void readControl(const toml::table& t, Control& c) {
@@ -556,6 +629,7 @@ class SchemaLoader {
                     "'" + *m + "' is not ADDRESS:PORT");
     }
     r.set(c.ipvsMetrics, r.boolean("ipvs_metrics"));
+    r.set(c.stateFile, r.string("state_file"));
     r.finish();
   }
 
@@ -648,7 +722,8 @@ const char* toString(Protocol p) {
   return p == Protocol::kTcp ? "tcp" : "udp";
 }
 const char* toString(Scheduler s) {
-  static constexpr const char* kNames[] = {"rr", "wrr", "lc", "wlc", "sh", "mh"};
+  static constexpr const char* kNames[] = {"rr",   "wrr",   "lc",  "wlc", "sh", "mh", "dh",
+                                           "lblc", "lblcr", "sed", "nq",  "fo", "ovf"};
   return kNames[static_cast<size_t>(s)];
 }
 const char* toString(CheckKind k) {

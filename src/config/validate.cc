@@ -487,6 +487,7 @@ class Validator {
               "proxy_protocol_v2 is for TCP services (a UDP datagram has no stream to prefix)");
       }
       checkCheck(path + ".health_check", s.check);
+      checkIpvsParity(path, s);
       std::set<std::pair<IpAddr, uint16_t>> rsSeen;
       for (size_t j = 0; j < s.realServers.size(); ++j) {
         const auto& rs = s.realServers[j];
@@ -512,6 +513,57 @@ class Validator {
           error(rpath + ".health_check.type", "an HTTP check cannot probe a UDP service");
         }
         if (where_.contains(rpath + ".health_check")) checkCheck(rpath + ".health_check", rs.check);
+        if (rs.lowerThreshold != 0 && rs.upperThreshold == 0) {
+          error(rpath + ".lower_threshold", "needs upper_threshold (IPVS ignores it otherwise)");
+        } else if (rs.upperThreshold != 0 && rs.lowerThreshold >= rs.upperThreshold) {
+          error(rpath + ".lower_threshold",
+                fmt::format("{} is not below upper_threshold {}", rs.lowerThreshold,
+                            rs.upperThreshold));
+        }
+      }
+    }
+  }
+
+  // The keys of ipvsadm and keepalived that round 2 added: persistence netmask, sorry server,
+  // quorum/hysteresis.
+  void checkIpvsParity(const std::string& path, const Service& s) {
+    if (s.scheduler > Scheduler::kMh) {
+      error(path + ".scheduler", fmt::format("{} is not built yet", toString(s.scheduler)));
+    }
+    if (bad(path + ".vip")) return;
+    if (s.persistencePrefix >= 0 && !bad(path + ".persistence_netmask")) {
+      if (s.persistence == 0) {
+        error(path + ".persistence_netmask", "needs persistence (ipvsadm -M goes with -p)");
+      } else if (s.persistencePrefix > static_cast<int>(s.vip.bits())) {
+        error(path + ".persistence_netmask",
+              fmt::format("/{} is longer than an IPv{} client address", s.persistencePrefix,
+                          s.vip.isV4() ? 4 : 6));
+      }
+    }
+    if (s.hysteresis > s.quorum && !bad(path + ".hysteresis")) {
+      error(path + ".hysteresis",
+            fmt::format("{} is more than quorum {} (quorum - hysteresis must not go below 0)",
+                        s.hysteresis, s.quorum));
+    }
+    if (s.sorryServer && !bad(path + ".sorry_server")) {
+      const IpAddr& a = s.sorryServer->addr;
+      if (s.vip.isV4() && !a.isV4()) {
+        error(path + ".sorry_server",
+              fmt::format("{} is IPv6 but the VIP {} is IPv4: NAT46 is not built", a.str(),
+                          s.vip.str()));
+      } else if (!hasLipFamily(a.family) && !cfg_.localAddresses.empty()) {
+        error(path + ".sorry_server",
+              fmt::format("no local address prefix of family IPv{} to reach {}",
+                          static_cast<int>(a.family), a.str()));
+      } else if (a == s.vip) {
+        error(path + ".sorry_server", "is the service's own VIP");
+      }
+      for (const auto& rs : s.realServers) {
+        if (rs.address == a && rs.port == s.sorryServer->port) {
+          error(path + ".sorry_server",
+                fmt::format("{} is also a real server of this service", s.sorryServer->str()));
+          break;
+        }
       }
     }
   }

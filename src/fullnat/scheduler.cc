@@ -229,6 +229,8 @@ int32_t SchedulerState::pick(const SchedulerPlan& plan, uint32_t flowHash,
       return pickSh(plan, flowHash);
     case Scheduler::kMh:
       return static_cast<int32_t>(plan.maglev_[flowHash % plan.maglev_.size()]);
+    default:  // the validator refuses the schedulers not built yet
+      return kNone;
   }
   return kNone;
 }
