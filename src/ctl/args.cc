@@ -110,6 +110,7 @@ struct Parser {
   std::optional<uint64_t> limit;
   std::string firstSessionOption;  // to name it when the command is not `sessions`
   bool helpOrVersion = false;
+  bool ipvs = false;  // the line ended in ipvsadm mode: inv.ipvs is parsed
 
   bool fail(std::string message) {
     error = std::move(message);
@@ -142,6 +143,16 @@ struct Parser {
     bool onlyPositional = false;
     for (size_t i = 0; i < args.size(); ++i) {
       std::string a = args[i];
+      // ipvsadm mode: the rest of the line is ipvsadm's (ipvsadm_args.h). "list" as the first
+      // word is -L, as before.
+      if (!onlyPositional && positional.empty() && (a == "list" || isIpvsadmCommand(a))) {
+        std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+        if (a == "list") rest[0] = "-L";
+        if (auto err = parseIpvsadm(rest, 0, inv.ipvs); !err.empty()) return fail(err);
+        inv.command = Command::kIpvs;
+        ipvs = true;
+        return true;
+      }
       // "-1" is a (bad) weight, not an option: let the command's check name it.
       const bool negativeNumber = a.size() > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9';
       if (onlyPositional || a.empty() || a[0] != '-' || a == "-" || negativeNumber) {
@@ -225,13 +236,52 @@ struct Parser {
     return true;
   }
 
+  // The request of an ipvsadm command line (-R's is built once its rules are read).
+  bool buildIpvs() {
+    if (!firstSessionOption.empty()) return fail(firstSessionOption + " only goes with sessions");
+    if (stats || rate || exact) {
+      return fail("give ipvsadm's options after its command (-L -n --stats)");
+    }
+    nlohmann::ordered_json req;
+    using K = IpvsCommand::Kind;
+    using F = IpvsCommand::ListFormat;
+    const auto& c = inv.ipvs;
+    switch (c.kind) {
+      case K::kEdit:
+        req["cmd"] = "edit";
+        req["edits"] = c.edits;
+        break;
+      case K::kZero:
+        req["cmd"] = "zero";
+        if (c.service) {
+          req["protocol"] = c.service->first;
+          req["service"] = c.service->second;
+        }
+        break;
+      case K::kList:
+        if (c.format == F::kConnections) {
+          req["cmd"] = "sessions";
+          req["limit"] = 10000;
+        } else if (c.format == F::kTimeout) {
+          req["cmd"] = "runtime";
+        } else {
+          req["cmd"] = "services";
+        }
+        break;
+      case K::kSave:
+        req["cmd"] = "services";
+        break;
+      case K::kRestore:
+        return true;  // runCli reads the rules from stdin
+    }
+    inv.request = req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return true;
+  }
+
   bool build() {
+    if (ipvs) return buildIpvs();
     std::string cmd;
     std::vector<std::string> rest = positional;
-    if (!rest.empty() && rest[0] == "list") {
-      list = true;
-      rest.erase(rest.begin());
-    }
     if (list) {
       cmd = "-L";
       if (!rest.empty()) return fail("-L takes no arguments (got '" + rest[0] + "')");
@@ -244,7 +294,8 @@ struct Parser {
           {"status", Command::kStatus},   {"sessions", Command::kSessions},
           {"weight", Command::kWeight},   {"drain", Command::kDrain},
           {"undrain", Command::kUndrain}, {"reload", Command::kReload},
-          {"sync", Command::kSync},       {"check-config", Command::kCheckConfig}};
+          {"sync", Command::kSync},       {"check-config", Command::kCheckConfig},
+          {"runtime", Command::kRuntime}};
       bool known = false;
       for (const auto& [name, c] : kCommands) {
         if (cmd == name) {
@@ -323,6 +374,14 @@ struct Parser {
         }
         break;
       }
+      case Command::kRuntime:
+        if (rest.size() > 1 || (rest.size() == 1 && rest[0] != "reset")) {
+          return fail("runtime takes nothing or 'reset'");
+        }
+        req["cmd"] = rest.empty() ? "runtime" : "runtime_reset";
+        break;
+      case Command::kIpvs:
+        break;
       case Command::kCheckConfig:
         if (rest.size() != 1) return fail("check-config needs one FILE");
         inv.file = rest[0];
