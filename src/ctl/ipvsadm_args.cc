@@ -239,6 +239,7 @@ struct Parser {
       return false;
     }
     if (netmask && !persistence) return fail("-M needs -p (a netmask is for persistence)");
+    out.kind = IpvsCommand::Kind::kEdit;  // the listing, zero, save and restore set their own
     Json op;
     switch (cmd) {
       case Cmd::kNone:
