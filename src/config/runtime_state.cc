@@ -25,7 +25,9 @@ struct EditFailure {
   std::string message;
 };
 
-[[noreturn]] void fail(std::string message) { throw EditFailure{std::move(message)}; }
+[[noreturn]] void fail(std::string message) {
+  throw EditFailure{std::move(message)};
+}
 
 const Json* field(const Json& op, const char* key) {
   const auto it = op.find(key);
@@ -113,7 +115,8 @@ void setServiceFields(Service& s, const Json& op) {
     const auto* end = std::end(kNames);
     const auto* it =
         v->is_string() ? std::find(std::begin(kNames), end, v->get<std::string>()) : end;
-    if (it == end) fail("\"scheduler\" must be one of rr wrr lc wlc sh mh dh lblc lblcr sed nq fo ovf");
+    if (it == end)
+      fail("\"scheduler\" must be one of rr wrr lc wlc sh mh dh lblc lblcr sed nq fo ovf");
     s.scheduler = static_cast<Scheduler>(it - std::begin(kNames));
   }
   if (auto p = uintField(op, "persistence", 0, 86400)) s.persistence = *p;
@@ -122,12 +125,13 @@ void setServiceFields(Service& s, const Json& op) {
       s.persistencePrefix = -1;
     } else if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= 128) {
       s.persistencePrefix = static_cast<int16_t>(it->get<int64_t>());
-    } else if (auto len = it->is_string() ? netmaskPrefixLength(it->get<std::string>())
-                                          : std::nullopt) {
+    } else if (auto len =
+                   it->is_string() ? netmaskPrefixLength(it->get<std::string>()) : std::nullopt) {
       s.persistencePrefix = static_cast<int16_t>(*len);
     } else {
-      fail("\"persistence_netmask\" must be a prefix length 0..128, a dotted IPv4 netmask or "
-           "null");
+      fail(
+          "\"persistence_netmask\" must be a prefix length 0..128, a dotted IPv4 netmask or "
+          "null");
     }
   }
   if (const Json* v = field(op, "sched_flags")) {
@@ -142,9 +146,10 @@ void setServiceFields(Service& s, const Json& op) {
       } else if (name == "port") {
         s.hashPort = true;
       } else {
-        fail(fmt::format("unknown scheduler flag '{}' (sh-fallback, sh-port, mh-fallback, "
-                         "mh-port)",
-                         f.get<std::string>()));
+        fail(
+            fmt::format("unknown scheduler flag '{}' (sh-fallback, sh-port, mh-fallback, "
+                        "mh-port)",
+                        f.get<std::string>()));
       }
     }
   }
@@ -157,8 +162,9 @@ void setServiceFields(Service& s, const Json& op) {
 void setRsFields(RealServer& rs, const Json& op) {
   if (const Json* f = field(op, "forwarding")) {
     if (!f->is_string() || f->get<std::string>() != "fullnat") {
-      fail("\"forwarding\": anylb forwards in FULLNAT only (no DR, tunnel or NAT); give "
-           "\"fullnat\" or leave it out");
+      fail(
+          "\"forwarding\": anylb forwards in FULLNAT only (no DR, tunnel or NAT); give "
+          "\"fullnat\" or leave it out");
     }
   }
   if (auto w = uintField(op, "weight", 0, 65535)) rs.weight = *w;
@@ -324,7 +330,8 @@ void appendEdits(nlohmann::json& journal, const nlohmann::json& ops) {
     const std::string t = target(op);
     auto& j = journal.get_ref<Json::array_t&>();
     if (kind == "clear") {
-      j.clear();
+      // -C removes the services, not the timeouts (--set): keep those.
+      std::erase_if(j, [](const Json& e) { return e.value("op", "") != "set_timeouts"; });
       j.push_back(op);
       continue;
     }
@@ -372,8 +379,9 @@ StateFile readStateFile(const std::string& path) {
   const Json doc = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     s.ok = false;
-    s.error = path + ": not a JSON object (the runtime state file; move it away to start from "
-                     "the TOML alone)";
+    s.error = path +
+              ": not a JSON object (the runtime state file; move it away to start from "
+              "the TOML alone)";
     return s;
   }
   if (doc.value("version", 0) != 1 || !doc.contains("edits") || !doc["edits"].is_array()) {
@@ -414,8 +422,8 @@ std::string writeStateFile(const std::string& path, const nlohmann::json& edits)
     return err;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = fmt::format("cannot rename {} to {}: {}", tmp, path,
-                                        std::strerror(errno));
+    const std::string err =
+        fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
     ::unlink(tmp.c_str());
     return err;
   }
@@ -464,8 +472,8 @@ EffectiveConfig loadEffectiveConfig(const std::string& path) {
     return out;
   }
   for (const auto& e : validateEdited(cfg)) {
-    out.errors.push_back(fmt::format("{} with the runtime changes of {}: {}", path,
-                                     cfg.control.stateFile, e));
+    out.errors.push_back(
+        fmt::format("{} with the runtime changes of {}: {}", path, cfg.control.stateFile, e));
   }
   if (out.errors.empty()) out.config = std::move(cfg);
   return out;

@@ -39,7 +39,8 @@ EditResult applyEdits(Config& cfg, const nlohmann::json& ops, bool strict);
 
 // Appends `ops` to `journal` (a JSON array) and compacts it: an edit merges into the last
 // earlier edit of the same service or RS; a delete drops the earlier edits of what it deletes;
-// clear drops everything before it. The journal stays as long as the set of things edited.
+// clear drops every service and RS edit before it (not the timeouts). The journal stays as long as
+// the set of things edited.
 void appendEdits(nlohmann::json& journal, const nlohmann::json& ops);
 
 // The state file: {"version": 1, "edits": [...]}. A missing file is an empty journal.

@@ -519,9 +519,8 @@ class Validator {
         if (rs.lowerThreshold != 0 && rs.upperThreshold == 0) {
           error(rpath + ".lower_threshold", "needs upper_threshold (IPVS ignores it otherwise)");
         } else if (rs.upperThreshold != 0 && rs.lowerThreshold >= rs.upperThreshold) {
-          error(rpath + ".lower_threshold",
-                fmt::format("{} is not below upper_threshold {}", rs.lowerThreshold,
-                            rs.upperThreshold));
+          error(rpath + ".lower_threshold", fmt::format("{} is not below upper_threshold {}",
+                                                        rs.lowerThreshold, rs.upperThreshold));
         }
       }
     }

@@ -116,8 +116,8 @@ Outcome execute(const Invocation& inv, Transport& transport) {
     ListOptions o;
     o.service = inv.ipvs.service;
     if (!hasService(result, o)) {
-      return failed(fmt::format("no service {}/{}", inv.ipvs.service->second,
-                                inv.ipvs.service->first));
+      return failed(
+          fmt::format("no service {}/{}", inv.ipvs.service->second, inv.ipvs.service->first));
     }
   }
   if (inv.json) return Outcome{kExitOk, dumpJson(result, 2) + "\n", {}};
@@ -180,8 +180,7 @@ Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits)
   return runCli(args, limits, std::cin);
 }
 
-Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits,
-               std::istream& in) {
+Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits, std::istream& in) {
   const auto parsed = parseArgs(args);
   if (!parsed.invocation) {
     return Outcome{kExitUsage, {}, "anylbctl: " + parsed.error + "\n" + usageText()};

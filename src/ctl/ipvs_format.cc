@@ -175,9 +175,9 @@ std::string formatServiceList(const Json& result, const ListOptions& options) {
                          "InActConn");
       break;
     case ListFormat::kPersistent:
-      out += fmt::format("{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
-                         "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn",
-                         "InActConn");
+      out +=
+          fmt::format("{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+                      "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn");
       break;
     case ListFormat::kPlain:
       out +=
@@ -285,8 +285,8 @@ std::string formatConnections(const Json& result) {
 
 std::string formatTimeouts(const Json& result) {
   const auto& t = member(result, "timeouts");
-  return fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", getU64(t, "tcp"),
-                     getU64(t, "tcpfin"), getU64(t, "udp"));
+  return fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", getU64(t, "tcp"), getU64(t, "tcpfin"),
+                     getU64(t, "udp"));
 }
 
 }  // namespace anylb::ctl

@@ -19,8 +19,21 @@ namespace {
 
 using Json = nlohmann::json;
 
-enum class Cmd { kNone, kAddSvc, kEditSvc, kDelSvc, kAddRs, kEditRs, kDelRs, kClear, kZero,
-                 kList, kSave, kRestore, kSet };
+enum class Cmd {
+  kNone,
+  kAddSvc,
+  kEditSvc,
+  kDelSvc,
+  kAddRs,
+  kEditRs,
+  kDelRs,
+  kClear,
+  kZero,
+  kList,
+  kSave,
+  kRestore,
+  kSet
+};
 
 struct Name {
   const char* shortName;
@@ -29,18 +42,25 @@ struct Name {
 };
 
 constexpr Name kCommands[] = {
-    {"-A", "--add-service", Cmd::kAddSvc},  {"-E", "--edit-service", Cmd::kEditSvc},
-    {"-D", "--delete-service", Cmd::kDelSvc}, {"-a", "--add-server", Cmd::kAddRs},
-    {"-e", "--edit-server", Cmd::kEditRs},  {"-d", "--delete-server", Cmd::kDelRs},
-    {"-C", "--clear", Cmd::kClear},         {"-Z", "--zero", Cmd::kZero},
-    {"-L", "--list", Cmd::kList},           {"-l", nullptr, Cmd::kList},
-    {"-S", "--save", Cmd::kSave},           {"-R", "--restore", Cmd::kRestore},
+    {"-A", "--add-service", Cmd::kAddSvc},
+    {"-E", "--edit-service", Cmd::kEditSvc},
+    {"-D", "--delete-service", Cmd::kDelSvc},
+    {"-a", "--add-server", Cmd::kAddRs},
+    {"-e", "--edit-server", Cmd::kEditRs},
+    {"-d", "--delete-server", Cmd::kDelRs},
+    {"-C", "--clear", Cmd::kClear},
+    {"-Z", "--zero", Cmd::kZero},
+    {"-L", "--list", Cmd::kList},
+    {"-l", nullptr, Cmd::kList},
+    {"-S", "--save", Cmd::kSave},
+    {"-R", "--restore", Cmd::kRestore},
     {nullptr, "--set", Cmd::kSet},
 };
 
 Cmd commandOf(const std::string& a) {
   for (const auto& n : kCommands) {
-    if ((n.shortName != nullptr && a == n.shortName) || (n.longName != nullptr && a == n.longName)) {
+    if ((n.shortName != nullptr && a == n.shortName) ||
+        (n.longName != nullptr && a == n.longName)) {
       return n.cmd;
     }
   }
@@ -170,9 +190,10 @@ struct Parser {
         const char* mode = a == "-g" || a == "--gatewaying" ? "direct routing (-g)"
                            : a == "-i" || a == "--ipip"     ? "IP-IP tunnelling (-i)"
                                                             : "NAT (-m)";
-        return fail(fmt::format("{} is not supported: anylb forwards in FULLNAT only (-b, or "
-                                "leave the forwarding flag out)",
-                                mode));
+        return fail(
+            fmt::format("{} is not supported: anylb forwards in FULLNAT only (-b, or "
+                        "leave the forwarding flag out)",
+                        mode));
       } else if (a == "-r" || a == "--real-server") {
         if (!value(a, v)) return false;
         rs = v;
@@ -197,8 +218,9 @@ struct Parser {
         exact = true;
       } else if (a == "--start-daemon" || a == "--stop-daemon" || a == "--daemon" ||
                  a == "--mcast-interface" || a == "--syncid") {
-        return fail(a + ": LVS's sync daemon is not used: anylb syncs sessions itself ([sync] "
-                        "in the config, anylbctl sync)");
+        return fail(a +
+                    ": LVS's sync daemon is not used: anylb syncs sessions itself ([sync] "
+                    "in the config, anylbctl sync)");
       } else if (a == "-o" || a == "--ops" || a == "--pe" || a == "-6") {
         return fail(a + " is not supported by anylb");
       } else if (a == "--nosort") {
@@ -260,8 +282,9 @@ struct Parser {
           } else if (auto bits = netmaskPrefixLength(*netmask)) {
             op["persistence_netmask"] = *bits;
           } else {
-            return fail("-M: '" + *netmask + "' is not a netmask (255.255.255.0) or a prefix "
-                                               "length (IPv6: 0..128)");
+            return fail("-M: '" + *netmask +
+                        "' is not a netmask (255.255.255.0) or a prefix "
+                        "length (IPv6: 0..128)");
           }
           // ipvsadm prints no mask for a whole address; so does the daemon.
           const IpAddr vip = Endpoint::parse(service)->addr;
@@ -278,7 +301,8 @@ struct Parser {
         return true;
       case Cmd::kDelSvc:
         if (!needService("-D")) return false;
-        out.edits.push_back({{"op", "delete_service"}, {"protocol", protocol}, {"service", service}});
+        out.edits.push_back(
+            {{"op", "delete_service"}, {"protocol", protocol}, {"service", service}});
         return true;
       case Cmd::kAddRs:
       case Cmd::kEditRs:
@@ -297,7 +321,9 @@ struct Parser {
         }
         if (!ep) return fail("-r: '" + *rs + "' is not RS[:PORT] ([RS6]:PORT)");
         if (ep->port == 0) ep->port = servicePort;
-        op = {{"op", cmd == Cmd::kAddRs ? "add_rs" : cmd == Cmd::kEditRs ? "edit_rs" : "delete_rs"},
+        op = {{"op", cmd == Cmd::kAddRs    ? "add_rs"
+                     : cmd == Cmd::kEditRs ? "edit_rs"
+                                           : "delete_rs"},
               {"protocol", protocol},
               {"service", service},
               {"rs", ep->str()}};
@@ -324,7 +350,8 @@ struct Parser {
           }
           t[k] = *n;
         }
-        out.edits.push_back({{"op", "set_timeouts"}, {"tcp", t[0]}, {"tcpfin", t[1]}, {"udp", t[2]}});
+        out.edits.push_back(
+            {{"op", "set_timeouts"}, {"tcp", t[0]}, {"tcpfin", t[1]}, {"udp", t[2]}});
         return true;
       }
       case Cmd::kZero:
@@ -380,7 +407,9 @@ std::vector<std::string> words(const std::string& line) {
 
 }  // namespace
 
-bool isIpvsadmCommand(const std::string& arg) { return commandOf(arg) != Cmd::kNone; }
+bool isIpvsadmCommand(const std::string& arg) {
+  return commandOf(arg) != Cmd::kNone;
+}
 
 std::string parseIpvsadm(const std::vector<std::string>& args, size_t from, IpvsCommand& out) {
   Parser p{.args = args, .i = from};

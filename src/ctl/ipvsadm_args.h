@@ -16,11 +16,11 @@ namespace anylb::ctl {
 // What an ipvsadm command line asks for.
 struct IpvsCommand {
   enum class Kind {
-    kEdit,         // -A -E -D -a -e -d -C --set: `edits` for the `edit` request
-    kZero,         // -Z [-t|-u SERVICE]
-    kList,         // -L / -l
-    kSave,         // -S: the services as ipvsadm rules
-    kRestore,      // -R: rules read from stdin, applied as one edit
+    kEdit,     // -A -E -D -a -e -d -C --set: `edits` for the `edit` request
+    kZero,     // -Z [-t|-u SERVICE]
+    kList,     // -L / -l
+    kSave,     // -S: the services as ipvsadm rules
+    kRestore,  // -R: rules read from stdin, applied as one edit
   };
   enum class ListFormat { kPlain, kStats, kRate, kThresholds, kPersistent, kConnections, kTimeout };
   Kind kind = Kind::kList;

@@ -217,8 +217,8 @@ int run(const std::string& path, int verbose) {
     const auto r = node.reload(next);
     bgp.reconfigure(node.config(), nowMs());
     syncBgp(node.config());
-    spdlog::info("{}: generation {}; changed: [{}]; needs a restart: [{}]", via,
-                 node.generation(), fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
+    spdlog::info("{}: generation {}; changed: [{}]; needs a restart: [{}]", via, node.generation(),
+                 fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
     return {{"generation", node.generation()},
             {"changed", r.changed},
             {"restart_needed", r.restartNeeded}};

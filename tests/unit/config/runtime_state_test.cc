@@ -24,7 +24,10 @@ Config base() {
 }
 
 Json addRs(const std::string& rs, int weight = 1) {
-  return {{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"}, {"rs", rs},
+  return {{"op", "add_rs"},
+          {"protocol", "tcp"},
+          {"service", "10.100.0.10:80"},
+          {"rs", rs},
           {"weight", weight}};
 }
 
@@ -44,8 +47,8 @@ TEST(IssueKeys, ParsedFromToml) {
                              "\"port\"]\npersistence = 60\npersistence_netmask = "
                              "\"255.255.255.0\"\nsorry_server = \"10.20.0.99\"\nquorum = 2\n"
                              "hysteresis = 1\n\n[[service.real_server]]");
-  auto withRs = replaced("weight = 1\n", "weight = 1\nupper_threshold = 100\nlower_threshold = 50\n",
-                         text);
+  auto withRs =
+      replaced("weight = 1\n", "weight = 1\nupper_threshold = 100\nlower_threshold = 50\n", text);
   auto r = loadConfigString(withRs, "t.toml");
   ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
   const auto& s = r.config->services[0];
@@ -69,41 +72,53 @@ TEST(IssueKeys, MistakesAreNamed) {
     return false;
   };
   const std::string svc = "port = 80\n\n[[service.real_server]]";
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\nsched_flags = [\"sh-port\"]\n\n[[service."
-                                         "real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\nsched_flags = [\"sh-port\"]\n\n[[service."
+                                    "real_server]]")),
                   "is not a flag of scheduler wrr"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\npersistence_netmask = \"255.0.255.0\"\n\n"
-                                         "[[service.real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\npersistence_netmask = \"255.0.255.0\"\n\n"
+                                    "[[service.real_server]]")),
                   "contiguous IPv4 netmask"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\npersistence_netmask = 24\n\n[[service.real_"
-                                         "server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\npersistence_netmask = 24\n\n[[service.real_"
+                                    "server]]")),
                   "needs persistence"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\npersistence = 5\npersistence_netmask = 33\n"
-                                         "\n[[service.real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\npersistence = 5\npersistence_netmask = 33\n"
+                                    "\n[[service.real_server]]")),
                   "longer than an IPv4 client address"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\nquorum = 1\nhysteresis = 2\n\n[[service."
-                                         "real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\nquorum = 1\nhysteresis = 2\n\n[[service."
+                                    "real_server]]")),
                   "more than quorum"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\nsorry_server = \"10.20.0.11:80\"\n\n[[service"
-                                         ".real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\nsorry_server = \"10.20.0.11:80\"\n\n[[service"
+                                    ".real_server]]")),
                   "also a real server"));
-  EXPECT_TRUE(has(errorsOf(replaced(svc, "port = 80\nsorry_server = \"nowhere\"\n\n[[service."
-                                         "real_server]]")),
+  EXPECT_TRUE(has(errorsOf(replaced(svc,
+                                    "port = 80\nsorry_server = \"nowhere\"\n\n[[service."
+                                    "real_server]]")),
                   "is not ADDRESS"));
   EXPECT_TRUE(has(errorsOf(replaced("weight = 1\n", "weight = 1\nlower_threshold = 5\n")),
                   "needs upper_threshold"));
-  EXPECT_TRUE(has(errorsOf(replaced("weight = 1\n", "weight = 1\nupper_threshold = 5\n"
-                                                    "lower_threshold = 5\n")),
+  EXPECT_TRUE(has(errorsOf(replaced("weight = 1\n",
+                                    "weight = 1\nupper_threshold = 5\n"
+                                    "lower_threshold = 5\n")),
                   "is not below upper_threshold 5"));
 }
 
 TEST(RuntimeEdits, AddServiceThenRealServerAsIpvsadmDoes) {
   Config cfg = base();
-  const Json ops = Json::array(
-      {{{"op", "add_service"}, {"protocol", "udp"}, {"service", "10.100.0.10:53"},
-        {"scheduler", "rr"}},
-       {{"op", "add_rs"}, {"protocol", "udp"}, {"service", "10.100.0.10:53"},
-        {"rs", "10.20.0.12:53"}, {"weight", 3}}});
+  const Json ops = Json::array({{{"op", "add_service"},
+                                 {"protocol", "udp"},
+                                 {"service", "10.100.0.10:53"},
+                                 {"scheduler", "rr"}},
+                                {{"op", "add_rs"},
+                                 {"protocol", "udp"},
+                                 {"service", "10.100.0.10:53"},
+                                 {"rs", "10.20.0.12:53"},
+                                 {"weight", 3}}});
   // Between -A and -a the service has no real server: valid, not healthy.
   Config half = cfg;
   ASSERT_TRUE(applyEdits(half, Json::array({ops[0]}), true).ok);
@@ -130,30 +145,45 @@ TEST(RuntimeEdits, StrictErrorsAsIpvsadmGivesThem) {
       {{{"op", "delete_service"}, {"protocol", "udp"}, {"service", "10.100.0.10:80"}},
        "no service 10.100.0.10:80/udp"},
       {addRs("10.20.0.11:80"), "exists in service"},
-      {{{"op", "edit_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
+      {{{"op", "edit_rs"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
         {"rs", "10.20.0.99:80"}},
        "no real server 10.20.0.99:80"},
-      {{{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.12:80"}, {"forwarding", "dr"}},
+      {{{"op", "add_rs"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
+        {"rs", "10.20.0.12:80"},
+        {"forwarding", "dr"}},
        "FULLNAT only"},
-      {{{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.12:80"}, {"weight", 70000}},
+      {{{"op", "add_rs"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
+        {"rs", "10.20.0.12:80"},
+        {"weight", 70000}},
        "\"weight\" must be an integer 0..65535"},
-      {{{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.12"}},
+      {{{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"}, {"rs", "10.20.0.12"}},
        "is not ADDRESS:PORT"},
       {{{"op", "add_service"}, {"protocol", "sctp"}, {"service", "10.100.0.10:80"}},
        "\"protocol\" must be"},
-      {{{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
+      {{{"op", "edit_service"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
         {"scheduler", "fastest"}},
        "\"scheduler\" must be one of"},
-      {{{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
+      {{{"op", "edit_service"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
         {"sched_flags", {"sh-port"}}},
        "scheduler flags are for sh and mh"},
-      {{{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
+      {{{"op", "edit_service"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
         {"persistence_netmask", "255.0.255.0"}},
        "persistence_netmask"},
-      {{{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
+      {{{"op", "edit_service"},
+        {"protocol", "tcp"},
+        {"service", "10.100.0.10:80"},
         {"color", "red"}},
        "unknown field 'color'"},
       {{{"op", "explode"}}, "unknown op 'explode'"},
@@ -173,13 +203,18 @@ TEST(RuntimeEdits, ReplayIsIdempotentOverAChangedToml) {
   // The journal was written against a TOML that has since changed: adds of what exists edit
   // it, edits and deletes of what is gone are skipped and noted.
   Config cfg = base();
-  const Json journal = Json::array(
-      {addRs("10.20.0.11:80", 7),
-       {{"op", "edit_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.50:80"}, {"weight", 2}},
-       {{"op", "delete_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.51:80"}},
-       {{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:8080"}}});
+  const Json journal =
+      Json::array({addRs("10.20.0.11:80", 7),
+                   {{"op", "edit_rs"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:80"},
+                    {"rs", "10.20.0.50:80"},
+                    {"weight", 2}},
+                   {{"op", "delete_rs"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:80"},
+                    {"rs", "10.20.0.51:80"}},
+                   {{"op", "edit_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:8080"}}});
   const auto r = applyEdits(cfg, journal, false);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(cfg.services[0].realServers[0].weight, 7U);
@@ -209,44 +244,60 @@ TEST(RuntimeEdits, JournalStaysAsLongAsWhatWasEdited) {
   EXPECT_EQ(journal[0]["op"], "add_rs");
   EXPECT_EQ(journal[0]["weight"], 4);
   // A delete of the service drops its RS edits and stays (the TOML may have the service).
-  appendEdits(journal, Json::array({{{"op", "delete_service"},
-                                     {"protocol", "tcp"},
-                                     {"service", "10.100.0.10:80"}}}));
+  appendEdits(
+      journal,
+      Json::array(
+          {{{"op", "delete_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"}}}));
   ASSERT_EQ(journal.size(), 1U);
   EXPECT_EQ(journal[0]["op"], "delete_service");
   // The same address written another way is the same target.
-  appendEdits(journal, Json::array({{{"op", "add_service"},
-                                     {"protocol", "tcp"},
-                                     {"service", "[fd00:0:0::10]:80"}}}));
+  appendEdits(
+      journal,
+      Json::array(
+          {{{"op", "add_service"}, {"protocol", "tcp"}, {"service", "[fd00:0:0::10]:80"}}}));
   appendEdits(journal, Json::array({{{"op", "edit_service"},
                                      {"protocol", "tcp"},
                                      {"service", "[fd00::10]:80"},
                                      {"scheduler", "rr"}}}));
   ASSERT_EQ(journal.size(), 2U);
   EXPECT_EQ(journal[1]["scheduler"], "rr");
+  appendEdits(journal, Json::array({{{"op", "set_timeouts"}, {"tcp", 100}}}));
   appendEdits(journal, Json::array({{{"op", "clear"}}}));
-  ASSERT_EQ(journal.size(), 1U);
-  EXPECT_EQ(journal[0]["op"], "clear");
+  // -C removes services, not the timeouts of --set (found by fuzz_runtime_edits).
+  ASSERT_EQ(journal.size(), 2U);
+  EXPECT_EQ(journal[0]["op"], "set_timeouts");
+  EXPECT_EQ(journal[1]["op"], "clear");
 }
 
 TEST(RuntimeEdits, CompactedJournalGivesTheSameConfigAsTheEditsOneByOne) {
   // Hostile sequence: adds, edits, deletes and re-adds of the same things, in a mixed order.
-  const Json ops = Json::array(
-      {addRs("10.20.0.12:80", 2),
-       {{"op", "edit_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.12:80"}, {"upper_threshold", 10}},
-       {{"op", "delete_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:80"},
-        {"rs", "10.20.0.11:80"}},
-       addRs("10.20.0.11:80", 9),
-       {{"op", "add_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:443"},
-        {"scheduler", "lc"}},
-       {{"op", "add_rs"}, {"protocol", "tcp"}, {"service", "10.100.0.10:443"},
-        {"rs", "10.20.0.11:443"}},
-       {{"op", "delete_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:443"}},
-       {{"op", "add_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:443"},
-        {"scheduler", "sed"}},
-       {{"op", "set_timeouts"}, {"tcp", 600}, {"tcpfin", 0}, {"udp", 30}},
-       {{"op", "set_timeouts"}, {"tcp", 0}, {"tcpfin", 60}, {"udp", 0}}});
+  const Json ops =
+      Json::array({addRs("10.20.0.12:80", 2),
+                   {{"op", "edit_rs"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:80"},
+                    {"rs", "10.20.0.12:80"},
+                    {"upper_threshold", 10}},
+                   {{"op", "delete_rs"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:80"},
+                    {"rs", "10.20.0.11:80"}},
+                   addRs("10.20.0.11:80", 9),
+                   {{"op", "add_service"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:443"},
+                    {"scheduler", "lc"}},
+                   {{"op", "add_rs"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:443"},
+                    {"rs", "10.20.0.11:443"}},
+                   {{"op", "delete_service"}, {"protocol", "tcp"}, {"service", "10.100.0.10:443"}},
+                   {{"op", "add_service"},
+                    {"protocol", "tcp"},
+                    {"service", "10.100.0.10:443"},
+                    {"scheduler", "sed"}},
+                   {{"op", "set_timeouts"}, {"tcp", 600}, {"tcpfin", 0}, {"udp", 30}},
+                   {{"op", "set_timeouts"}, {"tcp", 0}, {"tcpfin", 60}, {"udp", 0}}});
   Config oneByOne = base();
   Json journal = Json::array();
   for (const auto& op : ops) {
@@ -267,7 +318,7 @@ TEST(RuntimeEdits, CompactedJournalGivesTheSameConfigAsTheEditsOneByOne) {
 TEST(StateFile, WrittenAtomicallyAndReadBack) {
   TempDir dir;
   const std::string path = dir.path + "/sub/state.json";  // the directory is created
-  EXPECT_TRUE(readStateFile(path).ok);                      // missing: no edits
+  EXPECT_TRUE(readStateFile(path).ok);                    // missing: no edits
   EXPECT_TRUE(readStateFile(path).edits.empty());
   const Json edits = Json::array({addRs("10.20.0.12:80", 5)});
   ASSERT_EQ(writeStateFile(path, edits), "");

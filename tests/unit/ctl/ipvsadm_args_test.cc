@@ -45,9 +45,9 @@ TEST(Ipvsadm, ServiceCommandsWithIpvsadmsDefaults) {
             Json::parse(R"({"op":"edit_service","protocol":"tcp","service":"[2001:db8::1]:443",
               "scheduler":"mh","persistence":600,"persistence_netmask":64,"sched_flags":[]})"));
   // A mask of the whole address is no mask.
-  EXPECT_EQ(editsOf({"-A", "-t", "10.0.0.1:80", "-p", "-M", "255.255.255.255"})[0]
-                ["persistence_netmask"],
-            nullptr);
+  EXPECT_EQ(
+      editsOf({"-A", "-t", "10.0.0.1:80", "-p", "-M", "255.255.255.255"})[0]["persistence_netmask"],
+      nullptr);
   EXPECT_EQ(editsOf({"-D", "-t", "10.0.0.1:80"}),
             Json::parse(R"([{"op":"delete_service","protocol":"tcp","service":"10.0.0.1:80"}])"));
   EXPECT_EQ(editsOf({"-C"}), Json::parse(R"([{"op":"clear"}])"));
@@ -61,9 +61,9 @@ TEST(Ipvsadm, RealServerCommands) {
             Json::parse(R"([{"op":"add_rs","protocol":"tcp","service":"10.0.0.1:80",
               "rs":"10.1.0.5:8080","weight":1,"upper_threshold":0,"lower_threshold":0}])"));
   // No RS port: the service's.
-  EXPECT_EQ(editsOf({"-e", "-t", "10.0.0.1:80", "-r", "10.1.0.5", "-w", "5", "-x", "100", "-y",
-                     "50"})[0],
-            Json::parse(R"({"op":"edit_rs","protocol":"tcp","service":"10.0.0.1:80",
+  EXPECT_EQ(
+      editsOf({"-e", "-t", "10.0.0.1:80", "-r", "10.1.0.5", "-w", "5", "-x", "100", "-y", "50"})[0],
+      Json::parse(R"({"op":"edit_rs","protocol":"tcp","service":"10.0.0.1:80",
               "rs":"10.1.0.5:80","weight":5,"upper_threshold":100,"lower_threshold":50})"));
   EXPECT_EQ(editsOf({"-d", "-u", "[fd00::1]:53", "-r", "[fd00::9]"})[0],
             Json::parse(R"({"op":"delete_rs","protocol":"udp","service":"[fd00::1]:53",
