@@ -184,9 +184,10 @@ void applyOne(Config& cfg, const Json& op, bool strict, std::vector<std::string>
     checkKnown(op, {"tcp", "tcpfin", "udp"});
     auto& t = cfg.dataplane.timeouts;
     // ipvsadm --set: 0 leaves a value as it is.
-    if (auto v = uintField(op, "tcp", 0, 31536000); v && *v != 0) t.tcpEstablished = *v;
-    if (auto v = uintField(op, "tcpfin", 0, 31536000); v && *v != 0) t.tcpFinWait = *v;
-    if (auto v = uintField(op, "udp", 0, 31536000); v && *v != 0) t.udp = *v;
+    // The ranges of [dataplane.timeouts] tcp_established, tcp_fin_wait and udp.
+    if (auto v = uintField(op, "tcp", 0, 604800); v && *v != 0) t.tcpEstablished = *v;
+    if (auto v = uintField(op, "tcpfin", 0, 86400); v && *v != 0) t.tcpFinWait = *v;
+    if (auto v = uintField(op, "udp", 0, 86400); v && *v != 0) t.udp = *v;
     return;
   }
   const bool svcOp = kind == "add_service" || kind == "edit_service" || kind == "delete_service";

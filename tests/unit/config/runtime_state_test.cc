@@ -189,6 +189,7 @@ TEST(RuntimeEdits, StrictErrorsAsIpvsadmGivesThem) {
       {{{"op", "explode"}}, "unknown op 'explode'"},
       {Json("add_rs"), "an edit is a JSON object"},
       {{{"op", "set_timeouts"}, {"tcp", -1}}, "\"tcp\" must be an integer"},
+      {{{"op", "set_timeouts"}, {"udp", 86401}}, "\"udp\" must be an integer 0..86400"},
   };
   for (const auto& c : cases) {
     Config cfg = base();
