@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -29,6 +30,8 @@
 #include "daemon/control_server.h"
 #include "daemon/metrics.h"
 #include "daemon/node.h"
+
+#include <rte_version.h>
 
 namespace {
 
@@ -173,10 +176,25 @@ int run(const std::string& path, int verbose) {
       };
   ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
+  // Config loads, for the metrics: the start is the first success (as Prometheus counts its
+  // own); wall-clock time, since the gauge is compared with other nodes' and with alerts' now.
+  struct ReloadCounts {
+    uint64_t ok = 0;
+    uint64_t failed = 0;
+    double lastOkUnix = 0;
+  } reloads;
+  const auto unixNow = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  reloads.lastOkUnix = unixNow();
   auto statsObject = [&] {
     auto st = node.statsJson();
     st["bgp"] = bgp.statusJson();
     st["sync"] = node.syncJson();
+    st["reload"] = {
+        {"ok", reloads.ok}, {"failed", reloads.failed}, {"last_ok_unix", reloads.lastOkUnix}};
+    st["build"] = {{"version", ANYLB_VERSION}, {"dpdk", rte_version()}, {"compiler", __VERSION__}};
     return st;
   };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
@@ -206,6 +224,7 @@ int run(const std::string& path, int verbose) {
   auto reload = [&](const char* via) -> nlohmann::json {
     auto again = anylb::config::loadConfigFile(path);
     if (!again.config) {
+      ++reloads.failed;
       spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
                     again.errors.size());
       nlohmann::json errors = nlohmann::json::array();
@@ -221,6 +240,8 @@ int run(const std::string& path, int verbose) {
     const auto r = node.reload(*again.config);
     bgp.reconfigure(node.config(), nowMs());
     syncBgp(node.config());
+    ++reloads.ok;
+    reloads.lastOkUnix = unixNow();
     spdlog::info("reload ({}): generation {}; changed: [{}]; needs a restart: [{}]", via,
                  node.generation(), fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
     return {{"generation", node.generation()},
