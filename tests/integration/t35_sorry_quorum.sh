@@ -56,6 +56,7 @@ quorum_up = "$W/hook.sh $W/quorum.log q-up"
 quorum_down = "$W/hook.sh $W/quorum.log q-down"
 [service.health_check]
 type = "misc"
+misc_path = "$W/misc.sh $W/ok1"
 interval = 0.5
 timeout = 0.4
 rise = 1
@@ -68,8 +69,6 @@ port = 80
 weight = 2
 notify_up = "$W/hook.sh $W/notify.log rs-up"
 notify_down = "$W/hook.sh $W/notify.log rs-down"
-[service.real_server.health_check]
-misc_path = "$W/misc.sh $W/ok1"
 TOML
   [[ $1 == yes ]] || return 0
   cat <<TOML
