@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -30,6 +31,8 @@
 #include "daemon/control_server.h"
 #include "daemon/metrics.h"
 #include "daemon/node.h"
+
+#include <rte_version.h>
 
 namespace {
 
@@ -182,10 +185,25 @@ int run(const std::string& path, int verbose) {
       };
   ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
+  // Config loads, for the metrics: the start is the first success (as Prometheus counts its
+  // own); wall-clock time, since the gauge is compared with other nodes' and with alerts' now.
+  struct ReloadCounts {
+    uint64_t ok = 0;
+    uint64_t failed = 0;
+    double lastOkUnix = 0;
+  } reloads;
+  const auto unixNow = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  reloads.lastOkUnix = unixNow();
   auto statsObject = [&] {
     auto st = node.statsJson();
     st["bgp"] = bgp.statusJson();
     st["sync"] = node.syncJson();
+    st["reload"] = {
+        {"ok", reloads.ok}, {"failed", reloads.failed}, {"last_ok_unix", reloads.lastOkUnix}};
+    st["build"] = {{"version", ANYLB_VERSION}, {"dpdk", rte_version()}, {"compiler", __VERSION__}};
     return st;
   };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
@@ -239,13 +257,17 @@ int run(const std::string& path, int verbose) {
   auto reload = [&](const char* via) -> nlohmann::json {
     auto again = anylb::config::loadEffectiveConfig(path);
     if (!again.config) {
+      ++reloads.failed;
       spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
                     again.errors.size());
       throw invalid(path, again.errors, "the running config is unchanged");
     }
     for (const auto& n : again.notes) spdlog::warn("runtime state: {}", n);
     journal = anylb::config::readStateFile(again.config->control.stateFile).edits;
-    return apply(*again.config, fmt::format("reload ({})", via));
+    auto result = apply(*again.config, fmt::format("reload ({})", via));
+    ++reloads.ok;
+    reloads.lastOkUnix = unixNow();
+    return result;
   };
   // ipvsadm's changes (anylbctl -A/-E/-D/-a/-e/-d/-C/--set/-R, the API's `edit`): applied
   // strictly to the running config, validated, written to the state file, then applied like

@@ -171,6 +171,18 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
       rsList.push_back(std::move(r));
     }
     for (auto& [k, v] : stats.items()) v = v.get<uint64_t>();
+    // keepalived's sorry_server: not in real_servers (never checked, no weight); its sessions
+    // and counters under its own id.
+    nlohmann::json sorry = nullptr;
+    if (svc.sorryServer && i < sorryIds_.size()) {
+      const uint32_t id = sorryIds_[i];
+      const fullnat::RsStats st = id < totals.size() ? totals[id] : fullnat::RsStats{};
+      sorry = {{"address", svc.sorryServer->addr.str()},
+               {"port", svc.sorryServer->port},
+               {"active", st.active},
+               {"inactive", st.inactive},
+               {"stats", statsOf(st)}};
+    }
     services.push_back({{"vip", svc.vip.str()},
                         {"port", svc.port},
                         {"protocol", config::toString(svc.protocol)},
@@ -179,6 +191,8 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
                         {"persistence", svc.persistence},
                         {"stats", std::move(stats)},
                         {"rate", std::move(rate)},
+                        {"sorry_server", std::move(sorry)},
+                        {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
                         {"real_servers", std::move(rsList)}});
   }
   return {{"services", std::move(services)}};
@@ -265,7 +279,7 @@ nlohmann::json Node::setWeight(const nlohmann::json& req) {
     const uint32_t previous = op != opWeights_.end() ? op->second : rs.weight;
     const auto weight = w->get<uint32_t>();
     opWeights_[rsId] = weight;
-    if (recomputeWeights()) dataplane_.publish(buildSnapshot());
+    republish();  // an operator's weight counts toward the quorum
     spdlog::info("control: weight of {} in {} set to {} (was {})", rsEp->str(), svcEp->str(),
                  weight, previous);
     return {{"service", svcEp->str() + (proto == config::Protocol::kUdp ? "/udp" : "")},
@@ -370,6 +384,13 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   // Real servers that leave: their sessions drain, or are flushed where the service says so.
   const auto oldIds = rsById_;
   const auto oldCfg = cfg_;
+  // keepalived's omega: a removed service whose VIP is announced runs its quorum_down (its up
+  // RS run their notify_down when the health checker loses them, below).
+  std::vector<config::Service> removed;
+  for (const auto& s : oldCfg.services) {
+    if (!after.contains(key(s)) && announced_.contains(s.vip) && hasOmega(s)) removed.push_back(s);
+  }
+  for (const auto& s : removed) runQuorumHooks({s}, s.vip, false, true);
   cfg_ = std::move(merged);
   indexRealServers();
   for (const auto& [rsId, ref] : oldIds) {
@@ -386,6 +407,7 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   // Targets first: a changed check drops the weight its misc_dynamic script had set.
   if (health_) health_->setTargets(targets());
   recomputeWeights();
+  updateServiceStates();
   dataplane_.publish(buildSnapshot());
   return r;
 }
