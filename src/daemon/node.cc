@@ -298,6 +298,10 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
     bool all = true;
     for (size_t i = 0; i < cfg_.services.size(); ++i) {
       if (cfg_.services[i].vip != vips[v]) continue;
+      // A service without real servers exists only between ipvsadm's -A and its -a (the TOML
+      // needs one): it does not withdraw a VIP its other services serve. Alone, it has no say
+      // either, so a VIP with only such services is withdrawn.
+      if (cfg_.services[i].realServers.empty() && !cfg_.services[i].sorryServer) continue;
       any = true;
       const auto h = serviceHealth(i);
       all = all && serviceVerdict(h.healthy, h.minHealthy, h.quorumMet,

@@ -85,7 +85,12 @@ assert_eq "$(grep -c '^rs1$' <<<"$names" || true)" 0 "new connections on rs1 at 
 $CTL -E -t 10.100.0.10:80 -s rr || fail "-E -s rr failed"
 assert_eq "$(scheduler_of 80)" rr "scheduler after -E"
 $CTL -A -t 10.100.0.10:8080 -s wrr || fail "-A :8080 failed"
-# Between -A and -a the new service has no RS: the VIP's other service keeps it announced.
+# Between -A and -a the new service has no RS: the VIP's other service keeps it healthy and
+# announced (a withdraw would also hold it down for hold_down_seconds).
+sleep 1.5
+vipstate=$(jget "$($CTL --json status)" \
+  '[(v["state"], v["healthy"]) for v in j["bgp"]["vips"] if v["vip"] == "10.100.0.10"][0]')
+assert_eq "$vipstate" "('announced', True)" "VIP state between -A and -a"
 assert_eq "$(cl curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/")" 200 "VIP:80 between -A and -a"
 $CTL -a -t 10.100.0.10:8080 -r 10.20.0.12:80 || fail "-a :8080 rs2 failed"
 ok8080=
