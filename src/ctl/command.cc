@@ -11,6 +11,7 @@
 #include "anylb_version.h"  // generated: ANYLB_VERSION (cmake/version.cmake)
 #include "config/loader.h"
 #include "ctl/ipvs_format.h"
+#include "ctl/keepalived_import.h"
 #include "ctl/status_format.h"
 
 namespace anylb::ctl {
@@ -106,6 +107,10 @@ bool resolveSocketPath(const Invocation& inv, std::string& path, std::string& er
 }
 
 Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits) {
+  // Local, with options of its own: before the daemon commands' parser.
+  if (!args.empty() && args[0] == "import-keepalived") {
+    return runImportKeepalived({args.begin() + 1, args.end()});
+  }
   const auto parsed = parseArgs(args);
   if (!parsed.invocation) {
     return Outcome{kExitUsage, {}, "anylbctl: " + parsed.error + "\n" + usageText()};
