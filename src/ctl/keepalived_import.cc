@@ -69,6 +69,66 @@ std::optional<bool> parseBool(const ConfNode& n) {
   return std::nullopt;
 }
 
+// TOML text must be UTF-8 (strings and comments alike).
+bool validUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1fU;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0fU;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07U;
+    } else {
+      return false;
+    }
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3fU);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// A file name for a TOML comment or the report: control characters and bytes that are not
+// UTF-8 become '?', so a hostile name cannot end the comment or break the encoding.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back('?');
+    } else if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+      if (i + len <= s.size() && validUtf8(s.substr(i, len))) {
+        out.append(s, i, len);
+        i += len - 1;
+      } else {
+        out.push_back('?');
+      }
+    }
+  }
+  return out;
+}
+
 std::string tomlString(const std::string& s) {
   std::string out = "\"";
   for (const unsigned char c : s) {
@@ -235,11 +295,8 @@ class Importer {
       h += a;
     }
     if (h.size() > 80) h = h.substr(0, 77) + "...";
-    // Control characters from a hostile file would upset a terminal: shown as '?'.
-    for (auto& c : h) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-    }
-    return h;
+    // Control characters and bytes that are not UTF-8 from a hostile file: shown as '?'.
+    return printable(h);
   }
 
   void add(std::string line, bool isNote) {
@@ -249,7 +306,7 @@ class Importer {
   }
 
   void report(const ConfNode& n, const char* kind, const std::string& why) {
-    add(fmt::format("{}: {}: {}: {}", t_.where(n.src), head(n), kind, why),
+    add(fmt::format("{}: {}: {}: {}", printable(t_.where(n.src)), head(n), kind, why),
         std::string_view(kind) == "note");
   }
   void noEquivalent(const ConfNode& n, const std::string& why) { report(n, "no equivalent", why); }
@@ -258,8 +315,15 @@ class Importer {
     noEquivalent(n, fmt::format("not a key of {} that anylb maps (unknown or unsupported)", where));
   }
 
-  // An @ID line: reported either way; false when it does not apply.
+  // An @ID line: reported either way; false when it does not apply. A statement whose words
+  // are not UTF-8 is reported and skipped: TOML holds UTF-8 only.
   bool admit(const ConfNode& n) {
+    const bool utf8 = validUtf8(n.key) && std::all_of(n.args.begin(), n.args.end(),
+                                                      [](const auto& a) { return validUtf8(a); });
+    if (!utf8) {
+      noEquivalent(n, "not valid UTF-8 (anylb's config is UTF-8 text): skipped");
+      return false;
+    }
     if (n.condition.empty()) return true;
     if (!n.conditionMet) {
       report(n, "skipped",
@@ -441,6 +505,7 @@ class Importer {
 
   // Builds one [[service]] from a virtual_server block for one of its VIP:PORTs.
   void service(const ConfNode& n, const Target& target) {
+    defaults_.clear();
     ServiceOut s;
     s.vip = target.vip;
     s.port = target.port;
@@ -485,6 +550,7 @@ class Importer {
     }
     std::set<std::pair<IpAddr, uint16_t>> seenRs;
     for (const ConfNode* rn : rsNodes) realServer(*rn, s, d, seenRs);
+    reportUnusedDefaults(s);
     if (s.realServers.empty()) {
       noEquivalent(n, fmt::format("{} has no real server anylb can use, and an anylb service "
                                   "needs one: not imported",
@@ -638,6 +704,7 @@ class Importer {
         noEquivalent(c, "expected one host name");
       } else {
         d.virtualhost.set(c.args[0], c.src);
+        defaults_.push_back(&c);
       }
       return;
     }
@@ -647,6 +714,7 @@ class Importer {
         noEquivalent(c, "expected an integer");
       } else {
         d.retry.set(*v, c.src);
+        defaults_.push_back(&c);
       }
       return;
     }
@@ -658,6 +726,32 @@ class Importer {
     if (k == "delay_loop") d.delayLoop.set(*v, c.src);
     if (k == "connect_timeout") d.connectTimeout.set(*v, c.src);
     if (k == "delay_before_retry") d.delayBeforeRetry.set(*v, c.src);
+    defaults_.push_back(&c);
+  }
+
+  // A check default (delay_loop, connect_timeout, retry, ...) that no emitted key came from:
+  // no checker took it (an RS without a checker, a TCP check and a virtualhost, a retry of 0
+  // and a delay_before_retry). Reported so that it is not lost silently.
+  void reportUnusedDefaults(const ServiceOut& s) {
+    std::set<std::pair<uint32_t, uint32_t>> used;
+    auto collect = [&](const Table& t) {
+      for (const auto& kv : t.kv) {
+        for (const auto& r : kv.src) used.insert({r.file, r.line});
+      }
+    };
+    collect(s.table);
+    collect(s.check);
+    for (const auto& rs : s.realServers) {
+      collect(rs.table);
+      if (rs.check) collect(*rs.check);
+    }
+    for (const ConfNode* c : defaults_) {
+      if (used.count({c->src.file, c->src.line}) == 0) {
+        noEquivalent(*c,
+                     "no check takes it here (a real server without a checker is always "
+                     "up; virtualhost is for HTTP checks; delay_before_retry needs a retry)");
+      }
+    }
   }
 
   // "CMD" or "CMD USER [GROUP]": the command line is kept as keepalived quoted it.
@@ -748,6 +842,7 @@ class Importer {
           noEquivalent(c, "expected a boolean");
         } else {
           d.alpha.set(*b, c.src);
+          defaults_.push_back(&c);
         }
       } else if (k == "delay_loop" || k == "connect_timeout" || k == "retry" ||
                  k == "nb_get_retry" || k == "delay_before_retry" || k == "virtualhost" ||
@@ -1095,7 +1190,7 @@ class Importer {
       if (s.file == lastFile) {
         out += fmt::format(",{}", s.line);
       } else {
-        out += fmt::format("{}{}:{}", out.empty() ? "" : " ", t_.files[s.file], s.line);
+        out += fmt::format("{}{}:{}", out.empty() ? "" : " ", printable(t_.files[s.file]), s.line);
         lastFile = s.file;
       }
     }
@@ -1145,7 +1240,7 @@ class Importer {
   std::string builtinTemplate() const {
     std::string name = opt_.nodeName;
     if (name.empty()) name = routerId_;
-    const bool nameOk = !name.empty() && name.size() <= 64 &&
+    const bool nameOk = !name.empty() && name.size() <= 64 && validUtf8(name) &&
                         std::none_of(name.begin(), name.end(),
                                      [](unsigned char c) { return c < 0x20 || c == 0x7f; });
     if (!nameOk) name = "imported";
@@ -1208,7 +1303,7 @@ class Importer {
     out += fmt::format(
         "\n# Services imported from {} by anylbctl import-keepalived: {} service(s). Each key's\n"
         "# comment names the keepalived lines it comes from; the report lists the rest.\n",
-        t_.files.empty() ? std::string("?") : t_.files[0], services_.size());
+        t_.files.empty() ? std::string("?") : printable(t_.files[0]), services_.size());
     for (const auto& s : services_) {
       out += fmt::format("\n[[service]]  # {}\n", refs({s.src, s.groupSrc}));
       Table head;
@@ -1245,6 +1340,7 @@ class Importer {
   std::vector<ServiceOut> services_;
   std::set<std::tuple<IpAddr, uint16_t, bool>> serviceKeys_;
   std::string routerId_;
+  std::vector<const ConfNode*> defaults_;  // check defaults read for the current service
   std::vector<std::string> report_;
   std::set<std::string> seen_;
   size_t unmapped_ = 0;

@@ -668,6 +668,35 @@ TEST(KeepalivedImport, TimingsAreClampedToWhatAnylbTakes) {
   EXPECT_THAT(rep, HasSubstr("k.conf:12: misc_path a | b: note: anylb runs the command without"));
 }
 
+TEST(KeepalivedImport, CheckDefaultsNoCheckerTakesAreReported) {
+  const std::string conf = R"(virtual_server 10.0.1.1 80 {
+  virtualhost www.example.org
+  delay_loop 5
+  real_server 10.0.0.1 80 {
+    connect_timeout 2
+    alpha
+  }
+  real_server 10.0.0.2 80 {
+    MISC_CHECK {
+      misc_path /bin/true
+      delay_before_retry 3
+    }
+  }
+}
+)";
+  const auto r = importText(conf);
+  EXPECT_EQ(validationErrors(r.toml), "") << r.toml;
+  const auto rep = reportText(r);
+  for (const char* want : {"k.conf:2: virtualhost www.example.org: no equivalent: no check takes",
+                           "k.conf:5: connect_timeout 2: no equivalent: no check takes",
+                           "k.conf:6: alpha: no equivalent: no check takes",
+                           "k.conf:11: delay_before_retry 3: no equivalent: no check takes"}) {
+    EXPECT_THAT(rep, HasSubstr(want)) << rep;
+  }
+  EXPECT_TRUE(hasLine(r.toml, "interval = 5  # k.conf:3")) << r.toml;
+  EXPECT_EQ(uncoveredLines(conf, r), std::vector<int>{}) << r.toml << rep;
+}
+
 TEST(KeepalivedImport, ConditionalLinesFollowTheConfigId) {
   const std::string conf = R"(virtual_server 10.0.1.1 80 {
 @lb1  lb_algo rr
@@ -740,6 +769,32 @@ TEST(KeepalivedImport, HostileValuesAreEscapedAndReported) {
                              "unterminated quote"));
   EXPECT_THAT(rep, HasSubstr("k.conf:4: quorum 99999999999: no equivalent: expected an integer"));
   EXPECT_THAT(rep, HasSubstr("k.conf:5: persistence_granularity 255.0.255.0: no equivalent"));
+}
+
+// Found by fuzz_keepalived_conf: bytes that are not UTF-8 made TOML the loader refused.
+TEST(KeepalivedImport, BytesThatAreNotUtf8AreReportedNotWritten) {
+  const std::string conf =
+      "global_defs { router_id r\xc0\x80 }\n"
+      "virtual_server 10.0.1.1 80 {\n"
+      "  quorum_up /bin/\xff\n"
+      "  real_server 10.0.0.1 80 { notify_up \"/bin/\xed\xa0\x80\" }\n"
+      "  real_server 10.0.0.2 80 { notify_up /bin/caf\xc3\xa9 }\n"
+      "}\n";
+  const auto r = importText(conf, "");
+  EXPECT_EQ(validationErrors(r.toml), "") << r.toml;
+  EXPECT_TRUE(hasLine(r.toml, "name = \"imported\"")) << r.toml;
+  EXPECT_TRUE(hasLine(r.toml, "notify_up = \"/bin/caf\xc3\xa9\"")) << r.toml;
+  const auto rep = reportText(r);
+  EXPECT_THAT(rep, HasSubstr("k.conf:3: quorum_up /bin/?: no equivalent: not valid UTF-8"));
+  EXPECT_THAT(rep, HasSubstr("k.conf:4: notify_up /bin/???: no equivalent: not valid UTF-8"));
+  ImportOptions o;
+  ParseLimits limits;
+  auto parsed = parseText("virtual_server 10.0.1.1 80 {\n real_server 10.0.0.1 80\n}\n",
+                          "bad\nname\xff.conf", limits);
+  ASSERT_TRUE(parsed.tree);
+  const auto r2 = importTree(*parsed.tree, o);
+  EXPECT_EQ(validationErrors(r2.toml), "") << r2.toml;
+  EXPECT_TRUE(hasLine(r2.toml, "[[service]]  # bad?name?.conf:1")) << r2.toml;
 }
 
 TEST(KeepalivedImport, EverySchedulerName) {
