@@ -323,7 +323,9 @@ class Parser {
       pattern = dirOf(tree_.files[n.src.file]) + "/" + pattern;
     }
     glob_t g{};
-    const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+    // glob(3) is MT-unsafe only through the locale and environment it reads; the parser runs
+    // on anylbctl's one thread.
+    const int rc = glob(pattern.c_str(), 0, nullptr, &g);  // NOLINT(concurrency-mt-unsafe)
     std::unique_ptr<glob_t, decltype(&globfree)> guard(&g, &globfree);
     if (rc == GLOB_NOMATCH) {
       tree_.emptyIncludes.push_back(n.src);

@@ -271,7 +271,7 @@ class Importer {
     }
     for (const auto& n : t_.nodes) topLevel(n);
     for (const auto& [name, g] : groups_) {
-      if (usedGroups_.count(name) == 0) {
+      if (!usedGroups_.contains(name)) {
         report(*g, "no equivalent", "no virtual_server uses this group");
       }
     }
@@ -574,7 +574,7 @@ class Importer {
     if (k == "lb_algo" || k == "lvs_sched") {
       static const std::set<std::string> kSchedulers = {
           "rr", "wrr", "lc", "wlc", "sh", "mh", "dh", "lblc", "lblcr", "sed", "nq", "fo", "ovf"};
-      if (c.args.size() == 1 && kSchedulers.count(c.args[0]) != 0) {
+      if (c.args.size() == 1 && kSchedulers.contains(c.args[0])) {
         s.table.set("scheduler", tomlString(c.args[0]), {c.src});
       } else {
         noEquivalent(c, "not a scheduler anylb has: its default wrr is used");
@@ -746,7 +746,7 @@ class Importer {
       if (rs.check) collect(*rs.check);
     }
     for (const ConfNode* c : defaults_) {
-      if (used.count({c->src.file, c->src.line}) == 0) {
+      if (!used.contains({c->src.file, c->src.line})) {
         noEquivalent(*c,
                      "no check takes it here (a real server without a checker is always "
                      "up; virtualhost is for HTTP checks; delay_before_retry needs a retry)");
@@ -936,18 +936,16 @@ class Importer {
                      "addresses, interface and mark are not configurable");
       } else if (key == "log_all_failures") {
         noEquivalent(e, "anylb logs each state change once (docs/operations.md)");
-      } else if ((type == "http" || type == "https") && httpKey(e, t, d, urlDone)) {
-        // mapped
-      } else if (k == "MISC_CHECK" && miscKey(e, t, miscTimeout)) {
-        // mapped
+      } else if (((type == "http" || type == "https") && httpKey(e, t, d, urlDone)) ||
+                 (k == "MISC_CHECK" && miscKey(e, t, miscTimeout)) ||
+                 (k == "UDP_CHECK" && udpKey(e, t))) {
+        // mapped (or reported) by the checker's own keys
       } else if (k == "DNS_CHECK" && (key == "type" || key == "name")) {
         if (e.args.size() != 1) {
           noEquivalent(e, "expected one value");
         } else {
           t.set(key == "type" ? "dns_type" : "dns_name", tomlString(e.args[0]), {e.src});
         }
-      } else if (k == "UDP_CHECK" && udpKey(e, t)) {
-        // mapped
       } else if (k == "SMTP_CHECK" && (key == "helo_name" || key == "host")) {
         noEquivalent(e, key == "host" ? "SMTP_CHECK's extra hosts: anylb checks the RS only"
                                       : "no SMTP dialogue: the name is not sent");
