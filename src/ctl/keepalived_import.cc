@@ -1412,6 +1412,12 @@ Outcome runImportKeepalived(const std::vector<std::string>& args) {
     file = a;
   }
   if (file.empty()) return usage("no FILE given");
+  // The rules of [node] name (docs/config.md), so the built-in template passes check-config.
+  if (!nodeName.empty() && (nodeName.size() > 64 || !keepalived::validUtf8(nodeName) ||
+                            std::any_of(nodeName.begin(), nodeName.end(),
+                                        [](unsigned char c) { return c < 0x20 || c == 0x7f; }))) {
+    return usage("--node-name: at most 64 bytes of UTF-8 without control characters");
+  }
 
   keepalived::ParseLimits limits;
   limits.configId = nodeName.empty() ? hostName() : nodeName;

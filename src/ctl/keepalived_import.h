@@ -37,8 +37,9 @@ struct ImportOptions {
 
 struct ImportResult {
   std::string toml;
-  // "FILE:LINE: KEY ARGS: no equivalent: WHY" / "...: note: WHAT" / "...: skipped: WHY", in the
-  // order of the input, each line once.
+  // "FILE:LINE: KEY ARGS: no equivalent: WHY" / "...: note: WHAT" / "...: skipped: WHY", each
+  // line once, in the order of the input (what is found unused at the end of a virtual server
+  // or of the file comes then).
   std::vector<std::string> report;
   size_t services = 0;
   size_t realServers = 0;

@@ -847,6 +847,8 @@ TEST(KeepalivedImportCommand, ExitCodesOutputAndReportFile) {
   EXPECT_EQ(runImportKeepalived({conf, conf}).exitCode, 2);
   EXPECT_EQ(runImportKeepalived({conf, "--bogus"}).exitCode, 2);
   EXPECT_EQ(runImportKeepalived({conf, "--node-name"}).exitCode, 2);
+  EXPECT_EQ(runImportKeepalived({conf, "--node-name", std::string(65, 'n')}).exitCode, 2);
+  EXPECT_EQ(runImportKeepalived({conf, "--node-name", "a\tb"}).exitCode, 2);
   // Through anylbctl's dispatcher, before any socket is looked for.
   o = runCli({"import-keepalived", conf, "--node-name", "n2"});
   EXPECT_EQ(o.exitCode, 0) << o.err;
