@@ -6,7 +6,8 @@
 // own). `!` and `#` start a comment outside double quotes; "..." is one word (backslash escapes
 // `"` and `\`); a trailing `\` joins the next line. `include PATTERN` (glob, relative to the
 // including file's folder) splices the matching files in place, at any depth. A line starting
-// `@ID` applies only when ID is the config id (keepalived -i, default: the node name), `@^ID`
+// `@ID` applies only when ID is the config id (keepalived -i; anylbctl's --node-name, else the
+// short host name), `@^ID`
 // only when it is not; both stay in the tree with their condition so the importer can report
 // them.
 //

@@ -35,6 +35,10 @@ constexpr uint32_t kMaxPersistence = 86400;
 constexpr uint32_t kMaxWeight = 65535;
 constexpr uint32_t kMaxFall = 100;
 constexpr uint64_t kMaxRangeAddresses = 4096;  // a virtual_server_group range, expanded
+// anylb's limit of real servers over all services (docs/config.md, "Cross-checks"). Also what
+// bounds the work a hostile file can ask for: a group of thousands of VIPs times a virtual
+// server of thousands of real servers.
+constexpr size_t kMaxRealServers = 16384;
 
 const char* const kVrrpWhy =
     "VRRP has no equivalent: every anylb node announces its healthy VIPs to its ToRs over BGP "
@@ -500,7 +504,15 @@ class Importer {
       // Its contents are covered by the block's report entry.
       return;
     }
-    for (const auto& target : tg) service(n, target);
+    for (const auto& target : tg) {
+      if (realServerCount_ >= kMaxRealServers) {
+        noEquivalent(n, fmt::format("{} and what follows not imported: anylb takes at most {} "
+                                    "real servers over all services",
+                                    Endpoint{target.vip, target.port}.str(), kMaxRealServers));
+        return;
+      }
+      service(n, target);
+    }
   }
 
   // Builds one [[service]] from a virtual_server block for one of its VIP:PORTs.
@@ -549,7 +561,15 @@ class Importer {
       s.table.set("sched_flags", v + "]", schedFlagSrc);
     }
     std::set<std::pair<IpAddr, uint16_t>> seenRs;
-    for (const ConfNode* rn : rsNodes) realServer(*rn, s, d, seenRs);
+    for (const ConfNode* rn : rsNodes) {
+      if (realServerCount_ + s.realServers.size() >= kMaxRealServers) {
+        noEquivalent(*rn, fmt::format("not imported: anylb takes at most {} real servers over all "
+                                      "services",
+                                      kMaxRealServers));
+        continue;
+      }
+      realServer(*rn, s, d, seenRs);
+    }
     reportUnusedDefaults(s);
     if (s.realServers.empty()) {
       noEquivalent(n, fmt::format("{} has no real server anylb can use, and an anylb service "
@@ -564,6 +584,7 @@ class Importer {
                          Endpoint{s.vip, s.port}.str(), s.udp ? "udp" : "tcp"));
       return;
     }
+    realServerCount_ += s.realServers.size();
     services_.push_back(std::move(s));
   }
 
@@ -1339,6 +1360,7 @@ class Importer {
   std::set<std::tuple<IpAddr, uint16_t, bool>> serviceKeys_;
   std::string routerId_;
   std::vector<const ConfNode*> defaults_;  // check defaults read for the current service
+  size_t realServerCount_ = 0;             // over the services imported so far
   std::vector<std::string> report_;
   std::set<std::string> seen_;
   size_t unmapped_ = 0;

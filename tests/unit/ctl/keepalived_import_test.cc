@@ -794,6 +794,28 @@ TEST(KeepalivedImport, BytesThatAreNotUtf8AreReportedNotWritten) {
   EXPECT_TRUE(hasLine(r2.toml, "[[service]]  # bad?name?.conf:1")) << r2.toml;
 }
 
+// A group of 4096 VIPs per entry times many entries and real servers: bounded by anylb's limit
+// of 16384 real servers, not by memory.
+TEST(KeepalivedImport, ExpansionIsBoundedByTheRealServerLimit) {
+  std::string conf = "virtual_server_group G {\n";
+  for (int i = 0; i < 64; ++i) conf += "10." + std::to_string(i) + ".0.0/20 80\n";
+  conf += "}\nvirtual_server group G {\n";
+  for (int i = 0; i < 200; ++i) {
+    conf += "  real_server 172.16." + std::to_string(i) + ".1 80 { TCP_CHECK { } }\n";
+  }
+  conf += "}\n";
+  const auto r = importText(conf);
+  // 81 services of 200, the 82nd with the 184 that still fit, then nothing.
+  EXPECT_EQ(r.realServers, 16384U);
+  EXPECT_EQ(r.services, 82U);
+  const auto rep = reportText(r);
+  EXPECT_THAT(rep, HasSubstr("k.conf:252: real_server 172.16.184.1 80: no equivalent: not "
+                             "imported: anylb takes at most 16384 real servers"));
+  EXPECT_THAT(rep, HasSubstr("k.conf:67-268: virtual_server group G: no equivalent: "
+                             "10.0.0.82:80 and what follows not imported: anylb takes at most "
+                             "16384 real servers"));
+}
+
 TEST(KeepalivedImport, EverySchedulerName) {
   for (const char* s :
        {"rr", "wrr", "lc", "wlc", "sh", "mh", "dh", "lblc", "lblcr", "sed", "nq", "fo", "ovf"}) {
