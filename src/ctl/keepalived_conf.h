@@ -7,9 +7,8 @@
 // `"` and `\`); a trailing `\` joins the next line. `include PATTERN` (glob, relative to the
 // including file's folder) splices the matching files in place, at any depth. A line starting
 // `@ID` applies only when ID is the config id (keepalived -i; anylbctl's --node-name, else the
-// short host name), `@^ID`
-// only when it is not; both stay in the tree with their condition so the importer can report
-// them.
+// short host name), `@^ID` only when it is not; both stay in the tree with their condition so
+// the importer can report them.
 //
 // Hostile input (unbalanced braces, include loops, huge files, NUL bytes) gives an error
 // "FILE:LINE: message" and no tree, never a crash. Runs on the caller's thread; no globals.
