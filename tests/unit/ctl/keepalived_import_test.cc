@@ -827,6 +827,27 @@ TEST(KeepalivedImport, EverySchedulerName) {
 
 // ---------------------------------------------------------------- the command
 
+TEST(KeepalivedImportCommand, IncludedFilesAreImportedAndNamed) {
+  TempDir d;
+  d.file("conf.d/web.conf",
+         "virtual_server 10.0.1.1 80 {\n"
+         "  include ../rs/*.conf\n"
+         "}\n");
+  d.file("rs/a.conf", "real_server 10.0.0.1 80 {\n  weight 2\n}\n");
+  d.file("rs/b.conf", "real_server 10.0.0.2 80 {\n  frob 1\n}\n");
+  const auto top = d.file("keepalived.conf", "include conf.d/*.conf\ninclude nothing/*.conf\n");
+  const auto o = runImportKeepalived({top, "--node-name", "n1"});
+  ASSERT_EQ(o.exitCode, 0) << o.err;
+  EXPECT_EQ(validationErrors(o.out), "") << o.out;
+  const auto web = d.path() + "/conf.d/web.conf";
+  const auto b = d.path() + "/conf.d/../rs/b.conf";
+  EXPECT_TRUE(hasLine(o.out, "[[service]]  # " + web + ":1")) << o.out;
+  EXPECT_TRUE(hasLine(o.out, "weight = 2  # " + d.path() + "/conf.d/../rs/a.conf:2")) << o.out;
+  EXPECT_TRUE(hasLine(o.out, "address = \"10.0.0.2\"")) << o.out;
+  EXPECT_THAT(o.err, HasSubstr(b + ":2: frob 1: no equivalent: not a key of real_server"));
+  EXPECT_THAT(o.err, HasSubstr(top + ":2: include nothing/*.conf: note: matched no file"));
+}
+
 TEST(KeepalivedImportCommand, ExitCodesOutputAndReportFile) {
   TempDir d;
   const auto conf = d.file("keepalived.conf",
