@@ -45,7 +45,11 @@ class Node {
   // --- control API (node_api.cc, docs/control-api.md); errors are thrown as ApiError
   [[nodiscard]] const config::Config& config() const { return cfg_; }
   [[nodiscard]] uint64_t generation() const { return dataplane_.generation(); }
-  [[nodiscard]] nlohmann::json servicesJson() const;
+  // `sinceZero`: the counters since the last `zero` (ipvsadm -Z; the listings), else since the
+  // start (the metrics, which must never go back).
+  [[nodiscard]] nlohmann::json servicesJson(bool sinceZero = false) const;
+  // ipvsadm -Z [-t|-u SERVICE]: zero the listed counters of every service or of one.
+  nlohmann::json zeroStats(const nlohmann::json& req);
   [[nodiscard]] nlohmann::json sessionsJson(const nlohmann::json& req);
   // weight SERVICE RS N: the operator's weight for an RS until the next reload.
   [[nodiscard]] nlohmann::json setWeight(const nlohmann::json& req);
@@ -99,6 +103,7 @@ class Node {
   std::map<uint32_t, uint32_t> opWeights_;  // rsId -> operator's weight (until reload)
   // Rates: the totals at the last sample and the per-second rates since the one before.
   std::vector<fullnat::RsStats> lastTotals_;
+  std::map<uint32_t, fullnat::RsStats> zeroBase_;  // rsId -> totals at the last zero
   struct Rate {
     double cps = 0, inPps = 0, outPps = 0, inBps = 0, outBps = 0;
   };

@@ -80,8 +80,54 @@ void Node::sampleRates(uint64_t nowMs) {
   lastSampleMs_ = nowMs;
 }
 
-nlohmann::json Node::servicesJson() const {
+nlohmann::json Node::zeroStats(const nlohmann::json& req) {
+  rejectUnknown(req, {"protocol", "service"});
+  const auto* proto = optionalString(req, "protocol");
+  const auto* service = optionalString(req, "service");
+  if ((proto == nullptr) != (service == nullptr)) {
+    throw ApiError{"bad_request", "give protocol and service together, or neither"};
+  }
+  std::optional<Endpoint> ep;
+  if (service != nullptr) {
+    ep = Endpoint::parse(service->get<std::string>());
+    if (!ep || ep->port == 0 || (*proto != "tcp" && *proto != "udp")) {
+      throw ApiError{"bad_request", "service: VIP:PORT with protocol tcp or udp"};
+    }
+  }
   const auto totals = dataplane_.rsStats(registry_.size());
+  size_t zeroed = 0;
+  bool found = !ep;
+  for (size_t i = 0; i < cfg_.services.size(); ++i) {
+    const auto& svc = cfg_.services[i];
+    if (ep && (svc.vip != ep->addr || svc.port != ep->port ||
+               config::toString(svc.protocol) != proto->get<std::string>())) {
+      continue;
+    }
+    found = true;
+    for (const auto& [rsId, ref] : rsById_) {
+      if (ref.service != i || rsId >= totals.size()) continue;
+      zeroBase_[rsId] = totals[rsId];
+      ++zeroed;
+    }
+  }
+  if (!found) throw ApiError{"not_found", "no service " + service->get<std::string>()};
+  return {{"zeroed_real_servers", zeroed}};
+}
+
+nlohmann::json Node::servicesJson(bool sinceZero) const {
+  auto totals = dataplane_.rsStats(registry_.size());
+  if (sinceZero) {
+    for (const auto& [rsId, base] : zeroBase_) {
+      if (rsId >= totals.size()) continue;
+      auto& t = totals[rsId];
+      auto minus = [](auto& now, uint64_t before) { now = now >= before ? now - before : 0; };
+      minus(t.conns, base.conns);
+      minus(t.inPackets, base.inPackets);
+      minus(t.outPackets, base.outPackets);
+      minus(t.inBytes, base.inBytes);
+      minus(t.outBytes, base.outBytes);
+    }
+  }
   auto rateOf = [&](uint32_t rsId) {
     const Rate r = rsId < rates_.size() ? rates_[rsId] : Rate{};
     return nlohmann::json{{"cps", r.cps},
