@@ -17,23 +17,17 @@
 #include <fmt/format.h>
 
 #include "common/ip.h"
-#include "common/process.h"
+#include "ctl/keepalived_checks.h"
+#include "ctl/keepalived_mapping.h"
 
-namespace anylb::ctl {
-namespace keepalived {
+namespace anylb::ctl::keepalived {
 namespace {
 
-// keepalived's defaults (keepalived.conf(5), "Virtual server(s)").
-constexpr double kDefaultDelayLoop = 60;
-constexpr double kDefaultConnectTimeout = 5;
+// keepalived's default (keepalived.conf(5), "Virtual server(s)").
 constexpr uint32_t kDefaultPersistence = 360;  // persistence_timeout without a value: 6 minutes
 // anylb's ranges (src/config/loader.cc).
-constexpr double kMinInterval = 0.1;
-constexpr double kMaxSeconds = 3600;
-constexpr double kMinTimeout = 0.05;
 constexpr uint32_t kMaxPersistence = 86400;
 constexpr uint32_t kMaxWeight = 65535;
-constexpr uint32_t kMaxFall = 100;
 constexpr uint64_t kMaxRangeAddresses = 4096;  // a virtual_server_group range, expanded
 // anylb's limit of real servers over all services (docs/config.md, "Cross-checks"). Also what
 // bounds the work a hostile file can ask for: a group of thousands of VIPs times a virtual
@@ -47,184 +41,6 @@ const char* const kFullnatWhy =
     "anylb forwards in FULLNAT only: the RS sees a local address (LIP) as the source and reads "
     "the client address from TOA (toa.ko), so it needs neither the VIP nor a route back through "
     "the balancer";
-
-std::optional<uint64_t> parseUint(const std::string& s, uint64_t max) {
-  uint64_t v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v > max) return std::nullopt;
-  return v;
-}
-
-std::optional<double> parseSeconds(const std::string& s) {
-  if (s.empty() || s.size() > 32) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0) return std::nullopt;
-  return v;
-}
-
-// keepalived's BOOL: absent argument means true.
-std::optional<bool> parseBool(const ConfNode& n) {
-  if (n.args.empty()) return true;
-  std::string a = n.args[0];
-  std::transform(a.begin(), a.end(), a.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (a == "on" || a == "true" || a == "yes" || a == "1") return true;
-  if (a == "off" || a == "false" || a == "no" || a == "0") return false;
-  return std::nullopt;
-}
-
-// TOML text must be UTF-8 (strings and comments alike).
-bool validUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xe0) == 0xc0) {
-      n = 1;
-      cp = c & 0x1fU;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-      cp = c & 0x0fU;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3;
-      cp = c & 0x07U;
-    } else {
-      return false;
-    }
-    for (size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size()) return false;
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3fU);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
-// A file name for a TOML comment or the report: control characters and bytes that are not
-// UTF-8 become '?', so a hostile name cannot end the comment or break the encoding.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out.push_back('?');
-    } else if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
-      if (i + len <= s.size() && validUtf8(s.substr(i, len))) {
-        out.append(s, i, len);
-        i += len - 1;
-      } else {
-        out.push_back('?');
-      }
-    }
-  }
-  return out;
-}
-
-std::string tomlString(const std::string& s) {
-  std::string out = "\"";
-  for (const unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string seconds(double v) {
-  // Shortest text that reads back as v; TOML takes "3" and "0.5" for these keys.
-  return fmt::format("{}", v);
-}
-
-// keepalived's HEX_STR: words of hex digits taken in pairs from the left, a word's odd last
-// digit a byte of its own ("Ab12f 3" is AB 12 0F 03). X/x (don't care) is refused: anylb
-// compares every bit.
-std::optional<std::string> hexBytes(const std::vector<std::string>& words, size_t from) {
-  std::string out;
-  for (size_t w = from; w < words.size(); ++w) {
-    const std::string& word = words[w];
-    for (size_t i = 0; i < word.size(); i += 2) {
-      const std::string pair = word.substr(i, 2);
-      for (const char c : pair) {
-        if (std::isxdigit(static_cast<unsigned char>(c)) == 0) return std::nullopt;
-      }
-      if (!out.empty()) out.push_back(' ');
-      out += pair.size() == 1 ? "0" + pair : pair;
-    }
-  }
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-struct Kv {
-  std::string key;
-  std::string value;  // TOML text
-  std::vector<SourceRef> src;
-};
-
-struct Table {
-  std::vector<Kv> kv;
-  void set(const std::string& key, std::string value, const std::vector<SourceRef>& src) {
-    for (auto& e : kv) {
-      if (e.key == key) {
-        e.value = std::move(value);
-        e.src.insert(e.src.end(), src.begin(), src.end());
-        return;
-      }
-    }
-    kv.push_back(Kv{key, std::move(value), src});
-  }
-};
-
-// A keepalived setting that layers virtual_server -> real_server -> checker.
-template <typename T>
-struct Layered {
-  std::optional<T> value;
-  std::vector<SourceRef> src;  // every line that set it, the winning one last
-  void set(T v, const SourceRef& s) {
-    value = v;
-    src.push_back(s);
-  }
-};
-
-struct CheckDefaults {
-  Layered<double> delayLoop;
-  Layered<double> connectTimeout;
-  Layered<uint64_t> retry;
-  Layered<double> delayBeforeRetry;
-  Layered<std::string> virtualhost;
-  Layered<bool> alpha;
-};
 
 struct RealServerOut {
   IpAddr address;
@@ -257,7 +73,8 @@ struct Target {
 
 class Importer {
  public:
-  Importer(const ConfTree& tree, const ImportOptions& options) : t_(tree), opt_(options) {}
+  Importer(const ConfTree& tree, const ImportOptions& options)
+      : t_(tree), opt_(options), rep_(tree, options.configId), checks_(rep_, defaults_) {}
 
   ImportResult run() {
     for (const auto& n : t_.nodes) {
@@ -281,64 +98,25 @@ class Importer {
     }
     ImportResult r;
     r.toml = render();
-    r.report = std::move(report_);
+    r.report = rep_.take();
     r.services = services_.size();
     for (const auto& s : services_) r.realServers += s.realServers.size();
-    r.unmapped = unmapped_;
-    r.notes = notes_;
+    r.unmapped = rep_.unmapped();
+    r.notes = rep_.notes();
     return r;
   }
 
  private:
-  // --- the report
+  // --- the report (ctl/keepalived_mapping.h)
 
-  std::string head(const ConfNode& n) const {
-    std::string h = n.key;
-    for (const auto& a : n.args) {
-      h += ' ';
-      h += a;
-    }
-    if (h.size() > 80) h = h.substr(0, 77) + "...";
-    // Control characters and bytes that are not UTF-8 from a hostile file: shown as '?'.
-    return printable(h);
-  }
-
-  void add(std::string line, bool isNote) {
-    if (!seen_.insert(line).second) return;  // a group's services repeat their block's lines
-    (isNote ? notes_ : unmapped_)++;
-    report_.push_back(std::move(line));
-  }
-
+  void add(std::string line, bool isNote) { rep_.add(std::move(line), isNote); }
   void report(const ConfNode& n, const char* kind, const std::string& why) {
-    add(fmt::format("{}: {}: {}: {}", printable(t_.where(n.src)), head(n), kind, why),
-        std::string_view(kind) == "note");
+    rep_.report(n, kind, why);
   }
-  void noEquivalent(const ConfNode& n, const std::string& why) { report(n, "no equivalent", why); }
-  void note(const ConfNode& n, const std::string& what) { report(n, "note", what); }
-  void unknown(const ConfNode& n, const char* where) {
-    noEquivalent(n, fmt::format("not a key of {} that anylb maps (unknown or unsupported)", where));
-  }
-
-  // An @ID line: reported either way; false when it does not apply. A statement whose words
-  // are not UTF-8 is reported and skipped: TOML holds UTF-8 only.
-  bool admit(const ConfNode& n) {
-    const bool utf8 = validUtf8(n.key) && std::all_of(n.args.begin(), n.args.end(),
-                                                      [](const auto& a) { return validUtf8(a); });
-    if (!utf8) {
-      noEquivalent(n, "not valid UTF-8 (anylb's config is UTF-8 text): skipped");
-      return false;
-    }
-    if (n.condition.empty()) return true;
-    if (!n.conditionMet) {
-      report(n, "skipped",
-             fmt::format("its condition {} does not match the config id '{}' (--node-name)",
-                         n.condition, opt_.configId));
-      return false;
-    }
-    note(n,
-         fmt::format("conditional line {} applied (config id '{}')", n.condition, opt_.configId));
-    return true;
-  }
+  void noEquivalent(const ConfNode& n, const std::string& why) { rep_.noEquivalent(n, why); }
+  void note(const ConfNode& n, const std::string& what) { rep_.note(n, what); }
+  void unknown(const ConfNode& n, const char* where) { rep_.unknown(n, where); }
+  bool admit(const ConfNode& n) { return rep_.admit(n); }
 
   // --- top level
 
@@ -637,10 +415,8 @@ class Importer {
       } else {
         noEquivalent(c, "expected a netmask or a prefix length");
       }
-    } else if (k == "delay_loop" || k == "connect_timeout" || k == "retry" || k == "nb_get_retry" ||
-               k == "delay_before_retry" || k == "virtualhost" || k == "warmup" ||
-               k == "inhibit_on_failure") {
-      timingKey(c, d, s);
+    } else if (CheckMapper::isDefaultKey(k)) {
+      checks_.defaultKey(c, d, &s.table);
     } else if (k == "alpha" || k == "omega") {
       const auto b = parseBool(c);
       if (!b) {
@@ -694,62 +470,6 @@ class Importer {
     return true;
   }
 
-  // The keys that are check defaults at every level (virtual_server, real_server, checker).
-  // inhibit_on_failure maps onto the service's on_rs_down.
-  void timingKey(const ConfNode& c, CheckDefaults& d, ServiceOut& s) {
-    const std::string& k = c.key;
-    if (k == "inhibit_on_failure") {
-      const auto b = parseBool(c);
-      if (!b) {
-        noEquivalent(c, "expected a boolean");
-        return;
-      }
-      if (*b) {
-        s.table.set("on_rs_down", tomlString("drain"), {c.src});
-        note(c,
-             "on_rs_down = \"drain\": a failed RS keeps its sessions and gets no new ones, as "
-             "keepalived's weight 0 does; anylb does this for every service (it does not "
-             "remove a failed RS)");
-      } else {
-        note(c, "anylb never removes a failed RS: it gets weight 0 (on_rs_down = \"drain\")");
-        s.table.set("on_rs_down", tomlString("drain"), {c.src});
-      }
-      return;
-    }
-    if (k == "warmup") {
-      noEquivalent(c, "anylb spreads its probes with health_check.jitter instead");
-      return;
-    }
-    if (k == "virtualhost") {
-      if (c.args.size() != 1) {
-        noEquivalent(c, "expected one host name");
-      } else {
-        d.virtualhost.set(c.args[0], c.src);
-        defaults_.push_back(&c);
-      }
-      return;
-    }
-    if (k == "retry" || k == "nb_get_retry") {
-      const auto v = c.args.size() == 1 ? parseUint(c.args[0], 1000000) : std::nullopt;
-      if (!v) {
-        noEquivalent(c, "expected an integer");
-      } else {
-        d.retry.set(*v, c.src);
-        defaults_.push_back(&c);
-      }
-      return;
-    }
-    const auto v = c.args.size() == 1 ? parseSeconds(c.args[0]) : std::nullopt;
-    if (!v) {
-      noEquivalent(c, "expected seconds");
-      return;
-    }
-    if (k == "delay_loop") d.delayLoop.set(*v, c.src);
-    if (k == "connect_timeout") d.connectTimeout.set(*v, c.src);
-    if (k == "delay_before_retry") d.delayBeforeRetry.set(*v, c.src);
-    defaults_.push_back(&c);
-  }
-
   // A check default (delay_loop, connect_timeout, retry, ...) that no emitted key came from:
   // no checker took it (an RS without a checker, a TCP check and a virtualhost, a retry of 0
   // and a delay_before_retry). Reported so that it is not lost silently.
@@ -777,22 +497,11 @@ class Importer {
 
   // "CMD" or "CMD USER [GROUP]": the command line is kept as keepalived quoted it.
   void command(const ConfNode& c, Table& table, const std::string& key) {
-    if (!commandLineOk(c)) return;
+    if (!rep_.commandLineOk(c)) return;
     table.set(key, tomlString(c.args[0]), {c.src});
     if (c.args.size() > 1) {
       note(c, "the command runs as anylbd's user: the user/group arguments have no equivalent");
     }
-  }
-
-  // anylb splits a command line into words as sh would (common/process.h), no shell.
-  bool commandLineOk(const ConfNode& c) {
-    const auto argv = c.args.empty() ? std::nullopt : splitCommandLine(c.args[0]);
-    if (!argv || argv->empty()) {
-      noEquivalent(c, c.args.empty() || argv ? "expected a command"
-                                             : "the command line has an unterminated quote");
-      return false;
-    }
-    return true;
   }
 
   // --- real servers
@@ -865,13 +574,11 @@ class Importer {
           d.alpha.set(*b, c.src);
           defaults_.push_back(&c);
         }
-      } else if (k == "delay_loop" || k == "connect_timeout" || k == "retry" ||
-                 k == "nb_get_retry" || k == "delay_before_retry" || k == "virtualhost" ||
-                 k == "warmup" || k == "inhibit_on_failure") {
-        timingKey(c, d, s);
+      } else if (CheckMapper::isDefaultKey(k)) {
+        checks_.defaultKey(c, d, &s.table);
       } else if (k == "smtp_alert" || k == "snmp_name") {
         noEquivalent(c, "no e-mail alerts nor SNMP: anylb has metrics (docs/operations.md)");
-      } else if (isChecker(k)) {
+      } else if (CheckMapper::isChecker(k)) {
         checkers.push_back(&c);
       } else {
         unknown(c, "real_server");
@@ -885,318 +592,14 @@ class Importer {
                      "up): only the first checker of this real server is imported");
         continue;
       }
-      first = !checker(*c, s, rs, d);
+      if (auto t = checks_.checker(*c, s.udp, d)) {
+        rs.check = std::move(*t);
+        rs.checkSrc = c->src;
+        rs.checkName = c->key;
+        first = false;
+      }
     }
     s.realServers.push_back(std::move(rs));
-  }
-
-  static bool isChecker(const std::string& k) {
-    return k == "TCP_CHECK" || k == "HTTP_GET" || k == "SSL_GET" || k == "MISC_CHECK" ||
-           k == "DNS_CHECK" || k == "UDP_CHECK" || k == "PING_CHECK" || k == "SMTP_CHECK" ||
-           k == "BFD_CHECK" || k == "FILE_CHECK";
-  }
-
-  // --- checkers
-
-  // Maps one checker into the RS's [service.real_server.health_check]; false when it has no
-  // equivalent at all (the next checker is tried).
-  bool checker(const ConfNode& c, const ServiceOut& s, RealServerOut& rs, CheckDefaults d) {
-    const std::string& k = c.key;
-    if (k == "BFD_CHECK" || k == "FILE_CHECK") {
-      noEquivalent(c, k == "BFD_CHECK" ? "anylb has no BFD check of real servers"
-                                       : "anylb has no file-watching check: a misc check "
-                                         "running a script that reads the file can stand in");
-      return false;
-    }
-    if ((k == "HTTP_GET" || k == "SSL_GET") && s.udp) {
-      noEquivalent(c, "an HTTP check cannot probe a UDP service");
-      return false;
-    }
-    Table t;
-    std::vector<SourceRef> typeSrc{c.src};
-    std::string type;
-    if (k == "TCP_CHECK") type = "tcp";
-    if (k == "HTTP_GET") type = "http";
-    if (k == "SSL_GET") type = "https";
-    if (k == "MISC_CHECK") type = "misc";
-    if (k == "DNS_CHECK") type = "dns";
-    if (k == "UDP_CHECK") type = "udp";
-    if (k == "PING_CHECK") type = "ping";
-    if (k == "SMTP_CHECK") {
-      type = "tcp";
-      note(c, "anylb has no SMTP dialogue check: a TCP connect to the port stands in");
-    }
-    t.set("type", tomlString(type), typeSrc);
-    Layered<double> miscTimeout;
-    bool urlDone = false;
-    for (const auto& e : c.children) {
-      if (!admit(e)) continue;
-      const std::string& key = e.key;
-      if (key == "delay_loop" || key == "connect_timeout" || key == "retry" ||
-          key == "nb_get_retry" || key == "delay_before_retry" || key == "warmup") {
-        ServiceOut dummy;
-        timingKey(e, d, dummy);
-      } else if (key == "connect_port") {
-        const auto v = e.args.size() == 1 ? parseUint(e.args[0], 65535) : std::nullopt;
-        if (v) {
-          t.set("port", std::to_string(*v), {e.src});
-        } else {
-          noEquivalent(e, "expected a port");
-        }
-      } else if (key == "alpha") {
-        const auto b = parseBool(e);
-        if (b) {
-          d.alpha.set(*b, e.src);
-        } else {
-          noEquivalent(e, "expected a boolean");
-        }
-      } else if (key == "connect_ip" || key == "bindto" || key == "bind_to" || key == "bind_if" ||
-                 key == "bind_port" || key == "fwmark") {
-        noEquivalent(e,
-                     "anylb probes the RS address from the node's uplink address: the probe's "
-                     "addresses, interface and mark are not configurable");
-      } else if (key == "log_all_failures") {
-        noEquivalent(e, "anylb logs each state change once (docs/operations.md)");
-      } else if (((type == "http" || type == "https") && httpKey(e, t, d, urlDone)) ||
-                 (k == "MISC_CHECK" && miscKey(e, t, miscTimeout)) ||
-                 (k == "UDP_CHECK" && udpKey(e, t))) {
-        // mapped (or reported) by the checker's own keys
-      } else if (k == "DNS_CHECK" && (key == "type" || key == "name")) {
-        if (e.args.size() != 1) {
-          noEquivalent(e, "expected one value");
-        } else {
-          t.set(key == "type" ? "dns_type" : "dns_name", tomlString(e.args[0]), {e.src});
-        }
-      } else if (k == "SMTP_CHECK" && (key == "helo_name" || key == "host")) {
-        noEquivalent(e, key == "host" ? "SMTP_CHECK's extra hosts: anylb checks the RS only"
-                                      : "no SMTP dialogue: the name is not sent");
-      } else {
-        unknown(e, k.c_str());
-      }
-    }
-    if (type == "misc" && !t.kv.empty() && std::none_of(t.kv.begin(), t.kv.end(), [](const Kv& kv) {
-          return kv.key == "misc_path";
-        })) {
-      noEquivalent(c, "a MISC_CHECK without misc_path: no check imported");
-      return false;
-    }
-    timings(c, k, t, d, miscTimeout);
-    if (d.alpha.value) t.set("alpha", *d.alpha.value ? "true" : "false", d.alpha.src);
-    if ((type == "http" || type == "https") && d.virtualhost.value) {
-      bool set = false;
-      for (const auto& kv : t.kv) set = set || kv.key == "http_host";
-      if (!set) t.set("http_host", tomlString(*d.virtualhost.value), d.virtualhost.src);
-    }
-    rs.check = std::move(t);
-    rs.checkSrc = c.src;
-    rs.checkName = k;
-    return true;
-  }
-
-  // The timing keys of one checker, with keepalived's defaults (keepalived.conf(5)).
-  void timings(const ConfNode& c, const std::string& k, Table& t, const CheckDefaults& d,
-               const Layered<double>& miscTimeout) {
-    double interval = d.delayLoop.value.value_or(kDefaultDelayLoop);
-    if (interval < kMinInterval || interval > kMaxSeconds) {
-      note(c, fmt::format("delay_loop {} s is outside anylb's {}..{} s: clamped", interval,
-                          kMinInterval, kMaxSeconds));
-      interval = std::clamp(interval, kMinInterval, kMaxSeconds);
-    }
-    t.set("interval", seconds(interval), d.delayLoop.src);
-    const bool misc = k == "MISC_CHECK";
-    const auto& to = misc ? miscTimeout : d.connectTimeout;
-    double timeout = to.value.value_or(misc ? interval : kDefaultConnectTimeout);
-    if (timeout > interval) {
-      note(c, fmt::format("the timeout {} s is longer than delay_loop {} s, which anylb refuses: "
-                          "the timeout is {} s",
-                          timeout, interval, interval));
-      timeout = interval;
-    }
-    if (timeout < kMinTimeout) {
-      note(c, fmt::format("a timeout of {} s is below anylb's {} s", timeout, kMinTimeout));
-      timeout = kMinTimeout;
-    }
-    t.set("timeout", seconds(timeout), to.src);
-    const uint64_t retryDefault = k == "DNS_CHECK" ? 3 : misc ? 0 : 1;
-    uint64_t retry = d.retry.value.value_or(retryDefault);
-    if (retry + 1 > kMaxFall) {
-      note(c, fmt::format("retry {} is more than anylb's fall of {} allows", retry, kMaxFall));
-      retry = kMaxFall - 1;
-    }
-    t.set("fall", std::to_string(retry + 1), d.retry.src);
-    t.set("rise", "1", {});  // keepalived puts an RS back on its first success
-    if (retry > 0) {
-      const double dbrDefault = k == "DNS_CHECK"                      ? interval
-                                : (k == "HTTP_GET" || k == "SSL_GET") ? 3
-                                                                      : 1;
-      double dbr = d.delayBeforeRetry.value.value_or(dbrDefault);
-      if (dbr < timeout) {
-        if (d.delayBeforeRetry.value) {
-          note(c, fmt::format("delay_before_retry {} s is shorter than the timeout {} s, which "
-                              "anylb refuses: retry_interval is {} s",
-                              dbr, timeout, timeout));
-        }
-        dbr = timeout;
-      }
-      if (dbr > kMaxSeconds) dbr = kMaxSeconds;
-      t.set("retry_interval", seconds(dbr), d.delayBeforeRetry.src);
-    }
-  }
-
-  bool httpKey(const ConfNode& e, Table& t, CheckDefaults& d, bool& urlDone) {
-    const std::string& key = e.key;
-    if (key == "virtualhost") {
-      if (e.args.size() == 1) {
-        d.virtualhost.set(e.args[0], e.src);
-      } else {
-        noEquivalent(e, "expected one host name");
-      }
-      return true;
-    }
-    if (key == "enable_sni") {
-      note(e, "anylb always sends SNI when the check has a host name (http_host or sni)");
-      return true;
-    }
-    if (key == "http_protocol") {
-      note(e, "anylb sends HTTP/1.1 requests with Connection: close");
-      return true;
-    }
-    if (key == "fast_recovery") {
-      noEquivalent(e, "anylb checks one URL, so there is no delay between URLs to remove");
-      return true;
-    }
-    if (key != "url") return false;
-    if (urlDone) {
-      noEquivalent(e, "anylb checks one URL per real server: only the first url is imported");
-      return true;
-    }
-    urlDone = true;
-    bool any = false;
-    for (const auto& u : e.children) {
-      if (!admit(u)) continue;
-      if (u.key == "path" && u.args.size() == 1 && !u.args[0].empty() && u.args[0][0] == '/' &&
-          u.args[0].find_first_of(" \t") == std::string::npos) {
-        t.set("http_path", tomlString(u.args[0]), {e.src, u.src});
-        any = true;
-      } else if (u.key == "digest" && u.args.size() == 1 && u.args[0].size() == 32 &&
-                 std::all_of(u.args[0].begin(), u.args[0].end(),
-                             [](unsigned char ch) { return std::isxdigit(ch) != 0; })) {
-        std::string dg = u.args[0];
-        std::transform(dg.begin(), dg.end(), dg.begin(),
-                       [](unsigned char ch) { return std::tolower(ch); });
-        t.set("digest", tomlString(dg), {u.src});
-      } else if (u.key == "status_code" && !u.args.empty()) {
-        std::string v = "[";
-        bool ok = true;
-        for (size_t i = 0; i < u.args.size(); ++i) {
-          const std::string& a = u.args[i];
-          const auto dash = a.find('-');
-          if (dash == std::string::npos) {
-            const auto code = parseUint(a, 599);
-            ok = ok && code && *code >= 100;
-            v += (i != 0U ? ", " : "") + a;
-          } else {
-            const auto lo = parseUint(a.substr(0, dash), 599);
-            const auto hi = parseUint(a.substr(dash + 1), 599);
-            ok = ok && lo && hi && *lo >= 100 && *lo <= *hi;
-            v += (i != 0U ? ", " : "") + tomlString(a);
-          }
-        }
-        if (ok) {
-          t.set("expect_status", v + "]", {u.src});
-        } else {
-          noEquivalent(u, "expected statuses 100..599 or ranges LO-HI");
-        }
-      } else if (u.key == "virtualhost" && u.args.size() == 1) {
-        t.set("http_host", tomlString(u.args[0]), {u.src});
-      } else if (u.key == "regex" || u.key == "regex_no_match" || u.key == "regex_options" ||
-                 u.key == "regex_stack" || u.key == "regex_min_offset" ||
-                 u.key == "regex_max_offset") {
-        noEquivalent(u,
-                     "anylb matches a literal substring (health_check.expect_body), not a "
-                     "regular expression: set expect_body by hand if the pattern is literal");
-      } else {
-        unknown(u, "url");
-      }
-    }
-    if (!any) noEquivalent(e, "a url without a valid path: anylb checks \"/\"");
-    // keepalived's default status_code is 200-299 (anylb's is 200-399).
-    bool status = false;
-    for (const auto& kv : t.kv) status = status || kv.key == "expect_status";
-    if (!status) t.set("expect_status", "[\"200-299\"]", {e.src});
-    return true;
-  }
-
-  bool miscKey(const ConfNode& e, Table& t, Layered<double>& miscTimeout) {
-    const std::string& key = e.key;
-    if (key == "misc_path") {
-      if (commandLineOk(e)) {
-        t.set("misc_path", tomlString(e.args[0]), {e.src});
-        if (e.args[0].find_first_of("|&;<>$`*?") != std::string::npos) {
-          note(e,
-               "anylb runs the command without a shell (words split as sh would, nothing "
-               "else): write sh -c '...' if it needs one");
-        }
-      }
-      return true;
-    }
-    if (key == "misc_timeout") {
-      const auto v = e.args.size() == 1 ? parseSeconds(e.args[0]) : std::nullopt;
-      if (v) {
-        miscTimeout.set(*v, e.src);
-      } else {
-        noEquivalent(e, "expected seconds");
-      }
-      return true;
-    }
-    if (key == "misc_dynamic") {
-      const auto b = parseBool(e);
-      if (b) {
-        t.set("misc_dynamic", *b ? "true" : "false", {e.src});
-      } else {
-        noEquivalent(e, "expected a boolean");
-      }
-      return true;
-    }
-    if (key == "user") {
-      noEquivalent(e, "the command runs as anylbd's user");
-      return true;
-    }
-    return false;
-  }
-
-  bool udpKey(const ConfNode& e, Table& t) {
-    const std::string& key = e.key;
-    if (key == "payload") {
-      const auto hex = hexBytes(e.args, 0);
-      if (hex && !hex->empty()) {
-        t.set("payload_hex", tomlString(*hex), {e.src});
-      } else {
-        noEquivalent(e, "expected hex digits");
-      }
-      return true;
-    }
-    if (key == "require_reply") {
-      if (e.args.empty()) {
-        t.set("require_reply", "true", {e.src});
-        return true;
-      }
-      const auto hex = hexBytes(e.args, 0);
-      if (hex) {
-        t.set("expect_reply_hex", tomlString(*hex), {e.src});
-      } else {
-        t.set("require_reply", "true", {e.src});
-        noEquivalent(e,
-                     "the reply pattern (with X for any digit) has no equivalent: any reply "
-                     "counts");
-      }
-      return true;
-    }
-    if (key == "min_reply_length" || key == "max_reply_length") {
-      noEquivalent(e, "anylb checks the reply's first bytes (expect_reply), not its length");
-      return true;
-    }
-    return false;
   }
 
   // --- output
@@ -1361,10 +764,8 @@ class Importer {
   std::string routerId_;
   std::vector<const ConfNode*> defaults_;  // check defaults read for the current service
   size_t realServerCount_ = 0;             // over the services imported so far
-  std::vector<std::string> report_;
-  std::set<std::string> seen_;
-  size_t unmapped_ = 0;
-  size_t notes_ = 0;
+  Reporter rep_;
+  CheckMapper checks_;
 };
 
 }  // namespace
@@ -1373,124 +774,4 @@ ImportResult importTree(const ConfTree& tree, const ImportOptions& options) {
   return Importer(tree, options).run();
 }
 
-}  // namespace keepalived
-
-namespace {
-
-constexpr size_t kMaxTemplateBytes = size_t{1} << 20;
-
-const char* const kImportUsage =
-    "usage: anylbctl import-keepalived FILE [--node-name NAME] [--template FILE] "
-    "[--report FILE]\n"
-    "  Prints an anylb TOML for keepalived.conf FILE on stdout and a report of what has no\n"
-    "  equivalent (FILE:LINE each) on stderr or in --report FILE. --template FILE: the\n"
-    "  node-level tables to append the services to (default: a built-in template with\n"
-    "  placeholder addresses). --node-name: the built-in template's node name and the config\n"
-    "  id for keepalived's @ID lines (default: the host name). docs/migration.md.\n"
-    "  Exit status: 0 imported, 1 FILE or the template cannot be read or parsed, 2 bad\n"
-    "  arguments.\n";
-
-std::string hostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return {};
-  std::string h = buf;
-  return h.substr(0, h.find('.'));  // keepalived's default config id: the short host name
-}
-
-}  // namespace
-
-Outcome runImportKeepalived(const std::vector<std::string>& args) {
-  std::string file;
-  std::string nodeName;
-  std::string templatePath;
-  std::string reportPath;
-  auto usage = [](const std::string& msg) {
-    return Outcome{kExitUsage, {}, "anylbctl: import-keepalived: " + msg + "\n" + kImportUsage};
-  };
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i];
-    if (a == "-h" || a == "--help") return Outcome{kExitOk, kImportUsage, {}};
-    std::string* target = nullptr;
-    std::string name = a;
-    std::optional<std::string> inlineValue;
-    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
-      name = a.substr(0, a.find('='));
-      inlineValue = a.substr(a.find('=') + 1);
-    }
-    if (name == "--node-name") target = &nodeName;
-    if (name == "--template") target = &templatePath;
-    if (name == "--report") target = &reportPath;
-    if (target != nullptr) {
-      if (inlineValue) {
-        *target = *inlineValue;
-      } else if (i + 1 < args.size()) {
-        *target = args[++i];
-      }
-      if (target->empty()) return usage(name + " needs a value");
-      continue;
-    }
-    if (a.size() > 1 && a[0] == '-') return usage("unknown option '" + a + "'");
-    if (!file.empty()) return usage("one FILE only (got '" + a + "' too)");
-    file = a;
-  }
-  if (file.empty()) return usage("no FILE given");
-  // The rules of [node] name (docs/config.md), so the built-in template passes check-config.
-  if (!nodeName.empty() && (nodeName.size() > 64 || !keepalived::validUtf8(nodeName) ||
-                            std::any_of(nodeName.begin(), nodeName.end(),
-                                        [](unsigned char c) { return c < 0x20 || c == 0x7f; }))) {
-    return usage("--node-name: at most 64 bytes of UTF-8 without control characters");
-  }
-
-  keepalived::ParseLimits limits;
-  limits.configId = nodeName.empty() ? hostName() : nodeName;
-  const auto parsed = keepalived::parseFile(file, limits);
-  if (!parsed.tree) {
-    return Outcome{kExitFailed, {}, "anylbctl: import-keepalived: " + parsed.error + "\n"};
-  }
-  keepalived::ImportOptions opt;
-  opt.nodeName = nodeName;
-  opt.configId = limits.configId;
-  if (!templatePath.empty()) {
-    std::ifstream f(templatePath, std::ios::binary);
-    if (!f) {
-      return Outcome{kExitFailed,
-                     {},
-                     fmt::format("anylbctl: import-keepalived: {}: cannot read: {}\n", templatePath,
-                                 std::error_code(errno, std::generic_category()).message())};
-    }
-    std::string text(kMaxTemplateBytes + 1, '\0');
-    f.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(f.gcount()));
-    if (text.size() > kMaxTemplateBytes) {
-      return Outcome{kExitFailed,
-                     {},
-                     fmt::format("anylbctl: import-keepalived: {}: larger than {} bytes\n",
-                                 templatePath, kMaxTemplateBytes)};
-    }
-    opt.templateText = std::move(text);
-  }
-  const auto r = keepalived::importTree(*parsed.tree, opt);
-  std::string report;
-  for (const auto& line : r.report) report += line + "\n";
-  report += fmt::format(
-      "anylbctl: import-keepalived: {}: {} service(s), {} real server(s) imported; {} line(s) "
-      "without equivalent, {} note(s)\n",
-      file, r.services, r.realServers, r.unmapped, r.notes);
-  Outcome o{kExitOk, r.toml, {}};
-  if (reportPath.empty()) {
-    o.err = std::move(report);
-  } else {
-    std::ofstream rf(reportPath, std::ios::binary | std::ios::trunc);
-    rf << report;
-    rf.close();
-    if (!rf) {
-      return Outcome{
-          kExitFailed,
-          {},
-          fmt::format("anylbctl: import-keepalived: {}: cannot write the report\n", reportPath)};
-    }
-  }
-  return o;
-}
-
-}  // namespace anylb::ctl
+}  // namespace anylb::ctl::keepalived
