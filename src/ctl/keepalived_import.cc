@@ -175,6 +175,14 @@ class Importer {
       usedGroups_.insert(n.args[1]);
       for (const auto& e : it->second->children) {
         if (!admit(e)) continue;
+        // Each service needs a real server: more VIP:PORTs than the limit of real servers
+        // cannot be imported, and expanding them would only cost memory.
+        if (out.size() >= kMaxRealServers) {
+          noEquivalent(e, fmt::format("not imported: the group already gives {} VIP:PORTs, and "
+                                      "anylb takes at most {} real servers over all services",
+                                      out.size(), kMaxRealServers));
+          continue;
+        }
         groupEntry(e, out);
       }
       for (auto& t : out) t.groupSrc = it->second->src;
@@ -275,6 +283,12 @@ class Importer {
   void virtualServer(const ConfNode& n) {
     if (!n.block) {
       noEquivalent(n, "a virtual_server needs a { } block");
+      return;
+    }
+    if (realServerCount_ >= kMaxRealServers) {
+      noEquivalent(n, fmt::format("not imported: anylb takes at most {} real servers over all "
+                                  "services",
+                                  kMaxRealServers));
       return;
     }
     const auto tg = targets(n);

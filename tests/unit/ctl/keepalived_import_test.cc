@@ -24,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::string_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class TempDir {
  public:
@@ -814,6 +815,16 @@ TEST(KeepalivedImport, ExpansionIsBoundedByTheRealServerLimit) {
   EXPECT_THAT(rep, HasSubstr("k.conf:67-268: virtual_server group G: no equivalent: "
                              "10.0.0.82:80 and what follows not imported: anylb takes at most "
                              "16384 real servers"));
+  // The group stopped expanding at the limit: entries 5 on are reported, not expanded.
+  EXPECT_THAT(rep, HasSubstr("k.conf:6: 10.4.0.0/20 80: no equivalent: not imported: the group "
+                             "already gives 16384 VIP:PORTs"));
+  EXPECT_THAT(rep, Not(HasSubstr("k.conf:5: 10.3.0.0/20 80")));
+  // A virtual server after the limit is not expanded at all.
+  conf += "virtual_server group G {\n  real_server 172.31.0.1 80\n}\n";
+  const auto r2 = importText(conf);
+  EXPECT_EQ(r2.realServers, 16384U);
+  EXPECT_THAT(reportText(r2), HasSubstr("k.conf:269-271: virtual_server group G: no equivalent: "
+                                        "not imported: anylb takes at most 16384"));
 }
 
 TEST(KeepalivedImport, EverySchedulerName) {
