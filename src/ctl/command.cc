@@ -12,6 +12,7 @@
 #include "anylb_version.h"  // generated: ANYLB_VERSION (cmake/version.cmake)
 #include "config/loader.h"
 #include "ctl/ipvs_format.h"
+#include "ctl/keepalived_import.h"
 #include "ctl/status_format.h"
 
 namespace anylb::ctl {
@@ -181,6 +182,10 @@ Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits)
 }
 
 Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits, std::istream& in) {
+  // Local, with options of its own: before the daemon commands' parser.
+  if (!args.empty() && args[0] == "import-keepalived") {
+    return runImportKeepalived({args.begin() + 1, args.end()});
+  }
   const auto parsed = parseArgs(args);
   if (!parsed.invocation) {
     return Outcome{kExitUsage, {}, "anylbctl: " + parsed.error + "\n" + usageText()};

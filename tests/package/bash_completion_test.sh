@@ -57,6 +57,10 @@ trap 'rm -rf "$tmp"' EXIT
 touch "$tmp/anylb.toml" "$tmp/anylb.sock"
 expect "$tmp/anylb.sock" 2 "$ctl" -s "$tmp/anylb.s"
 expect "$tmp/anylb.toml" 2 "$ctl" check-config "$tmp/anylb.t"
+expect "--node-name --report --template" 2 "$ctl" import-keepalived --
+expect "$tmp/anylb.toml" 2 "$ctl" import-keepalived "$tmp/anylb.t"
+expect "$tmp/anylb.toml" 4 "$ctl" import-keepalived k.conf --template "$tmp/anylb.t"
+expect "" 4 "$ctl" import-keepalived k.conf --node-name ""
 expect "" 3 "$ctl" sessions --limit ""
 # No daemon on the socket: no addresses, and quickly (the 2 s bound, not a hang).
 t0=$(date +%s%N)
