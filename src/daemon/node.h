@@ -47,6 +47,7 @@ class Node {
   [[nodiscard]] uint64_t generation() const { return dataplane_.generation(); }
   [[nodiscard]] nlohmann::json servicesJson() const;
   [[nodiscard]] nlohmann::json sessionsJson(const nlohmann::json& req);
+  [[nodiscard]] nlohmann::json templatesJson(const fullnat::SessionFilter& f, size_t limit) const;
   // weight SERVICE RS N: the operator's weight for an RS until the next reload.
   [[nodiscard]] nlohmann::json setWeight(const nlohmann::json& req);
   // Applies a validated config without stopping the workers; keys only a restart can apply

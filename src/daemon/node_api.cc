@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -82,6 +83,7 @@ void Node::sampleRates(uint64_t nowMs) {
 
 nlohmann::json Node::servicesJson() const {
   const auto totals = dataplane_.rsStats(registry_.size());
+  const auto persistent = dataplane_.persistentConns(registry_.size());
   auto rateOf = [&](uint32_t rsId) {
     const Rate r = rsId < rates_.size() ? rates_[rsId] : Rate{};
     return nlohmann::json{{"cps", r.cps},
@@ -118,6 +120,11 @@ nlohmann::json Node::servicesJson() const {
           {"probe_failures", probes.failures},
           {"active", st.active},
           {"inactive", st.inactive},
+          // ipvsadm --persistent-conn / --thresholds
+          {"persistent_conns", rsId < persistent.size() ? persistent[rsId] : 0},
+          {"upper_threshold", rs.upperThreshold},
+          {"lower_threshold", rs.lowerThreshold},
+          {"overloaded", st.overloaded != 0},
           {"stats", statsOf(st)},
           {"rate", rateOf(rsId)}};
       add(stats, r["stats"]);
@@ -125,21 +132,76 @@ nlohmann::json Node::servicesJson() const {
       rsList.push_back(std::move(r));
     }
     for (auto& [k, v] : stats.items()) v = v.get<uint64_t>();
-    services.push_back({{"vip", svc.vip.str()},
-                        {"port", svc.port},
-                        {"protocol", config::toString(svc.protocol)},
-                        {"name", svc.name},
-                        {"scheduler", config::toString(svc.scheduler)},
-                        {"persistence", svc.persistence},
-                        {"stats", std::move(stats)},
-                        {"rate", std::move(rate)},
-                        {"real_servers", std::move(rsList)}});
+    // ipvsadm's --sched-flags names, by scheduler (the config accepts them only for sh / mh)
+    nlohmann::json flags = nlohmann::json::array();
+    const std::string prefix = svc.scheduler == config::Scheduler::kMh ? "mh-" : "sh-";
+    if (svc.hashFallback) flags.push_back(prefix + "fallback");
+    if (svc.hashPort) flags.push_back(prefix + "port");
+    services.push_back(
+        {{"vip", svc.vip.str()},
+         {"port", svc.port},
+         {"protocol", config::toString(svc.protocol)},
+         {"name", svc.name},
+         {"scheduler", config::toString(svc.scheduler)},
+         {"persistence", svc.persistence},
+         {"persistence_netmask", svc.persistencePrefix >= 0 ? nlohmann::json(svc.persistencePrefix)
+                                                            : nlohmann::json(nullptr)},
+         {"sched_flags", std::move(flags)},
+         {"stats", std::move(stats)},
+         {"rate", std::move(rate)},
+         {"real_servers", std::move(rsList)}});
   }
   return {{"services", std::move(services)}};
 }
 
+// `sessions` with "templates": true: the live persistence templates (ipvsadm -L -c lists them
+// beside the connections), filtered like sessions: `client` matches the template's masked
+// address, a port in `client` matches nothing (templates have port 0).
+nlohmann::json Node::templatesJson(const fullnat::SessionFilter& f, size_t limit) const {
+  auto addrOf = [](const session::Addr& a, uint8_t family) {
+    IpAddr ip;
+    if (family == 4) {
+      uint32_t raw = 0;
+      std::memcpy(&raw, a.b, 4);
+      return IpAddr::v4(ntohl(raw));
+    }
+    ip.family = Family::kV6;
+    std::memcpy(ip.bytes.data(), a.b, 16);
+    return ip;
+  };
+  auto rsOf = [&](uint32_t rsId) -> const config::RealServer* {
+    const auto it = rsById_.find(rsId);
+    if (it == rsById_.end()) return nullptr;
+    return &cfg_.services[it->second.service].realServers[it->second.rs];
+  };
+  auto list = dataplane_.listTemplates(limit, [&](const fullnat::PersistTemplate& t) {
+    const config::RealServer* rs = rsOf(t.rsId);
+    if (rs == nullptr) return false;  // its RS left the config: dead, never followed again
+    const uint16_t vport = ntohs(t.key.vportBe);
+    return (!f.vip || addrOf(t.key.vip, t.key.family) == *f.vip) &&
+           (f.vport == 0 || f.vport == vport) &&
+           (!f.client || addrOf(t.key.client, t.key.family) == *f.client) && f.cport == 0 &&
+           (!f.rs || rs->address == *f.rs) && (f.rport == 0 || f.rport == rs->port);
+  });
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : list.templates) {
+    const config::RealServer* rs = rsOf(t.rsId);
+    if (rs == nullptr) continue;  // cannot happen: filtered above, and the config is ours
+    out.push_back({{"proto", protoName(t.key.proto)},
+                   {"client", endpointStr(addrOf(t.key.client, t.key.family), 0)},
+                   {"vip", addrOf(t.key.vip, t.key.family).str()},
+                   {"vport", ntohs(t.key.vportBe)},
+                   {"rs", rs->address.str()},
+                   {"rs_port", rs->port},
+                   {"expires_ms", t.expiresMs > list.nowMs ? t.expiresMs - list.nowMs : 0}});
+  }
+  return {{"templates", std::move(out)},
+          {"matched", list.matched},
+          {"truncated", list.matched > list.templates.size()}};
+}
+
 nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
-  rejectUnknown(req, {"vip", "client", "rs", "limit"});
+  rejectUnknown(req, {"vip", "client", "rs", "limit", "templates"});
   fullnat::SessionFilter f;
   if (const auto* v = optionalString(req, "vip")) {
     std::tie(f.vip, f.vport) = parseFilter("vip", v->get<std::string>());
@@ -156,6 +218,10 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
       throw ApiError{"bad_request", "limit: must be an integer 1..10000"};
     }
     limit = it->get<size_t>();
+  }
+  if (const auto it = req.find("templates"); it != req.end()) {
+    if (!it->is_boolean()) throw ApiError{"bad_request", "templates: must be true or false"};
+    if (it->get<bool>()) return templatesJson(f, limit);
   }
   auto list = dataplane_.listSessions(f, limit);
   nlohmann::json out = nlohmann::json::array();
