@@ -87,7 +87,7 @@ std::vector<Case> cases() {
       {"unknown_scheduler",
        replaced("port = 80\n\n", "port = 80\nscheduler = \"fifo\"\n\n"),
        {"t.toml:29:13: service[0].scheduler: unknown value 'fifo' (expected one of rr, wrr, lc, "
-        "wlc, sh, mh)"}},
+        "wlc, sh, mh, dh, lblc, lblcr, sed, nq, fo, ovf)"}},
       {"duplicate_service",
        kMinimal + kSecondService,
        {"t.toml:36:7: service[1].vip: 10.100.0.10:80/tcp is defined twice"}},
