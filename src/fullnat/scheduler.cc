@@ -270,9 +270,9 @@ constexpr uint32_t kFallbackProbes = 64;
 // overloaded RS refuses the connection unless the plan has the fallback flag, which re-hashes
 // as ip_vs_sh.c's sh-fallback does (so the overloaded RS's clients spread over the others and
 // everyone else keeps their RS).
-uint32_t shPoint(uint64_t key, const View& v) {
-  uint64_t total = 0;
-  for (uint32_t rs = 0; rs < v.size(); ++rs) total += v.weight(rs);
+// `total`: the sum of the weights (> 0; pick() returned kNone otherwise).
+uint32_t shPoint(uint64_t key, const View& v, uint64_t total) {
+  if (total == 0) return 0;
   uint64_t point = mix64(key) % total;
   for (uint32_t rs = 0; rs < v.size(); ++rs) {
     const uint32_t weight = v.weight(rs);
@@ -291,11 +291,13 @@ int32_t firstAvailable(const View& v) {
 }
 
 int32_t pickSh(const View& v, uint32_t flowHash) {
-  const uint32_t rs = shPoint(flowHash, v);
+  uint64_t total = 0;
+  for (uint32_t rs = 0; rs < v.size(); ++rs) total += v.weight(rs);
+  const uint32_t rs = shPoint(flowHash, v, total);
   if (!v.overloaded(rs)) return static_cast<int32_t>(rs);
   if (!v.plan.hashFallback()) return SchedulerState::kOverloaded;
   for (uint32_t k = 1; k <= kFallbackProbes; ++k) {
-    const uint32_t other = shPoint(uint64_t{flowHash} | uint64_t{k} << 32, v);
+    const uint32_t other = shPoint(uint64_t{flowHash} | uint64_t{k} << 32, v, total);
     if (v.available(other)) return static_cast<int32_t>(other);
   }
   return firstAvailable(v);
@@ -319,7 +321,8 @@ int32_t pickMh(const View& v, uint32_t flowHash) {
 // unweighted (IPVS's table gives every RS the same number of buckets); an overloaded one
 // refuses the connection (dh has no fallback flag).
 int32_t pickDh(const View& v, uint32_t positive, uint32_t destHash) {
-  uint32_t k = static_cast<uint32_t>(mix64(destHash) % positive);
+  if (positive == 0) return SchedulerState::kNone;  // not reached: pick() checked the weights
+  auto k = static_cast<uint32_t>(mix64(destHash) % positive);
   for (uint32_t rs = 0; rs < v.size(); ++rs) {
     if (v.weight(rs) == 0) continue;
     if (k-- == 0) return v.overloaded(rs) ? SchedulerState::kOverloaded : static_cast<int32_t>(rs);

@@ -20,20 +20,6 @@
 
 namespace anylb::fullnat {
 
-// The flow hash Maglev (mh) picks by: CRC32-C with a fixed seed, identical on every node of
-// the fleet and across restarts, so that ECMP moving a flow between nodes keeps its RS. Not
-// keyed (an attacker can aim flows at one RS, as with any consistent hash); the session index
-// uses the keyed hash instead.
-inline uint32_t fleetFlowHash(const session::FlowKey& k) {
-  uint64_t s[2];
-  uint64_t d[2];
-  std::memcpy(s, k.src.b, 16);
-  std::memcpy(d, k.dst.b, 16);
-  uint32_t h = 0x9E3779B9;
-  for (const uint64_t w : {s[0], s[1], d[0], d[1]}) h = crc64(w, h);
-  return crc64(uint64_t{k.sport} | uint64_t{k.dport} << 16 | uint64_t{k.proto} << 32, h);
-}
-
 // One real server as the scheduler sees it; its position in the span is its index.
 struct SchedTarget {
   uint32_t weight = 0;    // effective weight: configured weight, or 0 when quiescent/failed

@@ -48,7 +48,7 @@ const char* dropReasonHelp(DropReason r) {
   return kDropHelp[static_cast<unsigned>(r)];
 }
 
-Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts)
+Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, const EngineOptions& opts)
     : id_(id),
       workers_(workers),
       opts_(opts),

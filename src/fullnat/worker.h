@@ -139,7 +139,7 @@ class Worker {
   // it (engine.cc, processBurst).
   static constexpr uint16_t kLookAhead = 8;
 
-  Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
+  Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, const EngineOptions& opts = {});
   // Gives back the mbufs it holds (SYN-proxied first segments, generated packets not taken).
   ~Worker();
   Worker(const Worker&) = delete;
