@@ -101,6 +101,7 @@ TEST(PersistTable, WorkersStoringAndReadingAtOnceNeverSeeAnotherClientsRs) {
   std::atomic<bool> stop{false};
   auto rsFor = [](uint32_t client) { return client * 2654435761U >> 8; };
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int w = 0; w < kThreads; ++w) {
     threads.emplace_back([&, w] {
       uint64_t x = 0x9E3779B97F4A7C15ULL * (w + 1);
