@@ -154,9 +154,10 @@ nlohmann::json Node::servicesJson() const {
   return {{"services", std::move(services)}};
 }
 
-// `sessions` with "templates": true: the live persistence templates (ipvsadm -L -c lists them
-// beside the connections), filtered like sessions: `client` matches the template's masked
-// address, a port in `client` matches nothing (templates have port 0).
+// The `templates` members of a `sessions` answer asked with "templates": true: the live
+// persistence templates (ipvsadm -L -c lists them after the connections, client port 0),
+// filtered like the sessions: `client` matches the template's masked address, and a client
+// port matches nothing.
 nlohmann::json Node::templatesJson(const fullnat::SessionFilter& f, size_t limit) const {
   auto addrOf = [](const session::Addr& a, uint8_t family) {
     IpAddr ip;
@@ -188,7 +189,7 @@ nlohmann::json Node::templatesJson(const fullnat::SessionFilter& f, size_t limit
     const config::RealServer* rs = rsOf(t.rsId);
     if (rs == nullptr) continue;  // cannot happen: filtered above, and the config is ours
     out.push_back({{"proto", protoName(t.key.proto)},
-                   {"client", endpointStr(addrOf(t.key.client, t.key.family), 0)},
+                   {"client", addrOf(t.key.client, t.key.family).str()},
                    {"vip", addrOf(t.key.vip, t.key.family).str()},
                    {"vport", ntohs(t.key.vportBe)},
                    {"rs", rs->address.str()},
@@ -196,8 +197,8 @@ nlohmann::json Node::templatesJson(const fullnat::SessionFilter& f, size_t limit
                    {"expires_ms", t.expiresMs > list.nowMs ? t.expiresMs - list.nowMs : 0}});
   }
   return {{"templates", std::move(out)},
-          {"matched", list.matched},
-          {"truncated", list.matched > list.templates.size()}};
+          {"templates_matched", list.matched},
+          {"templates_truncated", list.matched > list.templates.size()}};
 }
 
 nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
@@ -219,9 +220,10 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
     }
     limit = it->get<size_t>();
   }
+  bool withTemplates = false;
   if (const auto it = req.find("templates"); it != req.end()) {
     if (!it->is_boolean()) throw ApiError{"bad_request", "templates: must be true or false"};
-    if (it->get<bool>()) return templatesJson(f, limit);
+    withTemplates = it->get<bool>();
   }
   auto list = dataplane_.listSessions(f, limit);
   nlohmann::json out = nlohmann::json::array();
@@ -239,9 +241,11 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
     throw ApiError{"internal",
                    "a worker did not finish the listing in time (is the dataplane alive?)"};
   }
-  return {{"sessions", std::move(out)},
-          {"matched", list.matched},
-          {"truncated", list.matched > list.sessions.size()}};
+  nlohmann::json result = {{"sessions", std::move(out)},
+                           {"matched", list.matched},
+                           {"truncated", list.matched > list.sessions.size()}};
+  if (withTemplates) result.update(templatesJson(f, limit));
+  return result;
 }
 
 nlohmann::json Node::setWeight(const nlohmann::json& req) {

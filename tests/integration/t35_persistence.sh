@@ -6,7 +6,8 @@
 # every connection must reach the same RS, which per-worker templates or an unmasked key would
 # not give (rr moves on per worker and per client). Then the control API: `services` shows
 # persistence_netmask 24, sched_flags [] and persistent_conns 1 on that RS only; `sessions`
-# with "templates": true lists exactly one template, client 10.10.0.0:0 -> that RS, vport 81.
+# with "templates": true lists the sessions and exactly one template, client 10.10.0.0 (the
+# masked address) -> that RS, vport 81.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -99,10 +100,11 @@ assert conns == {a: (1 if a == rs else 0) for a in conns}, conns
 for r in svc["real_servers"]:
     assert (r["upper_threshold"], r["lower_threshold"], r["overloaded"]) == (0, 0, False), r
 t = result({"cmd": "sessions", "templates": True})
-assert t["matched"] == 1 and not t["truncated"], t
+assert t["templates_matched"] == 1 and not t["templates_truncated"], t
+assert t["matched"] >= 1 and t["sessions"], t  # the sessions are listed as well
 tpl = t["templates"][0]
 assert (tpl["proto"], tpl["client"], tpl["vip"], tpl["vport"], tpl["rs"], tpl["rs_port"]) == \
-    ("tcp", "10.10.0.0:0", "10.100.0.10", 81, rs, 80), tpl
+    ("tcp", "10.10.0.0", "10.100.0.10", 81, rs, 80), tpl
 assert 0 < tpl["expires_ms"] <= 60000, tpl
 bad = ask({"cmd": "sessions", "templates": "yes"})
 assert bad.get("ok") is False and bad["error"]["code"] == "bad_request", bad
