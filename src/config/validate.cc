@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "config/loader.h"
+#include "config/runtime_state.h"
 
 namespace anylb::config {
 
@@ -466,8 +467,10 @@ class Validator {
           error(path + ".maglev_table_size", fmt::format("{} is not prime", s.maglevTableSize));
         }
       }
+      // A service without real servers exists only by a runtime edit (ipvsadm -A before its
+      // -a; the TOML needs one): it is not healthy, and that is not an error.
       if (!bad(path + ".min_healthy") && !badExact(path + ".real_server") &&
-          s.minHealthy > s.realServers.size()) {
+          !s.realServers.empty() && s.minHealthy > s.realServers.size()) {
         error(path + ".min_healthy", fmt::format("{} is more than the {} real servers configured",
                                                  s.minHealthy, s.realServers.size()));
       }
@@ -516,9 +519,8 @@ class Validator {
         if (rs.lowerThreshold != 0 && rs.upperThreshold == 0) {
           error(rpath + ".lower_threshold", "needs upper_threshold (IPVS ignores it otherwise)");
         } else if (rs.upperThreshold != 0 && rs.lowerThreshold >= rs.upperThreshold) {
-          error(rpath + ".lower_threshold",
-                fmt::format("{} is not below upper_threshold {}", rs.lowerThreshold,
-                            rs.upperThreshold));
+          error(rpath + ".lower_threshold", fmt::format("{} is not below upper_threshold {}",
+                                                        rs.lowerThreshold, rs.upperThreshold));
         }
       }
     }
@@ -691,14 +693,22 @@ std::string summary(const Config& cfg) {
 
 namespace anylb::config {
 
+// What anylbd would run: the TOML and, when its control.state_file exists, the runtime edits
+// over it (runtime_state.h), so that an ExecStartPre check fails where the start would.
 int checkConfigCommand(const std::string& path) {
-  auto result = loadConfigFile(path);
-  for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  const auto result = loadEffectiveConfig(path);
+  for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.c_str());
+  for (const auto& n : result.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (!result.config) {
     std::fprintf(stderr, "%zu error(s)\n", result.errors.size());
     return 1;
   }
-  std::printf("OK %s\n", summary(*result.config).c_str());
+  std::string edits;
+  if (result.edits != 0) {
+    edits = fmt::format(" (with {} runtime edit(s) from {})", result.edits,
+                        result.config->control.stateFile);
+  }
+  std::printf("OK %s%s\n", summary(*result.config).c_str(), edits.c_str());
   return 0;
 }
 

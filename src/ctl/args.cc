@@ -20,7 +20,7 @@ constexpr const char* kUsage =
     "  status                      node, drain state, workers, uplinks, health, BGP/BFD, VIPs\n"
     "  -L -n [--stats|--rate] [--exact]\n"
     "                              services and real servers as ipvsadm -L -n lists them\n"
-    "                              (also -Ln, list)\n"
+    "                              (also -Ln, list); more layouts under ipvsadm's commands\n"
     "  sessions [--vip ADDR[:PORT]] [--client ADDR[:PORT]] [--rs ADDR[:PORT]] [--limit N]\n"
     "                              sessions as ipvsadm -L -n -c lists them, plus the local\n"
     "                              address; N is 1..10000, default 100\n"
@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  reload                      re-read the config file and apply it\n"
     "  sync                        session sync: peers, liveness, lag, events sent/received/\n"
     "                              refused, replicas, bulk-sync progress\n"
+    "  runtime [reset]             the runtime edits kept in control.state_file over the\n"
+    "                              config file; reset: back to the file alone\n"
     "Without a daemon:\n"
     "  check-config FILE           validate a config file; every error as FILE:LINE:COL: key: msg\n"
     "\n"
@@ -42,6 +44,21 @@ constexpr const char* kUsage =
     "  --json              print the daemon's result as JSON instead of tables\n"
     "  -h, --help          this text\n"
     "  --version           anylbctl's version\n"
+    "\n"
+    "ipvsadm's commands (from the first of them on, the line is read as ipvsadm reads it: -s is\n"
+    "the scheduler, -c the connection listing; changes persist in control.state_file):\n"
+    "  -A|--add-service / -E|--edit-service  -t|--tcp-service | -u|--udp-service VIP:PORT\n"
+    "        [-s|--scheduler SCHED] [-p|--persistent [SECONDS]] [-M|--netmask MASK]\n"
+    "        [-b|--sched-flags sh-fallback,sh-port,mh-fallback,mh-port]\n"
+    "  -D|--delete-service -t|-u VIP:PORT\n"
+    "  -a|--add-server / -e|--edit-server  -t|-u VIP:PORT -r|--real-server RS[:PORT]\n"
+    "        [-w|--weight W] [-x|--u-threshold N] [-y|--l-threshold N] [-b|--fullnat]\n"
+    "  -d|--delete-server -t|-u VIP:PORT -r RS[:PORT]\n"
+    "  -C|--clear           -Z|--zero [-t|-u VIP:PORT]      --set TCP TCPFIN UDP\n"
+    "  -L|-l|--list [-t|-u VIP:PORT] [-n|--numeric] [--stats|--rate [--exact]|--thresholds|\n"
+    "        --persistent-conn|-c|--connection|--timeout]\n"
+    "  -S|--save [-n]       the services as ipvsadm rules    -R|--restore  rules from stdin\n"
+    "Forwarding: FULLNAT only; -g, -i and -m are refused.\n"
     "\n"
     "The -L listing begins with \"IP Virtual Server version 1.2.1 (size=4096)\", the line ipvsadm\n"
     "prints on Linux, so scripts that skip ipvsadm's first line keep working; the numbers in it\n"
@@ -110,6 +127,7 @@ struct Parser {
   std::optional<uint64_t> limit;
   std::string firstSessionOption;  // to name it when the command is not `sessions`
   bool helpOrVersion = false;
+  bool ipvs = false;  // the line ended in ipvsadm mode: inv.ipvs is parsed
 
   bool fail(std::string message) {
     error = std::move(message);
@@ -142,6 +160,16 @@ struct Parser {
     bool onlyPositional = false;
     for (size_t i = 0; i < args.size(); ++i) {
       std::string a = args[i];
+      // ipvsadm mode: the rest of the line is ipvsadm's (ipvsadm_args.h). "list" as the first
+      // word is -L, as before.
+      if (!onlyPositional && positional.empty() && (a == "list" || isIpvsadmCommand(a))) {
+        std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+        if (a == "list") rest[0] = "-L";
+        if (auto err = parseIpvsadm(rest, 0, inv.ipvs); !err.empty()) return fail(err);
+        inv.command = Command::kIpvs;
+        ipvs = true;
+        return true;
+      }
       // "-1" is a (bad) weight, not an option: let the command's check name it.
       const bool negativeNumber = a.size() > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9';
       if (onlyPositional || a.empty() || a[0] != '-' || a == "-" || negativeNumber) {
@@ -225,13 +253,52 @@ struct Parser {
     return true;
   }
 
+  // The request of an ipvsadm command line (-R's is built once its rules are read).
+  bool buildIpvs() {
+    if (!firstSessionOption.empty()) return fail(firstSessionOption + " only goes with sessions");
+    if (stats || rate || exact) {
+      return fail("give ipvsadm's options after its command (-L -n --stats)");
+    }
+    nlohmann::ordered_json req;
+    using K = IpvsCommand::Kind;
+    using F = IpvsCommand::ListFormat;
+    const auto& c = inv.ipvs;
+    switch (c.kind) {
+      case K::kEdit:
+        req["cmd"] = "edit";
+        req["edits"] = c.edits;
+        break;
+      case K::kZero:
+        req["cmd"] = "zero";
+        if (c.service) {
+          req["protocol"] = c.service->first;
+          req["service"] = c.service->second;
+        }
+        break;
+      case K::kList:
+        if (c.format == F::kConnections) {
+          req["cmd"] = "sessions";
+          req["limit"] = 10000;
+        } else if (c.format == F::kTimeout) {
+          req["cmd"] = "runtime";
+        } else {
+          req["cmd"] = "services";
+        }
+        break;
+      case K::kSave:
+        req["cmd"] = "services";
+        break;
+      case K::kRestore:
+        return true;  // runCli reads the rules from stdin
+    }
+    inv.request = req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return true;
+  }
+
   bool build() {
+    if (ipvs) return buildIpvs();
     std::string cmd;
     std::vector<std::string> rest = positional;
-    if (!rest.empty() && rest[0] == "list") {
-      list = true;
-      rest.erase(rest.begin());
-    }
     if (list) {
       cmd = "-L";
       if (!rest.empty()) return fail("-L takes no arguments (got '" + rest[0] + "')");
@@ -244,7 +311,8 @@ struct Parser {
           {"status", Command::kStatus},   {"sessions", Command::kSessions},
           {"weight", Command::kWeight},   {"drain", Command::kDrain},
           {"undrain", Command::kUndrain}, {"reload", Command::kReload},
-          {"sync", Command::kSync},       {"check-config", Command::kCheckConfig}};
+          {"sync", Command::kSync},       {"check-config", Command::kCheckConfig},
+          {"runtime", Command::kRuntime}};
       bool known = false;
       for (const auto& [name, c] : kCommands) {
         if (cmd == name) {
@@ -323,6 +391,14 @@ struct Parser {
         }
         break;
       }
+      case Command::kRuntime:
+        if (rest.size() > 1 || (rest.size() == 1 && rest[0] != "reset")) {
+          return fail("runtime takes nothing or 'reset'");
+        }
+        req["cmd"] = rest.empty() ? "runtime" : "runtime_reset";
+        break;
+      case Command::kIpvs:
+        break;
       case Command::kCheckConfig:
         if (rest.size() != 1) return fail("check-config needs one FILE");
         inv.file = rest[0];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ctl/ipvs_format.h"
+#include "ctl/ipvsadm_args.h"
 
 namespace anylb::ctl {
 
@@ -24,6 +25,8 @@ enum class Command {
   kDrain,
   kUndrain,
   kReload,
+  kIpvs,     // an ipvsadm command line (ipvsadm_args.h), in `ipvs`
+  kRuntime,  // runtime [reset]: the runtime edits kept in the state file
 };
 
 struct Invocation {
@@ -32,6 +35,7 @@ struct Invocation {
   std::string configPath;  // -c
   bool json = false;       // --json: print the result as JSON
   ListOptions list;        // -L: --stats / --rate / --exact
+  IpvsCommand ipvs;        // kIpvs
   std::string file;        // check-config FILE
   // The request line for the daemon commands, without its newline, "cmd" first.
   std::string request;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <system_error>
 
@@ -21,8 +22,46 @@ Outcome failed(std::string message) {
   return Outcome{kExitFailed, {}, "anylbctl: " + std::move(message) + "\n"};
 }
 
+std::string formatIpvs(const IpvsCommand& c, const Json& result) {
+  using K = IpvsCommand::Kind;
+  using F = IpvsCommand::ListFormat;
+  switch (c.kind) {
+    case K::kEdit:
+    case K::kZero:
+    case K::kRestore:
+      return {};  // ipvsadm says nothing when a change succeeds
+    case K::kSave:
+      return formatRules(result);
+    case K::kList:
+      break;
+  }
+  if (c.format == F::kConnections) return formatConnections(result);
+  if (c.format == F::kTimeout) return formatTimeouts(result);
+  ListOptions o;
+  o.exact = c.exact;
+  o.service = c.service;
+  o.format = c.format == F::kStats        ? ListFormat::kStats
+             : c.format == F::kRate       ? ListFormat::kRate
+             : c.format == F::kThresholds ? ListFormat::kThresholds
+             : c.format == F::kPersistent ? ListFormat::kPersistent
+                                          : ListFormat::kPlain;
+  return formatServiceList(result, o);
+}
+
+std::string formatRuntime(const Json& result) {
+  std::string out = fmt::format("state file: {}\n", getString(result, "state_file", "(none)"));
+  const auto& edits = arrayMember(result, "edits");
+  out += fmt::format("{} runtime edit(s) over {}\n", edits.size(), getString(result, "config"));
+  for (const auto& e : edits) out += "  " + dumpJson(e, -1) + "\n";
+  return out;
+}
+
 std::string formatResult(const Invocation& inv, const Json& result) {
   switch (inv.command) {
+    case Command::kIpvs:
+      return formatIpvs(inv.ipvs, result);
+    case Command::kRuntime:
+      return formatRuntime(result);
     case Command::kStatus:
       return formatStatus(result);
     case Command::kList:
@@ -72,6 +111,15 @@ Outcome execute(const Invocation& inv, Transport& transport) {
   }
 
   const auto& result = member(answer, "result");
+  if (inv.command == Command::kIpvs && inv.ipvs.kind == IpvsCommand::Kind::kList &&
+      inv.ipvs.service) {
+    ListOptions o;
+    o.service = inv.ipvs.service;
+    if (!hasService(result, o)) {
+      return failed(
+          fmt::format("no service {}/{}", inv.ipvs.service->second, inv.ipvs.service->first));
+    }
+  }
   if (inv.json) return Outcome{kExitOk, dumpJson(result, 2) + "\n", {}};
   return Outcome{kExitOk, formatResult(inv, result), {}};
 }
@@ -105,7 +153,34 @@ bool resolveSocketPath(const Invocation& inv, std::string& path, std::string& er
   }
 }
 
+std::optional<std::string> restoreRequest(std::istream& in, std::string& error) {
+  Json edits = Json::array();
+  std::string line;
+  size_t n = 0;
+  constexpr size_t kMaxLines = 100000;
+  while (std::getline(in, line)) {
+    if (++n > kMaxLines) {
+      error = fmt::format("-R: more than {} lines", kMaxLines);
+      return std::nullopt;
+    }
+    if (auto err = parseRuleLine(line, edits); !err.empty()) {
+      error = fmt::format("-R: line {}: {} (nothing was applied)", n, err);
+      return std::nullopt;
+    }
+  }
+  if (edits.empty()) {
+    error = "-R: no rules on stdin (nothing was applied)";
+    return std::nullopt;
+  }
+  return Json{{"cmd", "edit"}, {"edits", std::move(edits)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits) {
+  return runCli(args, limits, std::cin);
+}
+
+Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits, std::istream& in) {
   const auto parsed = parseArgs(args);
   if (!parsed.invocation) {
     return Outcome{kExitUsage, {}, "anylbctl: " + parsed.error + "\n" + usageText()};
@@ -123,6 +198,11 @@ Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits)
   }
   std::string path;
   std::string error;
+  if (inv.command == Command::kIpvs && inv.ipvs.kind == IpvsCommand::Kind::kRestore) {
+    auto req = restoreRequest(in, error);
+    if (!req) return failed(error);
+    inv.request = std::move(*req);
+  }
   if (!resolveSocketPath(inv, path, error)) return failed(error);
   inv.socketPath = path;
   UnixSocketTransport transport(path, limits);

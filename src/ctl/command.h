@@ -2,6 +2,7 @@
 // text the user sees and the exit status. main.cc only wires argv, the socket and stdout/stderr.
 #pragma once
 
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,7 @@ bool resolveSocketPath(const Invocation& inv, std::string& path, std::string& er
 // All of anylbctl but the stdio: arguments (without the program name) to exit status and text.
 // check-config is the exception: anylb::config::checkConfigCommand prints its own lines.
 Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits = {});
+// The same, reading -R's rules from `in` instead of stdin.
+Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits, std::istream& in);
 
 }  // namespace anylb::ctl

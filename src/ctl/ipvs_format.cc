@@ -110,8 +110,54 @@ std::string endpointText(const Json& v) {
   return scalarText(v);
 }
 
+namespace {
+
+bool matches(const Json& svc, const ListOptions& options) {
+  if (!options.service) return true;
+  const auto ep = Endpoint::parse(addrPort(getString(svc, "vip"), getU64(svc, "port")));
+  return getString(svc, "protocol", "tcp") == options.service->first && ep &&
+         ep->str() == options.service->second;
+}
+
+// ipvsadm prints " persistent T" and, for a netmask that is not the whole address,
+// " mask 255.255.255.0" (IPv4) or " mask 64" (IPv6).
+std::string persistenceText(const Json& svc) {
+  const auto p = getU64(svc, "persistence");
+  if (p == 0) return {};
+  std::string s = fmt::format(" persistent {}", p);
+  const auto& mask = member(svc, "persistence_netmask");
+  const auto vip = IpAddr::parse(getString(svc, "vip"));
+  if (mask.is_number_unsigned() && vip && mask.get<uint64_t>() < vip->bits()) {
+    const auto len = mask.get<uint64_t>();
+    if (vip->isV4()) {
+      s += " mask " + IpAddr::v4(len == 0 ? 0 : ~uint32_t{0} << (32 - len)).str();
+    } else {
+      s += fmt::format(" mask {}", len);
+    }
+  }
+  return s;
+}
+
+// Scheduler flags as upstream ipvsadm prints them after the scheduler: " (sh-fallback,sh-port)".
+std::string flagsText(const Json& svc) {
+  std::string flags;
+  for (const auto& f : arrayMember(svc, "sched_flags")) {
+    flags += (flags.empty() ? "" : ",") + scalarText(f);
+  }
+  return flags.empty() ? flags : " (" + flags + ")";
+}
+
+}  // namespace
+
+bool hasService(const Json& result, const ListOptions& options) {
+  for (const auto& svc : arrayMember(result, "services")) {
+    if (matches(svc, options)) return true;
+  }
+  return !options.service;
+}
+
 std::string formatServiceList(const Json& result, const ListOptions& options) {
-  std::string out = kVersionLine;
+  std::string out = options.service ? "" : kVersionLine;
   const bool exact = options.exact;
   switch (options.format) {
     case ListFormat::kStats:
@@ -123,6 +169,16 @@ std::string formatServiceList(const Json& result, const ListOptions& options) {
       out += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
                          "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS");
       break;
+    case ListFormat::kThresholds:
+      out += fmt::format("{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+                         "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn",
+                         "InActConn");
+      break;
+    case ListFormat::kPersistent:
+      out +=
+          fmt::format("{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+                      "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn");
+      break;
     case ListFormat::kPlain:
       out +=
           "Prot LocalAddress:Port Scheduler Flags\n"
@@ -130,6 +186,7 @@ std::string formatServiceList(const Json& result, const ListOptions& options) {
       break;
   }
   for (const Json* svc : sorted(arrayMember(result, "services"), "vip", true)) {
+    if (!matches(*svc, options)) continue;
     const auto name = serviceName(*svc);
     switch (options.format) {
       case ListFormat::kStats:
@@ -138,12 +195,11 @@ std::string formatServiceList(const Json& result, const ListOptions& options) {
       case ListFormat::kRate:
         out += fmt::format("{:<33}{}\n", name, counters(member(*svc, "rate"), kRateKeys, exact));
         break;
+      case ListFormat::kThresholds:
+      case ListFormat::kPersistent:
       case ListFormat::kPlain: {
-        out += fmt::format("{} {}", name, getString(*svc, "scheduler"));
-        if (const auto p = getU64(*svc, "persistence"); p != 0) {
-          out += fmt::format(" persistent {}", p);
-        }
-        out += "\n";
+        out += fmt::format("{} {}{}{}\n", name, getString(*svc, "scheduler"), flagsText(*svc),
+                           persistenceText(*svc));
         break;
       }
     }
@@ -163,6 +219,16 @@ std::string formatServiceList(const Json& result, const ListOptions& options) {
                              counters(r, kRateKeys, exact, 3));
           break;
         }
+        case ListFormat::kThresholds:
+          out += fmt::format("  -> {:<28} {:<10} {:<10} {:<10} {:<10}\n", dname,
+                             getU64(*rs, "upper_threshold"), getU64(*rs, "lower_threshold"),
+                             getU64(*rs, "active"), getU64(*rs, "inactive"));
+          break;
+        case ListFormat::kPersistent:
+          out += fmt::format("  -> {:<28} {:<9} {:<11} {:<10} {:<10}\n", dname,
+                             getI64(*rs, "weight"), getU64(*rs, "persistent_conns"),
+                             getU64(*rs, "active"), getU64(*rs, "inactive"));
+          break;
         case ListFormat::kPlain:
           out += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dname, kForward,
                              getI64(*rs, "weight"), getU64(*rs, "active"), getU64(*rs, "inactive"));
@@ -189,6 +255,38 @@ std::string formatSessions(const Json& result) {
   }
   if (getBool(result, "truncated")) out += "(truncated: more sessions match; raise --limit)\n";
   return out;
+}
+
+std::string formatConnections(const Json& result) {
+  // ipvsadm's list_conn(): "%-3s %-6s %-11s %-18s %-18s %s" under its title; a persistence
+  // template has state NONE and client port 0, as in /proc/net/ip_vs_conn.
+  std::string out = "IPVS connection entries\n";
+  out += fmt::format("pro expire {:<11} {:<18} {:<18} {}\n", "state", "source", "virtual",
+                     "destination");
+  auto row = [&](const std::string& proto, uint64_t expires, const std::string& state,
+                 const std::string& src, const std::string& vip, const std::string& dst) {
+    out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", upper(proto),
+                       fmt::format("{:02}:{:02}", expires / 60, expires % 60), upper(state), src,
+                       vip, dst);
+  };
+  for (const auto& s : arrayMember(result, "sessions")) {
+    row(getString(s, "protocol"), getU64(s, "expires_s"), getString(s, "state"),
+        endpointText(member(s, "client")), endpointText(member(s, "vip")),
+        endpointText(member(s, "real_server")));
+  }
+  for (const auto& t : arrayMember(result, "templates")) {
+    row(getString(t, "proto"), getU64(t, "expires_ms") / 1000, "none",
+        addrPort(getString(t, "client"), 0), addrPort(getString(t, "vip"), getU64(t, "vport")),
+        addrPort(getString(t, "rs"), getU64(t, "rs_port")));
+  }
+  if (getBool(result, "truncated")) out += "(truncated: more sessions match)\n";
+  return out;
+}
+
+std::string formatTimeouts(const Json& result) {
+  const auto& t = member(result, "timeouts");
+  return fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", getU64(t, "tcp"), getU64(t, "tcpfin"),
+                     getU64(t, "udp"));
 }
 
 }  // namespace anylb::ctl

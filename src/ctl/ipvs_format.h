@@ -11,17 +11,22 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "ctl/json_get.h"
 
 namespace anylb::ctl {
 
-enum class ListFormat { kPlain, kStats, kRate };
+enum class ListFormat { kPlain, kStats, kRate, kThresholds, kPersistent };
 
 struct ListOptions {
   ListFormat format = ListFormat::kPlain;
   bool exact = false;  // --exact: full numbers instead of K/M/G/T
+  // -L -t|-u SERVICE: only that service ({protocol, canonical VIP:PORT}), and, as ipvsadm's
+  // list_service(), without the version line. Listing a service that does not exist fails.
+  std::optional<std::pair<std::string, std::string>> service;
 };
 
 // `result` is the control API's `services` result: {"services": [...]}.
@@ -29,6 +34,16 @@ std::string formatServiceList(const Json& result, const ListOptions& options);
 
 // `result` is the `sessions` result: {"sessions": [...], "truncated": bool}.
 std::string formatSessions(const Json& result);
+
+// ipvsadm -L -n -c: the same sessions in ipvsadm's own columns (no local address), and the
+// persistence templates when the result has them ("templates").
+std::string formatConnections(const Json& result);
+
+// ipvsadm -L --timeout, from the `runtime` result's "timeouts".
+std::string formatTimeouts(const Json& result);
+
+// True when the `services` result has the service of `options.service` (or none is asked for).
+bool hasService(const Json& result, const ListOptions& options);
 
 // ipvsadm's print_largenum: a number in a 9-character field, abbreviated with K, M, G, T
 // (powers of 1000, rounded down) once it no longer fits in 8 digits; with `exact` the full

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -26,9 +27,12 @@
 #include "common/logging.h"
 #include "common/sd_notify.h"
 #include "config/loader.h"
+#include "config/runtime_state.h"
 #include "daemon/control_server.h"
 #include "daemon/metrics.h"
 #include "daemon/node.h"
+
+#include <rte_version.h>
 
 namespace {
 
@@ -52,14 +56,22 @@ int usageError(const std::string& msg) {
 }
 
 int run(const std::string& path, int verbose) {
-  auto loaded = anylb::config::loadConfigFile(path);
+  // The TOML with the runtime edits of its state file (config/runtime_state.h).
+  auto loaded = anylb::config::loadEffectiveConfig(path);
   if (!loaded.config) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
     return 1;
   }
   const auto& cfg = *loaded.config;
   anylb::setupLogging(cfg.logging.level, cfg.logging.file, verbose);
   spdlog::info("anylbd starting: {}", anylb::config::summary(cfg));
+  // The journal of runtime edits as it is in the state file (kept in step with it).
+  nlohmann::json journal = anylb::config::readStateFile(cfg.control.stateFile).edits;
+  if (!journal.empty()) {
+    spdlog::info("runtime state {}: {} edit(s) applied over {}", cfg.control.stateFile,
+                 journal.size(), path);
+  }
+  for (const auto& n : loaded.notes) spdlog::warn("runtime state: {}", n);
 
   boost::asio::io_context io;
   anylb::Node node(io, cfg);
@@ -173,10 +185,25 @@ int run(const std::string& path, int verbose) {
       };
   ticker.expires_after(std::chrono::milliseconds(10));
   ticker.async_wait(onTick);
+  // Config loads, for the metrics: the start is the first success (as Prometheus counts its
+  // own); wall-clock time, since the gauge is compared with other nodes' and with alerts' now.
+  struct ReloadCounts {
+    uint64_t ok = 0;
+    uint64_t failed = 0;
+    double lastOkUnix = 0;
+  } reloads;
+  const auto unixNow = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  reloads.lastOkUnix = unixNow();
   auto statsObject = [&] {
     auto st = node.statsJson();
     st["bgp"] = bgp.statusJson();
     st["sync"] = node.syncJson();
+    st["reload"] = {
+        {"ok", reloads.ok}, {"failed", reloads.failed}, {"last_ok_unix", reloads.lastOkUnix}};
+    st["build"] = {{"version", ANYLB_VERSION}, {"dpdk", rte_version()}, {"compiler", __VERSION__}};
     return st;
   };
   std::function<void(const boost::system::error_code&, int)> onUsr1 =
@@ -203,29 +230,109 @@ int run(const std::string& path, int verbose) {
       };
   usr2.async_wait(onUsr2);
   // Reload (SIGHUP, anylbctl reload): validate first; an invalid file changes nothing.
-  auto reload = [&](const char* via) -> nlohmann::json {
-    auto again = anylb::config::loadConfigFile(path);
-    if (!again.config) {
-      spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
-                    again.errors.size());
-      nlohmann::json errors = nlohmann::json::array();
-      for (const auto& err : again.errors) {
-        spdlog::error("{}", err.str());
-        errors.push_back(err.str());
-      }
-      throw anylb::ApiError{"invalid_config",
-                            fmt::format("{}: {} error(s); the running config is unchanged", path,
-                                        again.errors.size()),
-                            std::move(errors)};
-    }
-    const auto r = node.reload(*again.config);
+  // Applies a validated config to the node, BGP and sync, as a reload does.
+  auto apply = [&](const anylb::config::Config& next, const std::string& via) -> nlohmann::json {
+    const auto r = node.reload(next);
     bgp.reconfigure(node.config(), nowMs());
     syncBgp(node.config());
-    spdlog::info("reload ({}): generation {}; changed: [{}]; needs a restart: [{}]", via,
-                 node.generation(), fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
+    spdlog::info("{}: generation {}; changed: [{}]; needs a restart: [{}]", via, node.generation(),
+                 fmt::join(r.changed, ", "), fmt::join(r.restartNeeded, ", "));
     return {{"generation", node.generation()},
             {"changed", r.changed},
             {"restart_needed", r.restartNeeded}};
+  };
+  auto invalid = [&](const std::string& what, const std::vector<std::string>& errs,
+                     const std::string& how) {
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& err : errs) {
+      spdlog::error("{}", err);
+      errors.push_back(err);
+    }
+    return anylb::ApiError{"invalid_config",
+                           fmt::format("{}: {} error(s); {}", what, errs.size(), how),
+                           std::move(errors)};
+  };
+  // Reload (SIGHUP, anylbctl reload): the TOML and the state file again, validated first; an
+  // invalid result changes nothing.
+  auto reload = [&](const char* via) -> nlohmann::json {
+    auto again = anylb::config::loadEffectiveConfig(path);
+    if (!again.config) {
+      ++reloads.failed;
+      spdlog::error("reload ({}): {} has {} error(s); the running config stays", via, path,
+                    again.errors.size());
+      throw invalid(path, again.errors, "the running config is unchanged");
+    }
+    for (const auto& n : again.notes) spdlog::warn("runtime state: {}", n);
+    journal = anylb::config::readStateFile(again.config->control.stateFile).edits;
+    auto result = apply(*again.config, fmt::format("reload ({})", via));
+    ++reloads.ok;
+    reloads.lastOkUnix = unixNow();
+    return result;
+  };
+  // ipvsadm's changes (anylbctl -A/-E/-D/-a/-e/-d/-C/--set/-R, the API's `edit`): applied
+  // strictly to the running config, validated, written to the state file, then applied like
+  // a reload. Requests are handled one at a time on this thread: concurrent edits serialise.
+  auto edit = [&](const nlohmann::json& req) -> nlohmann::json {
+    for (const auto& item : req.items()) {
+      if (item.key() != "cmd" && item.key() != "edits") {
+        throw anylb::ApiError{"bad_request", "unknown field '" + item.key() + "'"};
+      }
+    }
+    const auto it = req.find("edits");
+    if (it == req.end() || !it->is_array() || it->empty()) {
+      throw anylb::ApiError{"bad_request", "\"edits\" must be a non-empty array"};
+    }
+    if (it->size() > 100000) throw anylb::ApiError{"bad_request", "more than 100000 edits"};
+    const std::string stateFile = node.config().control.stateFile;
+    if (stateFile.empty()) {
+      throw anylb::ApiError{"not_persistent",
+                            "control.state_file is empty: runtime edits are off (they could "
+                            "not survive a restart)"};
+    }
+    anylb::config::Config next = node.config();
+    const auto r = anylb::config::applyEdits(next, *it, /*strict=*/true);
+    if (!r.ok) throw anylb::ApiError{"bad_edit", r.error + " (nothing was changed)"};
+    if (auto errs = anylb::config::validateEdited(next); !errs.empty()) {
+      throw invalid("the edit would make the config invalid", errs, "nothing was changed");
+    }
+    nlohmann::json nextJournal = journal;
+    anylb::config::appendEdits(nextJournal, *it);
+    if (auto err = anylb::config::writeStateFile(stateFile, nextJournal); !err.empty()) {
+      spdlog::error("edit: {}", err);
+      throw anylb::ApiError{"state_file", err + " (nothing was changed)"};
+    }
+    journal = std::move(nextJournal);
+    auto result = apply(next, fmt::format("edit ({} change(s))", it->size()));
+    result["edits"] = journal.size();
+    result["state_file"] = stateFile;
+    return result;
+  };
+  auto runtime = [&](bool reset) -> nlohmann::json {
+    const std::string stateFile = node.config().control.stateFile;
+    nlohmann::json result;
+    if (reset) {
+      // Back to the TOML alone: checked before the state file is emptied.
+      auto base = anylb::config::loadConfigFile(path);
+      if (!base.config) {
+        std::vector<std::string> errs;
+        for (const auto& e : base.errors) errs.push_back(e.str());
+        throw invalid(path, errs, "nothing was changed");
+      }
+      if (!stateFile.empty()) {
+        if (auto err = anylb::config::writeStateFile(stateFile, nlohmann::json::array());
+            !err.empty()) {
+          throw anylb::ApiError{"state_file", err + " (nothing was changed)"};
+        }
+      }
+      journal = nlohmann::json::array();
+      result = apply(*base.config, "runtime reset");
+    }
+    const auto& t = node.config().dataplane.timeouts;
+    result["config"] = path;
+    result["state_file"] = stateFile;
+    result["edits"] = journal;
+    result["timeouts"] = {{"tcp", t.tcpEstablished}, {"tcpfin", t.tcpFinWait}, {"udp", t.udp}};
+    return result;
   };
   std::function<void(const boost::system::error_code&, int)> onHup =
       [&](const boost::system::error_code& ec, int) {
@@ -295,13 +402,23 @@ int run(const std::string& path, int verbose) {
                         {"drained_vips", drainAnswer()["draining"]}};
           return st;
         }
-        if (cmd == "services") return node.servicesJson();
+        if (cmd == "services") return node.servicesJson(/*sinceZero=*/true);
         if (cmd == "sync") return node.syncJson();
         if (cmd == "sessions") return node.sessionsJson(req);
         if (cmd == "weight") return node.setWeight(req);
         if (cmd == "drain") return drainCmd(req, true);
         if (cmd == "undrain") return drainCmd(req, false);
         if (cmd == "reload") return reload("control API");
+        if (cmd == "edit") return edit(req);
+        if (cmd == "zero") return node.zeroStats(req);
+        if (cmd == "runtime" || cmd == "runtime_reset") {
+          for (const auto& item : req.items()) {
+            if (item.key() != "cmd") {
+              throw anylb::ApiError{"bad_request", "unknown field '" + item.key() + "'"};
+            }
+          }
+          return runtime(cmd == "runtime_reset");
+        }
         throw anylb::ApiError{"unknown_command", "unknown command '" + cmd + "'"};
       });
   if (auto err = control.start(); !err.empty()) {

@@ -79,6 +79,11 @@ double num(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
 }
 
+bool flag(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 std::string str(const nlohmann::json& j, const char* key) {
   const auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -204,6 +209,25 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     m.add("anylb_vip_sessions", "gauge", "Sessions; active = established.",
           vl + R"(,state="inactive")", inactive);
   }
+  // --- sorry servers (keepalived's sorry_server; only services that have one)
+  for (const auto& svc : services.value("services", nlohmann::json::array())) {
+    const auto sorry = svc.value("sorry_server", nlohmann::json());
+    if (!sorry.is_object()) continue;
+    const std::string vl = fmt::format(R"(vip="{}",port="{}",protocol="{}")", esc(str(svc, "vip")),
+                                       svc.value("port", 0), esc(str(svc, "protocol")));
+    m.add("anylb_service_sorry_active", "gauge",
+          "1 while new sessions of the service go to its sorry server (below min_healthy or "
+          "quorum).",
+          vl, flag(svc, "sorry_active") ? 1 : 0);
+    const std::string sl = vl + fmt::format(R"(,sorry_server="{}")", esc(rsLabel(sorry)));
+    m.add("anylb_sorry_connections_total", "counter",
+          "Connections (sessions) the sorry server was given.", sl,
+          num(sorry.value("stats", nlohmann::json::object()), "conns"));
+    m.add("anylb_sorry_sessions", "gauge", "Sessions of the sorry server; active = established.",
+          sl + R"(,state="active")", num(sorry, "active"));
+    m.add("anylb_sorry_sessions", "gauge", "Sessions of the sorry server; active = established.",
+          sl + R"(,state="inactive")", num(sorry, "inactive"));
+  }
   // --- workers
   for (const auto& w : stats.value("workers", nlohmann::json::array())) {
     const std::string wl = fmt::format(R"(worker="{}")", w.value("id", 0));
@@ -275,6 +299,20 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
             wl, num(w, "persistence_template_races"));
     }
   }
+  // --- worker session and TOA counters (the workers' relaxed counters, read by the control
+  // thread): what only `anylbctl status` showed before. Stats without them (an older daemon)
+  // give no series rather than zeros that look measured.
+  for (const auto& w : stats.value("workers", nlohmann::json::array())) {
+    if (!w.contains("sessions_created")) continue;
+    const std::string wl = fmt::format(R"(worker="{}")", w.value("id", 0));
+    m.add("anylb_worker_sessions_created_total", "counter", "Sessions the worker created.", wl,
+          num(w, "sessions_created"));
+    m.add("anylb_worker_sessions_expired_total", "counter",
+          "Sessions the worker expired (timed out or closed).", wl, num(w, "sessions_expired"));
+    m.add("anylb_worker_toa_inserted_total", "counter",
+          "TOA options (client address for the real server) inserted into TCP packets.", wl,
+          num(w, "toa_inserted"));
+  }
   const auto& ex = stats.value("exception", nlohmann::json::object());
   m.add("anylb_exception_path_packets_total", "counter",
         "Packets through the TAPs; to_kernel = from the uplinks to the node's kernel.",
@@ -341,6 +379,16 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     m.add("anylb_bfd_session_up", "gauge", "1 while the BFD session to the ToR is up.",
           fmt::format(R"(peer="{}")", esc(str(b, "peer"))), str(b, "state") == "up" ? 1 : 0);
   }
+  for (const auto& b : bgp.value("bfd", nlohmann::json::array())) {
+    if (!b.contains("ups")) continue;
+    for (const auto& [key, to] : {std::pair{"ups", "up"}, {"downs", "down"}}) {
+      m.add("anylb_bfd_state_changes_total", "counter",
+            "Times the BFD session to the ToR went up / down.",
+            fmt::format(R"(peer="{}",uplink="{}",to="{}")", esc(str(b, "peer")),
+                        esc(str(b, "uplink")), to),
+            num(b, key));
+    }
+  }
   const auto& g = bgp.value("gobgpd", nlohmann::json::object());
   m.addPlain("anylb_gobgpd_starts_total", "counter", "gobgpd starts (restarts + 1).",
              num(g, "starts"));
@@ -348,6 +396,24 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
              num(bgp, "api_errors"));
   m.addPlain("anylb_draining", "gauge", "1 while the node drains.",
              bgp.value("draining", false) ? 1 : 0);
+  // --- reloads and the build (main.cc's stats members `reload` and `build`)
+  if (const auto rl = stats.value("reload", nlohmann::json()); rl.is_object()) {
+    for (const char* result : {"ok", "failed"}) {
+      m.add("anylb_reload_total", "counter",
+            "Config reloads (SIGHUP, anylbctl reload); failed = refused, the running config "
+            "stays.",
+            fmt::format(R"(result="{}")", result), num(rl, result));
+    }
+    m.addPlain("anylb_reload_last_success_timestamp_seconds", "gauge",
+               "Unix time of the last successful config load (the start counts as one).",
+               num(rl, "last_ok_unix"));
+  }
+  if (const auto build = stats.value("build", nlohmann::json()); build.is_object()) {
+    m.add("anylb_build_info", "gauge", "anylbd's version and what it was built with; always 1.",
+          fmt::format(R"(version="{}",dpdk="{}",compiler="{}")", esc(str(build, "version")),
+                      esc(str(build, "dpdk")), esc(str(build, "compiler"))),
+          1);
+  }
   // --- session sync (only with [sync] enabled)
   const auto& sy = stats.value("sync", nlohmann::json::object());
   if (sy.value("enabled", false)) {

@@ -9,6 +9,7 @@
 
 #include "common/process.h"
 #include "daemon/probe_source.h"
+#include "daemon/service_state.h"
 #include "dataplane/worker_ctx.h"
 #include "health/check_prober.h"
 
@@ -34,7 +35,15 @@ Node::Node(boost::asio::io_context& io, config::Config cfg)
 
 void Node::indexRealServers() {
   rsById_.clear();
+  sorryIds_.assign(cfg_.services.size(), UINT32_MAX);
   for (size_t s = 0; s < cfg_.services.size(); ++s) {
+    if (const auto& sorry = cfg_.services[s].sorryServer) {
+      // The same id Snapshot::build gives it (the registry's key is service, address, port).
+      config::RealServer asRs;
+      asRs.address = sorry->addr;
+      asRs.port = sorry->port;
+      sorryIds_[s] = registry_.idFor(cfg_.services[s], asRs);
+    }
     for (size_t r = 0; r < cfg_.services[s].realServers.size(); ++r) {
       rsById_[registry_.idFor(cfg_.services[s], cfg_.services[s].realServers[r])] = {s, r};
     }
@@ -44,16 +53,19 @@ void Node::indexRealServers() {
 uint32_t Node::effectiveWeight(uint32_t rsId) const {
   const auto it = rsById_.find(rsId);
   if (it == rsById_.end()) return 0;
-  if (health_ && health_->state(rsId) == health::State::kDown) return 0;
+  const auto state = health_ ? health_->state(rsId) : health::State::kUnknown;
+  if (state == health::State::kDown) return 0;
+  // keepalived's alpha: an RS whose state is not known yet gets no new sessions until its
+  // rise probes pass (without alpha it serves from the start, as before).
+  const auto& rs = cfg_.services[it->second.service].realServers[it->second.rs];
+  if (state == health::State::kUnknown && rs.check.alpha) return 0;
   // A misc_dynamic script's weight rules while it is set: the script is the operator's
   // standing instruction, as in keepalived (where it overwrites ipvsadm -e at the next check).
   if (health_) {
     if (const auto w = health_->rsStats(rsId).dynamicWeight) return *w;
   }
   const auto op = opWeights_.find(rsId);
-  return op != opWeights_.end()
-             ? op->second
-             : cfg_.services[it->second.service].realServers[it->second.rs].weight;
+  return op != opWeights_.end() ? op->second : rs.weight;
 }
 
 bool Node::recomputeWeights() {
@@ -67,8 +79,46 @@ bool Node::recomputeWeights() {
   return true;
 }
 
+bool Node::updateServiceStates() {
+  std::vector<bool> sorry(cfg_.services.size(), false);
+  std::map<std::string, bool> quorum;
+  for (size_t i = 0; i < cfg_.services.size(); ++i) {
+    const auto& svc = cfg_.services[i];
+    const std::string key = serviceKey(svc);
+    const auto h = serviceHealth(i);  // still the previous quorum state
+    const bool was = h.quorumMet;
+    const bool met = quorumMet(was, h.healthyWeight, svc.quorum, svc.hysteresis);
+    quorum[key] = met;
+    if (svc.quorum != 0 && met != was && quorumMet_.contains(key)) {
+      spdlog::log(met ? spdlog::level::info : spdlog::level::warn,
+                  "service {}: quorum {}: healthy weight {} (quorum {}, hysteresis {})", key,
+                  met ? "regained" : "lost", h.healthyWeight, svc.quorum, svc.hysteresis);
+    }
+    sorry[i] = serviceVerdict(h.healthy, h.minHealthy, met, svc.sorryServer.has_value()).sorry;
+    const bool before = i < sorryActive_.size() && sorryActive_[i];
+    if (sorry[i] != before) {
+      spdlog::log(sorry[i] ? spdlog::level::warn : spdlog::level::info,
+                  "service {}: {} ({} of {} real servers healthy, min_healthy {}, quorum {})", key,
+                  sorry[i] ? "new sessions go to the sorry server " + svc.sorryServer->str()
+                           : "new sessions go to the real servers again",
+                  h.healthy, h.total, h.minHealthy, met ? "met" : "lost");
+    }
+  }
+  quorumMet_ = std::move(quorum);  // services a reload removed are forgotten
+  const bool changed = sorry != sorryActive_;
+  sorryActive_ = std::move(sorry);
+  return changed;
+}
+
+void Node::republish() {
+  const bool weights = recomputeWeights();
+  const bool sorry = updateServiceStates();
+  if (weights || sorry) dataplane_.publish(buildSnapshot());
+}
+
 std::shared_ptr<const fullnat::Snapshot> Node::buildSnapshot() {
-  return fullnat::Snapshot::build(cfg_, ++generation_, cfg_.dataplane.workers, registry_, weights_);
+  return fullnat::Snapshot::build(cfg_, ++generation_, cfg_.dataplane.workers, registry_, weights_,
+                                  sorryActive_);
 }
 
 std::optional<IpAddr> Node::probeSource(Family family) const {
@@ -145,6 +195,7 @@ std::string Node::start() {
     key = sync::loadKey(cfg_.sync.keyFile, err);
     if (!key) return "sync.key_file: " + err;
   }
+  updateServiceStates();  // nothing is healthy yet: a sorry server serves from the start
   if (auto err = dataplane_.start(buildSnapshot()); !err.empty()) return err;
   if (cfg_.sync.enabled) {
     // After the dataplane: the socket binds a node address, which lives on the uplink's TAP.
@@ -166,9 +217,7 @@ std::string Node::start() {
   health_ =
       std::make_unique<health::HealthChecker>(io_, std::make_unique<health::CheckProber>(io_));
   health_->onChange([this](const health::Change& c) { onHealthChange(c); });
-  health_->onWeightChange([this](uint32_t) {
-    if (recomputeWeights()) dataplane_.publish(buildSnapshot());
-  });
+  health_->onWeightChange([this](uint32_t) { republish(); });
   health_->setTargets(targets());
   return {};
 }
@@ -196,6 +245,12 @@ nlohmann::json Node::syncJson() const {
 
 void Node::stop() {
   if (sync_) sync_->stop();
+  // keepalived's omega: the up RS run their notify_down, the announced VIPs their quorum_down.
+  if (health_) health_->stopOmega();
+  for (const auto& vip : std::vector<IpAddr>(announced_.begin(), announced_.end())) {
+    runQuorumHooks(cfg_.services, vip, false, true);
+  }
+  announced_.clear();
   health_.reset();
   dataplane_.stop();
 }
@@ -204,14 +259,15 @@ void Node::onHealthChange(const health::Change& c) {
   const auto it = rsById_.find(c.rsId);
   if (it == rsById_.end()) return;
   const auto& svc = cfg_.services[it->second.service];
-  // Unknown keeps serving (a node that just started must not refuse everything); Down gets
-  // weight 0: existing sessions finish, no new ones.
-  if (recomputeWeights()) dataplane_.publish(buildSnapshot());
+  // Unknown keeps serving (a node that just started must not refuse everything) unless the
+  // check has alpha; Down gets weight 0: existing sessions finish, no new ones. The healthy
+  // count and weight may switch the service to or from its sorry server.
+  republish();
   if (c.to == health::State::kDown && svc.onRsDown == config::OnRemove::kFlush) {
     dataplane_.flushRealServer(c.rsId);
   }
   const auto h = serviceHealth(it->second.service);
-  if (h.healthy < h.minHealthy) {
+  if (h.healthy < h.minHealthy && !h.sorryActive) {
     spdlog::warn("service {}:{}: {} of {} real servers healthy, below min_healthy {}",
                  svc.vip.str(), svc.port, h.healthy, h.total, h.minHealthy);
   }
@@ -224,8 +280,14 @@ Node::ServiceHealth Node::serviceHealth(size_t service) const {
   for (const auto& [rsId, ref] : rsById_) {
     if (ref.service != service) continue;
     ++h.total;
-    if (health_ && health_->state(rsId) == health::State::kUp) ++h.healthy;
+    if (health_ && health_->state(rsId) == health::State::kUp) {
+      ++h.healthy;
+      h.healthyWeight += effectiveWeight(rsId);
+    }
   }
+  const auto q = quorumMet_.find(serviceKey(svc));
+  h.quorumMet = svc.quorum == 0 || (q != quorumMet_.end() && q->second);
+  h.sorryActive = service < sorryActive_.size() && sorryActive_[service];
   return h;
 }
 
@@ -238,7 +300,9 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
       if (cfg_.services[i].vip != vips[v]) continue;
       any = true;
       const auto h = serviceHealth(i);
-      all = all && h.healthy >= h.minHealthy;
+      all = all && serviceVerdict(h.healthy, h.minHealthy, h.quorumMet,
+                                  cfg_.services[i].sorryServer.has_value())
+                       .announce();
     }
     out[v] = any && all;
   }
@@ -246,8 +310,24 @@ std::vector<bool> Node::vipHealth(const std::vector<IpAddr>& vips) const {
 }
 
 void Node::onVipAnnouncement(const IpAddr& vip, bool up) {
-  for (const auto& svc : cfg_.services) {
+  if (up) {
+    announced_.insert(vip);
+  } else {
+    announced_.erase(vip);
+  }
+  runQuorumHooks(cfg_.services, vip, up, false);
+}
+
+bool Node::hasOmega(const config::Service& svc) {
+  return std::any_of(svc.realServers.begin(), svc.realServers.end(),
+                     [](const config::RealServer& rs) { return rs.check.omega; });
+}
+
+void Node::runQuorumHooks(const std::vector<config::Service>& services, const IpAddr& vip, bool up,
+                          bool omegaOnly) {
+  for (const auto& svc : services) {
     if (svc.vip != vip) continue;
+    if (omegaOnly && !hasOmega(svc)) continue;
     const std::string& command = up ? svc.quorumUp : svc.quorumDown;
     if (command.empty()) continue;
     auto argv = splitCommandLine(command);  // validated at load
@@ -284,6 +364,12 @@ nlohmann::json Node::statsJson() const {
                         {"healthy", h.healthy},
                         {"total", h.total},
                         {"min_healthy", h.minHealthy},
+                        {"healthy_weight", h.healthyWeight},
+                        {"quorum", svc.quorum},
+                        {"quorum_met", h.quorumMet},
+                        {"sorry_server", svc.sorryServer ? nlohmann::json(svc.sorryServer->str())
+                                                         : nlohmann::json(nullptr)},
+                        {"sorry_active", h.sorryActive},
                         {"real_servers", std::move(rsList)}});
   }
   st["services"] = std::move(services);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,12 +41,19 @@ class Node {
     uint32_t healthy = 0;  // RS whose check is up
     uint32_t total = 0;
     uint32_t minHealthy = 0;
+    uint64_t healthyWeight = 0;  // the sum of the effective weights of those RS (quorum)
+    bool quorumMet = true;       // keepalived's quorum (with hysteresis); true without quorum
+    bool sorryActive = false;    // new sessions go to the sorry server
   };
   [[nodiscard]] ServiceHealth serviceHealth(size_t service) const;
   // --- control API (node_api.cc, docs/control-api.md); errors are thrown as ApiError
   [[nodiscard]] const config::Config& config() const { return cfg_; }
   [[nodiscard]] uint64_t generation() const { return dataplane_.generation(); }
-  [[nodiscard]] nlohmann::json servicesJson() const;
+  // `sinceZero`: the counters since the last `zero` (ipvsadm -Z; the listings), else since the
+  // start (the metrics, which must never go back).
+  [[nodiscard]] nlohmann::json servicesJson(bool sinceZero = false) const;
+  // ipvsadm -Z [-t|-u SERVICE]: zero the listed counters of every service or of one.
+  nlohmann::json zeroStats(const nlohmann::json& req);
   [[nodiscard]] nlohmann::json sessionsJson(const nlohmann::json& req);
   [[nodiscard]] nlohmann::json templatesJson(const fullnat::SessionFilter& f, size_t limit) const;
   // weight SERVICE RS N: the operator's weight for an RS until the next reload.
@@ -69,7 +77,8 @@ class Node {
   [[nodiscard]] const sync::Service* syncService() const { return sync_.get(); }
   [[nodiscard]] fullnat::SyncCounters syncTotals() const { return dataplane_.syncTotals(); }
 
-  // Per VIP address: every service on it has at least min_healthy healthy RS.
+  // Per VIP address: every service on it serves (min_healthy healthy RS and its quorum), or
+  // serves its sorry server instead (daemon/service_state.h).
   [[nodiscard]] std::vector<bool> vipHealth(const std::vector<IpAddr>& vips) const;
   // The VIP was announced (up) or withdrawn (down) by the BGP controller: runs the quorum_up /
   // quorum_down commands of every service on it, with "VIP up|down" appended.
@@ -79,11 +88,21 @@ class Node {
   std::vector<health::Target> targets() const;
   [[nodiscard]] uint32_t effectiveWeight(uint32_t rsId) const;
   bool recomputeWeights();  // weights_ from health states and operator weights; true if changed
+  // quorumMet_ and sorryActive_ from the health states and weights_; true if a service's sorry
+  // state changed (a new snapshot is due). Logs each change.
+  bool updateServiceStates();
+  // After a health or weight change: recomputes both and publishes a snapshot if either moved.
+  void republish();
   void indexRealServers();
   [[nodiscard]] nlohmann::json statsOf(const fullnat::RsStats& st) const;
   // The uplink address probes to an RS of `family` leave from (daemon/probe_source.h).
   [[nodiscard]] std::optional<IpAddr> probeSource(Family family) const;
   void onHealthChange(const health::Change& c);
+  // quorum_up / quorum_down of the services on `vip` ("VIP up|down" appended); omegaOnly: only
+  // of the services with omega (a check of one of their RS has it).
+  void runQuorumHooks(const std::vector<config::Service>& services, const IpAddr& vip, bool up,
+                      bool omegaOnly);
+  static bool hasOmega(const config::Service& svc);
   std::shared_ptr<const fullnat::Snapshot> buildSnapshot();
 
   boost::asio::io_context& io_;
@@ -98,8 +117,15 @@ class Node {
   health::Notifier vipHooks_;               // quorum_up / quorum_down commands
   std::map<uint32_t, uint32_t> weights_;    // rsId -> effective weight where it differs
   std::map<uint32_t, uint32_t> opWeights_;  // rsId -> operator's weight (until reload)
+  // keepalived's quorum state per service, by serviceKey() so that it survives reloads (a
+  // service that is new starts with its quorum lost). Control thread only.
+  std::map<std::string, bool> quorumMet_;
+  std::set<IpAddr> announced_;      // VIPs announced (onVipAnnouncement), for omega
+  std::vector<bool> sorryActive_;   // per service of cfg_: new sessions go to the sorry server
+  std::vector<uint32_t> sorryIds_;  // per service of cfg_: its sorry server's rsId, or UINT32_MAX
   // Rates: the totals at the last sample and the per-second rates since the one before.
   std::vector<fullnat::RsStats> lastTotals_;
+  std::map<uint32_t, fullnat::RsStats> zeroBase_;  // rsId -> totals at the last zero
   struct Rate {
     double cps = 0, inPps = 0, outPps = 0, inBps = 0, outBps = 0;
   };

@@ -81,8 +81,54 @@ void Node::sampleRates(uint64_t nowMs) {
   lastSampleMs_ = nowMs;
 }
 
-nlohmann::json Node::servicesJson() const {
+nlohmann::json Node::zeroStats(const nlohmann::json& req) {
+  rejectUnknown(req, {"protocol", "service"});
+  const auto* proto = optionalString(req, "protocol");
+  const auto* service = optionalString(req, "service");
+  if ((proto == nullptr) != (service == nullptr)) {
+    throw ApiError{"bad_request", "give protocol and service together, or neither"};
+  }
+  std::optional<Endpoint> ep;
+  if (service != nullptr) {
+    ep = Endpoint::parse(service->get<std::string>());
+    if (!ep || ep->port == 0 || (*proto != "tcp" && *proto != "udp")) {
+      throw ApiError{"bad_request", "service: VIP:PORT with protocol tcp or udp"};
+    }
+  }
   const auto totals = dataplane_.rsStats(registry_.size());
+  size_t zeroed = 0;
+  bool found = !ep;
+  for (size_t i = 0; i < cfg_.services.size(); ++i) {
+    const auto& svc = cfg_.services[i];
+    if (ep && (svc.vip != ep->addr || svc.port != ep->port ||
+               config::toString(svc.protocol) != proto->get<std::string>())) {
+      continue;
+    }
+    found = true;
+    for (const auto& [rsId, ref] : rsById_) {
+      if (ref.service != i || rsId >= totals.size()) continue;
+      zeroBase_[rsId] = totals[rsId];
+      ++zeroed;
+    }
+  }
+  if (!found) throw ApiError{"not_found", "no service " + service->get<std::string>()};
+  return {{"zeroed_real_servers", zeroed}};
+}
+
+nlohmann::json Node::servicesJson(bool sinceZero) const {
+  auto totals = dataplane_.rsStats(registry_.size());
+  if (sinceZero) {
+    for (const auto& [rsId, base] : zeroBase_) {
+      if (rsId >= totals.size()) continue;
+      auto& t = totals[rsId];
+      auto minus = [](auto& now, uint64_t before) { now = now >= before ? now - before : 0; };
+      minus(t.conns, base.conns);
+      minus(t.inPackets, base.inPackets);
+      minus(t.outPackets, base.outPackets);
+      minus(t.inBytes, base.inBytes);
+      minus(t.outBytes, base.outBytes);
+    }
+  }
   const auto persistent = dataplane_.persistentConns(registry_.size());
   auto rateOf = [&](uint32_t rsId) {
     const Rate r = rsId < rates_.size() ? rates_[rsId] : Rate{};
@@ -132,24 +178,38 @@ nlohmann::json Node::servicesJson() const {
       rsList.push_back(std::move(r));
     }
     for (auto& [k, v] : stats.items()) v = v.get<uint64_t>();
+    // keepalived's sorry_server: not in real_servers (never checked, no weight); its sessions
+    // and counters under its own id.
+    nlohmann::json sorry = nullptr;
+    if (svc.sorryServer && i < sorryIds_.size()) {
+      const uint32_t id = sorryIds_[i];
+      const fullnat::RsStats st = id < totals.size() ? totals[id] : fullnat::RsStats{};
+      sorry = {{"address", svc.sorryServer->addr.str()},
+               {"port", svc.sorryServer->port},
+               {"active", st.active},
+               {"inactive", st.inactive},
+               {"stats", statsOf(st)}};
+    }
     // ipvsadm's --sched-flags names, by scheduler (the config accepts them only for sh / mh)
     nlohmann::json flags = nlohmann::json::array();
     const std::string prefix = svc.scheduler == config::Scheduler::kMh ? "mh-" : "sh-";
     if (svc.hashFallback) flags.push_back(prefix + "fallback");
     if (svc.hashPort) flags.push_back(prefix + "port");
-    services.push_back(
-        {{"vip", svc.vip.str()},
-         {"port", svc.port},
-         {"protocol", config::toString(svc.protocol)},
-         {"name", svc.name},
-         {"scheduler", config::toString(svc.scheduler)},
-         {"persistence", svc.persistence},
-         {"persistence_netmask", svc.persistencePrefix >= 0 ? nlohmann::json(svc.persistencePrefix)
-                                                            : nlohmann::json(nullptr)},
-         {"sched_flags", std::move(flags)},
-         {"stats", std::move(stats)},
-         {"rate", std::move(rate)},
-         {"real_servers", std::move(rsList)}});
+    services.push_back({{"vip", svc.vip.str()},
+                        {"port", svc.port},
+                        {"protocol", config::toString(svc.protocol)},
+                        {"name", svc.name},
+                        {"scheduler", config::toString(svc.scheduler)},
+                        {"persistence", svc.persistence},
+                        {"persistence_netmask", svc.persistencePrefix >= 0
+                                                    ? nlohmann::json(svc.persistencePrefix)
+                                                    : nlohmann::json(nullptr)},
+                        {"sched_flags", std::move(flags)},
+                        {"stats", std::move(stats)},
+                        {"rate", std::move(rate)},
+                        {"sorry_server", std::move(sorry)},
+                        {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
+                        {"real_servers", std::move(rsList)}});
   }
   return {{"services", std::move(services)}};
 }
@@ -289,7 +349,7 @@ nlohmann::json Node::setWeight(const nlohmann::json& req) {
     const uint32_t previous = op != opWeights_.end() ? op->second : rs.weight;
     const auto weight = w->get<uint32_t>();
     opWeights_[rsId] = weight;
-    if (recomputeWeights()) dataplane_.publish(buildSnapshot());
+    republish();  // an operator's weight counts toward the quorum
     spdlog::info("control: weight of {} in {} set to {} (was {})", rsEp->str(), svcEp->str(),
                  weight, previous);
     return {{"service", svcEp->str() + (proto == config::Protocol::kUdp ? "/udp" : "")},
@@ -394,6 +454,13 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   // Real servers that leave: their sessions drain, or are flushed where the service says so.
   const auto oldIds = rsById_;
   const auto oldCfg = cfg_;
+  // keepalived's omega: a removed service whose VIP is announced runs its quorum_down (its up
+  // RS run their notify_down when the health checker loses them, below).
+  std::vector<config::Service> removed;
+  for (const auto& s : oldCfg.services) {
+    if (!after.contains(key(s)) && announced_.contains(s.vip) && hasOmega(s)) removed.push_back(s);
+  }
+  for (const auto& s : removed) runQuorumHooks({s}, s.vip, false, true);
   cfg_ = std::move(merged);
   indexRealServers();
   for (const auto& [rsId, ref] : oldIds) {
@@ -410,6 +477,7 @@ Node::ReloadResult Node::reload(const config::Config& next) {
   // Targets first: a changed check drops the weight its misc_dynamic script had set.
   if (health_) health_->setTargets(targets());
   recomputeWeights();
+  updateServiceStates();
   dataplane_.publish(buildSnapshot());
   return r;
 }

@@ -33,7 +33,8 @@ uint32_t Snapshot::serviceHash(uint8_t proto, const Addr& vip, uint16_t portBe) 
 
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint64_t generation,
                                                 uint32_t workers, RsRegistry& registry,
-                                                const std::map<uint32_t, uint32_t>& weights) {
+                                                const std::map<uint32_t, uint32_t>& weights,
+                                                const std::vector<bool>& sorryActive) {
   auto s = std::make_shared<Snapshot>();
   s->generation_ = generation;
   s->workers_ = workers;
@@ -125,6 +126,21 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
       ident = ident * 65599 + rs.port;
       targets.push_back(SchedTarget{r.weight, ident});
       f.rs.push_back(r);
+    }
+    if (svc.sorryServer) {
+      // The registry's key is (service, address, port) like a real server's: the validator
+      // refuses a sorry server that is also one of the service's real servers.
+      config::RealServer sorry;
+      sorry.address = svc.sorryServer->addr;
+      sorry.port = svc.sorryServer->port;
+      f.hasSorry = true;
+      f.sorry.addr = toAddr(sorry.address);
+      f.sorry.ip = sorry.address;
+      f.sorry.portBe = rte_cpu_to_be_16(sorry.port);
+      f.sorry.rsId = registry.idFor(svc, sorry);
+      f.sorry.weight = 1;
+      const size_t i = s->services_.size();
+      f.sorryActive = i < sorryActive.size() && sorryActive[i];
     }
     f.plan = SchedulerPlan::build(svc.scheduler, targets, svc.maglevTableSize, svc.hashFallback);
     s->vips_.push_back(f.vip);

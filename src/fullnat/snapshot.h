@@ -53,6 +53,12 @@ struct ServiceFwd {
   bool hasThresholds = false;  // some RS has an upper threshold
 
   std::vector<RsFwd> rs;
+  // keepalived's sorry_server (never health-checked): while sorryActive, every new session
+  // goes to `sorry` instead of the scheduler's choice; the node decides (daemon/node.cc, from
+  // min_healthy and quorum). `sorry` has its own rsId, so its sessions and stats are counted.
+  bool hasSorry = false;
+  bool sorryActive = false;
+  RsFwd sorry;
   SchedulerPlan plan;
   IpAddr vipIp;
   uint16_t port = 0;
@@ -78,9 +84,12 @@ struct Timeouts {
 class Snapshot {
  public:
   // `weights` overrides per rsId (health checks); absent ids use the configured weight.
+  // `sorryActive`: per service of cfg (absent = false), the services whose new sessions go to
+  // their sorry server.
   static std::shared_ptr<const Snapshot> build(const config::Config& cfg, uint64_t generation,
                                                uint32_t workers, RsRegistry& registry,
-                                               const std::map<uint32_t, uint32_t>& weights = {});
+                                               const std::map<uint32_t, uint32_t>& weights = {},
+                                               const std::vector<bool>& sorryActive = {});
 
   [[nodiscard]] uint64_t generation() const { return generation_; }
   [[nodiscard]] uint32_t workers() const { return workers_; }

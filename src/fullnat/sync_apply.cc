@@ -53,9 +53,12 @@ bool Worker::pushSync(const Session& s, SyncKind kind, uint16_t dest, uint64_t n
 uint32_t Worker::resolveRsId(const Session& s) const {
   const int32_t svc = snap_->findService(s.proto, s.vip, s.vport);
   if (svc < 0) return kNoRs;
-  for (const auto& rs : snap_->service(static_cast<uint32_t>(svc)).rs) {
+  const ServiceFwd& f = snap_->service(static_cast<uint32_t>(svc));
+  for (const auto& rs : f.rs) {
     if (rs.addr == s.rip && rs.portBe == s.rport) return rs.rsId;
   }
+  // keepalived's sorry server: its sessions count toward it here as on their owner.
+  if (f.hasSorry && f.sorry.addr == s.rip && f.sorry.portBe == s.rport) return f.sorry.rsId;
   return kNoRs;
 }
 

@@ -347,10 +347,12 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
       snap_->isNodeAddress(p.key.src)) {
     return drop(DropReason::kMartianSource);
   }
-  const int32_t rsIdx = schedule(static_cast<uint32_t>(p.service), p.key, nowMs);
+  // keepalived's sorry_server: while the node says so, every new session goes there.
+  const int32_t rsIdx =
+      svc.sorryActive ? -1 : schedule(static_cast<uint32_t>(p.service), p.key, nowMs);
   if (rsIdx == SchedulerState::kOverloaded) return drop(DropReason::kRsOverloaded);
-  if (rsIdx < 0) return drop(DropReason::kNoRealServer);
-  const RsFwd& rs = svc.rs[static_cast<size_t>(rsIdx)];
+  if (rsIdx < 0 && !svc.sorryActive) return drop(DropReason::kNoRealServer);
+  const RsFwd& rs = svc.sorryActive ? svc.sorry : svc.rs[static_cast<size_t>(rsIdx)];
   const uint32_t idx = table_.allocate();
   if (idx == SessionTable::kInvalid) return drop(DropReason::kSessionTableFull);
   Session& s = table_.at(idx);

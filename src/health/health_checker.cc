@@ -88,8 +88,13 @@ void HealthChecker::setTargets(std::vector<Target> targets) {
     }
   }
   // What is left in entries_ was removed: destroying it cancels its timers, and its probe in
-  // flight finds no entry (or another probe id) when it ends.
+  // flight finds no entry (or another probe id) when it ends. omega: an up RS that leaves runs
+  // its notify_down (keepalived does so when a reload removes a real server).
+  auto removed = std::move(entries_);
   entries_ = std::move(next);
+  for (const auto& [id, e] : removed) {
+    if (e->state == State::kUp && e->target.check.omega) runOmega(e->target);
+  }
 }
 
 void HealthChecker::restart(Entry& e) {
@@ -233,6 +238,33 @@ void HealthChecker::emit(const Change& change, const Target& target) {
     const auto cb = onChange_;  // the callback may replace itself
     cb(change);
   }
+}
+
+void HealthChecker::runOmega(const Target& target) {
+  const std::string rs = Endpoint{target.address, target.port}.str();
+  spdlog::info("health: service {} RS {} leaves while up (omega): notify_down", target.service, rs);
+  if (!target.notify.empty()) {
+    std::vector<std::string> argv = splitCommand(target.notify);
+    argv.insert(argv.end(), {rs, toString(State::kUp), toString(State::kDown)});
+    notifier_.run(std::move(argv));
+  }
+  if (!target.notifyDown.empty()) {
+    if (auto argv = splitCommandLine(target.notifyDown)) {
+      argv->insert(argv->end(), {target.service, rs});
+      notifier_.run(std::move(*argv));
+    }
+  }
+}
+
+void HealthChecker::stopOmega() {
+  // In rsId order: the commands start in a stable order (tests, logs).
+  std::vector<const Target*> up;
+  for (const auto& [id, e] : entries_) {
+    if (e->state == State::kUp && e->target.check.omega) up.push_back(&e->target);
+  }
+  std::sort(up.begin(), up.end(),
+            [](const Target* a, const Target* b) { return a->rsId < b->rsId; });
+  for (const Target* t : up) runOmega(*t);
 }
 
 HealthChecker::RsProbeStats HealthChecker::rsStats(uint32_t rsId) const {

@@ -53,7 +53,8 @@ class HealthChecker {
   // - same rsId and address/port, another check: keeps its state (a reload does not blip an up
   //   RS), restarts counting and scheduling with the new check; a probe in flight is ignored.
   // - a new rsId, or an rsId whose address or port changed: starts kUnknown.
-  // - a removed rsId: stops; a probe in flight is ignored when it ends.
+  // - a removed rsId: stops; a probe in flight is ignored when it ends. If it was up and its
+  //   check has omega, its notify_down (and notify, "up down") runs, as at stopOmega().
   // A target with check kind none is kUp at once and never probed; its change to kUp is
   // reported from the io loop after setTargets() returns, never from inside it.
   void setTargets(std::vector<Target> targets);
@@ -63,6 +64,12 @@ class HealthChecker {
   void onChange(std::function<void(const Change&)> cb) { onChange_ = std::move(cb); }
 
   [[nodiscard]] State state(uint32_t rsId) const;  // kUnknown if not a target
+
+  // keepalived's omega at shutdown: runs notify_down (and notify, "up down") of every target
+  // that is up and whose check has omega. The states stay; call once, before destroying the
+  // checker. The commands are started here (Notifier: at most kMaxRunning at once, the rest
+  // queued on the io_context).
+  void stopOmega();
 
   // Called on the io thread when a probe that did not change the state changed the weight
   // the check asks for (misc_dynamic); a state change reports it through onChange. It may
@@ -105,6 +112,7 @@ class HealthChecker {
   void changeState(Entry& e, State to, const std::string& reason);
   void postChange(const Entry& e, State from, const std::string& reason);
   void emit(const Change& change, const Target& target);
+  void runOmega(const Target& target);  // notify_down of an up target that leaves
   void restart(Entry& e);
   double uniform();  // [0, 1)
 

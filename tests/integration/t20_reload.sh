@@ -45,10 +45,10 @@ PYEOF
 }
 
 cleanup_cfg() { rm -f "$CFG" "$CFG.tmp" "$BASE"; }
-trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 
 lab_begin
-trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 v4_only_config "$REPO/config/lab/node1.toml" "$BASE"
 write_config rs1 rs2
 node_up 1 "$CFG"

@@ -18,7 +18,7 @@ is_anylb || skip "the rolling upgrade drives anylbd (LAB_MODE=anylb)"
 
 WORK=/run/anylb-lab-upgrade # outside $STATE: tools/lab up recreates that
 cleanup_work() { rm -rf "$WORK"; }
-trap 'rc=$?; cleanup_work; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_work; (exit "$rc"); _lab_end' EXIT
 rm -rf "$WORK"
 mkdir -p "$WORK/artifact"
 
@@ -34,7 +34,7 @@ printf 'upgrade\n' >>"$WORK/new/src/anylbd"
 "$REPO/tests/ansible/pack-artifact.sh" "$WORK/new" "$WORK/artifact/anylb.tar.gz" >/dev/null
 
 lab_begin --nodes 2 --routing frr
-trap 'rc=$?; cleanup_work; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_work; (exit "$rc"); _lab_end' EXIT
 for i in 1 2; do ANYLBD=$WORK/node$i/bin/anylbd "$LAB" start-node "$i" >/dev/null; done
 vip_at_tors 60 1 2 >/dev/null
 wait_vip 30

@@ -31,7 +31,7 @@ PYEOF
 
 lab_begin
 # _lab_end reads the test's exit code from $?: hand it over past cleanup_cfg.
-trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 "$ANYLBD" --check-config "$CFG" >/dev/null || fail "the names config does not validate"
 node_up 1 "$CFG"
 wait_vip 30

@@ -14,7 +14,7 @@ CFG=/run/anylb-lab-svc-removed.toml # outside $STATE: tools/lab up recreates tha
 
 cleanup_cfg() { rm -f "$CFG" "$CFG.tmp"; }
 lab_begin
-trap 'rc=$?; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; cleanup_cfg; (exit "$rc"); _lab_end' EXIT
 cp "$BASE" "$CFG"
 node_up 1 "$CFG"
 wait_vip 30

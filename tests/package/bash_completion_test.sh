@@ -43,8 +43,11 @@ help_cmds=$("$ctl" --help | awk '/^Commands|^Without a daemon/ {on=1; next} /^Op
 expect "$(echo "$help_cmds list" | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ $//')" \
   1 "$ctl" ""
 expect "sessions status sync" 1 "$ctl" s
-expect "--config --help --json --socket --version" 1 "$ctl" --
-expect "--exact --json --rate --stats" 2 "$ctl" -L --
+expect "--config --help --json --set --socket --version" 1 "$ctl" --
+expect "--connection --exact --json --persistent-conn --rate --stats --thresholds --timeout" 2 "$ctl" -L --
+expect "dh fo lblc lblcr lc mh nq ovf rr sed sh wlc wrr" 5 "$ctl" -A -t 10.0.0.1:80 -s ""
+expect "-b -r -t -u -w -x -y" 4 "$ctl" -a -t 10.0.0.1:80 -
+expect "sh-fallback sh-port" 7 "$ctl" -E -t 10.0.0.1:80 -s sh -b sh
 expect "--client --json --limit --rs --vip" 2 "$ctl" sessions --
 expect "--client --json --limit --rs --vip" 4 "$ctl" sessions --limit 5 --
 expect "--json" 2 "$ctl" reload --

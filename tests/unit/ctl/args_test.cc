@@ -32,7 +32,16 @@ INSTANTIATE_TEST_SUITE_P(
         Good{{"status"}, R"({"cmd":"status"})"}, Good{{"-L", "-n"}, R"({"cmd":"services"})"},
         Good{{"-Ln"}, R"({"cmd":"services"})"}, Good{{"-nL", "--stats"}, R"({"cmd":"services"})"},
         Good{{"-l"}, R"({"cmd":"services"})"}, Good{{"list", "--rate"}, R"({"cmd":"services"})"},
-        Good{{"--list", "--numeric", "--exact"}, R"({"cmd":"services"})"},
+        Good{{"--list", "--numeric", "--stats", "--exact"}, R"({"cmd":"services"})"},
+        Good{{"-L", "-n", "-c"}, R"({"cmd":"sessions","limit":10000})"},
+        Good{{"-Lnc"}, R"({"cmd":"sessions","limit":10000})"},
+        Good{{"-L", "--timeout"}, R"({"cmd":"runtime"})"},
+        Good{{"runtime"}, R"({"cmd":"runtime"})"},
+        Good{{"runtime", "reset"}, R"({"cmd":"runtime_reset"})"},
+        Good{{"-s", "/x.sock", "-A", "-t", "10.0.0.1:80", "-s", "rr"},
+             R"({"cmd":"edit","edits":[{"op":"add_service","persistence":0,"persistence_netmask":null,"protocol":"tcp","sched_flags":[],"scheduler":"rr","service":"10.0.0.1:80"}]})"},
+        Good{{"-Z", "-u", "10.0.0.1:53"},
+             R"({"cmd":"zero","protocol":"udp","service":"10.0.0.1:53"})"},
         Good{{"sessions"}, R"({"cmd":"sessions"})"},
         Good{
             {"sessions", "--vip", "10.100.0.10:80", "--client", "198.51.100.7", "--rs",
@@ -74,9 +83,9 @@ TEST(Args, GlobalOptions) {
 
   r = parseArgs({"-Ln", "--stats", "--exact"});
   ASSERT_TRUE(r.invocation);
-  EXPECT_EQ(r.invocation->command, Command::kList);
-  EXPECT_EQ(r.invocation->list.format, ListFormat::kStats);
-  EXPECT_TRUE(r.invocation->list.exact);
+  EXPECT_EQ(r.invocation->command, Command::kIpvs);
+  EXPECT_EQ(r.invocation->ipvs.format, IpvsCommand::ListFormat::kStats);
+  EXPECT_TRUE(r.invocation->ipvs.exact);
 
   r = parseArgs({"check-config", "a.toml"});
   ASSERT_TRUE(r.invocation);
@@ -110,17 +119,17 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{{"status", "--stat"}, "unknown option '--stat'"},
         Bad{{"status", "extra"}, "status takes no arguments (got 'extra')"},
         Bad{{"status", "-s"}, "-s needs a value"},
-        Bad{{"-L", "-n", "-c"},
-            "-c needs a value (-c is --config FILE here; ipvsadm's -c is: anylbctl sessions)"},
+        Bad{{"status", "-c"}, "-c needs a value (-c is --config FILE here; ipvsadm's -c is: "
+                              "anylbctl sessions)"},
         Bad{{"--socket="}, "--socket needs a value"},
         Bad{{"--json=yes", "status"}, "option --json takes no value"},
-        Bad{{"-L", "status"}, "-L takes no arguments (got 'status')"},
-        Bad{{"-L", "--stats", "--rate"}, "--stats and --rate cannot be combined"},
+        Bad{{"-L", "status"}, "unknown ipvsadm option 'status'"},
+        Bad{{"-L", "--stats", "--rate"}, "--rate and --stats cannot be combined"},
         Bad{{"status", "--stats"}, "--stats only goes with -L"},
         Bad{{"sessions", "--exact"}, "--exact only goes with -L"},
         Bad{{"reload", "-n"}, "-n only goes with -L or sessions"},
         Bad{{"status", "--vip", "10.100.0.10"}, "--vip only goes with sessions"},
-        Bad{{"-L", "--limit", "5"}, "--limit only goes with sessions"},
+        Bad{{"-L", "--limit", "5"}, "unknown ipvsadm option '--limit'"},
         Bad{{"sessions", "--limit", "0"}, "--limit: '0' is not an integer 1..10000"},
         Bad{{"sessions", "--limit", "10001"}, "--limit: '10001' is not an integer 1..10000"},
         Bad{{"sessions", "--limit", "5x"}, "--limit: '5x' is not an integer 1..10000"},

@@ -116,7 +116,7 @@ TEST(Command, EachCommandUsesItsFormatter) {
   const auto services = Json::parse(test::kServicesResult);
   FakeTransport list(answer(services));
   EXPECT_EQ(execute(invocation({"-L", "-n", "--rate"}), list).out,
-            formatServiceList(services, {ListFormat::kRate, false}));
+            formatServiceList(services, {ListFormat::kRate, false, std::nullopt}));
   FakeTransport drain(answer(Json{{"node", true}}));
   EXPECT_EQ(execute(invocation({"drain"}), drain).out, "node: draining\n");
   FakeTransport weight(answer(Json{

@@ -43,7 +43,7 @@ TEST(IpvsFormat, StatsListingAbbreviatesAsPrintLargenum) {
       "  -> 10.20.0.21:53                       7        8        9       10       11\n"
       "TCP  [2001:db8::10]:80                   1        2        3        4        5\n"
       "  -> [2001:db8:1::11]:8080               1        2        3        4        5\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, false}), expected);
+  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, false, std::nullopt}), expected);
 }
 
 TEST(IpvsFormat, StatsListingExact) {
@@ -60,7 +60,7 @@ TEST(IpvsFormat, StatsListingExact) {
       "  -> 10.20.0.21:53                       7        8        9       10       11\n"
       "TCP  [2001:db8::10]:80                   1        2        3        4        5\n"
       "  -> [2001:db8:1::11]:8080               1        2        3        4        5\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, true}), expected);
+  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, true, std::nullopt}), expected);
 }
 
 TEST(IpvsFormat, RateListingKeepsRealServerPacketRatesUnabbreviated) {
@@ -76,7 +76,7 @@ TEST(IpvsFormat, RateListingKeepsRealServerPacketRatesUnabbreviated) {
       "  -> 10.20.0.21:53                       1        2        3        4        5\n"
       "TCP  [2001:db8::10]:80                   0        0        0        0        0\n"
       "  -> [2001:db8:1::11]:8080               0        0        0        0        0\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kRate, false}), expected);
+  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kRate, false, std::nullopt}), expected);
 }
 
 TEST(IpvsFormat, EmptyListingHasOnlyTheHeaders) {
@@ -89,7 +89,7 @@ TEST(IpvsFormat, EmptyListingHasOnlyTheHeaders) {
 TEST(IpvsFormat, MissingMembersPrintAsZerosNotCrashes) {
   const auto text = formatServiceList(
       parse(R"({"services": [{"vip": "10.1.1.1", "port": "x", "real_servers": [{}]}, 7]})"),
-      {ListFormat::kStats, false});
+      {ListFormat::kStats, false, std::nullopt});
   EXPECT_NE(text.find("TCP  10.1.1.1:0"), std::string::npos) << text;
   EXPECT_NE(text.find("  -> :0 "), std::string::npos) << text;
 }

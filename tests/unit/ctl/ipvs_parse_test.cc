@@ -183,7 +183,7 @@ class IpvsParse : public ::testing::TestWithParam<ListFormat> {};
 
 TEST_P(IpvsParse, ListingReadsBackToTheJsonValues) {
   const auto result = Json::parse(test::kServicesResult);
-  const auto text = formatServiceList(result, {GetParam(), false});
+  const auto text = formatServiceList(result, {GetParam(), false, std::nullopt});
   const auto listing = parseListing(text);
   EXPECT_EQ(listing.kind == Listing::Kind::kStats, GetParam() == ListFormat::kStats);
   EXPECT_EQ(listing.kind == Listing::Kind::kRate, GetParam() == ListFormat::kRate);
@@ -192,7 +192,7 @@ TEST_P(IpvsParse, ListingReadsBackToTheJsonValues) {
 
 TEST_P(IpvsParse, ExactListingReadsBackWithoutSuffixes) {
   const auto result = Json::parse(test::kServicesResult);
-  const auto listing = parseListing(formatServiceList(result, {GetParam(), true}));
+  const auto listing = parseListing(formatServiceList(result, {GetParam(), true, std::nullopt}));
   for (const auto& [key, row] : listing.services) {
     for (const auto& c : row.counters) EXPECT_EQ(c.unit, 1U) << key;
   }

@@ -229,7 +229,9 @@ const json kStats = json::parse(R"json({
     "bfd": [{"uplink": "eth1", "peer": "10.0.0.1", "state": "up", "ups": 1, "downs": 0},
             {"uplink": "eth2", "peer": "10.0.1.1", "state": "init", "ups": 0, "downs": 2}],
     "gobgpd": {"pid": 123, "running": true, "starts": 2, "failures": 1},
-    "announced": [], "announced_known": true, "api_errors": 4, "paths_added": 3}
+    "announced": [], "announced_known": true, "api_errors": 4, "paths_added": 3},
+  "reload": {"ok": 3, "failed": 1, "last_ok_unix": 1764900000.5},
+  "build": {"version": "1.2.3+git4.abc", "dpdk": "DPDK 22.11.4", "compiler": "Debian \"clang\" 14"}
 })json");
 
 const json kServices = json::parse(R"json({"services": [
@@ -253,6 +255,10 @@ const json kServices = json::parse(R"json({"services": [
                 "out_bytes": 0}}]},
   {"vip": "10.100.0.10", "port": 53, "protocol": "udp", "name": "dns",
    "stats": {"conns": 1, "in_packets": 2, "out_packets": 3, "in_bytes": 4, "out_bytes": 5},
+   "sorry_active": true,
+   "sorry_server": {"address": "10.30.0.9", "port": 5353, "active": 0, "inactive": 6,
+                    "stats": {"conns": 17, "in_packets": 0, "out_packets": 0, "in_bytes": 0,
+                              "out_bytes": 0}},
    "real_servers": [
      {"address": "10.20.0.11", "port": 53, "weight": 1, "state": "up", "active": 1,
       "inactive": 0,
@@ -318,6 +324,16 @@ TEST_F(PrometheusTextTest, IsWellFormed) {
       {"anylb_gobgpd_starts_total", "counter"},
       {"anylb_bgp_api_errors_total", "counter"},
       {"anylb_draining", "gauge"},
+      {"anylb_service_sorry_active", "gauge"},
+      {"anylb_sorry_connections_total", "counter"},
+      {"anylb_sorry_sessions", "gauge"},
+      {"anylb_worker_sessions_created_total", "counter"},
+      {"anylb_worker_sessions_expired_total", "counter"},
+      {"anylb_worker_toa_inserted_total", "counter"},
+      {"anylb_bfd_state_changes_total", "counter"},
+      {"anylb_reload_total", "counter"},
+      {"anylb_reload_last_success_timestamp_seconds", "gauge"},
+      {"anylb_build_info", "gauge"},
   };
   EXPECT_EQ(e_.types, expected);
 }
@@ -393,6 +409,58 @@ TEST_F(PrometheusTextTest, WorkerAndNodeValuesMatchTheInputs) {
   EXPECT_EQ(at("anylb_gobgpd_starts_total", {}), 2);
   EXPECT_EQ(at("anylb_bgp_api_errors_total", {}), 4);
   EXPECT_EQ(at("anylb_draining", {}), 1);
+}
+
+// What operators alert on that only `status` showed: sessions created/expired and TOA per
+// worker, BFD state changes, reloads, the sorry server, the build.
+TEST_F(PrometheusTextTest, OperatorFamiliesMatchTheInputs) {
+  EXPECT_EQ(at("anylb_worker_sessions_created_total", {{"worker", "0"}}), 400);
+  EXPECT_EQ(at("anylb_worker_sessions_expired_total", {{"worker", "0"}}), 150);
+  EXPECT_EQ(at("anylb_worker_toa_inserted_total", {{"worker", "0"}}), 0);
+  // Worker 1's stats carry no such counters: no series, not a zero that looks measured.
+  EXPECT_TRUE(e_.series("anylb_worker_sessions_created_total", {{"worker", "1"}}).empty());
+  EXPECT_EQ(at("anylb_bfd_state_changes_total",
+               {{"peer", "10.0.1.1"}, {"uplink", "eth2"}, {"to", "down"}}),
+            2);
+  EXPECT_EQ(
+      at("anylb_bfd_state_changes_total", {{"peer", "10.0.0.1"}, {"uplink", "eth1"}, {"to", "up"}}),
+      1);
+  EXPECT_EQ(at("anylb_reload_total", {{"result", "ok"}}), 3);
+  EXPECT_EQ(at("anylb_reload_total", {{"result", "failed"}}), 1);
+  EXPECT_DOUBLE_EQ(at("anylb_reload_last_success_timestamp_seconds", {}), 1764900000.5);
+  EXPECT_EQ(at("anylb_build_info", {{"version", "1.2.3+git4.abc"},
+                                    {"dpdk", "DPDK 22.11.4"},
+                                    {"compiler", "Debian \"clang\" 14"}}),
+            1);
+  const Labels dns = {{"vip", "10.100.0.10"}, {"port", "53"}, {"protocol", "udp"}};
+  EXPECT_EQ(at("anylb_service_sorry_active", dns), 1);
+  Labels sorry = dns;
+  sorry["sorry_server"] = "10.30.0.9:5353";
+  EXPECT_EQ(at("anylb_sorry_connections_total", sorry), 17);
+  sorry["state"] = "inactive";
+  EXPECT_EQ(at("anylb_sorry_sessions", sorry), 6);
+  // Services without a sorry server have no sorry series at all.
+  EXPECT_EQ(e_.series("anylb_service_sorry_active", {}).size(), 1U);
+  EXPECT_TRUE(e_.series("anylb_sorry_sessions", web()).empty());
+}
+
+TEST(PrometheusText, SorryServerNullOrMalformedGivesNoSeries) {
+  const auto services = json::parse(R"({"services": [
+    {"vip": "10.1.0.1", "port": 80, "protocol": "tcp", "sorry_server": null,
+     "sorry_active": false, "real_servers": []},
+    {"vip": "10.1.0.2", "port": 80, "protocol": "tcp", "sorry_server": "10.9.9.9:80",
+     "sorry_active": true, "real_servers": []},
+    {"vip": "10.1.0.3", "port": 80, "protocol": "tcp", "sorry_server": {},
+     "sorry_active": "yes", "real_servers": []}]})");
+  std::string text;
+  ASSERT_NO_THROW(text = prometheusText(json::object(), services, 0, 0));
+  const auto e = parseExposition(text);
+  EXPECT_TRUE(e.problems.empty()) << joined(e.problems) << text;
+  // Only the third (an object) counts as a sorry server; its odd sorry_active reads as 0.
+  ASSERT_EQ(e.series("anylb_service_sorry_active", {}).size(), 1U);
+  EXPECT_EQ(e.value("anylb_service_sorry_active",
+                    {{"vip", "10.1.0.3"}, {"port", "80"}, {"protocol", "tcp"}}),
+            0.0);
 }
 
 TEST_F(PrometheusTextTest, LabelValuesAreEscaped) {

@@ -140,6 +140,26 @@ TEST_F(SessionSync, AReplicaCountsTowardNoRealServerUntilItCarriesAPacket) {
   EXPECT_EQ(peer_->checkInvariants(), "");
 }
 
+// keepalived's sorry_server: a session the owner gave to its service's sorry server counts
+// toward that sorry server where it is adopted, as it does on its owner.
+TEST_F(SessionSync, AnAdoptedSessionOfTheSorryServerCountsTowardIt) {
+  // The peer knows 10.20.0.11:8080 only as service 0's sorry server (its RS is another).
+  peerCfg_.services[0].realServers[0].address = *IpAddr::parse("10.20.0.19");
+  peerCfg_.services[0].sorryServer = Endpoint{*IpAddr::parse(kRs), 8080};
+  peer_->setSnapshot(fullnat::Snapshot::build(peerCfg_, 2, 1, peerRegistry_));
+  ownerConnection();
+  deliver();
+  auto data = fromClient(kAck, {}, kData);
+  data.seq = 1001;
+  ASSERT_EQ(runOnPeer(data).v.verdict, Verdict::kForward);
+  config::RealServer asRs;
+  asRs.address = *IpAddr::parse(kRs);
+  asRs.port = 8080;
+  const uint32_t sorryId = peerRegistry_.idFor(peerCfg_.services[0], asRs);
+  EXPECT_EQ(peer_->activeConns(sorryId), 1U);
+  EXPECT_EQ(peer_->checkInvariants(), "");
+}
+
 TEST_F(SessionSync, LongLivedSessionsAreRefreshedOnlyWhenDue) {
   ownerConnection();
   SyncEvent ev;

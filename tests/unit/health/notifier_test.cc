@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <fstream>
@@ -211,6 +212,94 @@ TEST(Notifier, HealthCheckerRunsNotifyUpAndNotifyDown) {
   ASSERT_TRUE(runUntil(io, [&] { return dir.recorded().size() >= 2 * 24; }));
   EXPECT_EQ(dir.recorded(), "is up web 10.20.0.11:80\nwent-down web 10.20.0.11:80\n");
   EXPECT_EQ(checker.stats().notifyFailures, 0U);
+}
+
+// keepalived's omega: an up RS with omega that a reload removes, or that is up when anylbd
+// stops, runs its notify_down; one without omega, or one that is not up, runs nothing.
+class Omega : public ::testing::Test {
+ protected:
+  Omega() {
+    auto prober = std::make_unique<testing::FakeProber>(clock_);
+    fake_ = prober.get();
+    checker_ = std::make_unique<HealthChecker>(io_, std::move(prober),
+                                               HealthChecker::Options{&clock_, 7, seconds(5)});
+  }
+  Target rs(uint32_t id, bool omega) {
+    Target t;
+    t.rsId = id;
+    t.service = "web";
+    t.address = IpAddr::v4(0x0a140000U + id);
+    t.port = 80;
+    t.check.kind = config::CheckKind::kTcp;
+    t.check.interval = config::Seconds(1);
+    t.check.rise = 1;
+    t.check.fall = 1;
+    t.check.omega = omega;
+    t.notifyDown = recorder_ + " down";
+    t.notifyUp = recorder_ + " up";
+    return t;
+  }
+  // Every target up; the notify_up lines recorded, then the record cleared.
+  void allUp(size_t n) {
+    fake_->responder = [](const Target&) { return ProbeResult{true, "connected"}; };
+    clock_.advance(seconds(2));
+    ASSERT_TRUE(runUntil(io_, [&] {
+      const auto r = dir_.recorded();
+      return static_cast<size_t>(std::count(r.begin(), r.end(), '\n')) == n;
+    }));
+    std::filesystem::remove(dir_.path() / "out");
+  }
+  // The loop for `ms` of real time: commands that were started have ended by then.
+  void settle(int ms = 300) {
+    boost::asio::steady_timer t(io_, milliseconds(ms));
+    bool done = false;
+    t.async_wait([&](const boost::system::error_code&) { done = true; });
+    runUntil(io_, [&] { return done; });
+  }
+  TempDir dir_;
+  std::string recorder_ = dir_.recorder();
+  boost::asio::io_context io_;
+  testing::FakeClock clock_;
+  testing::FakeProber* fake_ = nullptr;
+  std::unique_ptr<HealthChecker> checker_;
+};
+
+TEST_F(Omega, RemovedUpRsWithOmegaRunsNotifyDown) {
+  checker_->setTargets({rs(1, true), rs(2, false), rs(3, true)});
+  allUp(3);
+  checker_->setTargets({rs(3, true)});  // 1 (omega) and 2 (no omega) leave while up
+  ASSERT_TRUE(runUntil(io_, [&] { return !dir_.recorded().empty(); }));
+  settle();
+  EXPECT_EQ(dir_.recorded(), "down web 10.20.0.1:80\n");
+}
+
+TEST_F(Omega, RemovedRsThatIsNotUpRunsNothing) {
+  checker_->setTargets({rs(1, true)});
+  checker_->setTargets({});  // unknown when it leaves
+  checker_->setTargets({rs(2, true)});
+  fake_->responder = [](const Target&) { return ProbeResult{false, "connection refused"}; };
+  clock_.advance(seconds(2));
+  ASSERT_TRUE(runUntil(io_, [&] { return checker_->state(2) == State::kDown; }));
+  settle();
+  std::filesystem::remove(dir_.path() / "out");  // rs 2's own notify_down
+  checker_->setTargets({});                      // down when it leaves
+  settle();
+  EXPECT_EQ(dir_.recorded(), "");
+}
+
+TEST_F(Omega, StopRunsNotifyDownOfTheUpRsWithOmega) {
+  checker_->setTargets({rs(2, true), rs(1, true), rs(3, false)});
+  allUp(3);
+  checker_->stopOmega();
+  ASSERT_TRUE(runUntil(io_, [&] { return dir_.recorded().size() >= 2 * 22; }));
+  settle();
+  // Both, whichever finished first, and not rs 3's.
+  const auto r = dir_.recorded();
+  EXPECT_TRUE(r == "down web 10.20.0.1:80\ndown web 10.20.0.2:80\n" ||
+              r == "down web 10.20.0.2:80\ndown web 10.20.0.1:80\n")
+      << r;
+  // The states stay: stopOmega() is no state change.
+  EXPECT_EQ(checker_->state(1), State::kUp);
 }
 
 }  // namespace
