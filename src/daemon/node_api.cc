@@ -195,21 +195,21 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
     const std::string prefix = svc.scheduler == config::Scheduler::kMh ? "mh-" : "sh-";
     if (svc.hashFallback) flags.push_back(prefix + "fallback");
     if (svc.hashPort) flags.push_back(prefix + "port");
-    services.push_back({{"vip", svc.vip.str()},
-                        {"port", svc.port},
-                        {"protocol", config::toString(svc.protocol)},
-                        {"name", svc.name},
-                        {"scheduler", config::toString(svc.scheduler)},
-                        {"persistence", svc.persistence},
-                        {"persistence_netmask", svc.persistencePrefix >= 0
-                                                    ? nlohmann::json(svc.persistencePrefix)
-                                                    : nlohmann::json(nullptr)},
-                        {"sched_flags", std::move(flags)},
-                        {"stats", std::move(stats)},
-                        {"rate", std::move(rate)},
-                        {"sorry_server", std::move(sorry)},
-                        {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
-                        {"real_servers", std::move(rsList)}});
+    services.push_back(
+        {{"vip", svc.vip.str()},
+         {"port", svc.port},
+         {"protocol", config::toString(svc.protocol)},
+         {"name", svc.name},
+         {"scheduler", config::toString(svc.scheduler)},
+         {"persistence", svc.persistence},
+         {"persistence_netmask", svc.persistencePrefix >= 0 ? nlohmann::json(svc.persistencePrefix)
+                                                            : nlohmann::json(nullptr)},
+         {"sched_flags", std::move(flags)},
+         {"stats", std::move(stats)},
+         {"rate", std::move(rate)},
+         {"sorry_server", std::move(sorry)},
+         {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
+         {"real_servers", std::move(rsList)}});
   }
   return {{"services", std::move(services)}};
 }
