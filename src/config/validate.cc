@@ -529,9 +529,6 @@ class Validator {
   // The keys of ipvsadm and keepalived that round 2 added: persistence netmask, sorry server,
   // quorum/hysteresis.
   void checkIpvsParity(const std::string& path, const Service& s) {
-    if (s.scheduler > Scheduler::kMh) {
-      error(path + ".scheduler", fmt::format("{} is not built yet", toString(s.scheduler)));
-    }
     if (bad(path + ".vip")) return;
     if (s.persistencePrefix >= 0 && !bad(path + ".persistence_netmask")) {
       if (s.persistence == 0) {

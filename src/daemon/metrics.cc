@@ -288,6 +288,16 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
           "Sessions / the worker's local ports (LIPs x its port slice); an upper bound of the "
           "port pool's fill.",
           wl, localPorts != 0 ? num(w, "sessions") / static_cast<double>(localPorts) : 0);
+    // Persistence templates (fullnat/persist_table.h), issue 17.
+    if (w.contains("persistence_template_collisions")) {
+      m.add("anylb_persistence_template_collisions_total", "counter",
+            "Live persistence templates of other clients overwritten by new ones (the table's "
+            "bucket was full): those clients may move to another real server.",
+            wl, num(w, "persistence_template_collisions"));
+      m.add("anylb_persistence_template_races_total", "counter",
+            "Persistence templates not stored because another worker was writing the same slot.",
+            wl, num(w, "persistence_template_races"));
+    }
   }
   // --- worker session and TOA counters (the workers' relaxed counters, read by the control
   // thread): what only `anylbctl status` showed before. Stats without them (an older daemon)

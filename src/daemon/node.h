@@ -55,6 +55,7 @@ class Node {
   // ipvsadm -Z [-t|-u SERVICE]: zero the listed counters of every service or of one.
   nlohmann::json zeroStats(const nlohmann::json& req);
   [[nodiscard]] nlohmann::json sessionsJson(const nlohmann::json& req);
+  [[nodiscard]] nlohmann::json templatesJson(const fullnat::SessionFilter& f, size_t limit) const;
   // weight SERVICE RS N: the operator's weight for an RS until the next reload.
   [[nodiscard]] nlohmann::json setWeight(const nlohmann::json& req);
   // Applies a validated config without stopping the workers; keys only a restart can apply

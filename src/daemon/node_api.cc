@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -128,6 +129,7 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
       minus(t.outBytes, base.outBytes);
     }
   }
+  const auto persistent = dataplane_.persistentConns(registry_.size());
   auto rateOf = [&](uint32_t rsId) {
     const Rate r = rsId < rates_.size() ? rates_[rsId] : Rate{};
     return nlohmann::json{{"cps", r.cps},
@@ -164,6 +166,11 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
           {"probe_failures", probes.failures},
           {"active", st.active},
           {"inactive", st.inactive},
+          // ipvsadm --persistent-conn / --thresholds
+          {"persistent_conns", rsId < persistent.size() ? persistent[rsId] : 0},
+          {"upper_threshold", rs.upperThreshold},
+          {"lower_threshold", rs.lowerThreshold},
+          {"overloaded", st.overloaded != 0},
           {"stats", statsOf(st)},
           {"rate", rateOf(rsId)}};
       add(stats, r["stats"]);
@@ -183,23 +190,79 @@ nlohmann::json Node::servicesJson(bool sinceZero) const {
                {"inactive", st.inactive},
                {"stats", statsOf(st)}};
     }
-    services.push_back({{"vip", svc.vip.str()},
-                        {"port", svc.port},
-                        {"protocol", config::toString(svc.protocol)},
-                        {"name", svc.name},
-                        {"scheduler", config::toString(svc.scheduler)},
-                        {"persistence", svc.persistence},
-                        {"stats", std::move(stats)},
-                        {"rate", std::move(rate)},
-                        {"sorry_server", std::move(sorry)},
-                        {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
-                        {"real_servers", std::move(rsList)}});
+    // ipvsadm's --sched-flags names, by scheduler (the config accepts them only for sh / mh)
+    nlohmann::json flags = nlohmann::json::array();
+    const std::string prefix = svc.scheduler == config::Scheduler::kMh ? "mh-" : "sh-";
+    if (svc.hashFallback) flags.push_back(prefix + "fallback");
+    if (svc.hashPort) flags.push_back(prefix + "port");
+    services.push_back(
+        {{"vip", svc.vip.str()},
+         {"port", svc.port},
+         {"protocol", config::toString(svc.protocol)},
+         {"name", svc.name},
+         {"scheduler", config::toString(svc.scheduler)},
+         {"persistence", svc.persistence},
+         {"persistence_netmask", svc.persistencePrefix >= 0 ? nlohmann::json(svc.persistencePrefix)
+                                                            : nlohmann::json(nullptr)},
+         {"sched_flags", std::move(flags)},
+         {"stats", std::move(stats)},
+         {"rate", std::move(rate)},
+         {"sorry_server", std::move(sorry)},
+         {"sorry_active", i < sorryActive_.size() && sorryActive_[i]},
+         {"real_servers", std::move(rsList)}});
   }
   return {{"services", std::move(services)}};
 }
 
+// The `templates` members of a `sessions` answer asked with "templates": true: the live
+// persistence templates (ipvsadm -L -c lists them after the connections, client port 0),
+// filtered like the sessions: `client` matches the template's masked address, and a client
+// port matches nothing.
+nlohmann::json Node::templatesJson(const fullnat::SessionFilter& f, size_t limit) const {
+  auto addrOf = [](const session::Addr& a, uint8_t family) {
+    IpAddr ip;
+    if (family == 4) {
+      uint32_t raw = 0;
+      std::memcpy(&raw, a.b, 4);
+      return IpAddr::v4(ntohl(raw));
+    }
+    ip.family = Family::kV6;
+    std::memcpy(ip.bytes.data(), a.b, 16);
+    return ip;
+  };
+  auto rsOf = [&](uint32_t rsId) -> const config::RealServer* {
+    const auto it = rsById_.find(rsId);
+    if (it == rsById_.end()) return nullptr;
+    return &cfg_.services[it->second.service].realServers[it->second.rs];
+  };
+  auto list = dataplane_.listTemplates(limit, [&](const fullnat::PersistTemplate& t) {
+    const config::RealServer* rs = rsOf(t.rsId);
+    if (rs == nullptr) return false;  // its RS left the config: dead, never followed again
+    const uint16_t vport = ntohs(t.key.vportBe);
+    return (!f.vip || addrOf(t.key.vip, t.key.family) == *f.vip) &&
+           (f.vport == 0 || f.vport == vport) &&
+           (!f.client || addrOf(t.key.client, t.key.family) == *f.client) && f.cport == 0 &&
+           (!f.rs || rs->address == *f.rs) && (f.rport == 0 || f.rport == rs->port);
+  });
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : list.templates) {
+    const config::RealServer* rs = rsOf(t.rsId);
+    if (rs == nullptr) continue;  // cannot happen: filtered above, and the config is ours
+    out.push_back({{"proto", protoName(t.key.proto)},
+                   {"client", addrOf(t.key.client, t.key.family).str()},
+                   {"vip", addrOf(t.key.vip, t.key.family).str()},
+                   {"vport", ntohs(t.key.vportBe)},
+                   {"rs", rs->address.str()},
+                   {"rs_port", rs->port},
+                   {"expires_ms", t.expiresMs > list.nowMs ? t.expiresMs - list.nowMs : 0}});
+  }
+  return {{"templates", std::move(out)},
+          {"templates_matched", list.matched},
+          {"templates_truncated", list.matched > list.templates.size()}};
+}
+
 nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
-  rejectUnknown(req, {"vip", "client", "rs", "limit"});
+  rejectUnknown(req, {"vip", "client", "rs", "limit", "templates"});
   fullnat::SessionFilter f;
   if (const auto* v = optionalString(req, "vip")) {
     std::tie(f.vip, f.vport) = parseFilter("vip", v->get<std::string>());
@@ -217,6 +280,11 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
     }
     limit = it->get<size_t>();
   }
+  bool withTemplates = false;
+  if (const auto it = req.find("templates"); it != req.end()) {
+    if (!it->is_boolean()) throw ApiError{"bad_request", "templates: must be true or false"};
+    withTemplates = it->get<bool>();
+  }
   auto list = dataplane_.listSessions(f, limit);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& s : list.sessions) {
@@ -233,9 +301,11 @@ nlohmann::json Node::sessionsJson(const nlohmann::json& req) {
     throw ApiError{"internal",
                    "a worker did not finish the listing in time (is the dataplane alive?)"};
   }
-  return {{"sessions", std::move(out)},
-          {"matched", list.matched},
-          {"truncated", list.matched > list.sessions.size()}};
+  nlohmann::json result = {{"sessions", std::move(out)},
+                           {"matched", list.matched},
+                           {"truncated", list.matched > list.sessions.size()}};
+  if (withTemplates) result.update(templatesJson(f, limit));
+  return result;
 }
 
 nlohmann::json Node::setWeight(const nlohmann::json& req) {

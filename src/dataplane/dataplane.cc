@@ -165,6 +165,10 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
   if (getrandom(&cookieKey, sizeof(cookieKey), 0) != static_cast<ssize_t>(sizeof(cookieKey))) {
     throw std::runtime_error("getrandom: no SYN-cookie secret");
   }
+  // One table of persistence templates for the node, shared by the workers (a client's
+  // connections reach different workers): 64 Ki slots per worker, as many as each worker had
+  // of its own before, 64 bytes each.
+  auto persist = std::make_shared<fullnat::PersistTable>(65536U * workers_);
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (uint16_t w = 0; w < workers_; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
     auto ctx = std::make_unique<WorkerCtx>();
@@ -174,6 +178,7 @@ std::string Dataplane::start(const std::shared_ptr<const fullnat::Snapshot>& sna
     fullnat::EngineOptions opts;
     opts.randomPortStart = true;  // no reuse of the tuples a previous run left in TIME_WAIT
     opts.cookieKey = cookieKey;
+    opts.persistTable = persist;
     ctx->engine =
         std::make_unique<fullnat::Worker>(w, workers_, cfg_.dataplane.sessionCapacity, opts);
     ctx->engine->setSnapshot(snap);  // owning until its first switch; also retained below
@@ -359,8 +364,32 @@ std::vector<fullnat::RsStats> Dataplane::rsStats(uint32_t limit) const {
       out[i].outBytes += w[i].outBytes;
       out[i].active += w[i].active;
       out[i].inactive += w[i].inactive;
+      if (w[i].overloaded != 0) out[i].overloaded = 1;  // overloaded on some worker
     }
   }
+  return out;
+}
+
+Dataplane::TemplateList Dataplane::listTemplates(
+    size_t limit, const std::function<bool(const fullnat::PersistTemplate&)>& match) const {
+  TemplateList out;
+  out.nowMs = nowMs();
+  if (ctx_.empty()) return out;
+  // Every worker shares one table (start()), so the first worker's is the node's.
+  ctx_.front()->engine->persistTable().forEachLive(out.nowMs, [&](const auto& t) {
+    if (!match(t)) return;
+    ++out.matched;
+    if (out.templates.size() < limit) out.templates.push_back(t);
+  });
+  return out;
+}
+
+std::vector<uint32_t> Dataplane::persistentConns(uint32_t limit) const {
+  std::vector<uint32_t> out(limit, 0);
+  if (ctx_.empty()) return out;
+  ctx_.front()->engine->persistTable().forEachLive(nowMs(), [&](const auto& t) {
+    if (t.rsId < out.size()) ++out[t.rsId];
+  });
   return out;
 }
 
@@ -558,6 +587,10 @@ nlohmann::json Dataplane::statsJson() const {
                          {"engaged", k.synproxyEngaged},
                          {"disengaged", k.synproxyDisengaged}}},
                        {"ppv2_headers", k.ppv2Headers},
+                       // live persistence templates of other clients this worker overwrote,
+                       // and templates it could not store (another worker held the slot)
+                       {"persistence_template_collisions", k.persistCollisions},
+                       {"persistence_template_races", k.persistRaces},
                        {"idle_sleeps", l.idleSleeps},
                        {"busy_cycles", l.busyCycles},
                        {"busy_polls", l.busyPolls},

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -148,6 +149,17 @@ class Dataplane {
     bool complete = true;
   };
   SessionList listSessions(const fullnat::SessionFilter& f, size_t limit);
+  // Control thread: the node's live persistence templates, at most `limit` (and how many are
+  // live), and per rsId how many point at it (`limit` entries; ipvsadm --persistent-conn).
+  // Reads the table the workers share without stopping them (fullnat/persist_table.h).
+  struct TemplateList {
+    std::vector<fullnat::PersistTemplate> templates;
+    uint64_t matched = 0;
+    uint64_t nowMs = 0;  // the dataplane clock the expiries compare with
+  };
+  [[nodiscard]] TemplateList listTemplates(
+      size_t limit, const std::function<bool(const fullnat::PersistTemplate&)>& match) const;
+  [[nodiscard]] std::vector<uint32_t> persistentConns(uint32_t limit) const;
   // Link state of each uplink (config order) as of the last tick().
   [[nodiscard]] std::vector<bool> uplinksUp() const;
   // Control thread: per uplink port, its RX spreading / reply steering mode and the PMD's

@@ -104,7 +104,10 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     f.clientAddress = svc.clientAddress;
     f.synProxy = svc.synProxy;
     f.persistenceMs = svc.persistence * 1000U;
+    f.persistenceBits = static_cast<uint8_t>(
+        svc.persistencePrefix >= 0 ? svc.persistencePrefix : (svc.vip.isV4() ? 32 : 128));
     f.scheduler = svc.scheduler;
+    f.hashPort = svc.hashPort;
     std::vector<SchedTarget> targets;
     for (const auto& rs : svc.realServers) {
       RsFwd r;
@@ -114,6 +117,9 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
       r.rsId = registry.idFor(svc, rs);
       auto w = weights.find(r.rsId);
       r.weight = w != weights.end() ? w->second : rs.weight;
+      r.upperThreshold = rs.upperThreshold;
+      r.lowerThreshold = rs.lowerThreshold;
+      f.hasThresholds |= rs.upperThreshold != 0;
       // Identity: address and port, so every node builds the same Maglev table.
       uint64_t ident = 0;
       for (auto b : rs.address.bytes) ident = ident * 131 + b;
@@ -136,7 +142,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
       const size_t i = s->services_.size();
       f.sorryActive = i < sorryActive.size() && sorryActive[i];
     }
-    f.plan = SchedulerPlan::build(svc.scheduler, targets, svc.maglevTableSize);
+    f.plan = SchedulerPlan::build(svc.scheduler, targets, svc.maglevTableSize, svc.hashFallback);
     s->vips_.push_back(f.vip);
     s->services_.push_back(std::move(f));
   }

@@ -30,6 +30,10 @@ struct RsFwd {
   uint32_t weight = 0;  // effective: configured, or 0 while quiescent / failed
   uint32_t rsId = 0;    // stable across snapshots (RsRegistry)
   IpAddr ip;            // for the control plane's listings
+  // IPVS's connection thresholds for the node (sessions, active + inactive); 0 = none. Each
+  // worker enforces ceil(threshold / workers) on its own sessions (Worker::schedule()).
+  uint32_t upperThreshold = 0;
+  uint32_t lowerThreshold = 0;  // 0: below 3/4 of upperThreshold
 };
 
 struct ServiceFwd {
@@ -41,7 +45,13 @@ struct ServiceFwd {
   config::ClientAddress clientAddress = config::ClientAddress::kToa;
   config::SynProxyMode synProxy = config::SynProxyMode::kOff;
   uint32_t persistenceMs = 0;
+  // Persistence templates are keyed by the client address masked to this many leading bits
+  // (ipvsadm -M): 32 / 128 = the whole address.
+  uint8_t persistenceBits = 32;
   config::Scheduler scheduler = config::Scheduler::kWrr;
+  bool hashPort = false;       // sh-port / mh-port: the client's port is hashed too
+  bool hasThresholds = false;  // some RS has an upper threshold
+
   std::vector<RsFwd> rs;
   // keepalived's sorry_server (never health-checked): while sorryActive, every new session
   // goes to `sorry` instead of the scheduler's choice; the node decides (daemon/node.cc, from

@@ -45,7 +45,9 @@ namespace anylb::fullnat {
   X(kIpv6ExtHeaders, "ipv6_ext_headers", "IPv6 extension headers truncated or more than 8")       \
   X(kIcmpNat64, "icmp_nat64",                                                                     \
     "ICMP error of a NAT64 session with no equivalent in the other family")                       \
-  X(kNat64NoRoom, "nat64_no_room", "no mbuf headroom for the IPv6 header of a NAT64 reply")
+  X(kNat64NoRoom, "nat64_no_room", "no mbuf headroom for the IPv6 header of a NAT64 reply")       \
+  X(kRsOverloaded, "rs_overloaded",                                                               \
+    "no new session: the scheduler's RS were all over their upper_threshold (or ovf's weight)")
 
 enum class DropReason : uint8_t {
 #define ANYLB_X(id, name, help) id,

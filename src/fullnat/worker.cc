@@ -23,8 +23,10 @@ using session::SessionTable;
 using session::TcpState;
 
 namespace {
-constexpr uint32_t kPersistSlots = 1U << 16;  // per worker; direct-mapped, overwrite on clash
-constexpr unsigned kPortProbes = 64;          // LIP:LPORT candidates tried per new session
+// A worker's own persistence table when the node gives it none (persist_table.h): 2-way
+// buckets of 64-byte slots, 4 MiB.
+constexpr uint32_t kPersistSlots = 1U << 16;
+constexpr unsigned kPortProbes = 64;  // LIP:LPORT candidates tried per new session
 constexpr uint16_t kFirstLocalPort = 1024;
 
 const char* const kDropNames[] = {
@@ -46,12 +48,13 @@ const char* dropReasonHelp(DropReason r) {
   return kDropHelp[static_cast<unsigned>(r)];
 }
 
-Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts)
+Worker::Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, const EngineOptions& opts)
     : id_(id),
       workers_(workers),
       opts_(opts),
       table_(sessionCapacity),
-      persist_(kPersistSlots),
+      persist_(opts.persistTable != nullptr ? opts.persistTable
+                                            : std::make_shared<PersistTable>(kPersistSlots)),
       rsStats_(std::make_unique<RsStats[]>(kMaxRsStats)),
       rng_(std::random_device{}() ^ (uint64_t{id} << 32)),
       shift_(hugeArray<ShiftState>(table_.capacity())),
@@ -68,14 +71,21 @@ Worker::~Worker() {
 void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
   // Scheduler positions are per service of the new snapshot; counts are per stable rsId and
   // only ever grow in range, so sessions created under an older snapshot keep counting right.
+  // lblc/lblcr entries start afresh too (docs/architecture.md, scheduling).
   sched_.assign(snap->services().size(), SchedulerState{});
   size_t maxRs = 0;
-  for (const auto& s : snap->services()) maxRs = std::max(maxRs, s.rs.size());
+  for (size_t i = 0; i < snap->services().size(); ++i) {
+    const auto& s = snap->service(static_cast<uint32_t>(i));
+    maxRs = std::max(maxRs, s.rs.size());
+    sched_[i].prepare(s.plan);
+  }
   scratchActive_.assign(maxRs, 0);
   scratchInactive_.assign(maxRs, 0);
+  scratchOverloaded_.assign(maxRs, 0);
   if (active_.size() < snap->rsIdLimit()) {
     active_.resize(snap->rsIdLimit(), 0);
     inactive_.resize(snap->rsIdLimit(), 0);
+    overloaded_.resize(snap->rsIdLimit(), 0);
   }
   // Port cursors start at random places and survive snapshot changes: a node that restarts,
   // or walks the ports again after every health change, would otherwise reuse the very
@@ -89,6 +99,53 @@ void Worker::setSnapshot(std::shared_ptr<const Snapshot> snap) {
   const auto& sp = snap->synProxy();
   gate_.setLimits({sp.autoSynRecv, sp.autoSynRate, sp.autoHoldSeconds * 1000U});
   snap_ = std::move(snap);
+  // Thresholds may have changed: as IPVS does when an RS is edited, an RS without an upper
+  // threshold now is not overloaded, and one with is judged afresh by its current sessions.
+  for (uint32_t rsId = 0; rsId < overloaded_.size(); ++rsId) {
+    if (overloaded_[rsId] != 0) unbindOverload(rsId);
+    bindOverload(rsId);
+  }
+}
+
+namespace {
+// A worker's share of a node-wide threshold: ceil(threshold / workers), 64 bit.
+uint64_t share(uint32_t threshold, uint16_t workers) {
+  return (uint64_t{threshold} + workers - 1) / std::max<uint16_t>(workers, 1);
+}
+}  // namespace
+
+void Worker::setOverload(uint32_t rsId, bool on) {
+  overloaded_[rsId] = on ? 1 : 0;
+  if (rsId < kMaxRsStats) rsStats_[rsId].overloaded = on ? 1 : 0;
+}
+
+void Worker::bindOverload(uint32_t rsId) {
+  const auto ref = snap_->rsRef(rsId);
+  if (ref.service < 0 || rsId >= overloaded_.size() || overloaded_[rsId] != 0) return;
+  const RsFwd& rs =
+      snap_->service(static_cast<uint32_t>(ref.service)).rs[static_cast<size_t>(ref.rs)];
+  if (rs.upperThreshold == 0) return;
+  const uint64_t total = uint64_t{active_[rsId]} + inactive_[rsId];
+  if (total >= share(rs.upperThreshold, workers_)) setOverload(rsId, true);
+}
+
+void Worker::unbindOverload(uint32_t rsId) {
+  if (rsId >= overloaded_.size() || overloaded_[rsId] == 0) return;
+  const auto ref = snap_->rsRef(rsId);
+  if (ref.service < 0) {  // the RS left the config: nothing to protect any more
+    setOverload(rsId, false);
+    return;
+  }
+  const RsFwd& rs =
+      snap_->service(static_cast<uint32_t>(ref.service)).rs[static_cast<size_t>(ref.rs)];
+  const uint64_t total = uint64_t{active_[rsId]} + inactive_[rsId];
+  bool clear = true;  // no threshold any more
+  if (rs.lowerThreshold != 0) {
+    clear = total < share(rs.lowerThreshold, workers_);
+  } else if (rs.upperThreshold != 0) {
+    clear = total * 4 < share(rs.upperThreshold, workers_) * 3;
+  }
+  if (clear) setOverload(rsId, false);
 }
 
 uint32_t Worker::timeoutOf(const Session& s) const {
@@ -178,48 +235,81 @@ void Worker::setState(Session& s, TcpState st) {
 
 int32_t Worker::schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs) {
   const ServiceFwd& svc = snap_->service(serviceIdx);
-  PersistEntry* tmpl = nullptr;
-  uint64_t tag = 0;
-  if (svc.persistenceMs != 0) {
-    // Persistence template: (service, client address) -> RS, like LVS's persistent service.
-    // The slot comes from the table's keyed hash (clients choose their addresses); the tag
-    // holds the whole address (IPv4) or a second keyed hash of it, and the service.
-    static const session::Addr kZero{};
-    const uint32_t h =
-        table_.hasher().hash(key.src.b, kZero.b, static_cast<uint16_t>(serviceIdx), 0, 0xFF);
-    uint64_t w[2];
-    std::memcpy(w, key.src.b, 16);
-    tag = w[0] ^ w[1] * 0x9E3779B97F4A7C15ULL ^ uint64_t { serviceIdx } << 48;  // empty: expires 0
-    tmpl = &persist_[h & (kPersistSlots - 1)];
-    if (tmpl->tag == tag && tmpl->expires > nowMs) {
-      const auto ref = snap_->rsRef(tmpl->rsId);
-      if (ref.service == static_cast<int32_t>(serviceIdx) &&
-          svc.rs[static_cast<size_t>(ref.rs)].weight > 0) {
-        tmpl->expires = nowMs + svc.persistenceMs;
-        return ref.rs;
+  const size_t n = svc.rs.size();
+  // Persistence template, keyed like IPVS's: (client address & netmask, VIP, VPORT, protocol).
+  // Shared by the workers, so a client's connections on any worker find it. A template whose
+  // RS is gone or has weight 0 is ignored (and overwritten below); one whose RS is overloaded
+  // is followed, as IPVS follows it.
+  PersistKey pk;
+  const bool persistent = svc.persistenceMs != 0;
+  const uint64_t expires = nowMs + svc.persistenceMs;
+  auto validRs = [&](int64_t rsId) -> int32_t {
+    if (rsId < 0) return -1;
+    const auto ref = snap_->rsRef(static_cast<uint32_t>(rsId));
+    if (ref.service != static_cast<int32_t>(serviceIdx)) return -1;
+    return svc.rs[static_cast<size_t>(ref.rs)].weight > 0 ? ref.rs : -1;
+  };
+  if (persistent) {
+    pk.client = key.src;
+    const unsigned bits = svc.persistenceBits;
+    for (unsigned i = 0; i < 16; ++i) {
+      const unsigned keep = bits > i * 8 ? bits - i * 8 : 0;
+      pk.client.b[i] &= keep >= 8 ? 0xFF : static_cast<uint8_t>(0xFF00U >> keep);
+    }
+    pk.vip = key.dst;
+    pk.vportBe = key.dport;
+    pk.proto = key.proto;
+    pk.family = svc.family;
+    if (const int32_t rs = validRs(persist_->lookup(pk, nowMs, expires)); rs >= 0) return rs;
+  }
+  SchedInput in;
+  in.nowMs = nowMs;
+  switch (svc.scheduler) {
+    case config::Scheduler::kSh:
+    case config::Scheduler::kMh: {
+      // Fixed (not keyed) hashes: the same choice on every node of the fleet. IPVS hashes the
+      // client address, and with sh-port / mh-port its port too.
+      uint64_t w[2];
+      std::memcpy(w, key.src.b, 16);
+      uint32_t h = crc64(w[1], crc64(w[0], 0));
+      if (svc.hashPort) h = crc32(key.sport, h);
+      in.flowHash = h;
+      break;
+    }
+    case config::Scheduler::kDh: {
+      uint64_t w[2];
+      std::memcpy(w, key.dst.b, 16);
+      in.destHash = crc64(w[1], crc64(w[0], 0));
+      break;
+    }
+    case config::Scheduler::kRr:
+    case config::Scheduler::kWrr:
+    case config::Scheduler::kFo:
+      break;
+    default:  // the connection-counting schedulers: this worker's counts (docs: scheduling)
+      for (size_t i = 0; i < n; ++i) {
+        scratchActive_[i] = activeConns(svc.rs[i].rsId);
+        scratchInactive_[i] = inactiveConns(svc.rs[i].rsId);
       }
+      in.active = {scratchActive_.data(), n};
+      in.inactive = {scratchInactive_.data(), n};
+      break;
+  }
+  if (svc.hasThresholds) {
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      scratchOverloaded_[i] = overloaded_[svc.rs[i].rsId];
+      any |= scratchOverloaded_[i] != 0;
     }
+    if (any) in.overloaded = {scratchOverloaded_.data(), n};
   }
-  // Maglev: the same choice on every node of the fleet, so a fixed hash, not the keyed one.
-  uint32_t flowHash = svc.scheduler == config::Scheduler::kMh ? fleetFlowHash(key) : 0;
-  if (svc.scheduler == config::Scheduler::kSh) {
-    uint64_t w[2];
-    std::memcpy(w, key.src.b, 16);
-    flowHash = crc64(w[1], crc64(w[0], 0));
-  }
-  std::span<const uint32_t> act;
-  std::span<const uint32_t> inact;
-  if (svc.scheduler == config::Scheduler::kLc || svc.scheduler == config::Scheduler::kWlc) {
-    for (size_t i = 0; i < svc.rs.size(); ++i) {
-      scratchActive_[i] = activeConns(svc.rs[i].rsId);
-      scratchInactive_[i] = inactiveConns(svc.rs[i].rsId);
-    }
-    act = {scratchActive_.data(), svc.rs.size()};
-    inact = {scratchInactive_.data(), svc.rs.size()};
-  }
-  const int32_t rs = sched_[serviceIdx].pick(svc.plan, flowHash, act, inact);
-  if (rs >= 0 && tmpl != nullptr) {
-    *tmpl = PersistEntry{tag, nowMs + svc.persistenceMs, svc.rs[static_cast<size_t>(rs)].rsId};
+  int32_t rs = sched_[serviceIdx].pick(svc.plan, in);
+  if (rs >= 0 && persistent) {
+    const auto r = persist_->store(pk, svc.rs[static_cast<size_t>(rs)].rsId, nowMs, expires);
+    if (r.collision) ++counters_.persistCollisions;
+    if (r.raced) ++counters_.persistRaces;
+    // Another worker stored this client's template first: follow it, so both agree.
+    if (const int32_t first = validRs(r.rsId); first >= 0) rs = first;
   }
   return rs;
 }
@@ -260,6 +350,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   // keepalived's sorry_server: while the node says so, every new session goes there.
   const int32_t rsIdx =
       svc.sorryActive ? -1 : schedule(static_cast<uint32_t>(p.service), p.key, nowMs);
+  if (rsIdx == SchedulerState::kOverloaded) return drop(DropReason::kRsOverloaded);
   if (rsIdx < 0 && !svc.sorryActive) return drop(DropReason::kNoRealServer);
   const RsFwd& rs = svc.sorryActive ? svc.sorry : svc.rs[static_cast<size_t>(rsIdx)];
   const uint32_t idx = table_.allocate();
@@ -303,6 +394,7 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   s.expires = static_cast<uint32_t>(nowMs + timeoutOf(s));
   if (!table_.insert(idx)) return drop(DropReason::kSessionTableFull);  // cannot happen: checked
   countSession(s, +1);
+  bindOverload(s.rsId);
   ++counters_.sessionsCreated;
   if (s.rsId < kMaxRsStats) ++rsStats_[s.rsId].conns;
   p.idx = idx;
@@ -359,6 +451,7 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
 uint32_t Worker::expire(uint64_t nowMs, uint32_t budget) {
   const uint32_t n = table_.expire(nowMs, budget, [this](const Session& s) {
     countSession(s, -1);
+    unbindOverload(s.rsId);
     if ((s.sync & session::kReplica) != 0) sync_.replicas = --replicas_;
     if ((s.flags & session::kShifted) == 0) return;
     const uint32_t idx = table_.indexOf(s);
@@ -416,6 +509,7 @@ void Worker::releaseShift(uint32_t idx) {
 void Worker::removeSession(uint32_t idx) {
   const Session& s = table_.at(idx);
   countSession(s, -1);
+  unbindOverload(s.rsId);
   if ((s.sync & session::kReplica) != 0) sync_.replicas = --replicas_;
   if ((s.flags & session::kShifted) != 0) releaseShift(idx);
   table_.remove(idx);

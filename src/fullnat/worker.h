@@ -17,6 +17,7 @@
 #include "common/ip.h"
 #include "common/relaxed_counter.h"
 #include "common/siphash.h"
+#include "fullnat/persist_table.h"
 #include "fullnat/seq_shift.h"
 #include "fullnat/snapshot.h"
 #include "fullnat/synproxy.h"
@@ -59,6 +60,10 @@ struct alignas(64) WorkerCounters {
   RelaxedGauge32 synproxyActive;       // 1 while "auto" services are proxied on this worker
   RelaxedGauge32 synRecvSessions;      // sessions in SYN_RECV now
   RelaxedCounter ppv2Headers;          // Proxy Protocol v2 headers sent (retransmissions too)
+  // Persistence templates (persist_table.h): live templates of other clients overwritten by
+  // this worker, and templates not stored because another worker held the slot that instant.
+  RelaxedCounter persistCollisions;
+  RelaxedCounter persistRaces;
 };
 
 struct EngineOptions {
@@ -71,6 +76,9 @@ struct EngineOptions {
   // The node's SYN-cookie master secret (synproxy.h), the same for every worker; all zero: a
   // random one of the worker's own.
   SipKey cookieKey{};
+  // The node's persistence templates, shared by its workers (persist_table.h); null: the
+  // worker keeps a table of its own (a one-worker engine: tests, benchmarks, the fuzzer).
+  std::shared_ptr<PersistTable> persistTable{};
 };
 
 // Per real server (by rsId), per worker: totals since start plus the current session counts.
@@ -84,6 +92,7 @@ struct RsStats {
   RelaxedCounter outBytes;
   RelaxedGauge32 active;  // sessions in ESTABLISHED
   RelaxedGauge32 inactive;
+  RelaxedGauge32 overloaded;  // 1: over its upper threshold on this worker (IPVS's OVERLOAD)
 };
 inline constexpr uint32_t kMaxRsStats = 16384;  // rsIds beyond are forwarded but not counted
 
@@ -130,7 +139,7 @@ class Worker {
   // it (engine.cc, processBurst).
   static constexpr uint16_t kLookAhead = 8;
 
-  Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, EngineOptions opts = {});
+  Worker(uint16_t id, uint16_t workers, uint32_t sessionCapacity, const EngineOptions& opts = {});
   // Gives back the mbufs it holds (SYN-proxied first segments, generated packets not taken).
   ~Worker();
   Worker(const Worker&) = delete;
@@ -188,6 +197,8 @@ class Worker {
   [[nodiscard]] uint32_t inactiveConns(uint32_t rsId) const {
     return rsId < inactive_.size() ? inactive_[rsId] : 0;
   }
+  // Any thread: the persistence templates this worker uses (shared by the node's workers).
+  [[nodiscard]] const PersistTable& persistTable() const { return *persist_; }
 
   // The worker that owns local port `lportBe` (network order): replies are steered by it.
   static uint16_t ownerOf(uint16_t lportBe, uint16_t workers);
@@ -208,12 +219,6 @@ class Worker {
 
  private:
   using Parsed = detail::Parsed;
-  struct PersistEntry {
-    uint64_t tag = 0;
-    uint64_t expires = 0;  // dataplane ms (64-bit: a stale template never looks fresh again)
-    uint32_t rsId = 0;
-  };
-
   bool parse(rte_mbuf* m, Parsed& p, PacketVerdict& v);
   bool parse6(rte_mbuf* m, Parsed& p, PacketVerdict& v);  // engine6.cc
   PacketVerdict inbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
@@ -267,7 +272,14 @@ class Worker {
   void installReplica(const SyncEvent& ev, uint64_t nowMs);
   [[nodiscard]] uint32_t resolveRsId(const session::Session& s) const;
   bool allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr& lip, uint16_t& lportBe);
+  // An RS index of the service, SchedulerState::kNone or kOverloaded.
   int32_t schedule(uint32_t serviceIdx, const session::FlowKey& key, uint64_t nowMs);
+  // IPVS's overload flag per rsId: set when a session is bound to the RS and its sessions on
+  // this worker reach the worker's share of upper_threshold; cleared when one ends and they
+  // are below the share of lower_threshold (3/4 of the upper share without one).
+  void bindOverload(uint32_t rsId);
+  void unbindOverload(uint32_t rsId);
+  void setOverload(uint32_t rsId, bool on);
   void setState(session::Session& s, session::TcpState st);
   void countSession(const session::Session& s, int delta);
   bool insertToa(rte_mbuf* m, Parsed& p, const session::Session& s);
@@ -289,11 +301,13 @@ class Worker {
   std::vector<SchedulerState> sched_;  // per service of snap_
   std::vector<uint32_t> active_;       // per rsId, sessions in ESTABLISHED
   std::vector<uint32_t> inactive_;     // per rsId, other states
-  std::vector<PersistEntry> persist_;  // direct-mapped persistence templates
+  std::vector<uint8_t> overloaded_;    // per rsId, IPVS's OVERLOAD flag
+  std::shared_ptr<PersistTable> persist_;
   uint32_t lipCursor_ = 0;
   std::vector<uint32_t> portCursor_;     // per LIP (v4 list, then v6 list)
   std::vector<uint32_t> scratchActive_;  // lc/wlc: per-RS counts of the service being scheduled
   std::vector<uint32_t> scratchInactive_;
+  std::vector<uint8_t> scratchOverloaded_;
   WorkerCounters counters_;
   std::unique_ptr<RsStats[]> rsStats_;
   std::mt19937_64 rng_;          // control-plane-rate randomness (port cursors), not per packet

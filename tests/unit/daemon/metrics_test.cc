@@ -805,6 +805,19 @@ TEST(PrometheusText, SynProxyFamiliesFollowTheWorkerStats) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
 }
+TEST(PrometheusText, PersistenceTemplateCollisionsPerWorker) {
+  const auto stats = nlohmann::json::parse(R"({"workers": [{"id": 0,
+    "persistence_template_collisions": 3, "persistence_template_races": 1}, {"id": 1}]})");
+  const auto text = prometheusText(stats, nlohmann::json::object(), 0, 0);
+  EXPECT_NE(text.find("anylb_persistence_template_collisions_total{worker=\"0\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("anylb_persistence_template_races_total{worker=\"0\"} 1\n"),
+            std::string::npos);
+  // A worker whose stats lack the members (an older daemon) gets no series, not a zero.
+  EXPECT_EQ(text.find("anylb_persistence_template_collisions_total{worker=\"1\"}"),
+            std::string::npos);
+}
 }  // namespace
 }  // namespace anylb
 

@@ -31,7 +31,7 @@ class EngineTest : public ::testing::Test {
   }
 
   void makeWorker(uint32_t capacity, uint16_t id, uint16_t workers,
-                  fullnat::EngineOptions opts = {}) {
+                  const fullnat::EngineOptions& opts = {}) {
     worker_ = std::make_unique<fullnat::Worker>(id, workers, capacity, opts);
     worker_->setSnapshot(fullnat::Snapshot::build(cfg_, ++generation_, workers, registry_));
   }
