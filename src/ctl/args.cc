@@ -282,6 +282,7 @@ struct Parser {
         if (c.format == F::kConnections) {
           req["cmd"] = "sessions";
           req["limit"] = 10000;
+          req["templates"] = true;  // persistence templates, listed by ipvsadm -L -c too
         } else if (c.format == F::kTimeout) {
           req["cmd"] = "runtime";
         } else {
