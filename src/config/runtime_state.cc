@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,6 +19,11 @@ namespace anylb::config {
 namespace {
 
 using Json = nlohmann::json;
+
+// strerror(errno), thread-safe.
+std::string errnoText() {
+  return std::error_code(errno, std::generic_category()).message();
+}
 
 struct EditFailure {
   std::string message;
@@ -68,7 +72,7 @@ ServiceKey serviceKey(const Json& op) {
   } else if (proto == "udp") {
     k.protocol = Protocol::kUdp;
   } else {
-    fail("\"protocol\" must be \"tcp\" or \"udp\"");
+    fail(R"("protocol" must be "tcp" or "udp")");
   }
   const std::string s = stringField(op, "service");
   const auto ep = Endpoint::parse(s);
@@ -372,7 +376,7 @@ StateFile readStateFile(const std::string& path) {
   if (!in) {
     if (errno == ENOENT) return s;  // no edits yet
     s.ok = false;
-    s.error = fmt::format("{}: cannot read: {}", path, std::strerror(errno));
+    s.error = fmt::format("{}: cannot read: {}", path, errnoText());
     return s;
   }
   std::ostringstream ss;
@@ -387,7 +391,7 @@ StateFile readStateFile(const std::string& path) {
   }
   if (doc.value("version", 0) != 1 || !doc.contains("edits") || !doc["edits"].is_array()) {
     s.ok = false;
-    s.error = path + ": expected {\"version\": 1, \"edits\": [...]}";
+    s.error = path + R"(: expected {"version": 1, "edits": [...]})";
     return s;
   }
   s.edits = doc["edits"];
@@ -404,13 +408,13 @@ std::string writeStateFile(const std::string& path, const nlohmann::json& edits)
   const std::string text = Json{{"version", 1}, {"edits", edits}}.dump(1) + "\n";
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+  if (fd < 0) return fmt::format("cannot write {}: {}", tmp, errnoText());
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string err = fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+      std::string err = fmt::format("cannot write {}: {}", tmp, errnoText());
       ::close(fd);
       ::unlink(tmp.c_str());
       return err;
@@ -418,13 +422,12 @@ std::string writeStateFile(const std::string& path, const nlohmann::json& edits)
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = fmt::format("cannot sync {}: {}", tmp, std::strerror(errno));
+    std::string err = fmt::format("cannot sync {}: {}", tmp, errnoText());
     ::unlink(tmp.c_str());
     return err;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err =
-        fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
+    std::string err = fmt::format("cannot rename {} to {}: {}", tmp, path, errnoText());
     ::unlink(tmp.c_str());
     return err;
   }

@@ -200,15 +200,15 @@ struct Parser {
       } else if (a == "-w" || a == "--weight") {
         if (!value(a, v)) return false;
         weight = number(v, 0, 65535);
-        if (!weight) return fail(a + ": '" + v + "' is not an integer 0..65535");
+        if (!weight) return fail(fmt::format("{}: '{}' is not an integer 0..65535", a, v));
       } else if (a == "-x" || a == "--u-threshold") {
         if (!value(a, v)) return false;
         upper = number(v, 0, UINT32_MAX);
-        if (!upper) return fail(a + ": '" + v + "' is not an integer 0..4294967295");
+        if (!upper) return fail(fmt::format("{}: '{}' is not an integer 0..4294967295", a, v));
       } else if (a == "-y" || a == "--l-threshold") {
         if (!value(a, v)) return false;
         lower = number(v, 0, UINT32_MAX);
-        if (!lower) return fail(a + ": '" + v + "' is not an integer 0..4294967295");
+        if (!lower) return fail(fmt::format("{}: '{}' is not an integer 0..4294967295", a, v));
       } else if (a == "-n" || a == "--numeric") {
         numeric = true;
       } else if (a == "-c" || a == "--connection" || a == "--stats" || a == "--rate" ||
@@ -430,9 +430,9 @@ std::string parseRuleLine(const std::string& line, nlohmann::json& edits) {
   return {};
 }
 
-std::string formatRules(const nlohmann::json& result) {
+std::string formatRules(const nlohmann::json& services) {
   std::string out;
-  for (const auto& svc : arrayMember(result, "services")) {
+  for (const auto& svc : arrayMember(services, "services")) {
     const std::string proto = getString(svc, "protocol", "tcp") == "udp" ? "-u" : "-t";
     const std::string vip = getString(svc, "vip");
     const IpAddr addr = IpAddr::parse(vip).value_or(IpAddr{});

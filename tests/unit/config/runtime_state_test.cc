@@ -332,7 +332,7 @@ TEST(StateFile, WrittenAtomicallyAndReadBack) {
 TEST(StateFile, CorruptOrForeignFileIsAnErrorNamingIt) {
   TempDir dir;
   const std::string path = dir.path + "/state.json";
-  for (const char* text : {"{\"version\": 1, \"edits\": [", "[]", "{\"version\": 2, \"edits\": []}",
+  for (const char* text : {R"({"version": 1, "edits": [)", "[]", R"({"version": 2, "edits": []})",
                            "\x00\x01garbage"}) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
     const auto s = readStateFile(path);

@@ -38,8 +38,9 @@ INSTANTIATE_TEST_SUITE_P(
         Good{{"-L", "--timeout"}, R"({"cmd":"runtime"})"},
         Good{{"runtime"}, R"({"cmd":"runtime"})"},
         Good{{"runtime", "reset"}, R"({"cmd":"runtime_reset"})"},
-        Good{{"-s", "/x.sock", "-A", "-t", "10.0.0.1:80", "-s", "rr"},
-             R"({"cmd":"edit","edits":[{"op":"add_service","persistence":0,"persistence_netmask":null,"protocol":"tcp","sched_flags":[],"scheduler":"rr","service":"10.0.0.1:80"}]})"},
+        Good{
+            {"-s", "/x.sock", "-A", "-t", "10.0.0.1:80", "-s", "rr"},
+            R"({"cmd":"edit","edits":[{"op":"add_service","persistence":0,"persistence_netmask":null,"protocol":"tcp","sched_flags":[],"scheduler":"rr","service":"10.0.0.1:80"}]})"},
         Good{{"-Z", "-u", "10.0.0.1:53"},
              R"({"cmd":"zero","protocol":"udp","service":"10.0.0.1:53"})"},
         Good{{"sessions"}, R"({"cmd":"sessions"})"},
@@ -119,8 +120,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{{"status", "--stat"}, "unknown option '--stat'"},
         Bad{{"status", "extra"}, "status takes no arguments (got 'extra')"},
         Bad{{"status", "-s"}, "-s needs a value"},
-        Bad{{"status", "-c"}, "-c needs a value (-c is --config FILE here; ipvsadm's -c is: "
-                              "anylbctl sessions)"},
+        Bad{{"status", "-c"},
+            "-c needs a value (-c is --config FILE here; ipvsadm's -c is: "
+            "anylbctl sessions)"},
         Bad{{"--socket="}, "--socket needs a value"},
         Bad{{"--json=yes", "status"}, "option --json takes no value"},
         Bad{{"-L", "status"}, "unknown ipvsadm option 'status'"},
