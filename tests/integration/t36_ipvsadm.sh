@@ -109,6 +109,14 @@ grep -qE '^  -> 10.20.0.11:80 +FullNat 0 ' <<<"$list" || fail "-L -n lacks rs1 a
 $CTL -L -n --thresholds -t 10.100.0.10:80 | grep -q 'Uthreshold' || fail "-L --thresholds"
 $CTL -L -n --timeout | grep -qE '^Timeout \(tcp tcpfin udp\): [0-9]+ [0-9]+ [0-9]+$' ||
   fail "-L --timeout"
+$CTL -L -n --persistent-conn | grep -q 'PersistConn' || fail "-L --persistent-conn"
+# -L -n -c: ipvsadm's title and columns (no local address), the wrk connections in it (the
+# keep-alive ones may be on rs1: they were opened before its weight went to 0).
+conns=$($CTL -L -n -c)
+assert_eq "$(sed -n 2p <<<"$conns")" \
+  "pro expire state       source             virtual            destination" "-L -n -c title"
+grep -qE '^TCP [0-9]{2}:[0-9]{2}  ESTABLISHED 10\.10\.0\.2:[0-9]+ +10\.100\.0\.10:80 +10\.20\.0\.1[23]:80$' \
+  <<<"$conns" || fail "no established wrk connection in -L -n -c: $(head -n 8 <<<"$conns")"
 
 # ---- 3. refused edits change nothing
 gen1=$(generation)
