@@ -9,41 +9,16 @@
 #include <string>
 #include <string_view>
 
+#include "../unit/config/config_test_util.h"
 #include "config/loader.h"
 #include "config/runtime_state.h"
 #include "ctl/ipvsadm_args.h"
 
 namespace {
 
-constexpr std::string_view kBase = R"([node]
-name = "f"
-router_id = "10.255.0.1"
-[dataplane]
-workers = 1
-[[dataplane.port]]
-name = "p0"
-device = "net_tap0"
-[[uplink]]
-name = "u0"
-port = "p0"
-address = "10.1.0.2/30"
-gateway = "10.1.0.1"
-peer_address = "10.1.0.1"
-peer_as = 65001
-[bgp]
-local_as = 65100
-[local_addresses]
-prefixes = ["10.200.0.0/28"]
-[[service]]
-vip = "10.100.0.10"
-port = 80
-[[service.real_server]]
-address = "10.20.0.11"
-port = 80
-)";
-
 anylb::config::Config load() {
-  auto r = anylb::config::loadConfigString(kBase, "f.toml");
+  // The config tests' minimal config: one IPv4 service, one RS, an IPv4 LIP prefix.
+  auto r = anylb::config::loadConfigString(anylb::config::testing::kMinimalText, "f.toml");
   if (!r.config) __builtin_trap();  // the base must be valid
   return std::move(*r.config);
 }

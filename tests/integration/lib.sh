@@ -246,3 +246,21 @@ nstat_val() {
 if_counter() { inns "$1" cat "/sys/class/net/$2/statistics/$3"; }
 
 sha_of() { sha256sum "$1" | awk '{print $1}'; }
+
+# wrk_finished_clean PID_KEEPALIVE PID_CLOSE: waits for the two wrk runs a test started into
+# $STATE/wrk-keepalive.txt and $STATE/wrk-close.txt; each made more than 100 requests, with no
+# socket error and no non-2xx answer.
+wrk_finished_clean() {
+  wait "$1" || true
+  wait "$2" || true
+  sleep 0.3
+  local f w reqs
+  for f in keepalive close; do
+    w=$STATE/wrk-$f.txt
+    reqs=$(awk '/requests in/ {print $1}' "$w")
+    log "wrk $f: $reqs requests; $(grep -E 'Socket errors|Non-2xx' "$w" | tr '\n' ' ')"
+    assert_gt "${reqs:-0}" 100 "wrk $f requests"
+    grep -qE 'Socket errors|Non-2xx' "$w" && fail "wrk $f saw errors: $(cat "$w")"
+  done
+  return 0
+}

@@ -141,14 +141,5 @@ assert_eq "$(jget "$($CTL --json status)" 'len(j["workers"])')" 1 "workers after
 # ---- the load and the download
 wait "$dl" || fail "the download from rs1 failed"
 assert_eq "$(sha_of "$STATE/reload.bin")" "$(cat "$STATE/big.sha256")" "sha256 of the download from the removed rs1"
-wait "$wrk1" || true
-wait "$wrk2" || true
-sleep 0.3
-for f in keepalive close; do
-  w=$STATE/wrk-$f.txt
-  reqs=$(awk '/requests in/ {print $1}' "$w")
-  log "wrk $f: $reqs requests; $(grep -E 'Socket errors|Non-2xx' "$w" | tr '\n' ' ')"
-  assert_gt "${reqs:-0}" 100 "wrk $f requests"
-  grep -qE 'Socket errors|Non-2xx' "$w" && fail "wrk $f saw errors: $(cat "$w")"
-done
+wrk_finished_clean "$wrk1" "$wrk2"
 pass

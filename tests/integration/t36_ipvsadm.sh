@@ -153,16 +153,7 @@ w13=$(rs_of 80 | awk '$1 == "10.20.0.13:80" {print $2}')
 assert_between "$w13" 1 8 "rs3 weight after the concurrent edits"
 $CTL -e -t 10.100.0.10:80 -r 10.20.0.13:80 -w 2 || fail "-e rs3 -w 2"
 
-wait "$wrk1" || true
-wait "$wrk2" || true
-sleep 0.3
-for f in keepalive close; do
-  w=$STATE/wrk-$f.txt
-  reqs=$(awk '/requests in/ {print $1}' "$w")
-  log "wrk $f: $reqs requests; $(grep -E 'Socket errors|Non-2xx' "$w" | tr '\n' ' ')"
-  assert_gt "${reqs:-0}" 100 "wrk $f requests"
-  grep -qE 'Socket errors|Non-2xx' "$w" && fail "wrk $f saw errors: $(cat "$w")"
-done
+wrk_finished_clean "$wrk1" "$wrk2"
 
 # ---- 5. a reload and a restart keep every change
 expected80=$(rs_of 80)
