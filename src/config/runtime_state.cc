@@ -20,6 +20,14 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The "op" of an edit, or `fallback` when it has none or it is not a string (value() would
+// throw on a number).
+std::string opName(const Json& op, const char* fallback) {
+  if (!op.is_object()) return fallback;
+  const auto it = op.find("op");
+  return it != op.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 // strerror(errno), thread-safe.
 std::string errnoText() {
   return std::error_code(errno, std::generic_category()).message();
@@ -280,11 +288,15 @@ void applyOne(Config& cfg, const Json& op, bool strict, std::vector<std::string>
 // The thing an edit is about, for compaction: "" for clear; "timeouts"; "S <service>";
 // "R <service> <rs>".
 std::string target(const Json& op) {
-  const std::string kind = op.value("op", "");
+  const std::string kind = opName(op, "");
   if (kind == "clear") return "";
   if (kind == "set_timeouts") return "timeouts";
-  const std::string svc = op.value("protocol", "") + " " + op.value("service", "");
-  if (kind.ends_with("_rs")) return "R " + svc + " " + op.value("rs", "");
+  auto text = [&](const char* key) {
+    const auto it = op.find(key);
+    return it != op.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string svc = text("protocol") + " " + text("service");
+  if (kind.ends_with("_rs")) return "R " + svc + " " + text("rs");
   return "S " + svc;
 }
 
@@ -315,8 +327,7 @@ EditResult applyEdits(Config& cfg, const nlohmann::json& ops, bool strict) {
       applyOne(cfg, ops[i], strict, r.notes);
     } catch (const EditFailure& e) {
       r.ok = false;
-      r.error = fmt::format("edit {} ({}): {}", i + 1,
-                            ops[i].is_object() ? ops[i].value("op", "?") : "?", e.message);
+      r.error = fmt::format("edit {} ({}): {}", i + 1, opName(ops[i], "?"), e.message);
       return r;
     } catch (const nlohmann::json::exception& e) {
       r.ok = false;
@@ -331,12 +342,12 @@ void appendEdits(nlohmann::json& journal, const nlohmann::json& ops) {
   if (!journal.is_array()) journal = Json::array();
   for (const auto& raw : ops) {
     const Json op = canonical(raw);
-    const std::string kind = op.value("op", "");
+    const std::string kind = opName(op, "");
     const std::string t = target(op);
     auto& j = journal.get_ref<Json::array_t&>();
     if (kind == "clear") {
       // -C removes the services, not the timeouts (--set): keep those.
-      std::erase_if(j, [](const Json& e) { return e.value("op", "") != "set_timeouts"; });
+      std::erase_if(j, [](const Json& e) { return opName(e, "") != "set_timeouts"; });
       j.push_back(op);
       continue;
     }
@@ -353,7 +364,7 @@ void appendEdits(nlohmann::json& journal, const nlohmann::json& ops) {
     // An add or an edit: merge into the last earlier add/edit of the same target, if no delete
     // of it came after (a delete removed the earlier ones, so any left is still current).
     auto it = std::find_if(j.rbegin(), j.rend(), [&](const Json& e) {
-      const std::string ek = e.value("op", "");
+      const std::string ek = opName(e, "");
       return target(e) == t && !ek.starts_with("delete_");
     });
     if (it != j.rend()) {
@@ -389,7 +400,9 @@ StateFile readStateFile(const std::string& path) {
               "the TOML alone)";
     return s;
   }
-  if (doc.value("version", 0) != 1 || !doc.contains("edits") || !doc["edits"].is_array()) {
+  const auto version = doc.find("version");
+  if (version == doc.end() || *version != 1 || !version->is_number_integer() ||
+      !doc.contains("edits") || !doc["edits"].is_array()) {
     s.ok = false;
     s.error = path + R"(: expected {"version": 1, "edits": [...]})";
     return s;

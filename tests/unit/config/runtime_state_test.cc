@@ -188,6 +188,8 @@ TEST(RuntimeEdits, StrictErrorsAsIpvsadmGivesThem) {
        "unknown field 'color'"},
       {{{"op", "explode"}}, "unknown op 'explode'"},
       {Json("add_rs"), "an edit is a JSON object"},
+      // an "op" that is not a string (value() threw from the error path: fuzz_runtime_edits)
+      {{{"op", 0}}, "edit 1 (?): \"op\" must be a string"},
       {{{"op", "set_timeouts"}, {"tcp", -1}}, "\"tcp\" must be an integer"},
       {{{"op", "set_timeouts"}, {"udp", 86401}}, "\"udp\" must be an integer 0..86400"},
   };
@@ -333,6 +335,7 @@ TEST(StateFile, CorruptOrForeignFileIsAnErrorNamingIt) {
   TempDir dir;
   const std::string path = dir.path + "/state.json";
   for (const char* text : {R"({"version": 1, "edits": [)", "[]", R"({"version": 2, "edits": []})",
+                           R"({"version": "1", "edits": []})", R"({"version": 1.0, "edits": []})",
                            "\x00\x01garbage"}) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
     const auto s = readStateFile(path);
