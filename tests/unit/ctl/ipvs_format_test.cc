@@ -43,7 +43,9 @@ TEST(IpvsFormat, StatsListingAbbreviatesAsPrintLargenum) {
       "  -> 10.20.0.21:53                       7        8        9       10       11\n"
       "TCP  [2001:db8::10]:80                   1        2        3        4        5\n"
       "  -> [2001:db8:1::11]:8080               1        2        3        4        5\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, false, std::nullopt}), expected);
+  EXPECT_EQ(
+      formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, false, std::nullopt}),
+      expected);
 }
 
 TEST(IpvsFormat, StatsListingExact) {
@@ -60,7 +62,9 @@ TEST(IpvsFormat, StatsListingExact) {
       "  -> 10.20.0.21:53                       7        8        9       10       11\n"
       "TCP  [2001:db8::10]:80                   1        2        3        4        5\n"
       "  -> [2001:db8:1::11]:8080               1        2        3        4        5\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, true, std::nullopt}), expected);
+  EXPECT_EQ(
+      formatServiceList(parse(test::kServicesResult), {ListFormat::kStats, true, std::nullopt}),
+      expected);
 }
 
 TEST(IpvsFormat, RateListingKeepsRealServerPacketRatesUnabbreviated) {
@@ -76,7 +80,9 @@ TEST(IpvsFormat, RateListingKeepsRealServerPacketRatesUnabbreviated) {
       "  -> 10.20.0.21:53                       1        2        3        4        5\n"
       "TCP  [2001:db8::10]:80                   0        0        0        0        0\n"
       "  -> [2001:db8:1::11]:8080               0        0        0        0        0\n";
-  EXPECT_EQ(formatServiceList(parse(test::kServicesResult), {ListFormat::kRate, false, std::nullopt}), expected);
+  EXPECT_EQ(
+      formatServiceList(parse(test::kServicesResult), {ListFormat::kRate, false, std::nullopt}),
+      expected);
 }
 
 TEST(IpvsFormat, EmptyListingHasOnlyTheHeaders) {
