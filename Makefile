@@ -34,13 +34,14 @@ build-gcc: bootstrap
 
 build: bootstrap
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE_DIR=$(abspath $(SAN_BUILD)) \
-	  -DANYLB_TSAN_DIR=$(abspath $(TSAN_BUILD)) -DANYLB_DEB_DIR=$(abspath $(DEB_OUT)) >/dev/null
+	  -DANYLB_TSAN_DIR=$(abspath $(TSAN_BUILD)) -DANYLB_GCC_DIR=$(abspath $(GCC_BUILD)) \
+	  -DANYLB_DEB_DIR=$(abspath $(DEB_OUT)) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit (plain, under ASan+UBSan, the concurrency ones under TSan), fuzz smoke,
-# integration and kernel-module suites. `make test CTEST_ARGS="-L unit"` runs a subset;
+# Every test: unit (plain, under ASan+UBSan, under GCC 12, the concurrency ones under TSan),
+# fuzz smoke, integration, kernel-module and package suites. `make test CTEST_ARGS="-L unit"` runs a subset;
 # `-LE slow` skips the slow labels.
-test: build-san build-tsan build
+test: build-san build-tsan build-gcc build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build

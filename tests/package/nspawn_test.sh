@@ -187,6 +187,12 @@ ip netns exec "$peer" python3 -m http.server --bind 10.99.20.11 --directory "$wo
   >/dev/null 2>&1 &
 echo $! >"$work/rs.pid"
 nsenter -t "$leader" -n ip link set up0 up  # the root has no iproute2: the host's ip
+# veth offloads off on both ends, as the lab does (tools/lab offloads_off): with them on, the
+# peer's TCP segments leave with a partial checksum (CHECKSUM_PARTIAL: only the pseudo-header
+# sum) that no NIC ever completes on a veth, and anylbd's af_packet port sees bad checksums.
+for off in "pns ethtool -K adeb-h0" "nsenter -t $leader -n ethtool -K up0"; do
+  $off tx off rx off gso off gro off tso off >/dev/null 2>&1 || die "$off: offloads stay on"
+done
 get() { # get: one request through the VIP from the client address, bounded
   pns curl -s -m 1 --interface 10.99.30.1 http://10.99.100.10/ 2>/dev/null
 }
