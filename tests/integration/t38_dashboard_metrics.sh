@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lab_dashboard_metrics: contrib/'s Grafana dashboard and Prometheus alert rules against a running
-# lab node 1 (static routing, session sync on toward an absent peer so that the anylb_sync_*
-# families exist), and Debian's prometheus scraping it.
+# lab node 1 (static routing; a sorry server on the web service and session sync on toward an
+# absent peer, so that the anylb_sorry_* and anylb_sync_* families exist), and Debian's
+# prometheus scraping it.
 #   1. Every metric name the dashboard's and the rules' PromQL use (dashboard_metrics.py) is in
 #      the node's /metrics, scraped under traffic; the checker, run on doctored copies (a bogus
 #      metric in the dashboard, one in the rules), fails and names it.
@@ -40,7 +41,11 @@ CFG=$W/node1.toml
   umask 077
   od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$W/sync.key"
 )
-cat "$REPO/config/lab/node1.toml" - >"$CFG" <<EOF
+# The web service gets a sorry server (never used: its RS stay healthy) for the sorry families.
+{
+  sed '0,/^min_healthy = 1$/s//min_healthy = 1\nsorry_server = "10.20.0.13:8099"/' \
+    "$REPO/config/lab/node1.toml"
+  cat <<EOF
 
 [sync]
 enabled = true
@@ -53,6 +58,8 @@ bulk_timeout_ms = 1000
 node_id = 2
 address = "10.1.2.2"
 EOF
+} >"$CFG"
+grep -q '^sorry_server = ' "$CFG" || fail "no sorry_server in $CFG"
 node_up 1 "$CFG"
 wait_vip 30
 
