@@ -28,11 +28,19 @@ PROM=http://127.0.0.1:$PROM_PORT
 W=$(mktemp -d /tmp/anylb-t38.XXXXXX) # outside $STATE: tools/lab up recreates that
 prom_pid=
 
+# t38_cleanup: prometheus stopped (its log's tail after a failure), the temp dir removed.
+# shellcheck disable=SC2317 # called from the EXIT trap
+t38_cleanup() {
+  local rc=$1
+  if [[ -n $prom_pid ]]; then
+    kill "$prom_pid" 2>/dev/null
+    wait "$prom_pid" 2>/dev/null
+  fi
+  [[ $rc -ne 0 && -f $W/prometheus.log ]] && tail -n 20 "$W/prometheus.log" >&2
+  rm -rf "$W"
+}
 lab_begin
-# shellcheck disable=SC2154 # rc is assigned in the trap
-trap 'rc=$?; set +e; [[ -n $prom_pid ]] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid";
-  [[ $rc -ne 0 && -f $W/prometheus.log ]] && tail -n 20 "$W/prometheus.log" >&2; rm -rf "$W";
-  (exit "$rc"); _lab_end' EXIT
+trap 'rc=$?; set +e; t38_cleanup "$rc"; (exit "$rc"); _lab_end' EXIT
 
 # Node 1's config with a [sync] section toward a peer that never comes (node 2's address in a
 # one-node lab): the sync families are exported; bulk_timeout_ms short so it announces soon.
