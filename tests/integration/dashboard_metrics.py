@@ -101,7 +101,7 @@ def present(name, samples, types):
     return False
 
 
-def check(known, files):
+def check(known, files, what):
     missing = []
     for f in files:
         for where, e in exprs(f):
@@ -109,7 +109,7 @@ def check(known, files):
                 if SYNTHETIC.match(n):
                     continue
                 if not known(n):
-                    missing.append(f"{f}: {where}: metric {n} is not exported")
+                    missing.append(f"{f}: {where}: metric {n} is not {what}")
     for line in missing:
         print(line)
     return 1 if missing else 0
@@ -153,7 +153,7 @@ def substitute(expr):
 def recording(files):
     rules = []
     for f in files:
-        for i, (_, e) in enumerate(exprs(f)):
+        for _, e in exprs(f):
             rules.append({"record": f"contrib:expr_{len(rules)}", "expr": substitute(e)})
     yaml.safe_dump({"groups": [{"name": "contrib_exprs", "rules": rules}]}, sys.stdout,
                    default_flow_style=False, width=1000)
@@ -182,11 +182,11 @@ def main(argv):
         if not samples:
             print(f"{argv[3]}: no samples: not a scrape")
             return 1
-        return check(lambda n: present(n, samples, types), argv[4:])
+        return check(lambda n: present(n, samples, types), argv[4:], f"exported ({argv[3]})")
     if cmd == "check" and len(argv) >= 5 and argv[2] == "--source":
         src = open(argv[3], encoding="utf-8").read()
         written = set(re.findall(r'"((?:anylb|node_ipvs)_[a-z0-9_]+)"', src))
-        return check(lambda n: n in written, argv[4:])
+        return check(lambda n: n in written, argv[4:], f"written by {argv[3]}")
     if cmd == "panels":
         return panels_check(argv[2])
     if cmd == "recording":

@@ -47,7 +47,7 @@ PYEOF
 if "$PY" "$CHK" check --source "$METRICS_CC" "$tmp/bogus.json" >"$tmp/out"; then
   fail "a bogus metric name in the dashboard went unnoticed"
 fi
-grep -q 'anylb_bogus_metric_total is not exported' "$tmp/out" || fail "the bogus name is not named: $(cat "$tmp/out")"
+grep -q 'metric anylb_bogus_metric_total is not written by' "$tmp/out" || fail "the bogus name is not named: $(cat "$tmp/out")"
 
 "$PY" - "$DASH" "$tmp/noexpr.json" <<'PYEOF'
 import json, sys
