@@ -266,7 +266,12 @@ check "the journal says why" bash -c 'grep -q "Watchdog timeout" <<<"$1"' _ \
   "$(ct journalctl -u anylbd.service -o cat --no-pager)"
 check "the restarted anylbd serves" serving 20
 
-# ---- 5. stop drains first
+# ---- 5. stop drains first: once the VIP is announced again (health up, bgp.rise_seconds),
+# since a node with nothing announced has nothing to drain and stops at once.
+announced() { ct anylbctl -s /run/anylb/anylb.sock --json status 2>/dev/null |
+  grep -Eq '"prefix": ?"10.99.100.10/32"'; }
+for _ in $(seq 1 50); do announced && break; sleep 0.2; done
+check "the restarted anylbd announces the VIP" announced
 s0=$(date +%s.%N)
 ct systemctl stop anylbd.service || true
 stop_s=$(echo "$(date +%s.%N) - $s0" | bc)
