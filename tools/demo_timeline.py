@@ -219,7 +219,7 @@ def draw(nodes, client, events, events_path, out, title):
         top.annotate(f"{label} ({t:.1f} s)", xy=(t, 1), xycoords=("data", "axes fraction"),
                      xytext=(3, -4), textcoords="offset points", rotation=90, ha="left",
                      va="top", fontsize=8.5, color=colour,
-                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.6})
 
     fig.tight_layout()
     fig.savefig(out, format="png")
