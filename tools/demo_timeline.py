@@ -27,6 +27,7 @@ cannot be written exits 1. Needs python3-matplotlib (scripts/deps/lab.list); no 
 
 import argparse
 import csv
+import importlib.util
 import io
 import math
 import sys
@@ -117,11 +118,13 @@ def readTimeline(path):
             if not 1 <= number <= MAX_NODE:
                 raise InputError(path, line, f"node '{node}': want 1..{MAX_NODE} or 'client'")
             if failed != "":
-                raise InputError(path, line, "failed is for client rows; leave it empty on a node row")
+                raise InputError(path, line,
+                                 "failed is for client rows; leave it empty on a node row")
             sample = None if requests == "" else count(path, line, "requests", requests)
             key = (t, number)
         if key in seen:
-            raise InputError(path, line, f"second {t} of node {node} again (first on line {seen[key]})")
+            raise InputError(path, line,
+                             f"second {t} of node {node} again (first on line {seen[key]})")
         seen[key] = line
         if node == "client":
             client[t] = sample
@@ -172,15 +175,16 @@ def draw(nodes, client, events, events_path, out, title):
     colours = plt.get_cmap("tab10")
     for number in sorted(nodes):
         series = nodes[number]
+        colour = colours((number - 1) % 10)  # a node keeps its colour whichever nodes are present
         # A second without a row, or whose metrics did not answer, is a gap in the line, never a
         # zero: the picture shows only what was measured.
         ys = steps([math.nan if series.get(t) is None else series[t] for t in seconds])
         total = sum(v for v in series.values() if v is not None)
-        top.plot(seconds, ys, drawstyle="steps-post", color=colours((number - 1) % 10), linewidth=2,
+        top.plot(seconds, ys, drawstyle="steps-post", color=colour, linewidth=2,
                  label=f"node {number} ({total} in total)")
         down = [t + 0.5 for t, v in series.items() if v is None]
         if down:
-            top.plot(down, [0] * len(down), linestyle="none", marker="x", color=colours((number - 1) % 10),
+            top.plot(down, [0] * len(down), linestyle="none", marker="x", color=colour,
                      markersize=6, label=f"node {number}: metrics unreachable (down)")
     top.set_ylabel("requests/s per node\n(new connections, node metrics)")
     # Headroom above the highest second for the events' labels.
@@ -240,9 +244,7 @@ def main():
     except InputError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
-    try:
-        import matplotlib  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         print(f"{PROG}: python3-matplotlib is not installed (scripts/bootstrap installs it)",
               file=sys.stderr)
         return 1

@@ -128,7 +128,8 @@ class DemoTimelineTest(unittest.TestCase):
         self.assertIn(f"{events}:4:", warnings[1])
 
     def test_a_huge_gap_between_seconds_is_a_sane_picture(self):
-        rows = [f"{t},1,5,\n{t},client,5,0\n" for t in list(range(0, 6)) + list(range(80000, 80006))]
+        seconds = list(range(0, 6)) + list(range(80000, 80006))
+        rows = [f"{t},1,5,\n{t},client,5,0\n" for t in seconds]
         out, _ = self.assertPicture(self.write("t.csv", HEADER + "".join(rows)))
         self.assertGreater(len(colourCounts(out)), 20)
 
@@ -248,6 +249,16 @@ class DemoTimelineTest(unittest.TestCase):
         self.assertNotIn("Traceback", r.stderr)
         self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
         self.assertIn("cannot write", r.stderr)
+
+    def test_without_matplotlib_is_one_line_exit_1(self):
+        # python3 -S: no site-packages, so no matplotlib, as on a machine not bootstrapped.
+        out = os.path.join(self.dir, "out.png")
+        r = subprocess.run([sys.executable, "-S", TOOL, os.path.join(FIXTURES, "timeline.csv"),
+                            out], capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr.splitlines(), [
+            "demo_timeline: python3-matplotlib is not installed (scripts/bootstrap installs it)"])
+        self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":
