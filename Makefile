@@ -26,11 +26,12 @@ build-tsan: bootstrap
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 # Debian 12's default compiler (GCC 12, what dh_auto_build uses), Release as a packager builds:
-# only the unit tests (target unit_tests), which the default tree's ctest runs (label gcc).
+# the unit tests (target unit_tests, which the default tree's ctest runs: label gcc), anylbd and
+# anylbctl, with -Werror.
 build-gcc: bootstrap
 	@cmake -S . -B $(GCC_BUILD) -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
-	  -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build $(GCC_BUILD) -j $(JOBS) --target unit_tests
+	  -DCMAKE_BUILD_TYPE=Release -DANYLB_WERROR=ON >/dev/null
+	@cmake --build $(GCC_BUILD) -j $(JOBS) --target unit_tests anylbd anylbctl
 
 build: bootstrap
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE_DIR=$(abspath $(SAN_BUILD)) \
