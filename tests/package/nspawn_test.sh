@@ -141,6 +141,13 @@ EOF
 config info >"$root/etc/anylb/anylb.toml"
 chroot "$root" /usr/sbin/anylbd --check-config /etc/anylb/anylb.toml >/dev/null ||
   die "the test config is invalid: $(chroot "$root" /usr/sbin/anylbd --check-config /etc/anylb/anylb.toml 2>&1)"
+# Trying a unit setting by hand (docs/operations.md's hardening table came from such runs):
+# ANYLB_NSPAWN_DROPIN="MemoryDenyWriteExecute=yes" tests/package/nspawn_test.sh SRC DEBS
+if [[ -n "${ANYLB_NSPAWN_DROPIN:-}" ]]; then
+  mkdir -p "$root/etc/systemd/system/anylbd.service.d"
+  printf '[Service]\n%s\n' "$ANYLB_NSPAWN_DROPIN" >"$root/etc/systemd/system/anylbd.service.d/try.conf"
+  say "with the drop-in: $ANYLB_NSPAWN_DROPIN"
+fi
 # No getty on the console; nothing else that wants the network.
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
 
