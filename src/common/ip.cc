@@ -6,6 +6,8 @@
 #include <bit>
 #include <charconv>
 
+#include <fmt/format.h>
+
 namespace anylb {
 
 IpAddr IpAddr::v4(uint32_t hostOrder) {
@@ -155,19 +157,10 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
 }
 
 std::string Endpoint::str() const {
-  // Appended, not `"[" + addr.str()`: GCC 12 reports a -Wrestrict false positive inside
-  // libstdc++ for `literal + std::string&&` (GCC bug 105329).
-  std::string out;
-  if (addr.isV4()) {
-    out = addr.str();
-  } else {
-    out = "[";
-    out += addr.str();
-    out += ']';
-  }
-  out += ':';
-  out += std::to_string(port);
-  return out;
+  // fmt, not `"[" + addr.str()` or appends to a short string: GCC 12 reports -Wrestrict false
+  // positives inside libstdc++'s string copies once inlined (GCC bug 105329).
+  return addr.isV4() ? fmt::format("{}:{}", addr.str(), port)
+                     : fmt::format("[{}]:{}", addr.str(), port);
 }
 
 }  // namespace anylb

@@ -1,5 +1,6 @@
 #include "health/http_response.h"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -62,18 +63,10 @@ bool isInterim(int status) {
 std::string httpRequest(const Target& t) {
   std::string host = t.check.httpHost;
   if (host.empty()) {
-    if (t.address.isV4()) {
-      host = t.address.str();
-    } else {
-      host = "[";
-      host += t.address.str();
-      host += ']';
-    }
+    // fmt, not `"[" + str`: GCC 12's -Wrestrict false positive (GCC bug 105329).
+    host = t.address.isV4() ? t.address.str() : fmt::format("[{}]", t.address.str());
     const uint16_t schemePort = t.check.kind == config::CheckKind::kHttps ? 443 : 80;
-    if (t.probePort() != schemePort) {
-      host += ':';
-      host += std::to_string(t.probePort());
-    }
+    if (t.probePort() != schemePort) host += fmt::format(":{}", t.probePort());
   }
   return "GET " + t.check.httpPath + " HTTP/1.1\r\nHost: " + host +
          "\r\nUser-Agent: anylb-health\r\nAccept: */*\r\nConnection: close\r\n\r\n";

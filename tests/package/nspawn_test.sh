@@ -46,7 +46,7 @@ cleanup() {
   local rc=$?
   if [[ -n "$nspawn_pid" ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
     # SIGRTMIN+3 to the container's init is "halt"; nspawn then exits.
-    kill -s RTMIN+3 "$(pgrep -P "$nspawn_pid" | head -1)" 2>/dev/null || true
+    kill -s RTMIN+3 "${leader:-$(pgrep -P "$nspawn_pid" | head -1)}" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
     kill "$nspawn_pid" 2>/dev/null || true
     wait "$nspawn_pid" 2>/dev/null || true
@@ -160,7 +160,9 @@ systemd-nspawn -q -D "$root" --boot --register=no --keep-unit --machine=anylb-ns
 nspawn_pid=$!
 leader=""
 for _ in $(seq 1 100); do
-  leader=$(pgrep -P "$nspawn_pid" | head -1 || true)
+  # The container's init: systemd-nspawn's child named systemd (nspawn may first fork a
+  # short-lived helper; a leader taken from that never answers, and the boot wait timed out).
+  leader=$(pgrep -P "$nspawn_pid" -x systemd | head -1 || true)
   [[ -n "$leader" ]] && break
   sleep 0.1
 done

@@ -260,8 +260,12 @@ TEST_F(PortsOnNullPmd, RingSizesComeFromTheConfig) {
   EXPECT_EQ(setup.txDesc, 2048);
   rte_eth_rxq_info rx{};
   rte_eth_txq_info tx{};
-  if (rte_eth_rx_queue_info_get(port, 0, &rx) == 0) EXPECT_EQ(rx.nb_desc, 4096);
-  if (rte_eth_tx_queue_info_get(port, 0, &tx) == 0) EXPECT_EQ(tx.nb_desc, 2048);
+  if (rte_eth_rx_queue_info_get(port, 0, &rx) == 0) {
+    EXPECT_EQ(rx.nb_desc, 4096);
+  }
+  if (rte_eth_tx_queue_info_get(port, 0, &tx) == 0) {
+    EXPECT_EQ(tx.nb_desc, 2048);
+  }
   rte_eth_dev_stop(port);
   rte_eth_dev_close(port);
 }

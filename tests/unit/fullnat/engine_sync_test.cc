@@ -285,7 +285,9 @@ TEST_F(SessionSync, ABulkStepSendsEverySessionThenItsEndMarker) {
       if (ev.kind == SyncKind::kUpsert) ++upserts;
       if (ev.kind == SyncKind::kBulkEnd) ended = true;
     }
-    if (done) EXPECT_TRUE(ended);
+    if (done) {
+      EXPECT_TRUE(ended);
+    }
   }
   EXPECT_TRUE(ended);
   EXPECT_EQ(upserts, 10U);

@@ -322,7 +322,9 @@ TEST(EveryScheduler, NeverPicksAnOverloadedOrQuiescentRs) {
           // Only the hash schedulers (without fallback), dh and ovf refuse while an RS is free.
           const bool mayRefuse = k == Scheduler::kSh || k == Scheduler::kMh ||
                                  k == Scheduler::kDh || k == Scheduler::kOvf;
-          if (!mayRefuse) EXPECT_FALSE(anyAvailable) << config::toString(k);
+          if (!mayRefuse) {
+            EXPECT_FALSE(anyAvailable) << config::toString(k);
+          }
         }
       }
     }
