@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# lab_top: `anylbctl top` in a real terminal (tmux, 160x50) against node 1 under wrk load:
+#   - the VIP row and each real server's row are on the screen; conn/s > 0 for the real servers
+#     receiving the traffic; the frame refreshes (two captures differ in uptime);
+#   - nginx on rs3 stopped: rs3's row shows down;
+#   - anylbd stopped: the view says "node unreachable: ..." and keeps running; anylbd started
+#     again: the rows come back (the first interval across the restart shows "-", never a
+#     negative or huge rate);
+#   - q exits with status 0 and the cursor shown; so does Ctrl-C in a second view;
+#   - bounded runs print plain text: --once exits 0 with one frame and no escape codes.
+# The tmux server (its own socket) is killed on exit, whatever happens.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh" "$@"
+is_anylb || skip "anylbctl talks to anylbd (LAB_MODE=anylb)"
+command -v tmux >/dev/null || skip "tmux is not installed (scripts/deps)"
+[[ -x $BUILD_DIR/src/anylbctl ]] || fail "anylbctl not built"
+
+SOCK=/run/anylb-lab1/anylb.sock
+CFG=/run/anylb-lab-top.toml # outside $STATE: tools/lab up recreates that
+TMUX_SOCK=anylb-lab-top
+tm() { tmux -u -L "$TMUX_SOCK" -f /dev/null "$@"; } # -u: "…" is one UTF-8 character
+# -c: the capacity in "sessions N of M" (dataplane.session_capacity x workers).
+TOP="$BUILD_DIR/src/anylbctl -s $SOCK -c $CFG top"
+
+lab_begin
+trap 'rc=$?; set +e; tm kill-server 2>/dev/null; rm -f "$CFG"; (exit "$rc"); _lab_end' EXIT
+v4_only_config "$REPO/config/lab/node1.toml" "$CFG"
+node_up 1 "$CFG"
+wait_vip 30
+
+# The panes stay after their process exits (remain-on-exit), so its exit status can be read.
+tm start-server \; set-option -g remain-on-exit on \; set-option -g exit-empty off
+tm new-session -d -s top -x 160 -y 50 "exec $TOP"
+cap() { tm capture-pane -p -t "$1"; }
+# row CAPTURE ENDPOINT: the line of that real server ("  -> ADDR:PORT health weight conn/s ...").
+row() { grep -F -- "-> $2 " <<<"$1" || true; }
+# field N of the row
+field() { awk -v n="$2" '{print $n}' <<<"$1"; }
+# positive RATE: a rate cell ("0.0", "12", "1.5K", "-") is above zero
+positive() { [[ $1 != - ]] && awk -v v="${1%[KMGT]}" 'BEGIN {exit !(v + 0 > 0)}'; }
+wait_screen() { # wait_screen SESSION SECONDS PATTERN: the pane shows PATTERN (grep -E)
+  local i
+  for ((i = 0; i < $2 * 4; i++)); do
+    if cap "$1" | grep -qE -- "$3"; then return 0; fi
+    sleep 0.25
+  done
+  return 1
+}
+wait_dead() { # wait_dead SESSION SECONDS: the pane's process exited
+  local i
+  for ((i = 0; i < $2 * 4; i++)); do
+    [[ $(tm display-message -p -t "$1" '#{pane_dead}') == 1 ]] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+wait_screen top 5 "rates over the last" || fail "no frame with rates: $(cap top)"
+
+# Load: wrk in close mode (a new connection per request) for 8 s, bounded.
+inns cl wrk -t1 -c2 -d8s -H 'Connection: close' "$URL/" >"$STATE/wrk-top.txt" 2>&1 &
+wrk_pid=$!
+bg_track "$wrk_pid"
+sleep 3.5
+c1=$(cap top)
+sleep 2
+c2=$(cap top)
+log "screen under load:"$'\n'"$c1"
+grep -qE '^TCP +10\.100\.0\.10:80 wrr +announced' <<<"$c1" || fail "no VIP row"
+grep -qE '^BGP: peers [0-9]+/[0-9]+ up' <<<"$c1" || fail "no BGP line"
+grep -qE '^sessions [0-9]+ of 65536 ' <<<"$c1" || fail "no sessions/capacity line"
+for k in 1 2 3; do
+  r=$(row "$c1" "10.20.0.1$k:80")
+  [[ -n $r ]] || fail "no row for rs$k"
+  assert_eq "$(field "$r" 3)" up "health of rs$k"
+  # wrr 3:2:1: every RS takes new connections under load.
+  positive "$(field "$r" 5)" || fail "conn/s of rs$k under load is '$(field "$r" 5)': $r"
+done
+up1=$(head -n 1 <<<"$c1" | grep -oE 'up [0-9dhms ]+  every' || true)
+up2=$(head -n 1 <<<"$c2" | grep -oE 'up [0-9dhms ]+  every' || true)
+[[ -n $up1 && $up1 != "$up2" ]] || fail "the frame did not refresh: '$up1' then '$up2'"
+[[ $c1 != "$c2" ]] || fail "two captures 2 s apart are identical"
+log "refreshed: '$up1' -> '$up2'; conn/s rs1..3: $(for k in 1 2 3; do field "$(row "$c2" "10.20.0.1$k:80")" 5; done | tr '\n' ' ')"
+wait "$wrk_pid" || true
+
+# rs3 out of service: its row shows down (fall 2 x 1 s).
+kill -QUIT "$(cat "$STATE/rs3/nginx.pid")"
+wait_screen top 10 '-> 10\.20\.0\.13:80 +down ' || fail "rs3 not shown down: $(cap top)"
+log "rs3 shown down"
+
+# anylbd stops: the view stays and says so; back with the node.
+"$LAB" stop-node 1 --now >/dev/null || fail "stop-node failed"
+wait_screen top 10 '^node unreachable: ' || fail "no 'node unreachable': $(cap top)"
+[[ $(tm display-message -p -t top '#{pane_dead}') == 0 ]] || fail "top exited when the node stopped"
+log "while stopped: $(cap top | grep '^node unreachable')"
+node_up 1 "$CFG"
+wait_screen top 15 '^TCP +10\.100\.0\.10:80' || fail "the rows did not come back: $(cap top)"
+c3=$(cap top)
+# The first frame after the restart has no rate (or, if it was missed, a sane one): no negative
+# number and nothing at the T scale anywhere.
+if grep -qE -- ' -[0-9]|[0-9]T ' <<<"$c3"; then fail "an impossible rate across the restart: $c3"; fi
+log "back after the restart"
+
+# q: exits 0, the terminal restored (cursor visible), the process gone.
+pid=$(tm display-message -p -t top '#{pane_pid}')
+tm send-keys -t top q
+wait_dead top 5 || fail "q did not end anylbctl top"
+assert_eq "$(tm display-message -p -t top '#{pane_dead_status}')" 0 "exit status after q"
+assert_eq "$(tm display-message -p -t top '#{cursor_flag}')" 1 "cursor shown after q"
+[[ ! -e /proc/$pid ]] || fail "anylbctl top ($pid) still running after q"
+log "q: exit 0, cursor shown, process $pid gone"
+
+# Ctrl-C in a second view.
+# 9 lines: the title, 4 header lines, 2 column heads, the VIP row; then "… 3 more".
+tm new-session -d -s top2 -x 100 -y 9 "exec $TOP --interval 0.5"
+wait_screen top2 5 '^TCP ' || fail "second view shows no rows: $(cap top2)"
+tail -n 1 <<<"$(cap top2)" | grep -qE '^… [0-9]+ more' ||
+  fail "a 9-line window does not say how many lines it cut: $(cap top2)"
+tm send-keys -t top2 C-c
+wait_dead top2 5 || fail "Ctrl-C did not end anylbctl top"
+assert_eq "$(tm display-message -p -t top2 '#{pane_dead_status}')" 0 "exit status after Ctrl-C"
+assert_eq "$(tm display-message -p -t top2 '#{cursor_flag}')" 1 "cursor shown after Ctrl-C"
+log "Ctrl-C: exit 0, cursor shown; a 9-line window ends in '… N more'"
+
+# Not a terminal: one plain frame, exit 0.
+out=$(timeout 10 $TOP --once --interval 0.5) || fail "top --once failed"
+[[ $out != *$'\e'* ]] || fail "escape codes in top --once's output"
+assert_eq "$(grep -c '^anylb top' <<<"$out")" 1 "frames printed by --once"
+grep -qE -- '-> 10\.20\.0\.11:80 +up ' <<<"$out" || fail "--once has no rs1 row: $out"
+pass
