@@ -299,7 +299,7 @@ std::string renderTopFrame(const TopModel& m, const FrameOptions& o) {
   lines.push_back(title);
   if (!m.reachable) {
     lines.push_back("node unreachable: " + m.error);
-    lines.push_back("retrying every interval; q or Ctrl-C quits");
+    lines.emplace_back("retrying every interval; q or Ctrl-C quits");
   } else {
     std::string bgp =
         fmt::format("BGP: peers {}/{} up, VIPs {} announced, {} withdrawn, {} draining", m.peersUp,
@@ -326,11 +326,12 @@ std::string renderTopFrame(const TopModel& m, const FrameOptions& o) {
     }
     lines.push_back(drops);
     if (m.restarted) {
-      lines.push_back("anylbd restarted (or another node answers): no rates for this interval (-)");
+      lines.emplace_back(
+          "anylbd restarted (or another node answers): no rates for this interval (-)");
     } else if (m.countersReset) {
-      lines.push_back("counters were zeroed: no rates for those rows this interval (-)");
+      lines.emplace_back("counters were zeroed: no rates for those rows this interval (-)");
     } else if (m.intervalS == 0) {
-      lines.push_back("rates from the next refresh on");
+      lines.emplace_back("rates from the next refresh on");
     } else {
       lines.push_back(fmt::format("rates over the last {:.2f}s", m.intervalS));
     }
