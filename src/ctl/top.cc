@@ -574,9 +574,6 @@ int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPer
   // prints plain frames, like top -b -n N.
   const bool screen = tty && options.iterations == 0;
   const bool keys = screen && ::isatty(STDIN_FILENO) == 1;
-  SignalScope signals;
-  std::optional<Screen> term;
-  if (screen) term.emplace(keys);
 
   auto frameOptions = [&] {
     FrameOptions fo;
@@ -588,6 +585,7 @@ int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPer
   };
   std::optional<TopSnapshot> lastGood;
   TopModel model;
+  SignalScope signals;
   auto show = [&] {
     const auto text = renderTopFrame(model, frameOptions());
     if (screen) {
@@ -598,9 +596,17 @@ int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPer
     return true;
   };
 
+  // A node that never answered is an error, as for every other command (and a script's typo in
+  // -s fails at once); one that stops answering later is shown as such and asked again.
   auto first = takeSnapshot(transport);
-  if (first.ok) lastGood = first;
+  if (!first.ok) {
+    error = first.error;
+    return 1;
+  }
+  lastGood = first;
+  std::optional<Screen> term;
   if (screen) {
+    term.emplace(keys);
     model = buildTopModel(nullptr, first, capacityPerWorker);
     show();
   }

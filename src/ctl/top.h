@@ -129,7 +129,9 @@ std::string humanRate(const Rate& r);
 // (stdout a tty) it clears the screen for each frame, fits it to the window (TIOCGWINSZ), hides
 // the cursor and reads q from stdin in non-canonical mode, and restores the terminal on q,
 // Ctrl-C or SIGTERM; elsewhere it prints one plain frame per interval. Returns the exit status:
-// 0, or 1 when the last frame of a bounded run (iterations) found the node unreachable.
+// 0; 1 (with `error`) when the node does not answer the first snapshot, or when the last frame of
+// a bounded run (iterations) found it unreachable. A node that stops answering in between is
+// shown as unreachable and asked again every interval.
 // `capacityPerWorker`: as buildTopModel's. Called from anylbctl's main thread only (it installs
 // signal handlers for SIGINT, SIGTERM, SIGWINCH while it runs).
 int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPerWorker,

@@ -240,8 +240,7 @@ TEST(TopModel, ResetOfOneCounterAndWrapGiveNoRate) {
 
   a = snap(100.0, status(50, 0, 0, 0),
            {service("10.100.0.10", stats(UINT64_MAX, UINT64_MAX, 0, 0, 0), {})});
-  b = snap(101.0, status(51, 0, 0, 0),
-           {service("10.100.0.10", stats(3, 3, 0, 0, 0), {})});
+  b = snap(101.0, status(51, 0, 0, 0), {service("10.100.0.10", stats(3, 3, 0, 0, 0), {})});
   m = buildTopModel(&a, b, 0);
   EXPECT_FALSE(m.services[0].rates.cps.known);
   EXPECT_FALSE(m.services[0].rates.inPps.known);
@@ -541,11 +540,20 @@ TEST(TopLoop, PlainFramesUnreachableAndBack) {
   const auto back = out.substr(out.rfind("anylb top"));
   EXPECT_NE(lineWith(back, "-> 10.20.0.11:80").find(" 0.0 "), std::string::npos) << back;
 
-  ScriptedTransport down({Reply{{}, "cannot reach anylbd at /y.sock: No such file"}});
-  const auto out2 = runCaptured({0.1, 1}, down, rc, error);
+  // Reachable at first, not at the last frame of a bounded run: exit 1.
+  ScriptedTransport gone({ok(a.status), ok(a.services)});
+  auto out2 = runCaptured({0.1, 1}, gone, rc, error);
   EXPECT_EQ(rc, 1);
   EXPECT_EQ(error, "node unreachable: script ended");
   EXPECT_NE(out2.find("node unreachable: script ended"), std::string::npos) << out2;
+
+  // Never reachable: an error at once, as every other command (no frame, no retrying), even
+  // for an open-ended run.
+  ScriptedTransport down({Reply{{}, "cannot reach anylbd at /y.sock: No such file"}});
+  out2 = runCaptured({0.1, 0}, down, rc, error);
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(error, "cannot reach anylbd at /y.sock: No such file");
+  EXPECT_EQ(out2, "");
 }
 
 }  // namespace
