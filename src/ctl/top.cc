@@ -188,8 +188,11 @@ TopModel buildTopModel(const TopSnapshot* prev, const TopSnapshot& cur,
     ++m.peersTotal;
     if (getBool(p, "established")) ++m.peersUp;
   }
+  // The VIP's BGP state, for the services rows: anylbd's `services` answer does not carry it.
+  std::unordered_map<std::string, std::string> vipState;
   for (const auto& v : arrayMember(bgp, "vips")) {
     const auto state = getString(v, "state");
+    vipState[getString(v, "vip")] = state;
     if (state == "announced") {
       ++m.vipsAnnounced;
     } else if (state == "draining") {
@@ -240,7 +243,13 @@ TopModel buildTopModel(const TopSnapshot* prev, const TopSnapshot& cur,
     row.protocol = upper(sanitize(getString(s, "protocol", "?")));
     row.endpoint = endpoint(getString(s, "vip", "?"), getU64(s, "port"));
     row.scheduler = sanitize(getString(s, "scheduler"));
-    row.announce = sanitize(getString(s, "announce", "-"));
+    if (hasMember(s, "announce")) {
+      row.announce = sanitize(getString(s, "announce"));
+    } else if (const auto it = vipState.find(getString(s, "vip")); it != vipState.end()) {
+      row.announce = sanitize(it->second);
+    } else {
+      row.announce = "-";
+    }
     const Json* ps = nullptr;
     std::unordered_map<std::string, const Json*> prevRs;
     if (const auto it = prevServices.find(serviceKey(s)); it != prevServices.end()) {

@@ -290,7 +290,14 @@ TEST(TopModel, NewServiceAndRealServerHaveNoRateYet) {
   b.services["services"][0]["real_servers"].push_back(
       rs("10.20.0.13", "up", 1, stats(5, 5, 5, 5, 5)));
   b.services["services"].push_back(service("10.100.0.11", stats(9, 9, 9, 9, 9), {}));
+  // anylbd's `services` has no announce state: the VIP's comes from status' bgp.vips.
+  b.services["services"][1].erase("announce");
+  b.services["services"].push_back(service("10.100.0.12", stats(9, 9, 9, 9, 9), {}));
+  b.services["services"][2].erase("announce");
   const auto m = buildTopModel(&a, b, 0);
+  EXPECT_EQ(m.services[0].announce, "announced");
+  EXPECT_EQ(m.services[1].announce, "withdrawn");
+  EXPECT_EQ(m.services[2].announce, "-");  // in neither
   EXPECT_FALSE(m.countersReset);
   EXPECT_FALSE(m.services[0].realServers[2].rates.cps.known);
   EXPECT_FALSE(m.services[1].rates.cps.known);
