@@ -28,9 +28,14 @@ v4_only_config "$REPO/config/lab/node1.toml" "$CFG"
 node_up 1 "$CFG"
 wait_vip 30
 
-# The panes stay after their process exits (remain-on-exit), so its exit status can be read.
-tm start-server \; set-option -g remain-on-exit on \; set-option -g exit-empty off
-tm new-session -d -s top -x 160 -y 50 "exec $TOP"
+# Each pane's shell reports how top exited and the terminal's modes after it, then waits: tmux
+# resets a dead pane's modes, so they are read while the pane lives on.
+AFTER='echo "top exited: $?"; stty -a | tr ";" "\n" | grep -E "icanon|echo"; exec sleep 120'
+tm new-session -d -s top -x 160 -y 50 "$TOP; $AFTER"
+# Everything the pane shows, as written (escape codes included), for the frames that pass
+# between two captures.
+PANE_LOG=$STATE/top-pane.out
+tm pipe-pane -t top -o "cat >>$PANE_LOG"
 cap() { tm capture-pane -p -t "$1"; }
 # row CAPTURE ENDPOINT: the line of that real server ("  -> ADDR:PORT health weight conn/s ...").
 row() { grep -F -- "-> $2 " <<<"$1" || true; }
@@ -38,18 +43,12 @@ row() { grep -F -- "-> $2 " <<<"$1" || true; }
 field() { awk -v n="$2" '{print $n}' <<<"$1"; }
 # positive RATE: a rate cell ("0.0", "12", "1.5K", "-") is above zero
 positive() { [[ $1 != - ]] && awk -v v="${1%[KMGT]}" 'BEGIN {exit !(v + 0 > 0)}'; }
+# the anylbctl process of a pane
+top_pid() { pgrep -P "$(tm display-message -p -t "$1" '#{pane_pid}')" -x anylbctl || true; }
 wait_screen() { # wait_screen SESSION SECONDS PATTERN: the pane shows PATTERN (grep -E)
   local i
   for ((i = 0; i < $2 * 4; i++)); do
     if cap "$1" | grep -qE -- "$3"; then return 0; fi
-    sleep 0.25
-  done
-  return 1
-}
-wait_dead() { # wait_dead SESSION SECONDS: the pane's process exited
-  local i
-  for ((i = 0; i < $2 * 4; i++)); do
-    [[ $(tm display-message -p -t "$1" '#{pane_dead}') == 1 ]] && return 0
     sleep 0.25
   done
   return 1
@@ -91,40 +90,56 @@ log "rs3 shown down"
 # anylbd stops: the view stays and says so; back with the node.
 "$LAB" stop-node 1 --now >/dev/null || fail "stop-node failed"
 wait_screen top 10 '^node unreachable: ' || fail "no 'node unreachable': $(cap top)"
-[[ $(tm display-message -p -t top '#{pane_dead}') == 0 ]] || fail "top exited when the node stopped"
+[[ -n $(top_pid top) ]] || fail "top exited when the node stopped"
 log "while stopped: $(cap top | grep '^node unreachable')"
 node_up 1 "$CFG"
 wait_screen top 15 '^TCP +10\.100\.0\.10:80' || fail "the rows did not come back: $(cap top)"
-c3=$(cap top)
-# The first frame after the restart has no rate (or, if it was missed, a sane one): no negative
-# number and nothing at the T scale anywhere.
-if grep -qE -- ' -[0-9]|[0-9]T ' <<<"$c3"; then fail "an impossible rate across the restart: $c3"; fi
+# The first frame across the restart says so and has no rates; no frame ever had a negative
+# number or anything at the T scale.
+for _ in $(seq 1 20); do
+  grep -aq 'anylbd restarted (or another node answers): no rates' "$PANE_LOG" && break
+  sleep 0.25
+done
+grep -aq 'anylbd restarted (or another node answers): no rates' "$PANE_LOG" ||
+  fail "no frame said that anylbd restarted"
+if grep -aqE -- ' -[0-9]|[0-9]T ' "$PANE_LOG"; then
+  fail "an impossible rate: $(grep -aE -- ' -[0-9]|[0-9]T ' "$PANE_LOG" | head -n 3)"
+fi
 log "back after the restart"
 
-# q: exits 0, the terminal restored (cursor visible), the process gone.
-pid=$(tm display-message -p -t top '#{pane_pid}')
-tm send-keys -t top q
-wait_dead top 5 || fail "q did not end anylbctl top"
-assert_eq "$(tm display-message -p -t top '#{pane_dead_status}')" 0 "exit status after q"
-assert_eq "$(tm display-message -p -t top '#{cursor_flag}')" 1 "cursor shown after q"
-[[ ! -e /proc/$pid ]] || fail "anylbctl top ($pid) still running after q"
-log "q: exit 0, cursor shown, process $pid gone"
+# exited_clean SESSION KEY WHAT: KEY ends top with status 0, the process gone, the terminal
+# given back (canonical mode and echo on, cursor shown).
+exited_clean() {
+  local pid screen
+  pid=$(top_pid "$1")
+  [[ -n $pid ]] || fail "no anylbctl process in pane $1"
+  tm send-keys -t "$1" "$2"
+  wait_screen "$1" 5 '^top exited: ' || fail "$3 did not end anylbctl top: $(cap "$1")"
+  screen=$(cap "$1")
+  grep -q '^top exited: 0$' <<<"$screen" || fail "exit status after $3: $(grep '^top exited' <<<"$screen")"
+  grep -qE '(^| )icanon( |$)' <<<"$screen" || fail "canonical mode still off after $3: $screen"
+  grep -qE '(^| )echo( |$)' <<<"$screen" || fail "echo still off after $3: $screen"
+  assert_eq "$(tm display-message -p -t "$1" '#{cursor_flag}')" 1 "cursor shown after $3"
+  [[ ! -e /proc/$pid ]] || fail "anylbctl top ($pid) still running after $3"
+  log "$3: exit 0, icanon and echo on, cursor shown, process $pid gone"
+}
+# While it runs, the cursor is hidden.
+assert_eq "$(tm display-message -p -t top '#{cursor_flag}')" 0 "cursor while top runs"
+exited_clean top q q
 
 # Ctrl-C in a second view.
 # 9 lines: the title, 4 header lines, 2 column heads, the VIP row; then "… 3 more".
-tm new-session -d -s top2 -x 100 -y 9 "exec $TOP --interval 0.5"
+tm new-session -d -s top2 -x 100 -y 9 "$TOP --interval 0.5; $AFTER"
 wait_screen top2 5 '^TCP ' || fail "second view shows no rows: $(cap top2)"
 tail -n 1 <<<"$(cap top2)" | grep -qE '^… [0-9]+ more' ||
   fail "a 9-line window does not say how many lines it cut: $(cap top2)"
-tm send-keys -t top2 C-c
-wait_dead top2 5 || fail "Ctrl-C did not end anylbctl top"
-assert_eq "$(tm display-message -p -t top2 '#{pane_dead_status}')" 0 "exit status after Ctrl-C"
-assert_eq "$(tm display-message -p -t top2 '#{cursor_flag}')" 1 "cursor shown after Ctrl-C"
-log "Ctrl-C: exit 0, cursor shown; a 9-line window ends in '… N more'"
+log "a 9-line window ends in '$(tail -n 1 <<<"$(cap top2)")'"
+exited_clean top2 C-c Ctrl-C
 
 # Not a terminal: one plain frame, exit 0.
 out=$(timeout 10 $TOP --once --interval 0.5) || fail "top --once failed"
 [[ $out != *$'\e'* ]] || fail "escape codes in top --once's output"
 assert_eq "$(grep -c '^anylb top' <<<"$out")" 1 "frames printed by --once"
-grep -qE -- '-> 10\.20\.0\.11:80 +up ' <<<"$out" || fail "--once has no rs1 row: $out"
+grep -qE -- '-> 10\.20\.0\.11:80 ' <<<"$out" || fail "--once has no rs1 row: $out"
+grep -q '^rates over the last 0\.5' <<<"$out" || fail "--once has no rates over its interval: $out"
 pass
