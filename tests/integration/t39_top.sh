@@ -137,6 +137,7 @@ log "a 9-line window ends in '$(tail -n 1 <<<"$(cap top2)")'"
 exited_clean top2 C-c Ctrl-C
 
 # Not a terminal: one plain frame, exit 0.
+# shellcheck disable=SC2086 # $TOP: a command line, as in the tmux panes
 out=$(timeout 10 $TOP --once --interval 0.5) || fail "top --once failed"
 [[ $out != *$'\e'* ]] || fail "escape codes in top --once's output"
 assert_eq "$(grep -c '^anylb top' <<<"$out")" 1 "frames printed by --once"
