@@ -115,6 +115,8 @@ exited_clean() {
   [[ -n $pid ]] || fail "no anylbctl process in pane $1"
   tm send-keys -t "$1" "$2"
   wait_screen "$1" 5 '^top exited: ' || fail "$3 did not end anylbctl top: $(cap "$1")"
+  # stty's line comes a moment after (it names icanon or -icanon either way).
+  wait_screen "$1" 5 '(^| )-?icanon( |$)' || fail "no stty output after $3: $(cap "$1")"
   screen=$(cap "$1")
   grep -q '^top exited: 0$' <<<"$screen" || fail "exit status after $3: $(grep '^top exited' <<<"$screen")"
   grep -qE '(^| )icanon( |$)' <<<"$screen" || fail "canonical mode still off after $3: $screen"
