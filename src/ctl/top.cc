@@ -455,8 +455,11 @@ bool writeAll(const std::string& s) {
 // (also on the q / Ctrl-C / SIGTERM exits, which all return through runTop).
 class Screen {
  public:
-  explicit Screen(bool keys) {
-    if (keys && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+  explicit Screen(bool keys) : keys_(keys) { enter(); }
+  ~Screen() { leave(); }
+
+  void enter() {
+    if (keys_ && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
       termios t = saved_;
       t.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);  // ISIG stays: Ctrl-C is SIGINT
       t.c_cc[VMIN] = 0;
@@ -465,9 +468,11 @@ class Screen {
     }
     writeAll("\x1b[?25l\x1b[H\x1b[2J");  // cursor hidden, screen cleared
   }
-  ~Screen() {
+  // The terminal as it was: on exit, and before stopping for Ctrl-Z.
+  void leave() {
     writeAll("\x1b[?25h\n");  // cursor shown; the last frame stays, the prompt below it
     if (restoreTermios_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+    restoreTermios_ = false;
   }
   Screen(const Screen&) = delete;
   Screen& operator=(const Screen&) = delete;
@@ -489,6 +494,7 @@ class Screen {
   }
 
  private:
+  bool keys_;
   termios saved_{};
   bool restoreTermios_ = false;
 };
@@ -507,7 +513,9 @@ void windowSize(unsigned& width, unsigned& height) {
 // Installs the handlers for the loop's lifetime and puts the old ones back after.
 class SignalScope {
  public:
-  SignalScope() {
+  // `jobControl`: catch Ctrl-Z too (full-screen mode gives the terminal back before stopping).
+  explicit SignalScope(bool jobControl)
+      : count_(jobControl ? kSignals.size() : kSignals.size() - 1) {
     std::array<int, 2> fds{};
     if (::pipe2(fds.data(), O_NONBLOCK | O_CLOEXEC) == 0) {
       readFd_ = fds[0];
@@ -516,10 +524,10 @@ class SignalScope {
     struct sigaction sa {};
     sa.sa_handler = onTopSignal;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
+    for (size_t i = 0; i < count_; ++i) sigaction(kSignals[i], &sa, &old_[i]);
   }
   ~SignalScope() {
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
+    for (size_t i = 0; i < count_; ++i) sigaction(kSignals[i], &old_[i], nullptr);
     if (gSignalPipe >= 0) ::close(gSignalPipe);
     if (readFd_ >= 0) ::close(readFd_);
     gSignalPipe = -1;
@@ -528,13 +536,28 @@ class SignalScope {
   SignalScope& operator=(const SignalScope&) = delete;
   [[nodiscard]] int fd() const { return readFd_; }
 
+  // Ctrl-Z: stops the process with the default action, as if it had not been caught, and
+  // returns once it is continued (fg, SIGCONT), with the handler back.
+  static void stopNow() {
+    struct sigaction dfl {};
+    struct sigaction mine {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGTSTP, &dfl, &mine);
+    ::raise(SIGTSTP);
+    sigaction(SIGTSTP, &mine, nullptr);
+  }
+
  private:
-  static constexpr std::array<int, 5> kSignals = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
-  std::array<struct sigaction, 5> old_{};
+  // SIGTSTP last: caught only with jobControl.
+  static constexpr std::array<int, 6> kSignals = {SIGINT,  SIGTERM,  SIGHUP,
+                                                  SIGQUIT, SIGWINCH, SIGTSTP};
+  std::array<struct sigaction, 6> old_{};
+  size_t count_;
   int readFd_ = -1;
 };
 
-enum class Wake { kTimeout, kQuit, kResize };
+enum class Wake { kTimeout, kQuit, kResize, kStop };
 
 // Waits until `deadlineS` (steady clock) for a key (q quits) or a signal.
 Wake waitUntil(double deadlineS, int sigFd, bool keys) {
@@ -562,6 +585,8 @@ Wake waitUntil(double deadlineS, int sigFd, bool keys) {
           if (c == SIGWINCH) {
             wake = Wake::kResize;
             woke = true;
+          } else if (c == SIGTSTP) {
+            return Wake::kStop;
           } else {
             return Wake::kQuit;
           }
@@ -594,7 +619,7 @@ int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPer
   };
   std::optional<TopSnapshot> lastGood;
   TopModel model;
-  SignalScope signals;
+  SignalScope signals(screen);
   auto show = [&] {
     const auto text = renderTopFrame(model, frameOptions());
     if (screen) {
@@ -625,7 +650,12 @@ int runTop(const TopOptions& options, Transport& transport, uint64_t capacityPer
   while (true) {
     const auto wake = waitUntil(deadline, signals.fd(), keys);
     if (wake == Wake::kQuit) break;
-    if (wake == Wake::kResize) {
+    if (wake == Wake::kStop && term) {
+      term->leave();
+      SignalScope::stopNow();
+      term->enter();
+    }
+    if (wake == Wake::kResize || wake == Wake::kStop) {
       if (screen) show();
       continue;
     }

@@ -128,7 +128,8 @@ std::string humanRate(const Rate& r);
 // The loop: a snapshot every interval from `transport`, a frame to stdout. On a terminal
 // (stdout a tty) it clears the screen for each frame, fits it to the window (TIOCGWINSZ), hides
 // the cursor and reads q from stdin in non-canonical mode, and restores the terminal on q,
-// Ctrl-C or SIGTERM; elsewhere it prints one plain frame per interval. Returns the exit status:
+// Ctrl-C or SIGTERM, and while stopped by Ctrl-Z (taken again on fg); elsewhere it prints one
+// plain frame per interval. Returns the exit status:
 // 0; 1 (with `error`) when the node does not answer the first snapshot, or when the last frame of
 // a bounded run (iterations) found it unreachable. A node that stops answering in between is
 // shown as unreachable and asked again every interval.

@@ -125,9 +125,43 @@ exited_clean() {
   [[ ! -e /proc/$pid ]] || fail "anylbctl top ($pid) still running after $3"
   log "$3: exit 0, icanon and echo on, cursor shown, process $pid gone"
 }
-# While it runs, the cursor is hidden.
+# While it runs, the cursor is hidden and the terminal is in non-canonical mode without echo.
+TTY=$(tm display-message -p -t top '#{pane_tty}')
+modes() { stty -a -F "$TTY" | tr ';' '\n' | grep -oE '(^| )-?(icanon|echo)( |$)' | tr -d ' ' | tr '\n' ' '; }
 assert_eq "$(tm display-message -p -t top '#{cursor_flag}')" 0 "cursor while top runs"
+assert_eq "$(modes)" "-icanon -echo " "terminal modes while top runs"
 exited_clean top q q
+
+# Ctrl-Z under an interactive shell (job control: tmux's own pane group is orphaned, and the
+# kernel ignores terminal stops there): the cursor comes back while top is stopped; after fg
+# it is hidden again and the frame redrawn; q then ends it.
+tm new-session -d -s job -x 160 -y 30 "bash --norc --noprofile -i"
+tm send-keys -t job "$TOP" Enter
+wait_screen job 5 '^TCP +10\.100\.0\.10:80' || fail "no frame under bash: $(cap job)"
+pid=$(top_pid job)
+[[ -n $pid ]] || fail "no anylbctl process under bash"
+tm send-keys -t job C-z
+for _ in $(seq 1 20); do
+  [[ $(awk '{print $3}' "/proc/$pid/stat") == T ]] && break
+  sleep 0.25
+done
+assert_eq "$(awk '{print $3}' "/proc/$pid/stat")" T "state of anylbctl top after Ctrl-Z"
+assert_eq "$(tm display-message -p -t job '#{cursor_flag}')" 1 "cursor while top is stopped"
+tm send-keys -t job fg Enter
+for _ in $(seq 1 20); do
+  [[ $(tm display-message -p -t job '#{cursor_flag}') == 0 ]] && break
+  sleep 0.25
+done
+assert_eq "$(tm display-message -p -t job '#{cursor_flag}')" 0 "cursor after fg"
+wait_screen job 5 '^TCP +10\.100\.0\.10:80' || fail "no redraw after fg: $(cap job)"
+tm send-keys -t job q
+for _ in $(seq 1 20); do
+  [[ -e /proc/$pid ]] || break
+  sleep 0.25
+done
+[[ ! -e /proc/$pid ]] || fail "q after fg did not end anylbctl top"
+assert_eq "$(tm display-message -p -t job '#{cursor_flag}')" 1 "cursor after q"
+log "Ctrl-Z: cursor shown while stopped, hidden again after fg; q ends it"
 
 # Ctrl-C in a second view.
 # 9 lines: the title, 4 header lines, 2 column heads, the VIP row; then "… 3 more".
