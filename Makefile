@@ -26,21 +26,23 @@ build-tsan: bootstrap
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 # Debian 12's default compiler (GCC 12, what dh_auto_build uses), Release as a packager builds:
-# only the unit tests (target unit_tests), which the default tree's ctest runs (label gcc).
+# the unit tests (target unit_tests, which the default tree's ctest runs: label gcc), anylbd and
+# anylbctl, with -Werror.
 build-gcc: bootstrap
 	@cmake -S . -B $(GCC_BUILD) -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
-	  -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build $(GCC_BUILD) -j $(JOBS) --target unit_tests
+	  -DCMAKE_BUILD_TYPE=Release -DANYLB_WERROR=ON >/dev/null
+	@cmake --build $(GCC_BUILD) -j $(JOBS) --target unit_tests anylbd anylbctl
 
 build: bootstrap
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DANYLB_SANITIZE_DIR=$(abspath $(SAN_BUILD)) \
-	  -DANYLB_TSAN_DIR=$(abspath $(TSAN_BUILD)) -DANYLB_DEB_DIR=$(abspath $(DEB_OUT)) >/dev/null
+	  -DANYLB_TSAN_DIR=$(abspath $(TSAN_BUILD)) -DANYLB_GCC_DIR=$(abspath $(GCC_BUILD)) \
+	  -DANYLB_DEB_DIR=$(abspath $(DEB_OUT)) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit (plain, under ASan+UBSan, the concurrency ones under TSan), fuzz smoke,
-# integration and kernel-module suites. `make test CTEST_ARGS="-L unit"` runs a subset;
+# Every test: unit (plain, under ASan+UBSan, under GCC 12, the concurrency ones under TSan),
+# fuzz smoke, integration, kernel-module and package suites. `make test CTEST_ARGS="-L unit"` runs a subset;
 # `-LE slow` skips the slow labels.
-test: build-san build-tsan build
+test: build-san build-tsan build-gcc build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build

@@ -271,7 +271,8 @@ void Controller::reconcile(uint64_t nowMs) {
                    w.communities.empty() ? std::string() : fmt::format(" (communities {})", [&] {
                      std::string c;
                      for (auto x : w.communities) {
-                       c += (c.empty() ? "" : " ") + communityString(x);
+                       if (!c.empty()) c += ' ';
+                       c += communityString(x);
                      }
                      return c;
                    }()));

@@ -155,8 +155,19 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
 }
 
 std::string Endpoint::str() const {
-  return addr.isV4() ? addr.str() + ":" + std::to_string(port)
-                     : "[" + addr.str() + "]:" + std::to_string(port);
+  // Appended, not `"[" + addr.str()`: GCC 12 reports a -Wrestrict false positive inside
+  // libstdc++ for `literal + std::string&&` (GCC bug 105329).
+  std::string out;
+  if (addr.isV4()) {
+    out = addr.str();
+  } else {
+    out = "[";
+    out += addr.str();
+    out += ']';
+  }
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 }  // namespace anylb

@@ -142,7 +142,8 @@ std::string persistenceText(const Json& svc) {
 std::string flagsText(const Json& svc) {
   std::string flags;
   for (const auto& f : arrayMember(svc, "sched_flags")) {
-    flags += (flags.empty() ? "" : ",") + scalarText(f);
+    if (!flags.empty()) flags += ',';
+    flags += scalarText(f);
   }
   return flags.empty() ? flags : " (" + flags + ")";
 }

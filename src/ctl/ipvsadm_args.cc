@@ -82,6 +82,7 @@ std::optional<uint64_t> number(const std::string& s, uint64_t lo, uint64_t hi) {
 }
 
 struct Parser {
+  Parser(const std::vector<std::string>& a, size_t from) : args(a), i(from) {}
   const std::vector<std::string>& args;
   size_t i;
   std::string error;
@@ -412,7 +413,7 @@ bool isIpvsadmCommand(const std::string& arg) {
 }
 
 std::string parseIpvsadm(const std::vector<std::string>& args, size_t from, IpvsCommand& out) {
-  Parser p{.args = args, .i = from};
+  Parser p(args, from);
   if (!p.scan() || !p.build(out)) return p.error.empty() ? "invalid ipvsadm command" : p.error;
   return {};
 }
@@ -453,7 +454,8 @@ std::string formatRules(const nlohmann::json& services) {
     }
     std::string flags;
     for (const auto& f : arrayMember(svc, "sched_flags")) {
-      flags += (flags.empty() ? "" : ",") + scalarText(f);
+      if (!flags.empty()) flags += ',';
+      flags += scalarText(f);
     }
     if (!flags.empty()) out += " -b " + flags;
     out += "\n";

@@ -86,7 +86,8 @@ std::string workerSection(const Json& result) {
     for (const auto v : total) row.push_back(num(v));
     t.addRow(std::move(row));
   }
-  std::string s = "\n" + t.render();
+  std::string s = "\n";
+  s += t.render();
   // SYN proxy and Proxy Protocol v2, summed over the workers, when either did anything.
   uint64_t sp[6] = {};
   uint64_t active = 0;
@@ -131,7 +132,8 @@ std::string portSection(const Json& result) {
     t.addRow({getString(p, "uplink"), getString(p, "name"), getBool(p, "link_up") ? "up" : "DOWN",
               num(getU64(p, "rx")), num(getU64(p, "tx")), num(getU64(p, "tx_dropped"))});
   }
-  std::string s = "\n" + t.render();
+  std::string s = "\n";
+  s += t.render();
   // One line per port on how it spreads flows and steers replies, and the PMD's own drops
   // (a daemon before the RSS work sends no "mode": nothing to say).
   for (const auto& p : ports) {
@@ -152,7 +154,9 @@ std::string neighborSection(const Json& result) {
   for (const auto& n : neighbors) {
     t.addRow({getString(n, "ip"), getString(n, "mac"), getString(n, "state")});
   }
-  return "\n" + t.render();
+  std::string s = "\n";
+  s += t.render();
+  return s;
 }
 
 std::string serviceSection(const Json& result) {
@@ -165,7 +169,8 @@ std::string serviceSection(const Json& result) {
                 fmt::format("{}/{}", getU64(svc, "healthy"), getU64(svc, "total")),
                 num(getU64(svc, "min_healthy"))});
     }
-    s += "\n" + t.render();
+    s += '\n';
+    s += t.render();
   }
   const auto& h = member(result, "health");
   if (h.is_object()) {

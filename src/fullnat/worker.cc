@@ -8,6 +8,8 @@
 #include <rte_udp.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include "common/crc.h"
 #include "fullnat/engine_internal.h"
@@ -401,33 +403,49 @@ PacketVerdict Worker::newSession(Parsed& p, uint64_t nowMs) {
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 
+namespace {
+// The L4 checksum field of the TCP or UDP header at `l4`. DPDK's header structs are packed, so
+// the field is read and written through memcpy, never through a uint16_t* (which GCC rightly
+// flags with -Waddress-of-packed-member: the field may be unaligned in the frame).
+uint8_t* l4ChecksumAt(uint8_t* l4, uint8_t proto) {
+  return l4 +
+         (proto == IPPROTO_TCP ? offsetof(rte_tcp_hdr, cksum) : offsetof(rte_udp_hdr, dgram_cksum));
+}
+uint16_t loadSum(const uint8_t* at) {
+  uint16_t v;
+  std::memcpy(&v, at, sizeof(v));
+  return v;
+}
+void storeSum(uint8_t* at, uint16_t v) {
+  std::memcpy(at, &v, sizeof(v));
+}
+}  // namespace
+
 void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   if (p.v6) {  // no header checksum; UDP always has one (parse6() drops those without)
-    auto* l4sum = p.proto == IPPROTO_TCP
-                      ? &reinterpret_cast<rte_tcp_hdr*>(data + p.l4off)->cksum
-                      : &reinterpret_cast<rte_udp_hdr*>(data + p.l4off)->dgram_cksum;
+    uint8_t* l4sum = l4ChecksumAt(data + p.l4off, p.proto);
     if (opts_.txChecksumOffload) {
       m->l2_len = p.l3off;
       m->l3_len = p.l4off - p.l3off;  // extension headers included
       m->ol_flags |= RTE_MBUF_F_TX_IPV6 |
                      (p.proto == IPPROTO_TCP ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM);
       const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(data + p.l3off);
-      *l4sum = csum::fold(detail::pseudoSum6(ip6, p.l4len, p.proto));
+      storeSum(l4sum, csum::fold(detail::pseudoSum6(ip6, p.l4len, p.proto)));
       return;
     }
-    uint16_t v = csum::update(*l4sum, p.l4Old, p.l4New);
+    uint16_t v = csum::update(loadSum(l4sum), p.l4Old, p.l4New);
     if (v == 0 && p.proto == IPPROTO_UDP) v = 0xFFFF;
-    *l4sum = v;
+    storeSum(l4sum, v);
     return;
   }
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
-  uint16_t* l4sum = nullptr;
+  uint8_t* l4sum = nullptr;
   if (p.proto == IPPROTO_TCP) {
-    l4sum = &reinterpret_cast<rte_tcp_hdr*>(data + p.l4off)->cksum;
+    l4sum = l4ChecksumAt(data + p.l4off, p.proto);
   } else if (p.proto == IPPROTO_UDP) {
-    l4sum = &reinterpret_cast<rte_udp_hdr*>(data + p.l4off)->dgram_cksum;
-    if (*l4sum == 0) l4sum = nullptr;  // IPv4 UDP without checksum stays without
+    l4sum = l4ChecksumAt(data + p.l4off, p.proto);
+    if (loadSum(l4sum) == 0) l4sum = nullptr;  // IPv4 UDP without checksum stays without
   }
   if (opts_.txChecksumOffload) {
     m->l2_len = p.l3off;
@@ -436,15 +454,15 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
     ip->hdr_checksum = 0;
     if (l4sum != nullptr) {
       m->ol_flags |= p.proto == IPPROTO_TCP ? RTE_MBUF_F_TX_TCP_CKSUM : RTE_MBUF_F_TX_UDP_CKSUM;
-      *l4sum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+      storeSum(l4sum, rte_ipv4_phdr_cksum(ip, m->ol_flags));
     }
     return;
   }
   ip->hdr_checksum = csum::update(ip->hdr_checksum, p.ipOld, p.ipNew);
   if (l4sum != nullptr) {
-    uint16_t v = csum::update(*l4sum, p.l4Old, p.l4New);
+    uint16_t v = csum::update(loadSum(l4sum), p.l4Old, p.l4New);
     if (v == 0 && p.proto == IPPROTO_UDP) v = 0xFFFF;  // 0 means "no checksum" for UDP
-    *l4sum = v;
+    storeSum(l4sum, v);
   }
 }
 

@@ -62,9 +62,18 @@ bool isInterim(int status) {
 std::string httpRequest(const Target& t) {
   std::string host = t.check.httpHost;
   if (host.empty()) {
-    host = t.address.isV4() ? t.address.str() : "[" + t.address.str() + "]";
+    if (t.address.isV4()) {
+      host = t.address.str();
+    } else {
+      host = "[";
+      host += t.address.str();
+      host += ']';
+    }
     const uint16_t schemePort = t.check.kind == config::CheckKind::kHttps ? 443 : 80;
-    if (t.probePort() != schemePort) host += ":" + std::to_string(t.probePort());
+    if (t.probePort() != schemePort) {
+      host += ':';
+      host += std::to_string(t.probePort());
+    }
   }
   return "GET " + t.check.httpPath + " HTTP/1.1\r\nHost: " + host +
          "\r\nUser-Agent: anylb-health\r\nAccept: */*\r\nConnection: close\r\n\r\n";

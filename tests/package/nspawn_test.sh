@@ -141,6 +141,13 @@ EOF
 config info >"$root/etc/anylb/anylb.toml"
 chroot "$root" /usr/sbin/anylbd --check-config /etc/anylb/anylb.toml >/dev/null ||
   die "the test config is invalid: $(chroot "$root" /usr/sbin/anylbd --check-config /etc/anylb/anylb.toml 2>&1)"
+# Trying a unit setting by hand (docs/operations.md's hardening table came from such runs):
+# ANYLB_NSPAWN_DROPIN="MemoryDenyWriteExecute=yes" tests/package/nspawn_test.sh SRC DEBS
+if [[ -n "${ANYLB_NSPAWN_DROPIN:-}" ]]; then
+  mkdir -p "$root/etc/systemd/system/anylbd.service.d"
+  printf '[Service]\n%s\n' "$ANYLB_NSPAWN_DROPIN" >"$root/etc/systemd/system/anylbd.service.d/try.conf"
+  say "with the drop-in: $ANYLB_NSPAWN_DROPIN"
+fi
 # No getty on the console; nothing else that wants the network.
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
 
@@ -187,6 +194,12 @@ ip netns exec "$peer" python3 -m http.server --bind 10.99.20.11 --directory "$wo
   >/dev/null 2>&1 &
 echo $! >"$work/rs.pid"
 nsenter -t "$leader" -n ip link set up0 up  # the root has no iproute2: the host's ip
+# veth offloads off on both ends, as the lab does (tools/lab offloads_off): with them on, the
+# peer's TCP segments leave with a partial checksum (CHECKSUM_PARTIAL: only the pseudo-header
+# sum) that no NIC ever completes on a veth, and anylbd's af_packet port sees bad checksums.
+for off in "pns ethtool -K adeb-h0" "nsenter -t $leader -n ethtool -K up0"; do
+  $off tx off rx off gso off gro off tso off >/dev/null 2>&1 || die "$off: offloads stay on"
+done
 get() { # get: one request through the VIP from the client address, bounded
   pns curl -s -m 1 --interface 10.99.30.1 http://10.99.100.10/ 2>/dev/null
 }
@@ -260,7 +273,12 @@ check "the journal says why" bash -c 'grep -q "Watchdog timeout" <<<"$1"' _ \
   "$(ct journalctl -u anylbd.service -o cat --no-pager)"
 check "the restarted anylbd serves" serving 20
 
-# ---- 5. stop drains first
+# ---- 5. stop drains first: once the VIP is announced again (health up, bgp.rise_seconds),
+# since a node with nothing announced has nothing to drain and stops at once.
+announced() { ct anylbctl -s /run/anylb/anylb.sock --json status 2>/dev/null |
+  grep -Eq '"prefix": ?"10.99.100.10/32"'; }
+for _ in $(seq 1 50); do announced && break; sleep 0.2; done
+check "the restarted anylbd announces the VIP" announced
 s0=$(date +%s.%N)
 ct systemctl stop anylbd.service || true
 stop_s=$(echo "$(date +%s.%N) - $s0" | bc)

@@ -53,7 +53,9 @@ int listenAt(const std::string& path, bool listen = true) {
   std::memcpy(addr.sun_path, path.data(), path.size());
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
   EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
-  if (listen) EXPECT_EQ(::listen(fd, 4), 0);
+  if (listen) {
+    EXPECT_EQ(::listen(fd, 4), 0);
+  }
   return fd;
 }
 

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -52,8 +54,26 @@ Key testKey(uint8_t fill = 7) {
   return k;
 }
 
+// The UDP port every service of this test process uses: one the kernel hands out as free
+// (bound on 127.0.0.1 and every other address, then released). It used to be 20000 + pid % 20000:
+// two test processes 20000 PIDs apart (pid_max is 32768 here, and make test spawns thousands of
+// processes a minute) then shared a port, and with the same key and node ids each heard the
+// other's sessions.
 uint16_t testPort() {
-  return static_cast<uint16_t>(20000 + (getpid() % 20000));
+  static const uint16_t port = [] {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    socklen_t len = sizeof(sa);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+      std::perror("testPort");
+      std::abort();
+    }
+    ::close(fd);
+    return ntohs(sa.sin_port);
+  }();
+  return port;
 }
 
 Event session(uint16_t cport) {
