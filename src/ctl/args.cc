@@ -34,6 +34,12 @@ constexpr const char* kUsage =
     "                              refused, replicas, bulk-sync progress\n"
     "  runtime [reset]             the runtime edits kept in control.state_file over the\n"
     "                              config file; reset: back to the file alone\n"
+    "  top [--interval SECONDS] [--once | --iterations N]\n"
+    "                              live view: per VIP and real server conn/s, packets/s,\n"
+    "                              bytes/s, sessions, health; the node's BGP, sessions, drops.\n"
+    "                              Every SECONDS (0.1..86400, default 1); q or Ctrl-C quits.\n"
+    "                              --once: one frame after one interval; --iterations N: N\n"
+    "                              frames (1..1000000), plain text as when not on a terminal\n"
     "Without a daemon:\n"
     "  check-config FILE           validate a config file; every error as FILE:LINE:COL: key: msg\n"
     "  import-keepalived FILE [--node-name NAME] [--template FILE] [--report FILE]\n"
@@ -67,6 +73,16 @@ constexpr const char* kUsage =
     "prints on Linux, so scripts that skip ipvsadm's first line keep working; the numbers in it\n"
     "mean nothing for anylb. Only numeric output exists: -L lists as -L -n does.\n"
     "Exit status: 0 done; 1 anylbd cannot be reached or answered with an error; 2 bad arguments.\n";
+
+// Seconds as a decimal number ("1", "0.5"), within [min, max]; not "inf", "nan", "1e3".
+std::optional<double> parseSeconds(const std::string& s, double min, double max) {
+  if (s.empty() || s.find_first_not_of("0123456789.") != std::string::npos) return std::nullopt;
+  double v = 0;
+  const char* end = s.data() + s.size();
+  const auto [ptr, ec] = std::from_chars(s.data(), end, v);
+  if (ec != std::errc{} || ptr != end || !(v >= min && v <= max)) return std::nullopt;
+  return v;
+}
 
 std::optional<uint64_t> parseNumber(const std::string& s, uint64_t min, uint64_t max) {
   uint64_t v = 0;
@@ -129,6 +145,9 @@ struct Parser {
   std::vector<std::pair<std::string, std::string>> sessionFilters;  // (request key, value)
   std::optional<uint64_t> limit;
   std::string firstSessionOption;  // to name it when the command is not `sessions`
+  std::optional<double> interval;  // top's options
+  std::optional<uint64_t> iterations;
+  std::string firstTopOption;  // to name it when the command is not `top`
   bool helpOrVersion = false;
   bool ipvs = false;  // the line ended in ipvsadm mode: inv.ipvs is parsed
 
@@ -226,7 +245,28 @@ struct Parser {
         if (firstSessionOption.empty()) firstSessionOption = a;
         continue;
       }
+      if (a == "--interval") {
+        if (!value(i, a, inlineValue, v)) return false;
+        interval = parseSeconds(v, 0.1, 86400);
+        if (!interval) return fail("--interval: '" + v + "' is not a number of seconds 0.1..86400");
+        if (firstTopOption.empty()) firstTopOption = a;
+        continue;
+      }
+      if (a == "--iterations") {
+        if (!value(i, a, inlineValue, v)) return false;
+        if (iterations) return fail("--once and --iterations cannot be combined");
+        iterations = parseNumber(v, 1, 1000000);
+        if (!iterations) return fail("--iterations: '" + v + "' is not an integer 1..1000000");
+        if (firstTopOption.empty()) firstTopOption = a;
+        continue;
+      }
       if (inlineValue) return fail("option " + a + " takes no value");
+      if (a == "--once") {
+        if (iterations) return fail("--once and --iterations cannot be combined");
+        iterations = 1;
+        if (firstTopOption.empty()) firstTopOption = a;
+        continue;
+      }
       if (a == "--json") {
         inv.json = true;
       } else if (a == "--list") {
@@ -259,6 +299,7 @@ struct Parser {
   // The request of an ipvsadm command line (-R's is built once its rules are read).
   bool buildIpvs() {
     if (!firstSessionOption.empty()) return fail(firstSessionOption + " only goes with sessions");
+    if (!firstTopOption.empty()) return fail(firstTopOption + " only goes with top");
     if (stats || rate || exact) {
       return fail("give ipvsadm's options after its command (-L -n --stats)");
     }
@@ -316,7 +357,7 @@ struct Parser {
           {"weight", Command::kWeight},   {"drain", Command::kDrain},
           {"undrain", Command::kUndrain}, {"reload", Command::kReload},
           {"sync", Command::kSync},       {"check-config", Command::kCheckConfig},
-          {"runtime", Command::kRuntime}};
+          {"runtime", Command::kRuntime}, {"top", Command::kTop}};
       bool known = false;
       for (const auto& [name, c] : kCommands) {
         if (cmd == name) {
@@ -338,6 +379,9 @@ struct Parser {
     }
     if (!firstSessionOption.empty() && inv.command != Command::kSessions) {
       return fail(firstSessionOption + " only goes with sessions");
+    }
+    if (!firstTopOption.empty() && inv.command != Command::kTop) {
+      return fail(firstTopOption + " only goes with top");
     }
     inv.list.format = stats ? ListFormat::kStats : rate ? ListFormat::kRate : ListFormat::kPlain;
     inv.list.exact = exact;
@@ -400,6 +444,12 @@ struct Parser {
           return fail("runtime takes nothing or 'reset'");
         }
         req["cmd"] = rest.empty() ? "runtime" : "runtime_reset";
+        break;
+      case Command::kTop:
+        if (!noArgs(rest, cmd)) return false;
+        if (inv.json) return fail("--json does not go with top (anylbctl --json status / -L -n)");
+        if (interval) inv.top.intervalS = *interval;
+        if (iterations) inv.top.iterations = *iterations;
         break;
       case Command::kIpvs:
         break;

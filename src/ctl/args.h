@@ -8,6 +8,7 @@
 
 #include "ctl/ipvs_format.h"
 #include "ctl/ipvsadm_args.h"
+#include "ctl/top.h"
 
 namespace anylb::ctl {
 
@@ -27,6 +28,7 @@ enum class Command {
   kReload,
   kIpvs,     // an ipvsadm command line (ipvsadm_args.h), in `ipvs`
   kRuntime,  // runtime [reset]: the runtime edits kept in the state file
+  kTop,      // top: a live view, `status` and `services` every interval (top.h)
 };
 
 struct Invocation {
@@ -36,6 +38,7 @@ struct Invocation {
   bool json = false;       // --json: print the result as JSON
   ListOptions list;        // -L: --stats / --rate / --exact
   IpvsCommand ipvs;        // kIpvs
+  TopOptions top;          // kTop: --interval, --once / --iterations
   std::string file;        // check-config FILE
   // The request line for the daemon commands, without its newline, "cmd" first.
   std::string request;

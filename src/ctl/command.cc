@@ -1,6 +1,8 @@
 #include "ctl/command.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include "ctl/ipvs_format.h"
 #include "ctl/keepalived_import.h"
 #include "ctl/status_format.h"
+#include "ctl/top.h"
 
 namespace anylb::ctl {
 
@@ -81,6 +84,7 @@ std::string formatResult(const Invocation& inv, const Json& result) {
     case Command::kHelp:
     case Command::kVersion:
     case Command::kCheckConfig:
+    case Command::kTop:
       break;
   }
   return dumpJson(result, 2) + "\n";
@@ -154,6 +158,25 @@ bool resolveSocketPath(const Invocation& inv, std::string& path, std::string& er
   }
 }
 
+// dataplane.session_capacity (per worker) of the config file, for top's "sessions N of M": the
+// status answer has the workers but not their capacity. 0 when there is no file or it cannot be
+// read; the default when the file does not set it.
+uint64_t configSessionCapacity(const std::string& configPath) {
+  if (configPath.empty()) return 0;
+  std::ifstream f(configPath);
+  if (!f) return 0;
+  std::stringstream text;
+  text << f.rdbuf();
+  try {
+    const auto root = toml::parse(text.str(), configPath);
+    const auto v = root["dataplane"]["session_capacity"].value<int64_t>();
+    if (!v) return config::Dataplane{}.sessionCapacity;
+    return *v > 0 ? static_cast<uint64_t>(*v) : 0;
+  } catch (const toml::parse_error&) {
+    return 0;
+  }
+}
+
 std::optional<std::string> restoreRequest(std::istream& in, std::string& error) {
   Json edits = Json::array();
   std::string line;
@@ -210,6 +233,19 @@ Outcome runCli(const std::vector<std::string>& args, const ClientLimits& limits,
   }
   if (!resolveSocketPath(inv, path, error)) return failed(error);
   inv.socketPath = path;
+  if (inv.command == Command::kTop) {
+    // An answer slower than the interval delays the frame (and q) by at most this much.
+    ClientLimits topLimits = limits;
+    topLimits.timeout =
+        std::clamp(std::chrono::milliseconds(static_cast<int64_t>(inv.top.intervalS * 1000)),
+                   std::chrono::milliseconds(1000), std::chrono::milliseconds(3000));
+    topLimits.timeout = std::min(topLimits.timeout, limits.timeout);
+    UnixSocketTransport transport(path, topLimits);
+    Outcome o;
+    o.exitCode = runTop(inv.top, transport, configSessionCapacity(inv.configPath), error);
+    if (o.exitCode != kExitOk) o.err = "anylbctl: " + error + "\n";
+    return o;
+  }
   UnixSocketTransport transport(path, limits);
   return execute(inv, transport);
 }
