@@ -4,7 +4,8 @@
 #
 # 0. The Debian packages the roles install: anylb_VERSION_amd64.deb and
 #    anylb-toa-dkms_VERSION_all.deb of this tree's version (cmake/version.cmake), from
-#    BUILD_DIR/deb, built there with scripts/deb when missing (through ccache when installed).
+#    build-deb/ (make deb) or BUILD_DIR/deb, built in the latter with scripts/deb when missing
+#    (through ccache when installed).
 #    ANYLB_DEB_DIR=DIR uses the packages in DIR instead (the highest version there) and builds
 #    nothing.
 # 1. Builds Debian 12 root filesystems with debootstrap (minbase + python3 + systemd + the
@@ -94,10 +95,13 @@ if [[ -n "${ANYLB_DEB_DIR:-}" ]]; then
   toa_deb=$(newest 'anylb-toa-dkms_*_all.deb' "$debs")
   [[ -n "$deb_a" && -n "$toa_deb" ]] || die "ANYLB_DEB_DIR=$debs: no anylb_*_amd64.deb and anylb-toa-dkms_*_all.deb"
 else
-  debs=$build/deb
+  # make deb's directory first (scripts/deb's default; the package_deb test's), then ours.
   version=$(cmake -P "$repo/cmake/version.cmake")
-  deb_a=$debs/anylb_${version}_amd64.deb
-  toa_deb=$debs/anylb-toa-dkms_${version}_all.deb
+  for debs in "$repo/build-deb" "$build/deb"; do
+    deb_a=$debs/anylb_${version}_amd64.deb
+    toa_deb=$debs/anylb-toa-dkms_${version}_all.deb
+    [[ -f "$deb_a" && -f "$toa_deb" ]] && break
+  done
   if [[ ! -f "$deb_a" || ! -f "$toa_deb" ]]; then
     say "packages $version: scripts/deb $debs (log: $debs/build.log)"
     ccache_on=0
