@@ -259,8 +259,11 @@ make_host() { # make_host HOST LOWER
 export ANSIBLE_HOME=$work/ansible-home ANSIBLE_LOCAL_TEMP=$work/ansible-tmp
 export ANSIBLE_CONFIG=$repo/ansible/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 # Host tuning on (the example leaves it off): the files are written, nothing is applied in
-# a chroot (the running kernel is this machine's).
+# a chroot (the running kernel is this machine's). apt's lists in a cached root may be days
+# old and name versions the mirror no longer has: refreshed when older than an hour (the
+# first run does it; the second, changed=0, does not need to).
 extra=(-e "anylb_package=$deb_a" -e "toa_package=$toa_deb" -e anylb_service_state=enabled -e "toa_kernel_version=$kver"
+  -e anylb_apt_cache_valid_time=3600 -e toa_apt_cache_valid_time=3600
   -e anylb_hugepages_2m=512 -e "anylb_kernel_cmdline='intel_iommu=on iommu=pt'")
 playbook() { # playbook LOG ARGS...: runs site.yml on the chroots
   local log=$1
