@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Packs the anylb build artefact the Ansible roles install:
+# Packs a tarball of anylbd and anylbctl for the anylb_upgrade role's lab path (anylb_artifact:
+# nodes that run anylbd outside any package, tests/integration/t21_rolling_upgrade.sh). The
+# fleet's roles install the Debian packages instead (docs/rollout.md).
 #   tests/ansible/pack-artifact.sh BUILD_DIR OUT.tar.gz
 # OUT holds bin/anylbd and bin/anylbctl (from BUILD_DIR/src), owned by root, with fixed
 # timestamps, so packing the same binaries twice gives the same bytes (and the roles see no

@@ -2,30 +2,44 @@
 # The Ansible roles, run for real (make test-ansible):
 #   tests/ansible/run.sh [BUILD_DIR]          (default: build)
 #
+# 0. The Debian packages the roles install: anylb_VERSION_amd64.deb and
+#    anylb-toa-dkms_VERSION_all.deb of this tree's version (cmake/version.cmake), from
+#    build-deb/ (make deb) or BUILD_DIR/deb, built in the latter with scripts/deb when missing
+#    (through ccache when installed).
+#    ANYLB_DEB_DIR=DIR uses the packages in DIR instead (the highest version there) and builds
+#    nothing.
 # 1. Builds Debian 12 root filesystems with debootstrap (minbase + python3 + systemd + the
-#    packages the roles install, read from the roles' defaults) and caches them under
+#    packages the nodes need: what the anylb package's dependencies pull, the PMDs and gobgpd
+#    the role installs; dkms and the headers for the real servers) and caches them under
 #    $ANYLB_ANSIBLE_CACHE (default /var/cache/anylb-ansible/roots), one per role, keyed by a
 #    hash of the package list and mirrors: a second run reuses them.
 # 2. Gives every host of the example inventory (ansible/inventories/example: two LB nodes,
 #    three real servers) its own copy of the cached root (an overlay mount; nothing is written
 #    to the cache) and runs ansible/site.yml against them with the community.general.chroot
-#    connection, with the example's group_vars/host_vars and the artefact packed from
-#    BUILD_DIR.
-# 3. Checks inside the chroots: the rendered config passes `anylbd --check-config` (so the
-#    runtime libraries are there), every DPDK driver's libraries resolve, `systemd-analyze
-#    verify` accepts the unit, the unit is enabled, DKMS built and installed toa.ko for the
-#    headers in the chroot, modprobe.d carries the fleet's LIP prefixes; an invalid config is
-#    refused by the template's validate step and leaves the old file in place; a second run of
-#    site.yml reports changed=0 on every host; an empty toa_trusted_prefixes (or one with
-#    "any") is refused, and toa_allow_untrusted writes trusted=any.
+#    connection, with the example's group_vars/host_vars and the packages of step 0.
+# 3. Checks inside the chroots: anylb and anylb-toa-dkms installed at the packages' version,
+#    anylbd.service is the package's (no unit of the role's, no drop-in where none is needed;
+#    a drop-in with only what differs when the inventory asks), the rendered config passes
+#    `anylbd --check-config` (so the runtime libraries are there), every DPDK driver's libraries
+#    resolve, `systemd-analyze verify` accepts the unit, the unit is enabled, DKMS built and
+#    installed toa.ko for the headers in the chroot, modprobe.d carries the fleet's LIP
+#    prefixes; an invalid config is refused by the template's validate step and leaves the old
+#    file in place; a second run of site.yml reports changed=0 on every host; an empty
+#    toa_trusted_prefixes (or one with "any") is refused, and toa_allow_untrusted writes
+#    trusted=any.
+# 4. rolling_upgrade.yml from the package's version A to B (the same package repacked with a
+#    higher version and a changed example config): the steps' order, B installed, the node's
+#    config kept without a prompt; again with B: nothing drained; back to A: refused, nothing
+#    changed; a truncated .deb: refused before any node is drained; A with
+#    anylb_allow_downgrade: rolled back; a node that fails its checks stops the rollout.
 #
-# Needs root (debootstrap, chroot, mount). Touches nothing outside the cache and a work
-# directory under it; every mount is undone by a trap, also on failure or timeout. Every step
-# is bounded in time (ANYLB_ANSIBLE_STEP_TIMEOUT, default 900 s per step).
+# Needs root (debootstrap, chroot, mount). Touches nothing outside the cache, a work
+# directory under it and BUILD_DIR/deb; every mount is undone by a trap, also on failure or
+# timeout. Every step is bounded in time (ANYLB_ANSIBLE_STEP_TIMEOUT, default 900 s per step).
 # ANYLB_ANSIBLE_KEEP=1 keeps the work directory (unmounted) for inspection.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-build=$(cd "${1:-$repo/build}" && pwd)
+build=$(mkdir -p "${1:-$repo/build}" && cd "${1:-$repo/build}" && pwd)
 cache=${ANYLB_ANSIBLE_CACHE:-/var/cache/anylb-ansible}
 mirror=${ANYLB_ANSIBLE_MIRROR:-http://deb.debian.org/debian}
 security=${ANYLB_ANSIBLE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
@@ -41,7 +55,7 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (debootstrap, chroot, overlay mounts)"
-for tool in debootstrap ansible-playbook systemd-analyze; do
+for tool in debootstrap ansible-playbook systemd-analyze dpkg-deb; do
   command -v "$tool" >/dev/null || die "$tool is missing: scripts/bootstrap installs scripts/deps/ansible.list"
 done
 
@@ -62,6 +76,44 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- 0. the packages
+# newest PATTERN DIR: the file in DIR matching PATTERN with the highest version (dpkg's order).
+newest() {
+  local f best=""
+  for f in "$2"/$1; do
+    [[ -f "$f" ]] || continue
+    if [[ -z "$best" ]] || dpkg --compare-versions "$(dpkg-deb -f "$f" Version)" gt "$(dpkg-deb -f "$best" Version)"; then
+      best=$f
+    fi
+  done
+  echo "$best"
+}
+if [[ -n "${ANYLB_DEB_DIR:-}" ]]; then
+  debs=$(cd "$ANYLB_DEB_DIR" && pwd)
+  deb_a=$(newest 'anylb_*_amd64.deb' "$debs")
+  toa_deb=$(newest 'anylb-toa-dkms_*_all.deb' "$debs")
+  [[ -n "$deb_a" && -n "$toa_deb" ]] || die "ANYLB_DEB_DIR=$debs: no anylb_*_amd64.deb and anylb-toa-dkms_*_all.deb"
+else
+  # make deb's directory first (scripts/deb's default; the package_deb test's), then ours.
+  version=$(cmake -P "$repo/cmake/version.cmake")
+  for debs in "$repo/build-deb" "$build/deb"; do
+    deb_a=$debs/anylb_${version}_amd64.deb
+    toa_deb=$debs/anylb-toa-dkms_${version}_all.deb
+    [[ -f "$deb_a" && -f "$toa_deb" ]] && break
+  done
+  if [[ ! -f "$deb_a" || ! -f "$toa_deb" ]]; then
+    say "packages $version: scripts/deb $debs (log: $debs/build.log)"
+    ccache_on=0
+    command -v ccache >/dev/null && ccache_on=1
+    ANYLB_DEB_CCACHE=$ccache_on timeout "${ANYLB_ANSIBLE_DEB_TIMEOUT:-3600}" "$repo/scripts/deb" "$debs" >"$work/deb.log" 2>&1 ||
+      die "scripts/deb: $(tail -5 "$work/deb.log")"
+  fi
+  [[ -f "$deb_a" && -f "$toa_deb" ]] || die "scripts/deb made no $deb_a and $toa_deb"
+fi
+version_a=$(dpkg-deb -f "$deb_a" Version)
+say "packages: ${deb_a##*/}, ${toa_deb##*/}"
+
 # mount_tracked MOUNT-ARGS... TARGET: mounts and remembers TARGET for the trap.
 mount_tracked() {
   mount "$@"
@@ -133,7 +185,14 @@ EOF
 # One cache build at a time; concurrent runs wait for it.
 exec 9>"$cache/lock"
 timeout "$step_timeout" flock 9 || die "cache lock $cache/lock held for $step_timeout s"
-mapfile -t lb_packages < <(role_packages anylb_node anylb_runtime_packages anylb_dpdk_pmd_packages)
+# The LB root holds what the anylb package's dependencies pull (its shared libraries, as
+# dh_shlibdeps computes them, named here so the root's key does not move with every build),
+# plus the PMDs and gobgpd the role installs: a run then installs the package and little else.
+lb_libraries=(libabsl20220623 libc6 libfmt9 libgcc-s1 libgrpc29 libgrpc++1.51 libprotobuf32
+  librte-bus-vdev23 librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23 librte-ring23
+  libspdlog1.10 libstdc++6 libtomlplusplus3 gobgpd procps)
+mapfile -t lb_pmds < <(role_packages anylb_node anylb_dpdk_pmd_packages)
+lb_packages=("${lb_libraries[@]}" "${lb_pmds[@]}")
 # The real servers' headers: Debian 12's current 6.1 kernel (what linux-image-amd64 installs);
 # the role builds for toa_kernel_version, given below from the headers found in the root.
 rs_packages=(dkms linux-headers-amd64)
@@ -196,15 +255,15 @@ make_host() { # make_host HOST LOWER
   done
 } >"$inv/hosts.yml"
 
-artifact=$work/anylb.tar.gz
-"$repo/tests/ansible/pack-artifact.sh" "$build" "$artifact" >/dev/null
-
 # Ansible's own state stays in the work directory.
 export ANSIBLE_HOME=$work/ansible-home ANSIBLE_LOCAL_TEMP=$work/ansible-tmp
 export ANSIBLE_CONFIG=$repo/ansible/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 # Host tuning on (the example leaves it off): the files are written, nothing is applied in
-# a chroot (the running kernel is this machine's).
-extra=(-e "anylb_artifact=$artifact" -e anylb_service_state=enabled -e "toa_kernel_version=$kver"
+# a chroot (the running kernel is this machine's). apt's lists in a cached root may be days
+# old and name versions the mirror no longer has: refreshed when older than an hour (the
+# first run does it; the second, changed=0, does not need to).
+extra=(-e "anylb_package=$deb_a" -e "toa_package=$toa_deb" -e anylb_service_state=enabled -e "toa_kernel_version=$kver"
+  -e anylb_apt_cache_valid_time=3600 -e toa_apt_cache_valid_time=3600
   -e anylb_hugepages_2m=512 -e "anylb_kernel_cmdline='intel_iommu=on iommu=pt'")
 playbook() { # playbook LOG ARGS...: runs site.yml on the chroots
   local log=$1
@@ -259,9 +318,11 @@ pmds_resolve() {
   [[ $missing -eq 0 ]]
 }
 # systemd-analyze verify exits 0 on "Unknown key ..., ignoring": any output is a failure.
-unit_verified() { # unit_verified HOST UNIT-PATH
+# --man=no: the roots have no man(1) to resolve the unit's Documentation=man:... with (the
+# package's man pages are lintian's and the package test's business).
+unit_verified() { # unit_verified HOST UNIT-PATH|UNIT-NAME
   local out
-  if out=$(in_root "$1" systemd-analyze verify "$2" 2>&1) && [[ -z "$out" ]]; then
+  if out=$(in_root "$1" systemd-analyze verify --man=no "$2" 2>&1) && [[ -z "$out" ]]; then
     return 0
   fi
   echo "${out:-systemd-analyze verify failed}"
@@ -269,10 +330,30 @@ unit_verified() { # unit_verified HOST UNIT-PATH
 }
 # The same check must reject the installed unit with one misspelt key.
 unit_typo_caught() {
-  sed 's/^WatchdogSec=/WatchdogSecs=/' "${host_root[$1]}/etc/systemd/system/anylbd.service" \
+  sed 's/^WatchdogSec=/WatchdogSecs=/' "${host_root[$1]}/lib/systemd/system/anylbd.service" \
     >"${host_root[$1]}/tmp/anylbd-typo.service"
   ! unit_verified "$1" /tmp/anylbd-typo.service >/dev/null
 }
+# installed_at HOST PACKAGE VERSION: dpkg has PACKAGE installed at VERSION.
+installed_at() {
+  local got
+  # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
+  got=$(in_root "$1" dpkg-query --showformat='${db:Status-Abbrev}${Version}' --show "$2" 2>&1) || true
+  [[ "$got" == "ii $3" ]] || {
+    echo "dpkg-query $2: '$got', expected 'ii $3'"
+    return 1
+  }
+}
+# The unit systemd loads is the package's, and nothing of the role's hides it.
+packaged_unit() {
+  local r=${host_root[$1]} owner
+  owner=$(in_root "$1" dpkg -S /lib/systemd/system/anylbd.service 2>&1) || true
+  if [[ "$owner" != 'anylb: /lib/systemd/system/anylbd.service' || -e "$r/etc/systemd/system/anylbd.service" ]]; then
+    echo "dpkg -S: $owner; $(ls -l "$r/etc/systemd/system/anylbd.service" 2>&1)"
+    return 1
+  fi
+}
+no_dropin() { [[ ! -e "${host_root[$1]}/etc/systemd/system/anylbd.service.d/50-ansible.conf" ]]; }
 unit_enabled() { [[ "$(in_root "$1" systemctl is-enabled anylbd.service)" == enabled ]]; }
 lips_trusted() { # every LB node's LIP prefixes in the real server's trusted=
   local opts want
@@ -296,14 +377,18 @@ dkms_built() { # toa.ko installed for $kver, with its vermagic
     return 1
   }
   in_root "$1" modinfo -F vermagic "${ko#"${host_root[$1]}"}" | grep -q "^$kver " &&
-    in_root "$1" dkms status -k "$kver" | grep -q 'anylb-toa/.*installed'
+    in_root "$1" dkms status -k "$kver" | grep -q "anylb-toa/$toa_version, .*installed"
 }
 
 for h in "${lb_hosts[@]}"; do
-  check "$h: anylbd --check-config /etc/anylb/anylb.toml" in_root "$h" /usr/local/sbin/anylbd --check-config /etc/anylb/anylb.toml
-  check "$h: anylbctl runs" in_root "$h" /usr/local/sbin/anylbctl --version
+  check "$h: dpkg: anylb $version_a installed" installed_at "$h" anylb "$version_a"
+  check "$h: anylbd.service is the package's (/lib/systemd/system), none in /etc" packaged_unit "$h"
+  check "$h: no drop-in (the example fits the packaged unit)" no_dropin "$h"
+  check "$h: anylbd --check-config /etc/anylb/anylb.toml" in_root "$h" /usr/sbin/anylbd --check-config /etc/anylb/anylb.toml
+  check "$h: the config is the role's (not the package's example)" grep -q "^name = \"$h\"" "${host_root[$h]}/etc/anylb/anylb.toml"
+  check "$h: anylbctl runs" in_root "$h" /usr/sbin/anylbctl --version
   check "$h: every DPDK driver's libraries resolve" pmds_resolve "$h"
-  check "$h: systemd-analyze verify anylbd.service (no output)" unit_verified "$h" /etc/systemd/system/anylbd.service
+  check "$h: systemd-analyze verify anylbd.service (no output)" unit_verified "$h" anylbd.service
   check "$h: anylbd.service enabled" unit_enabled "$h"
   check "$h: hugepages in sysctl.d" grep -qx 'vm.nr_hugepages = 512' "${host_root[$h]}/etc/sysctl.d/60-anylb.conf"
   check "$h: kernel command line in grub.d" grep -q 'intel_iommu=on iommu=pt"$' "${host_root[$h]}/etc/default/grub.d/60-anylb.cfg"
@@ -311,7 +396,9 @@ done
 check "${lb_hosts[0]}: the verify check rejects a misspelt key" unit_typo_caught "${lb_hosts[0]}"
 check "nothing applied to this machine's kernel (vm.nr_hugepages $hugepages_before)" \
   test "$(cat /proc/sys/vm/nr_hugepages)" = "$hugepages_before"
+toa_version=$(dpkg-deb -f "$toa_deb" Version)
 for h in "${rs_hosts[@]}"; do
+  check "$h: dpkg: anylb-toa-dkms $toa_version installed" installed_at "$h" anylb-toa-dkms "$toa_version"
   check "$h: DKMS built and installed toa.ko for $kver" dkms_built "$h"
   check "$h: toa loaded at boot, trusted= every LB node's LIPs" lips_trusted "$h"
 done
@@ -330,6 +417,34 @@ elif [[ "$(sha256sum "${host_root[$h]}/etc/anylb/anylb.toml")" != "$before" ]]; 
   fails=$((fails + 1))
 else
   say "ok   $h: invalid config refused by anylbd --check-config ($(grep -o 'logging.level: [^"\\]*' "$work/site-bad.log" | head -1)), old file kept"
+fi
+
+# A node whose settings differ from the packaged unit gets a drop-in with only those (and the
+# packaged ExecStart= cleared before its own: two would make systemd refuse the unit); when
+# they are the packaged ones again, the drop-in goes.
+h=${lb_hosts[0]}
+dropin=${host_root[$h]}/etc/systemd/system/anylbd.service.d/50-ansible.conf
+dropin_exec() {
+  if ! grep -qx 'ExecStart=' "$dropin" ||
+    ! grep -qx 'ExecStart=/usr/sbin/anylbd -c /etc/anylb/anylb.toml -v' "$dropin"; then
+    echo "ExecStart lines: $(grep ExecStart "$dropin" | tr '\n' ';')"
+    return 1
+  fi
+}
+if playbook "$work/site-dropin.log" --limit "$h" -e anylb_stop_margin_seconds=45 -e anylb_extra_args=-v; then
+  check "$h: drop-in: TimeoutStopSec=75 (drain_seconds 30 + margin 45)" grep -qx 'TimeoutStopSec=75' "$dropin"
+  check "$h: drop-in: ExecStart with -v, the packaged one cleared first" dropin_exec
+  check "$h: drop-in: nothing that equals the packaged unit (WatchdogSec)" bash -c "! grep -q WatchdogSec '$dropin'"
+  check "$h: systemd-analyze verify anylbd.service with the drop-in (no output)" unit_verified "$h" anylbd.service
+else
+  say "FAIL drop-in: $(grep -E 'fatal|ERROR' "$work/site-dropin.log" | head -5)"
+  fails=$((fails + 1))
+fi
+if playbook "$work/site-dropin-off.log" --limit "$h"; then
+  check "$h: drop-in removed when the packaged unit fits again" no_dropin "$h"
+else
+  say "FAIL drop-in removal: $(grep -E 'fatal|ERROR' "$work/site-dropin-off.log" | head -5)"
+  fails=$((fails + 1))
 fi
 
 say "site.yml, second run (must change nothing)"
@@ -374,21 +489,27 @@ fi
 
 # rolling_upgrade.yml on the LB chroots. No anylbd can run in a chroot, so anylbctl and the
 # restart command are played by tests/ansible/fake_anylbctl.py (a node that drains, withdraws,
-# sheds sessions, restarts and announces again); the artefact unpack, binary swap, drain
-# file and every check of the playbook are real. New artefacts: the same binaries with bytes
-# appended (a different build as far as the playbook can tell).
-variant() { # variant N OUT: the build with N zero bytes appended to anylbd and anylbctl
-  local d=$work/build-v$1
-  mkdir -p "$d/src"
-  cp "$build/src/anylbd" "$build/src/anylbctl" "$d/src/"
-  head -c "$1" /dev/zero | tee -a "$d/src/anylbd" >>"$d/src/anylbctl"
-  "$repo/tests/ansible/pack-artifact.sh" "$d" "$2" >/dev/null
+# sheds sessions, restarts and announces again); the package checks, the version comparison,
+# the config check with the new anylbd, the apt install, the drain file and every check of the
+# playbook are real. The new releases: the package of step 0 repacked with a higher version
+# (B = A+b1, C = A+b2) and, in B, a changed example config (the conffile: dpkg would stop at
+# a prompt without force-confold).
+repack() { # repack VERSION OUT [conffile]: the anylb package of version A as VERSION
+  local d=$work/repack-$1
+  rm -rf "$d"
+  dpkg-deb -R "$deb_a" "$d"
+  sed -i "s/^Version: .*/Version: $1/" "$d/DEBIAN/control"
+  if [[ "${3:-}" == conffile ]]; then
+    printf '# changed in %s\n' "$1" >>"$d/etc/anylb/anylb.toml"
+  fi
+  dpkg-deb --root-owner-group -b "$d" "$2" >/dev/null
+  rm -rf "$d"
 }
-upgrade() { # upgrade LOG ARTIFACT ARGS...
-  local log=$1 art=$2
+upgrade() { # upgrade LOG PACKAGE ARGS...
+  local log=$1 deb=$2
   shift 2
   timeout "$step_timeout" ansible-playbook -i "$inv/hosts.yml" "$repo/ansible/rolling_upgrade.yml" \
-    -e "anylb_artifact=$art" -e '{"anylb_ctl": ["/usr/local/bin/fake-anylbctl"]}' \
+    -e "anylb_package=$deb" -e '{"anylb_ctl": ["/usr/local/bin/fake-anylbctl"]}' \
     -e "anylb_restart_command='/usr/local/bin/fake-anylbctl restart'" \
     -e anylb_upgrade_poll_seconds=1 "$@" >"$log" 2>&1
 }
@@ -401,50 +522,123 @@ upgrade_order() {
     return 1
   }
 }
-same_bin() { cmp "$2" "${host_root[$1]}/usr/local/sbin/anylbctl"; }
 untouched() { ! grep -qx drain "${host_root[$1]}/var/lib/fake-anylb/calls.log"; }
 reset_calls() { rm -f "${host_root[$1]}"/var/lib/fake-anylb/{calls.log,state.json}; } # a fresh node
 drain_file_gone() { [[ ! -e "${host_root[$1]}/run/anylb/drain" ]]; }
 drain_file_kept() { [[ -e "${host_root[$1]}/run/anylb/drain" ]]; }
-
-# site.yml given the upgraded artefact agrees with what rolling_upgrade.yml installed.
+dpkg_db() { sha256sum "${host_root[$1]}/var/lib/dpkg/status" | cut -d' ' -f1; }
+# The node's config survived the upgrade untouched; the package's new example is beside it.
+config_kept() {
+  [[ "$(sha256sum <"${host_root[$1]}/etc/anylb/anylb.toml")" == "${config_sum[$1]}" ]] || {
+    echo "/etc/anylb/anylb.toml changed"
+    return 1
+  }
+  grep -q "^# changed in $version_b" "${host_root[$1]}/etc/anylb/anylb.toml.dpkg-dist" || {
+    echo "no anylb.toml.dpkg-dist of $version_b: $(ls "${host_root[$1]}/etc/anylb")"
+    return 1
+  }
+}
+# site.yml given the upgraded package agrees with what rolling_upgrade.yml installed.
 site_after_upgrade() {
-  playbook "$work/site-3.log" --limit anylb_nodes -e "anylb_artifact=$work/anylb-v1.tar.gz" || return 1
+  playbook "$work/site-3.log" --limit anylb_nodes -e "anylb_package=$deb_b" || return 1
   if grep -E '^lb-[^ ]+ +: ok=' "$work/site-3.log" | grep -v 'changed=0 '; then
     grep -E '^changed:' "$work/site-3.log"
     return 1
   fi
 }
+# refused LOG WHAT: the rollout failed with a message matching WHAT, and no node was drained
+# or had its dpkg database changed.
+refused() {
+  local log=$1 what=$2 h
+  grep -q -- "$what" "$log" || {
+    echo "not in the output: $what; fatal: $(grep -m3 -A2 '^fatal' "$log")"
+    return 1
+  }
+  for h in "${lb_hosts[@]}"; do
+    untouched "$h" || {
+      echo "$h was drained: $(calls "$h")"
+      return 1
+    }
+    [[ "$(dpkg_db "$h")" == "${dpkg_sum[$h]}" ]] || {
+      echo "$h: /var/lib/dpkg/status changed"
+      return 1
+    }
+  done
+}
 
+version_b=${version_a}+b1
+version_c=${version_a}+b2
+deb_b=$work/debs/anylb_${version_b}_amd64.deb
+deb_c=$work/debs/anylb_${version_c}_amd64.deb
+deb_bad=$work/debs/anylb_${version_a}+b3_amd64.deb
+mkdir -p "$work/debs"
+repack "$version_b" "$deb_b" conffile
+repack "$version_c" "$deb_c"
+# A transfer that stopped half way: the control part is whole, the data part is cut.
+head -c $(($(stat -c %s "$deb_c") / 2)) "$deb_c" >"$deb_bad"
+declare -A config_sum dpkg_sum
 for h in "${lb_hosts[@]}"; do
   install -m 0755 "$repo/tests/ansible/fake_anylbctl.py" "${host_root[$h]}/usr/local/bin/fake-anylbctl"
   mkdir -p "${host_root[$h]}/run/anylb" # anylbd's RuntimeDirectory, there while it runs
+  config_sum[$h]=$(sha256sum <"${host_root[$h]}/etc/anylb/anylb.toml")
 done
-variant 1 "$work/anylb-v1.tar.gz"
-variant 2 "$work/anylb-v2.tar.gz"
-tar -xzf "$work/anylb-v1.tar.gz" -C "$work" --one-top-level=v1 bin/anylbctl
-tar -xzf "$work/anylb-v2.tar.gz" -C "$work" --one-top-level=v2 bin/anylbctl
 t5=$(date +%s.%N)
-if upgrade "$work/upgrade-1.log" "$work/anylb-v1.tar.gz"; then
-  say "ok   rolling_upgrade.yml to a new artefact ($(echo "$(date +%s.%N) - $t5" | bc | xargs printf "%.0f") s)"
+if upgrade "$work/upgrade-1.log" "$deb_b"; then
+  say "ok   rolling_upgrade.yml $version_a -> $version_b ($(echo "$(date +%s.%N) - $t5" | bc | xargs printf "%.0f") s)"
   for h in "${lb_hosts[@]}"; do
     check "$h: drain, withdrawn, sessions, restart, drained+peers, undrain, announced" upgrade_order "$h"
-    check "$h: new anylbctl installed" same_bin "$h" "$work/v1/bin/anylbctl"
+    check "$h: dpkg: anylb $version_b installed" installed_at "$h" anylb "$version_b"
+    check "$h: the node's config kept without a prompt, the package's as .dpkg-dist" config_kept "$h"
     check "$h: drain file removed" drain_file_gone "$h"
   done
-  check "site.yml after the upgrade (same artefact) changes nothing on the LB nodes" site_after_upgrade
+  check "site.yml after the upgrade (same package) changes nothing on the LB nodes" site_after_upgrade
 else
-  say "FAIL rolling_upgrade.yml: $(grep -E 'fatal|ERROR' "$work/upgrade-1.log" | head -5)"
+  say "FAIL rolling_upgrade.yml: $(grep -E -A3 'fatal|ERROR' "$work/upgrade-1.log" | head -8)"
   fails=$((fails + 1))
 fi
 
 for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
-if upgrade "$work/upgrade-2.log" "$work/anylb-v1.tar.gz"; then
+if upgrade "$work/upgrade-2.log" "$deb_b"; then
   for h in "${lb_hosts[@]}"; do
-    check "$h: second rolling_upgrade.yml with the same artefact drains nothing" untouched "$h"
+    check "$h: rolling_upgrade.yml with the version installed drains nothing" untouched "$h"
   done
 else
-  say "FAIL rolling_upgrade.yml rerun: $(grep -E 'fatal|ERROR' "$work/upgrade-2.log" | head -5)"
+  say "FAIL rolling_upgrade.yml rerun: $(grep -E -A3 'fatal|ERROR' "$work/upgrade-2.log" | head -8)"
+  fails=$((fails + 1))
+fi
+
+# Back to A: refused before any node is drained, naming both versions.
+for h in "${lb_hosts[@]}"; do
+  reset_calls "$h"
+  dpkg_sum[$h]=$(dpkg_db "$h")
+done
+if upgrade "$work/upgrade-down.log" "$deb_a"; then
+  say "FAIL rolling_upgrade.yml to the older $version_a succeeded"
+  fails=$((fails + 1))
+else
+  check "downgrade $version_b -> $version_a refused with both versions, nothing drained or installed" \
+    refused "$work/upgrade-down.log" "runs anylb $version_b, newer than the $version_a of"
+fi
+
+# A truncated package: refused on the controller before any node is drained.
+for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
+if upgrade "$work/upgrade-bad.log" "$deb_bad"; then
+  say "FAIL rolling_upgrade.yml with a truncated .deb succeeded"
+  fails=$((fails + 1))
+else
+  check "truncated .deb refused by dpkg-deb on the controller, nothing drained or installed" \
+    refused "$work/upgrade-bad.log" "dpkg-deb (subprocess): .*unexpected end of file"
+fi
+
+# The roll back on purpose: anylb_allow_downgrade.
+for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
+if upgrade "$work/upgrade-back.log" "$deb_a" -e anylb_allow_downgrade=true; then
+  for h in "${lb_hosts[@]}"; do
+    check "$h: anylb_allow_downgrade: drained, rolled back, undrained" upgrade_order "$h"
+    check "$h: dpkg: anylb $version_a installed again" installed_at "$h" anylb "$version_a"
+  done
+else
+  say "FAIL rolling_upgrade.yml with anylb_allow_downgrade: $(grep -E -A3 'fatal|ERROR' "$work/upgrade-back.log" | head -8)"
   fails=$((fails + 1))
 fi
 
@@ -454,16 +648,17 @@ for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
 first=${lb_hosts[0]}
 mkdir -p "${host_root[$first]}/etc/fake-anylb"
 touch "${host_root[$first]}/etc/fake-anylb/fail-peers"
-if upgrade "$work/upgrade-3.log" "$work/anylb-v2.tar.gz" -e anylb_upgrade_start_timeout=5; then
+if upgrade "$work/upgrade-3.log" "$deb_c" -e anylb_upgrade_start_timeout=5; then
   say "FAIL rolling_upgrade.yml went on although $first failed its checks"
   fails=$((fails + 1))
 else
   check "$first: failed at the BGP check" bash -c "sed -n '/Wait for the dataplane and every BGP session/,/^TASK/p' '$work/upgrade-3.log' | grep -q '^fatal: \[$first\]'"
   check "$first: left drained (drain file)" drain_file_kept "$first"
   check "$first: stopped before the undrain" bash -c "! grep -qx undrain '${host_root[$first]}/var/lib/fake-anylb/calls.log'"
+  check "$first: dpkg: anylb $version_c installed" installed_at "$first" anylb "$version_c"
   for h in "${lb_hosts[@]:1}"; do
     check "$h: not drained, not upgraded after $first failed" untouched "$h"
-    check "$h: still runs the previous artefact" same_bin "$h" "$work/v1/bin/anylbctl"
+    check "$h: dpkg: still anylb $version_a" installed_at "$h" anylb "$version_a"
   done
 fi
 
