@@ -607,28 +607,26 @@ else
   fails=$((fails + 1))
 fi
 
+# expect_refused WHAT NAME PACKAGE PATTERN: rolling_upgrade.yml with PACKAGE fails, its output
+# matches PATTERN, and no node was drained or had its dpkg database changed.
+expect_refused() {
+  local what=$1 log=$work/upgrade-$2.log pkg=$3 pattern=$4 h
+  for h in "${lb_hosts[@]}"; do
+    reset_calls "$h"
+    dpkg_sum[$h]=$(dpkg_db "$h")
+  done
+  if upgrade "$log" "$pkg"; then
+    say "FAIL rolling_upgrade.yml with $what succeeded"
+    fails=$((fails + 1))
+  else
+    check "$what: refused, nothing drained or installed" refused "$log" "$pattern"
+  fi
+}
 # Back to A: refused before any node is drained, naming both versions.
-for h in "${lb_hosts[@]}"; do
-  reset_calls "$h"
-  dpkg_sum[$h]=$(dpkg_db "$h")
-done
-if upgrade "$work/upgrade-down.log" "$deb_a"; then
-  say "FAIL rolling_upgrade.yml to the older $version_a succeeded"
-  fails=$((fails + 1))
-else
-  check "downgrade $version_b -> $version_a refused with both versions, nothing drained or installed" \
-    refused "$work/upgrade-down.log" "runs anylb $version_b, newer than the $version_a of"
-fi
-
-# A truncated package: refused on the controller before any node is drained.
-for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
-if upgrade "$work/upgrade-bad.log" "$deb_bad"; then
-  say "FAIL rolling_upgrade.yml with a truncated .deb succeeded"
-  fails=$((fails + 1))
-else
-  check "truncated .deb refused by dpkg-deb on the controller, nothing drained or installed" \
-    refused "$work/upgrade-bad.log" "dpkg-deb (subprocess): .*unexpected end of file"
-fi
+expect_refused "the older $version_a (downgrade from $version_b)" down "$deb_a" \
+  "runs anylb $version_b, newer than the $version_a of"
+# A truncated package: refused by dpkg-deb on the controller before any node is drained.
+expect_refused "a truncated .deb" bad "$deb_bad" "dpkg-deb (subprocess): .*unexpected end of file"
 
 # The roll back on purpose: anylb_allow_downgrade.
 for h in "${lb_hosts[@]}"; do reset_calls "$h"; done
