@@ -92,12 +92,31 @@ std::string formatResult(const Invocation& inv, const Json& result) {
 
 }  // namespace
 
+Answer parseAnswer(const std::string& line) {
+  Answer a;
+  auto answer = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded() || !answer.is_object() || !member(answer, "ok").is_boolean()) {
+    a.malformed = true;
+    return a;
+  }
+  if (!getBool(answer, "ok")) {
+    const auto& e = member(answer, "error");
+    a.error = fmt::format("{}: {}", getString(e, "code", "unknown_error"),
+                          getString(e, "message", "(no message)"));
+    for (const auto& l : arrayMember(e, "errors")) a.errors.push_back(scalarText(l));
+    return a;
+  }
+  a.ok = true;
+  a.result = std::move(answer["result"]);
+  return a;
+}
+
 Outcome execute(const Invocation& inv, Transport& transport) {
   const auto reply = transport.call(inv.request);
   if (!reply.ok()) return failed(reply.error);
 
-  const auto answer = Json::parse(reply.line, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded() || !answer.is_object() || !member(answer, "ok").is_boolean()) {
+  const Answer answer = parseAnswer(reply.line);
+  if (answer.malformed) {
     std::string excerpt = reply.line.substr(0, 80);
     if (reply.line.size() > 80) excerpt += "...";
     // Quoted as a JSON string, so control characters in garbage cannot upset the terminal.
@@ -105,17 +124,14 @@ Outcome execute(const Invocation& inv, Transport& transport) {
         fmt::format("invalid answer from anylbd at {} (not a JSON object with \"ok\"): {}",
                     inv.socketPath, dumpJson(Json(excerpt))));
   }
-
-  if (!getBool(answer, "ok")) {
-    const auto& e = member(answer, "error");
-    Outcome o = failed(fmt::format("{}: {}", getString(e, "code", "unknown_error"),
-                                   getString(e, "message", "(no message)")));
+  if (!answer.ok) {
+    Outcome o = failed(answer.error);
     // invalid_config: every FILE:LINE:COL: key: message line, as check-config prints them.
-    for (const auto& line : arrayMember(e, "errors")) o.err += scalarText(line) + "\n";
+    for (const auto& line : answer.errors) o.err += line + "\n";
     return o;
   }
 
-  const auto& result = member(answer, "result");
+  const Json& result = answer.result;
   if (inv.command == Command::kIpvs && inv.ipvs.kind == IpvsCommand::Kind::kList &&
       inv.ipvs.service) {
     ListOptions o;

@@ -8,6 +8,7 @@
 
 #include "ctl/args.h"
 #include "ctl/client.h"
+#include "ctl/json_get.h"
 
 namespace anylb::ctl {
 
@@ -22,6 +23,17 @@ struct Outcome {
 };
 
 // For the daemon commands (status, -L, sessions, weight, drain, undrain, reload).
+// One answer line of anylbd's control API: `result` when ok; else `malformed` (not a JSON
+// object with a boolean "ok"), or `error` ("CODE: MESSAGE") with the validator's `errors` lines.
+struct Answer {  // NOLINT(bugprone-exception-escape): Json's constructors, as TopSnapshot
+  bool ok = false;
+  bool malformed = false;
+  std::string error;
+  std::vector<std::string> errors;
+  Json result;
+};
+Answer parseAnswer(const std::string& line);
+
 Outcome execute(const Invocation& inv, Transport& transport);
 
 // The socket to use: -s, else control.socket of -c FILE (read without validating the rest of

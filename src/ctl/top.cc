@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "ctl/command.h"
 #include "ctl/status_format.h"
 
 namespace anylb::ctl {
@@ -409,18 +410,16 @@ bool ask(Transport& t, const char* cmd, Json& result, std::string& error) {
     error = reply.error;
     return false;
   }
-  auto answer = Json::parse(reply.line, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded() || !answer.is_object() || !member(answer, "ok").is_boolean()) {
+  Answer answer = parseAnswer(reply.line);
+  if (answer.malformed) {
     error = fmt::format("invalid answer to {} (not a JSON object with \"ok\")", cmd);
     return false;
   }
-  if (!getBool(answer, "ok")) {
-    const auto& e = member(answer, "error");
-    error = fmt::format("{}: {}: {}", cmd, getString(e, "code", "unknown_error"),
-                        getString(e, "message", "(no message)"));
+  if (!answer.ok) {
+    error = fmt::format("{}: {}", cmd, answer.error);
     return false;
   }
-  result = std::move(answer["result"]);
+  result = std::move(answer.result);
   return true;
 }
 

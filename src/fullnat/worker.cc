@@ -441,11 +441,10 @@ void Worker::finishChecksums(rte_mbuf* m, Parsed& p) {
   }
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.l3off);
   uint8_t* l4sum = nullptr;
-  if (p.proto == IPPROTO_TCP) {
+  if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
     l4sum = l4ChecksumAt(data + p.l4off, p.proto);
-  } else if (p.proto == IPPROTO_UDP) {
-    l4sum = l4ChecksumAt(data + p.l4off, p.proto);
-    if (loadSum(l4sum) == 0) l4sum = nullptr;  // IPv4 UDP without checksum stays without
+    // IPv4 UDP without checksum stays without.
+    if (p.proto == IPPROTO_UDP && loadSum(l4sum) == 0) l4sum = nullptr;
   }
   if (opts_.txChecksumOffload) {
     m->l2_len = p.l3off;

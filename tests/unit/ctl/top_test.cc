@@ -570,5 +570,25 @@ TEST(TopLoop, PlainFramesUnreachableAndBack) {
   EXPECT_EQ(out2, "");
 }
 
+// A node that answers with garbage, or refuses a request: the error names the request and, for
+// a refusal, the daemon's code and message (parseAnswer, shared with every other command).
+TEST(TopLoop, GarbageAndRefusedAnswersAreErrorsNamingTheRequest) {
+  int rc = -1;
+  std::string error;
+  ScriptedTransport garbage({Reply{"HTTP/1.1 400 Bad Request", {}}});
+  EXPECT_EQ(runCaptured({0.1, 0}, garbage, rc, error), "");
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(error, R"(invalid answer to status (not a JSON object with "ok"))");
+
+  const auto a = first();
+  ScriptedTransport refused(
+      {ok(a.status),
+       Reply{R"({"ok": false, "error": {"code": "unknown_command", "message": "services?"}})",
+             {}}});
+  EXPECT_EQ(runCaptured({0.1, 0}, refused, rc, error), "");
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(error, "services: unknown_command: services?");
+}
+
 }  // namespace
 }  // namespace anylb::ctl
