@@ -339,11 +339,21 @@ struct Config {
   std::vector<Uplink> uplinks;
   Bgp bgp;
   std::vector<Prefix> localAddresses;
+  // local_addresses.port_min / port_max: the LPORTs new sessions take on every LIP (each worker
+  // owns those with LPORT % workers == its id).
+  uint16_t localPortMin = 1024;
+  uint16_t localPortMax = 65535;
   std::vector<Service> services;
   Control control;
   Logging logging;
   Sync sync;
 };
+
+// LIP pools are small prefixes (a /28 is 16 addresses): what one prefix contributes at most.
+inline constexpr uint64_t kMaxLipsPerPrefix = 4096;
+// The local ports one worker can open sessions from: the node's LIP addresses (all families)
+// times its share of port_min..port_max.
+uint64_t localPortsPerWorker(const Config& cfg);
 
 // A standard community "ASN:VALUE" (each 0..65535) as (ASN << 16) | VALUE.
 std::optional<uint32_t> parseCommunity(std::string_view s);

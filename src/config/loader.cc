@@ -111,7 +111,7 @@ class SchemaLoader {
       readBgp(*t, cfg.bgp);
     else
       diag_.error(r.pos(), "bgp", "required table [bgp] is missing");
-    if (const auto* t = r.table("local_addresses")) readLocalAddresses(*t, cfg.localAddresses);
+    if (const auto* t = r.table("local_addresses")) readLocalAddresses(*t, cfg);
     for (const auto& [t, path] : r.tables("service")) readService(*t, path, cfg.services);
     if (const auto* t = r.table("control")) readControl(*t, cfg.control);
     if (const auto* t = r.table("logging")) readLogging(*t, cfg.logging);
@@ -303,8 +303,11 @@ class SchemaLoader {
   }
   // --- end session sync
 
-  void readLocalAddresses(const toml::table& t, std::vector<Prefix>& out) {
+  void readLocalAddresses(const toml::table& t, Config& cfg) {
+    std::vector<Prefix>& out = cfg.localAddresses;
     TableReader r(t, "local_addresses", diag_);
+    if (auto v = r.integer("port_min", 1, 65535)) cfg.localPortMin = static_cast<uint16_t>(*v);
+    if (auto v = r.integer("port_max", 1, 65535)) cfg.localPortMax = static_cast<uint16_t>(*v);
     if (auto ps = r.strings("prefixes")) {
       for (size_t i = 0; i < ps->size(); ++i) {
         if (auto p = Prefix::parse((*ps)[i])) {
@@ -699,6 +702,14 @@ LoadResult loadConfigFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return loadConfigString(ss.str(), path);
+}
+
+uint64_t localPortsPerWorker(const Config& cfg) {
+  uint64_t lips = 0;
+  for (const auto& p : cfg.localAddresses) lips += std::min(p.size(), kMaxLipsPerPrefix);
+  const uint64_t ports =
+      cfg.localPortMax >= cfg.localPortMin ? cfg.localPortMax - cfg.localPortMin + 1U : 0;
+  return lips * (ports / std::max<uint64_t>(1, cfg.dataplane.workers));
 }
 
 std::optional<uint32_t> parseCommunity(std::string_view s) {

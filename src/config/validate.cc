@@ -342,6 +342,21 @@ class Validator {
 
   void checkLocalAddresses() {
     const auto& lips = cfg_.localAddresses;
+    if (!bad("local_addresses.port_min") && !bad("local_addresses.port_max")) {
+      const unsigned ports = cfg_.localPortMax >= cfg_.localPortMin
+                                 ? cfg_.localPortMax - cfg_.localPortMin + 1U
+                                 : 0;
+      if (ports == 0) {
+        error("local_addresses.port_max",
+              fmt::format("{} is below port_min {}: no local port is left", cfg_.localPortMax,
+                          cfg_.localPortMin));
+      } else if (!bad("dataplane.workers") && ports < cfg_.dataplane.workers) {
+        error("local_addresses.port_max",
+              fmt::format("{} ports ({}..{}) for {} workers: every worker needs one at least "
+                          "(it owns the ports with LPORT % workers == its id)",
+                          ports, cfg_.localPortMin, cfg_.localPortMax, cfg_.dataplane.workers));
+      }
+    }
     // An invalid entry was dropped, so indexes no longer match the file: check nothing more.
     if (bad("local_addresses.prefixes")) return;
     if (lips.empty() && !cfg_.services.empty() && !bad("local_addresses")) {

@@ -426,11 +426,10 @@ int run(const std::string& path, int verbose) {
   } else {
     spdlog::info("control API on {}", cfg.control.socket);
   }
-  const uint64_t localPorts =
-      cfg.localAddresses.size() * (65536 - 1024) / std::max<uint32_t>(1, cfg.dataplane.workers);
   anylb::MetricsServer metrics(io, cfg.control.metricsListen, [&] {
     return anylb::prometheusText(statsObject(), node.servicesJson(),
-                                 node.config().dataplane.sessionCapacity, localPorts,
+                                 node.config().dataplane.sessionCapacity,
+                                 anylb::config::localPortsPerWorker(node.config()),
                                  node.config().control.ipvsMetrics);
   });
   if (auto err = metrics.start(); !err.empty()) {

@@ -312,6 +312,10 @@ std::string prometheusText(const nlohmann::json& stats, const nlohmann::json& se
     m.add("anylb_worker_toa_inserted_total", "counter",
           "TOA options (client address for the real server) inserted into TCP packets.", wl,
           num(w, "toa_inserted"));
+    m.add("anylb_worker_stale_rs_resets_total", "counter",
+          "SYNs an RS answered with an older connection's ACK (its TIME_WAIT on the same "
+          "LIP:LPORT); anylb reset that connection.",
+          wl, num(w, "stale_rs_resets"));
   }
   const auto& ex = stats.value("exception", nlohmann::json::object());
   m.add("anylb_exception_path_packets_total", "counter",

@@ -426,6 +426,9 @@ Node::ReloadResult Node::reload(const config::Config& next) {
     }
   }
   if (merged.localAddresses != cfg_.localAddresses) r.changed.emplace_back("local_addresses");
+  if (merged.localPortMin != cfg_.localPortMin || merged.localPortMax != cfg_.localPortMax) {
+    r.changed.emplace_back("local_addresses.port_min/port_max");
+  }
   if (merged.logging.level != cfg_.logging.level) {
     r.changed.emplace_back("logging.level");
     spdlog::set_level(spdlog::level::from_str(merged.logging.level));

@@ -577,6 +577,8 @@ nlohmann::json Dataplane::statsJson() const {
                        {"toa_inserted", k.toaInserted},
                        // ICMP / ICMPv6 errors quoting a session, translated (Packet Too Big...)
                        {"icmp_translated", k.icmpTranslated},
+                       // SYNs answered by an older connection's ACK: RST to the RS
+                       {"stale_rs_resets", k.staleRsResets},
                        {"syn_recv_sessions", k.synRecvSessions},
                        {"syn_proxy",
                         {{"active", k.synproxyActive != 0},

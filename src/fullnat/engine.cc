@@ -389,6 +389,12 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     }
     const bool acksSyn =
         (f & RTE_TCP_ACK_FLAG) != 0 && rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
+    if ((s.flags & session::kSynAckSeen) == 0 && !acksSyn && s.state == TcpState::kSynRecv &&
+        (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) ==
+            RTE_TCP_ACK_FLAG &&
+        (s.sync & session::kReplica) == 0) {
+      return resetStaleRs(m, p);
+    }
     if ((s.flags & session::kSynAckSeen) == 0) {
       // Before the RS answered, only an answer to the client's SYN counts: a SYN-ACK or a
       // RST (refused) that acknowledges it (RFC 793, SYN-SENT). The rest is not from the RS.
@@ -461,6 +467,32 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     ++st.outPackets;
     st.outBytes += rte_pktmbuf_pkt_len(m) - p.l3off;
   }
+  return PacketVerdict{Verdict::kForward, {}, 0};
+}
+
+// Our SYN reached an RS that still holds a connection on this LIP:LPORT -> RIP:RPORT: one in
+// TIME_WAIT that a restarted node's port cursor walked into (its sessions, which held the port
+// for longer than the RS's TIME_WAIT, are gone), or one whose session this node lost. Linux
+// answers such a SYN with that connection's ACK (RFC 9293 3.10.7.4; tcp_timewait_state_process)
+// whenever the SYN's sequence number is not above the old connection's. The client would
+// answer the ACK with a RST of SEQ = SEG.ACK (RFC 9293 3.10.7.3, SYN-SENT), which clears the
+// old socket, but that RST is outside the new session's window and never reaches the RS, so
+// every SYN retransmission met the same ACK and the connection timed out. The RST is sent
+// here instead, in place of the ACK; the client's next SYN then opens the connection. A
+// replica's session is exempt: its RS may have answered the peer that created it.
+PacketVerdict Worker::resetStaleRs(rte_mbuf* m, const Parsed& p) {
+  const auto* th = reinterpret_cast<const rte_tcp_hdr*>(rte_pktmbuf_mtod(m, uint8_t*) + p.l4off);
+  const uint32_t seq = rte_be_to_cpu_32(th->recv_ack);
+  const uint16_t sport = th->dst_port;
+  const uint16_t dport = th->src_port;
+  // The segment came from the RS to the LIP: its addresses, swapped.
+  const bool written =
+      p.v6 ? synproxy::writeRst6(m, p.l3off, p.key.dst.b, p.key.src.b, sport, dport, seq)
+           : synproxy::writeSegment(m, p.l3off,
+                                    {p.key.dst.v4Raw(), p.key.src.v4Raw(), sport, dport, seq, 0,
+                                     RTE_TCP_RST_FLAG, 0, nullptr, 0});
+  if (!written) return drop(DropReason::kTcpOutOfWindow);
+  ++counters_.staleRsResets;
   return PacketVerdict{Verdict::kForward, {}, 0};
 }
 

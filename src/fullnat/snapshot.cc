@@ -53,6 +53,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
   s->timeouts_.ms[static_cast<unsigned>(TcpState::kClose)] = ms(t.tcpClose);
   s->timeouts_.udpMs = ms(t.udp);
 
+  s->localPortMin_ = cfg.localPortMin;
+  s->localPortMax_ = cfg.localPortMax;
   for (const auto& p : cfg.localAddresses) {
     if (p.addr.isV4()) {
       const uint32_t mask = p.len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - p.len));
@@ -60,8 +62,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& cfg, uint6
     }
     if (!p.addr.isV4()) s->lipNets6_.push_back(net6(toAddr(p.network()), p.len));
     auto& list = p.addr.isV4() ? s->lips4_ : s->lips6_;
-    // LIP pools are small prefixes (a /28 is 16 addresses); cap what one prefix contributes.
-    const uint64_t n = std::min<uint64_t>(p.size(), 4096);
+    const uint64_t n = std::min(p.size(), config::kMaxLipsPerPrefix);
     for (uint64_t i = 0; i < n; ++i) list.push_back(toAddr(p.at(i)));
   }
   // Session sync: replies to a peer's LIP reach this node when the peer is gone (the backup

@@ -123,6 +123,9 @@ class Snapshot {
   [[nodiscard]] const std::vector<Addr>& lips(uint8_t family) const {
     return family == 4 ? lips4_ : lips6_;
   }
+  // local_addresses.port_min / port_max: the LPORTs new sessions take.
+  [[nodiscard]] uint16_t localPortMin() const { return localPortMin_; }
+  [[nodiscard]] uint16_t localPortMax() const { return localPortMax_; }
   [[nodiscard]] const Timeouts& timeouts() const { return timeouts_; }
   [[nodiscard]] bool stripClientTimestamps() const { return stripTs_; }
   [[nodiscard]] const config::SynProxy& synProxy() const { return synProxy_; }
@@ -177,6 +180,8 @@ class Snapshot {
   bool stripTs_ = true;
   config::SynProxy synProxy_;
   uint16_t rsPathMtu_ = UINT16_MAX;
+  uint16_t localPortMin_ = 1024;
+  uint16_t localPortMax_ = 65535;
   uint32_t rsIdLimit_ = 0;
   std::vector<RsRef> rsById_;
 };

@@ -154,6 +154,39 @@ bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s) {
   return true;
 }
 
+bool writeRst6(rte_mbuf* m, uint16_t l3off, const uint8_t* src, const uint8_t* dst, uint16_t sport,
+               uint16_t dport, uint32_t seq) {
+  const unsigned len = l3off + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr);
+  if (m->next != nullptr) {
+    rte_pktmbuf_free(m->next);
+    m->next = nullptr;
+    m->nb_segs = 1;
+    m->pkt_len = m->data_len;
+  }
+  if (len > m->data_len + rte_pktmbuf_tailroom(m)) return false;
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = len;
+  m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 |
+                   RTE_MBUF_F_TX_IPV6);
+  auto* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(data + l3off);
+  auto* th = reinterpret_cast<rte_tcp_hdr*>(ip + 1);
+  std::memset(ip, 0, sizeof(*ip) + sizeof(*th));
+  ip->vtc_flow = rte_cpu_to_be_32(6U << 28);
+  ip->payload_len = rte_cpu_to_be_16(sizeof(rte_tcp_hdr));
+  ip->proto = IPPROTO_TCP;
+  ip->hop_limits = 64;
+  std::memcpy(ip->src_addr, src, 16);
+  std::memcpy(ip->dst_addr, dst, 16);
+  th->src_port = sport;
+  th->dst_port = dport;
+  th->sent_seq = rte_cpu_to_be_32(seq);
+  th->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) / 4) << 4);
+  th->tcp_flags = RTE_TCP_RST_FLAG;
+  th->cksum = rte_ipv6_udptcp_cksum(ip, th);
+  return true;
+}
+
 unsigned synOptions(const CookieOptions& o, uint8_t* out) {
   unsigned n = 0;
   out[n++] = toa::kKindMss;

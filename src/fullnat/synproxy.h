@@ -117,6 +117,10 @@ struct SegmentSpec {
   unsigned optLen = 0;
 };
 bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s);
+// The same for IPv6 (hop limit 64, no extension headers), for a bare RST: no ACK, window 0, no
+// options. Addresses are 16 bytes, network order.
+bool writeRst6(rte_mbuf* m, uint16_t l3off, const uint8_t* src, const uint8_t* dst, uint16_t sport,
+               uint16_t dport, uint32_t seq);
 
 // The option block of a SYN or SYN-ACK that offers `o` (MSS, SACK-permitted, window scale;
 // NOP-padded to 12 bytes at most). Returns its length.

@@ -29,7 +29,6 @@ namespace {
 // buckets of 64-byte slots, 4 MiB.
 constexpr uint32_t kPersistSlots = 1U << 16;
 constexpr unsigned kPortProbes = 64;  // LIP:LPORT candidates tried per new session
-constexpr uint16_t kFirstLocalPort = 1024;
 
 const char* const kDropNames[] = {
 #define ANYLB_X(id, name, help) name,
@@ -324,8 +323,12 @@ bool Worker::allocateLocal(const RsFwd& rs, uint8_t proto, uint8_t family, Addr&
   const auto& lips = snap_->lips(family);
   if (lips.empty()) return false;
   const size_t cursorBase = family == 4 ? 0 : snap_->lips(4).size();  // portCursor_ layout
-  const uint32_t base = kFirstLocalPort + (id_ + workers_ - kFirstLocalPort % workers_) % workers_;
-  const uint32_t count = (65535 - base) / workers_ + 1;
+  // The worker's ports of [port_min, port_max]: the first one with port % workers == id, then
+  // every workers-th (config validation leaves each worker one at least).
+  const uint32_t lo = snap_->localPortMin();
+  const uint32_t base = lo + (id_ + workers_ - lo % workers_) % workers_;
+  if (base > snap_->localPortMax()) return false;
+  const uint32_t count = (snap_->localPortMax() - base) / workers_ + 1;
   for (unsigned probe = 0; probe < kPortProbes; ++probe) {
     const uint32_t li = lipCursor_++ % lips.size();
     const uint32_t port = base + (portCursor_[cursorBase + li]++ % count) * workers_;

@@ -50,6 +50,9 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter timestampsStripped;
   RelaxedCounter mssClamped;
   RelaxedCounter icmpTranslated;
+  // The RS answered a new session's SYN with an older connection's ACK (its TIME_WAIT from
+  // before a restart, or a connection this node lost): RST to the RS, which clears it
+  RelaxedCounter staleRsResets;
   // SYN proxy (synproxy.h) and Proxy Protocol v2 (ppv2.h)
   RelaxedCounter synproxyCookiesSent;  // cookie SYN-ACKs to clients
   RelaxedCounter synproxyAccepted;     // valid cookie ACKs: sessions opened toward an RS
@@ -230,6 +233,9 @@ class Worker {
   PacketVerdict proxyRsAnswer(rte_mbuf*& m, Parsed& p, uint64_t nowMs);
   bool writeSynToRs(rte_mbuf* m, uint16_t l3off, const session::Session& s);
   void writeRstToClient(rte_mbuf* m, uint16_t l3off, const session::Session& s);
+  // The RS answered our SYN with the ACK of an older connection on the same tuple: `m` becomes
+  // the RST that clears it (engine.cc).
+  PacketVerdict resetStaleRs(rte_mbuf* m, const Parsed& p);
   // Sequence shift and Proxy Protocol v2 on a segment of a shifted session (engine_synproxy.cc).
   bool shiftToRs(rte_mbuf* m, Parsed& p, session::Session& s);  // false: no room for PPv2
   void shiftToClient(rte_mbuf* m, Parsed& p, session::Session& s);

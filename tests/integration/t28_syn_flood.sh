@@ -27,6 +27,10 @@ FLOOD_SECONDS=${FLOOD_SECONDS:-40}
 SPOOF_NET=10.66.0.0/16
 CAPACITY=65536 # config/lab/node1.toml session_capacity
 
+# T28_MODES: the runs to make (default all three; e.g. "auto" to look into one).
+T28_MODES=${T28_MODES:-on auto off}
+wanted() { [[ " $T28_MODES " == *" $1 "* ]]; }
+
 lab_begin
 # The spoofed prefix leads to the client namespace, which holds none of it.
 inns sp ip route replace "$SPOOF_NET" via 10.10.0.2
@@ -68,15 +72,16 @@ rs_syns() {
 # Appends "ok N fail M" per curl run to OUT. A pause between runs keeps the legitimate load
 # modest (~35 connections/s in close mode) on a shared machine.
 legit_loop() {
-  local mode=$1 out=$2 stop=$3 end hdr=() urls=() i a=2 res ok
+  local mode=$1 out=$2 stop=$3 end hdr=() urls=() i a=2 res ok t0
   end=$(($(date +%s) + 150))
   [[ $mode == close ]] && hdr=(-H 'Connection: close')
-  for ((i = 0; i < 10; i++)); do urls+=("$URL/"); done
+  for ((i = 0; i < 10; i++)); do urls+=(-o /dev/null "$URL/"); done
   while [[ ! -e $stop ]] && (($(date +%s) < end)); do
+    t0=$(date +%T.%N)
     res=$(cl timeout 30 curl -s --connect-timeout 4 -m 8 --interface "10.10.0.$a" "${hdr[@]}" \
-      -w '%{http_code}\n' -o /dev/null "${urls[@]}" 2>/dev/null || true)
-    ok=$(grep -c '^200$' <<<"$res" || true)
-    echo "ok $ok fail $((10 - ok))" >>"$out"
+      -w '%{http_code}/%{local_port}/%{time_connect}/%{errormsg}\n' "${urls[@]}" 2>/dev/null || true)
+    ok=$(grep -c '^200/' <<<"$res" || true)
+    echo "ok $ok fail $((10 - ok)) at ${t0:0:12} from 10.10.0.$a: $(grep -v '^200/' <<<"$res" | paste -sd ' ')" >>"$out"
     a=$((a % 8 + 2))
     sleep 0.2
   done
@@ -142,6 +147,8 @@ EOF
   local legit=$((ok_c + fail_c + $(wc -l <"$keep")))
   R_LINE="| $mode | $(sed 's/^sent //; s/ SYNs in / in /; s/, 0 sends failed//' "$STATE/flood-$mode.txt") | $pre_s / $pre_r | $max_s / $max_r | $max_f | $created / $legit | $((syns1 - syns0)) | $ok_k/$((ok_k + fail_k)) | $ok_c/$((ok_c + fail_c)) | $(sget "$st" 'workers.*.syn_proxy.cookies_sent') | $(sget "$st" 'workers.*.drops.session_table_full') |"
   R_PRE_S=$pre_s R_MAX_S=$max_s R_MAX_R=$max_r R_FAIL=$((fail_k + fail_c))
+  # Each failed curl run, with its failed requests' "code/local port/connect time/error".
+  grep -h -v ' fail 0 ' "$keep" "$close" | sed "s/^/$mode: failed: /" >&2 || true
   R_OK=$((ok_k + ok_c)) R_SYNS=$((syns1 - syns0)) R_STATS=$st R_CREATED=$created R_LEGIT=$legit
   log "$mode: $(cat "$STATE/flood-$mode.txt")"
   log "$mode: sessions/syn_recv before $pre_s/$pre_r, max during $max_s/$max_r, LIP port fill max $max_f, sessions created $created for $legit legitimate connections, SYNs at the RS +$R_SYNS, legit keep-alive $ok_k ok $fail_k failed, close $ok_c ok $fail_c failed"
@@ -149,42 +156,48 @@ EOF
 
 rows=()
 # --- on
-run on
-rows+=("$R_LINE")
-assert_eq "$R_FAIL" 0 "on: failed legitimate requests"
-assert_gt "$R_OK" 100 "on: legitimate requests during the flood"
-# The table grows only by the legitimate connections (which stay in TIME_WAIT for 120 s), none
-# for the flood; nothing is half-open beyond a legitimate handshake in flight.
-assert_between "$R_CREATED" 0 $((R_LEGIT + 20)) "on: sessions created during the flood (legitimate connections: $R_LEGIT)"
-assert_between "$R_MAX_S" 0 $((R_PRE_S + R_LEGIT + 20)) "on: sessions during the flood"
-assert_between "$R_MAX_R" 0 20 "on: SYN_RECV sessions during the flood"
-assert_ge "$(sget "$R_STATS" 'workers.*.syn_proxy.cookies_sent')" $((FLOOD_COUNT * 9 / 10)) "on: cookies sent"
-# The RS see the legitimate connections' SYNs and the health checks' (3 RS, 1/s), no flood SYN.
-assert_between "$R_SYNS" 0 $((R_LEGIT + 300)) "on: SYNs that reached the RS"
+if wanted on; then
+  run on
+  rows+=("$R_LINE")
+  assert_eq "$R_FAIL" 0 "on: failed legitimate requests"
+  assert_gt "$R_OK" 100 "on: legitimate requests during the flood"
+  # The table grows only by the legitimate connections (which stay in TIME_WAIT for 120 s), none
+  # for the flood; nothing is half-open beyond a legitimate handshake in flight.
+  assert_between "$R_CREATED" 0 $((R_LEGIT + 20)) "on: sessions created during the flood (legitimate connections: $R_LEGIT)"
+  assert_between "$R_MAX_S" 0 $((R_PRE_S + R_LEGIT + 20)) "on: sessions during the flood"
+  assert_between "$R_MAX_R" 0 20 "on: SYN_RECV sessions during the flood"
+  assert_ge "$(sget "$R_STATS" 'workers.*.syn_proxy.cookies_sent')" $((FLOOD_COUNT * 9 / 10)) "on: cookies sent"
+  # The RS see the legitimate connections' SYNs and the health checks' (3 RS, 1/s), no flood SYN.
+  assert_between "$R_SYNS" 0 $((R_LEGIT + 300)) "on: SYNs that reached the RS"
+fi
 
 # --- auto
-run auto
-rows+=("$R_LINE")
-assert_eq "$R_FAIL" 0 "auto: failed legitimate requests"
-assert_gt "$R_OK" 100 "auto: legitimate requests during the flood"
-assert_ge "$(sget "$R_STATS" 'workers.*.syn_proxy.engaged')" 1 "auto: engaged"
-grep -q 'SYN proxy engaged' "$STATE/node1.log" || fail "auto: no 'SYN proxy engaged' in the log"
-# Before the gate's first tick (once a second) the flood creates sessions like without the proxy:
-# at most two seconds' worth, plus the legitimate ones; after it, none.
-assert_between "$R_CREATED" 0 $((R_LEGIT + 2 * FLOOD_PPS)) "auto: sessions created during the flood (legitimate connections: $R_LEGIT)"
-for _ in $(seq 1 80); do
-  grep -q 'SYN proxy disengaged' "$STATE/node1.log" && break
-  sleep 0.5
-done
-grep -q 'SYN proxy disengaged' "$STATE/node1.log" ||
-  fail "auto: no 'SYN proxy disengaged' within 40 s of the flood's end"
-st=$(anylb_stats 1) || fail "no stats"
-assert_ge "$(sget "$st" 'workers.*.syn_proxy.disengaged')" 1 "auto: disengaged"
-log "auto: $(grep -o 'SYN proxy \(engaged\|disengaged\).*' "$STATE/node1.log" | head -n 2 | paste -sd ';')"
+if wanted auto; then
+  run auto
+  rows+=("$R_LINE")
+  assert_eq "$R_FAIL" 0 "auto: failed legitimate requests"
+  assert_gt "$R_OK" 100 "auto: legitimate requests during the flood"
+  assert_ge "$(sget "$R_STATS" 'workers.*.syn_proxy.engaged')" 1 "auto: engaged"
+  grep -q 'SYN proxy engaged' "$STATE/node1.log" || fail "auto: no 'SYN proxy engaged' in the log"
+  # Before the gate's first tick (once a second) the flood creates sessions like without the proxy:
+  # at most two seconds' worth, plus the legitimate ones; after it, none.
+  assert_between "$R_CREATED" 0 $((R_LEGIT + 2 * FLOOD_PPS)) "auto: sessions created during the flood (legitimate connections: $R_LEGIT)"
+  for _ in $(seq 1 80); do
+    grep -q 'SYN proxy disengaged' "$STATE/node1.log" && break
+    sleep 0.5
+  done
+  grep -q 'SYN proxy disengaged' "$STATE/node1.log" ||
+    fail "auto: no 'SYN proxy disengaged' within 40 s of the flood's end"
+  st=$(anylb_stats 1) || fail "no stats"
+  assert_ge "$(sget "$st" 'workers.*.syn_proxy.disengaged')" 1 "auto: disengaged"
+  log "auto: $(grep -o 'SYN proxy \(engaged\|disengaged\).*' "$STATE/node1.log" | head -n 2 | paste -sd ';')"
+fi
 
 # --- off (baseline, reported)
-run off
-rows+=("$R_LINE")
+if wanted off; then
+  run off
+  rows+=("$R_LINE")
+fi
 
 log "results (flood: $FLOOD_COUNT SYNs at $FLOOD_PPS pps from $SPOOF_NET; capacity $CAPACITY):"
 {

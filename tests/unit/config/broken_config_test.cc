@@ -95,6 +95,22 @@ std::vector<Case> cases() {
        kMinimal + "\n[[service.real_server]]\naddress = \"10.20.0.11\"\nport = 80\n",
        {"t.toml:36:11: service[0].real_server[1].address: 10.20.0.11:80 is listed twice in this "
         "service"}},
+      // local_addresses.port_min / port_max (lines 25 and 26, after the prefixes)
+      {"local_port_range_empty",
+       replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = 5000\nport_max = 4999\n"),
+       {"t.toml:26:12: local_addresses.port_max: 4999 is below port_min 5000: no local port is left"}},
+      {"local_port_range_fewer_ports_than_workers",
+       replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = 5000\nport_max = 5002\n",
+                replaced("workers = 1\n", "workers = 4\n")),
+       {"t.toml:26:12: local_addresses.port_max: 3 ports (5000..5002) for 4 workers: every worker "
+        "needs one at least (it owns the ports with LPORT % workers == its id)"}},
+      {"local_port_out_of_range",
+       replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = 0\nport_max = 70000\n"),
+       {"t.toml:25:12: local_addresses.port_min: 0 is out of range 1..65535",
+        "t.toml:26:12: local_addresses.port_max: 70000 is out of range 1..65535"}},
+      {"local_port_not_an_integer",
+       replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = \"1024-2048\"\n"),
+       {"t.toml:25:12: local_addresses.port_min: expected an integer, got a string"}},
       {"lip_contains_vip",
        replaced("10.200.0.0/28", "10.100.0.0/24"),
        {"t.toml:24:12: local_addresses.prefixes[0]: 10.100.0.0/24 contains the VIP 10.100.0.10 "

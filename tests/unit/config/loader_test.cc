@@ -63,6 +63,24 @@ TEST(ConfigLoader, DefaultsApplyToTheMinimalConfig) {
   EXPECT_EQ(c.dataplane.synProxy.wscale, 7U);
   EXPECT_EQ(c.services[0].check.kind, CheckKind::kTcp);
   EXPECT_EQ(c.logging.level, "info");
+  EXPECT_EQ(c.localPortMin, 1024U);
+  EXPECT_EQ(c.localPortMax, 65535U);
+}
+
+// The local-port pool behind anylb_worker_local_port_fill_ratio: addresses, not prefixes (it
+// used to count a /28 as one LIP, which overstated the fill 16 times), times the worker's share
+// of port_min..port_max.
+TEST(ConfigLoader, LocalPortsPerWorkerCountsAddressesAndThePortRange) {
+  auto r = loadConfigString(
+      testing::replaced("prefixes = [\"10.200.0.0/28\"]\n",
+                        "prefixes = [\"10.200.0.0/28\", \"10.201.0.1/32\"]\nport_min = 2000\n"
+                        "port_max = 2999\n",
+                        testing::replaced("workers = 1\n", "workers = 2\n")),
+      "t.toml");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0].str());
+  EXPECT_EQ(r.config->localPortMin, 2000U);
+  EXPECT_EQ(r.config->localPortMax, 2999U);
+  EXPECT_EQ(localPortsPerWorker(*r.config), 17U * 500U);
 }
 
 TEST(ConfigLoader, DualStackUplinkHasItsIpv6AddressAndGateway) {

@@ -330,6 +330,7 @@ TEST_F(PrometheusTextTest, IsWellFormed) {
       {"anylb_worker_sessions_created_total", "counter"},
       {"anylb_worker_sessions_expired_total", "counter"},
       {"anylb_worker_toa_inserted_total", "counter"},
+      {"anylb_worker_stale_rs_resets_total", "counter"},
       {"anylb_bfd_state_changes_total", "counter"},
       {"anylb_reload_total", "counter"},
       {"anylb_reload_last_success_timestamp_seconds", "gauge"},

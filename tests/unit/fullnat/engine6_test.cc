@@ -94,6 +94,30 @@ TEST_F(Engine6, HandshakeTranslatesBothWaysAndTheAckCarriesAToaOfTwentyBytes) {
   EXPECT_EQ(worker_->checkInvariants(), "");
 }
 
+// As engine_test's StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens, over IPv6: the RST to
+// the RS is an IPv6 segment of its own.
+TEST_F(Engine6, StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens) {
+  const auto syn = fromClient6(kSyn, kSynOpts6);
+  expectForward(syn, rsSide(toRs6(syn, kSynStripped6)));
+  auto stale = fromRs6(kAck);
+  stale.seq = 777000;
+  stale.ack = 123456789;
+  L4Spec rst;
+  rst.src = kLip6;
+  rst.dst = kRs6;
+  rst.sport = 1024;
+  rst.dport = 8080;
+  rst.flags = kRst;
+  rst.seq = 123456789;
+  rst.window = 0;
+  expectForward(stale, rst);
+  EXPECT_EQ(worker_->counters().staleRsResets, 1U);
+  expectForward(syn, rsSide(toRs6(syn, kSynStripped6)));
+  const auto synAck = fromRs6(kSyn | kAck, kSynAckOpts6);
+  expectForward(synAck, toClient6(synAck, kSynAckClamped6));
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
 TEST_F(Engine6, DataBothWaysThenFinsThenTimeWaitExpires) {
   handshake();
   const auto req = fromClient6(kPsh | kAck, {}, kData);

@@ -62,6 +62,68 @@ TEST_F(Handshake, SynAckHasItsMssClampedByTheToaSize) {
   EXPECT_EQ(worker_->counters().mssClamped, 1U);
 }
 
+// The RS still holds a connection on LIP:LPORT -> RS (in TIME_WAIT: a restarted node's port
+// cursor walked into the ports its last run used) and answers the new SYN with that
+// connection's ACK. Before, that ACK went to the client, whose RST never got through, and every
+// SYN retransmission met the same ACK until the client gave up.
+L4Spec staleAck(const char* rs = kRs, const char* lip = kLip) {
+  auto a = fromRs(kAck);
+  a.src = rs;
+  a.dst = lip;
+  a.seq = 777000;
+  a.ack = 123456789;  // the old connection's numbers
+  return a;
+}
+// The RST that clears it: LIP:LPORT -> RS, SEQ = the ACK's ACK (RFC 9293 3.10.7.3).
+L4Spec staleRst(const char* rs = kRs, const char* lip = kLip) {
+  L4Spec r;
+  r.src = lip;
+  r.dst = rs;
+  r.sport = 1024;
+  r.dport = 8080;
+  r.flags = kRst;
+  r.seq = 123456789;
+  r.window = 0;
+  r.ipId = 0;
+  return r;
+}
+
+TEST_F(Handshake, StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens) {
+  const auto syn = fromClient(kSyn, kLinuxSynOpts);
+  expectForward(syn, toRs(syn, kSynStripped));
+  expectForward(staleAck(), staleRst());
+  EXPECT_EQ(worker_->counters().staleRsResets, 1U);
+  ASSERT_NE(findInbound(kClient, 40000, 80), nullptr);
+  EXPECT_EQ(findInbound(kClient, 40000, 80)->state, TcpState::kSynRecv);
+  // The client's SYN again, to the same LIP:LPORT; the RS (its old socket gone) accepts it.
+  expectForward(syn, toRs(syn, kSynStripped));
+  const auto synAck = fromRs(kSyn | kAck, kSynAckOpts);
+  expectForward(synAck, toClient(synAck, kSynAckClamped));
+  const auto ack = fromClient(kAck);
+  expectForward(ack, toRs(ack, kToa));
+  EXPECT_EQ(findInbound(kClient, 40000, 80)->state, TcpState::kEstablished);
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
+// Hostile and replayed: each stale ACK gets one RST (no amplification) and changes nothing
+// else; ACKs that are not stale are left as they were.
+TEST_F(Handshake, OnlyAStaleAckBeforeTheSynAckIsAnsweredWithARst) {
+  const auto syn = fromClient(kSyn, kLinuxSynOpts);
+  expectForward(syn, toRs(syn, kSynStripped));
+  for (int i = 0; i < 3; ++i) expectForward(staleAck(), staleRst());
+  EXPECT_EQ(worker_->counters().staleRsResets, 3U);
+  // With FIN, RST or data flags it is not the answer Linux gives to a SYN: not reset.
+  auto finAck = staleAck();
+  finAck.flags = kFin | kAck;
+  EXPECT_EQ(run(frame(finAck)).v.verdict, Verdict::kDrop);
+  // After the SYN-ACK, an ACK with any number is the connection's own: to the client.
+  const auto synAck = fromRs(kSyn | kAck, kSynAckOpts);
+  expectForward(synAck, toClient(synAck, kSynAckClamped));
+  expectForward(staleAck(), toClient(staleAck(), {}));
+  EXPECT_EQ(worker_->counters().staleRsResets, 3U);
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
 TEST_F(Handshake, HandshakeAckCarriesToa) {
   handshake();
   EXPECT_EQ(findInbound(kClient, 40000, 80)->state, TcpState::kEstablished);

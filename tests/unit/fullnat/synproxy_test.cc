@@ -376,6 +376,34 @@ TEST_F(SynProxy, RsRefusalResetsTheClientAndFreesTheSession) {
   EXPECT_EQ(worker_->checkInvariants(), "");
 }
 
+// The RS still holds a connection on LIP:LPORT (TIME_WAIT from before a restart) and answers
+// our SYN with that connection's ACK: a RST of SEQ = its ACK clears it, and the client's next
+// segment sends our SYN again, which the RS now accepts.
+TEST_F(SynProxy, StaleConnectionAtTheRsIsResetAndTheSynSentAgain) {
+  Seg syn;
+  const uint32_t k = openToRs(90, syn, kRequest);
+  const Seg rst = forward(rs(kRsProxy, 9000, syn.sport, kAck, 777000, 123456789));
+  EXPECT_EQ(rst.src, kLip);
+  EXPECT_EQ(rst.dst, kRsProxy);
+  EXPECT_EQ(rst.sport, syn.sport);
+  EXPECT_EQ(rst.dport, 9000);
+  EXPECT_EQ(rst.flags, kRst);
+  EXPECT_EQ(rst.seq, 123456789U);
+  EXPECT_TRUE(rst.payload.empty());
+  EXPECT_EQ(worker_->counters().staleRsResets, 1U);
+  // Replayed: one RST per ACK, never more; the session waits as it was.
+  EXPECT_EQ(forward(rs(kRsProxy, 9000, syn.sport, kAck, 777000, 123456789)).flags, kRst);
+  EXPECT_EQ(worker_->counters().staleRsResets, 2U);
+  ASSERT_NE(findInbound(kClient, kCport, 90), nullptr);
+  // The client retransmits its request: our SYN again, then the RS's SYN-ACK delivers it.
+  const Seg again = forward(client(90, kPsh | kAck, 1001, k + 1, {}, kRequest));
+  EXPECT_EQ(again.flags, kSyn);
+  EXPECT_EQ(again.sport, syn.sport);
+  const Seg req = forward(rs(kRsProxy, 9000, syn.sport, kSyn | kAck, 5000, 1001));
+  EXPECT_EQ(req.payload, kRequest);
+  EXPECT_EQ(worker_->checkInvariants(), "");
+}
+
 TEST_F(SynProxy, SilentRsTimesOutWithARstToTheClient) {
   Seg syn;
   const uint32_t k = openToRs(90, syn, kRequest);  // with held data: it carries the RST
