@@ -427,10 +427,9 @@ int run(const std::string& path, int verbose) {
     spdlog::info("control API on {}", cfg.control.socket);
   }
   anylb::MetricsServer metrics(io, cfg.control.metricsListen, [&] {
-    return anylb::prometheusText(statsObject(), node.servicesJson(),
-                                 node.config().dataplane.sessionCapacity,
-                                 anylb::config::localPortsPerWorker(node.config()),
-                                 node.config().control.ipvsMetrics);
+    return anylb::prometheusText(
+        statsObject(), node.servicesJson(), node.config().dataplane.sessionCapacity,
+        anylb::config::localPortsPerWorker(node.config()), node.config().control.ipvsMetrics);
   });
   if (auto err = metrics.start(); !err.empty()) {
     spdlog::error("metrics unavailable: {}", err);

@@ -166,8 +166,8 @@ bool writeRst6(rte_mbuf* m, uint16_t l3off, const uint8_t* src, const uint8_t* d
   if (len > m->data_len + rte_pktmbuf_tailroom(m)) return false;
   m->data_len = static_cast<uint16_t>(len);
   m->pkt_len = len;
-  m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 |
-                   RTE_MBUF_F_TX_IPV6);
+  m->ol_flags &=
+      ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(data + l3off);
   auto* th = reinterpret_cast<rte_tcp_hdr*>(ip + 1);

@@ -98,7 +98,8 @@ std::vector<Case> cases() {
       // local_addresses.port_min / port_max (lines 25 and 26, after the prefixes)
       {"local_port_range_empty",
        replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = 5000\nport_max = 4999\n"),
-       {"t.toml:26:12: local_addresses.port_max: 4999 is below port_min 5000: no local port is left"}},
+       {"t.toml:26:12: local_addresses.port_max: 4999 is below port_min 5000: no local port is "
+        "left"}},
       {"local_port_range_fewer_ports_than_workers",
        replaced("10.200.0.0/28\"]\n", "10.200.0.0/28\"]\nport_min = 5000\nport_max = 5002\n",
                 replaced("workers = 1\n", "workers = 4\n")),
