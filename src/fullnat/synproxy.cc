@@ -117,8 +117,11 @@ int FloodGate::tick(uint64_t nowMs, uint32_t synRecvSessions) {
   return 0;
 }
 
-bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s) {
-  const unsigned len = l3off + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + s.optLen;
+namespace {
+
+// `m` as one segment of `len` bytes, its checksum offload flags cleared (the writers compute
+// checksums in full). False when the first segment has no room.
+bool reshape(rte_mbuf* m, unsigned len) {
   if (m->next != nullptr) {
     rte_pktmbuf_free(m->next);
     m->next = nullptr;
@@ -128,7 +131,15 @@ bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s) {
   if (len > m->data_len + rte_pktmbuf_tailroom(m)) return false;
   m->data_len = static_cast<uint16_t>(len);
   m->pkt_len = len;
-  m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4);
+  m->ol_flags &=
+      ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
+  return true;
+}
+
+}  // namespace
+
+bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s) {
+  if (!reshape(m, l3off + sizeof(rte_ipv4_hdr) + sizeof(rte_tcp_hdr) + s.optLen)) return false;
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + l3off);
   auto* th = reinterpret_cast<rte_tcp_hdr*>(ip + 1);
@@ -156,18 +167,7 @@ bool writeSegment(rte_mbuf* m, uint16_t l3off, const SegmentSpec& s) {
 
 bool writeRst6(rte_mbuf* m, uint16_t l3off, const uint8_t* src, const uint8_t* dst, uint16_t sport,
                uint16_t dport, uint32_t seq) {
-  const unsigned len = l3off + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr);
-  if (m->next != nullptr) {
-    rte_pktmbuf_free(m->next);
-    m->next = nullptr;
-    m->nb_segs = 1;
-    m->pkt_len = m->data_len;
-  }
-  if (len > m->data_len + rte_pktmbuf_tailroom(m)) return false;
-  m->data_len = static_cast<uint16_t>(len);
-  m->pkt_len = len;
-  m->ol_flags &=
-      ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6);
+  if (!reshape(m, l3off + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr))) return false;
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(data + l3off);
   auto* th = reinterpret_cast<rte_tcp_hdr*>(ip + 1);

@@ -188,6 +188,17 @@ node_alive() {
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# wait_for_line SECONDS FILE PATTERN: until FILE has a line matching PATTERN (grep -E; binary
+# files read as text); false when SECONDS pass first.
+wait_for_line() {
+  local end=$((SECONDS + $1))
+  while ((SECONDS < end)); do
+    grep -aqE -- "$3" "$2" 2>/dev/null && return 0
+    sleep 0.25
+  done
+  grep -aqE -- "$3" "$2" 2>/dev/null
+}
+
 # anylb_stats I: ask node I for its stats; prints the JSON object (one line). Bounded (5 s).
 anylb_stats() {
   local i=${1:-1} logf=$STATE/node${1:-1}.log pid before now json

@@ -182,11 +182,7 @@ if wanted auto; then
   # Before the gate's first tick (once a second) the flood creates sessions like without the proxy:
   # at most two seconds' worth, plus the legitimate ones; after it, none.
   assert_between "$R_CREATED" 0 $((R_LEGIT + 2 * FLOOD_PPS)) "auto: sessions created during the flood (legitimate connections: $R_LEGIT)"
-  for _ in $(seq 1 80); do
-    grep -q 'SYN proxy disengaged' "$STATE/node1.log" && break
-    sleep 0.5
-  done
-  grep -q 'SYN proxy disengaged' "$STATE/node1.log" ||
+  wait_for_line 40 "$STATE/node1.log" 'SYN proxy disengaged' ||
     fail "auto: no 'SYN proxy disengaged' within 40 s of the flood's end"
   st=$(anylb_stats 1) || fail "no stats"
   assert_ge "$(sget "$st" 'workers.*.syn_proxy.disengaged')" 1 "auto: disengaged"

@@ -96,11 +96,7 @@ node_up 1 "$CFG"
 wait_screen top 15 '^TCP +10\.100\.0\.10:80' || fail "the rows did not come back: $(cap top)"
 # The first frame across the restart says so and has no rates; no frame ever had a negative
 # number or anything at the T scale.
-for _ in $(seq 1 20); do
-  grep -aq 'anylbd restarted (or another node answers): no rates' "$PANE_LOG" && break
-  sleep 0.25
-done
-grep -aq 'anylbd restarted (or another node answers): no rates' "$PANE_LOG" ||
+wait_for_line 5 "$PANE_LOG" 'anylbd restarted \(or another node answers\): no rates' ||
   fail "no frame said that anylbd restarted"
 if grep -aqE -- ' -[0-9]|[0-9]T ' "$PANE_LOG"; then
   fail "an impossible rate: $(grep -aE -- ' -[0-9]|[0-9]T ' "$PANE_LOG" | head -n 3)"

@@ -102,15 +102,7 @@ TEST_F(Engine6, StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens) {
   auto stale = fromRs6(kAck);
   stale.seq = 777000;
   stale.ack = 123456789;
-  L4Spec rst;
-  rst.src = kLip6;
-  rst.dst = kRs6;
-  rst.sport = 1024;
-  rst.dport = 8080;
-  rst.flags = kRst;
-  rst.seq = 123456789;
-  rst.window = 0;
-  expectForward(stale, rst);
+  expectForward(stale, staleRst(kLip6, kRs6, 123456789));
   EXPECT_EQ(worker_->counters().staleRsResets, 1U);
   expectForward(syn, rsSide(toRs6(syn, kSynStripped6)));
   const auto synAck = fromRs6(kSyn | kAck, kSynAckOpts6);

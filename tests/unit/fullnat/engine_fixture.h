@@ -122,6 +122,21 @@ inline L4Spec fromRs(uint8_t flags, std::vector<uint8_t> opts = {},
   return s;
 }
 
+// The RST the node sends a real server that answered our SYN with an older connection's ACK
+// (engine.cc resetStaleRs): LIP:1024 -> RS:8080, SEQ = that ACK's ACK (RFC 9293 3.10.7.3), bare.
+inline L4Spec staleRst(const char* lip, const char* rs, uint32_t seq) {
+  L4Spec r;
+  r.src = lip;
+  r.dst = rs;
+  r.sport = 1024;
+  r.dport = 8080;
+  r.flags = kRst;
+  r.seq = seq;
+  r.window = 0;
+  r.ipId = 0;
+  return r;
+}
+
 inline L4Spec toClient(const L4Spec& r, std::vector<uint8_t> opts, uint16_t cport = 40000) {
   L4Spec s = r;
   s.src = kVip;

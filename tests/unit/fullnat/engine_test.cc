@@ -66,32 +66,17 @@ TEST_F(Handshake, SynAckHasItsMssClampedByTheToaSize) {
 // cursor walked into the ports its last run used) and answers the new SYN with that
 // connection's ACK. Before, that ACK went to the client, whose RST never got through, and every
 // SYN retransmission met the same ACK until the client gave up.
-L4Spec staleAck(const char* rs = kRs, const char* lip = kLip) {
+L4Spec staleAck() {
   auto a = fromRs(kAck);
-  a.src = rs;
-  a.dst = lip;
   a.seq = 777000;
   a.ack = 123456789;  // the old connection's numbers
   return a;
-}
-// The RST that clears it: LIP:LPORT -> RS, SEQ = the ACK's ACK (RFC 9293 3.10.7.3).
-L4Spec staleRst(const char* rs = kRs, const char* lip = kLip) {
-  L4Spec r;
-  r.src = lip;
-  r.dst = rs;
-  r.sport = 1024;
-  r.dport = 8080;
-  r.flags = kRst;
-  r.seq = 123456789;
-  r.window = 0;
-  r.ipId = 0;
-  return r;
 }
 
 TEST_F(Handshake, StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens) {
   const auto syn = fromClient(kSyn, kLinuxSynOpts);
   expectForward(syn, toRs(syn, kSynStripped));
-  expectForward(staleAck(), staleRst());
+  expectForward(staleAck(), staleRst(kLip, kRs, 123456789));
   EXPECT_EQ(worker_->counters().staleRsResets, 1U);
   ASSERT_NE(findInbound(kClient, 40000, 80), nullptr);
   EXPECT_EQ(findInbound(kClient, 40000, 80)->state, TcpState::kSynRecv);
@@ -110,7 +95,7 @@ TEST_F(Handshake, StaleConnectionAtTheRsIsResetAndTheRetriedSynOpens) {
 TEST_F(Handshake, OnlyAStaleAckBeforeTheSynAckIsAnsweredWithARst) {
   const auto syn = fromClient(kSyn, kLinuxSynOpts);
   expectForward(syn, toRs(syn, kSynStripped));
-  for (int i = 0; i < 3; ++i) expectForward(staleAck(), staleRst());
+  for (int i = 0; i < 3; ++i) expectForward(staleAck(), staleRst(kLip, kRs, 123456789));
   EXPECT_EQ(worker_->counters().staleRsResets, 3U);
   // With FIN, RST or data flags it is not the answer Linux gives to a SYN: not reset.
   auto finAck = staleAck();
