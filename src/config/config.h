@@ -349,6 +349,10 @@ struct Config {
   Sync sync;
 };
 
+// How many ports local_addresses.port_min..port_max holds (0 when max < min).
+inline unsigned localPortCount(const Config& cfg) {
+  return cfg.localPortMax >= cfg.localPortMin ? cfg.localPortMax - cfg.localPortMin + 1U : 0;
+}
 // LIP pools are small prefixes (a /28 is 16 addresses): what one prefix contributes at most.
 inline constexpr uint64_t kMaxLipsPerPrefix = 4096;
 // The local ports one worker can open sessions from: the node's LIP addresses (all families)

@@ -707,9 +707,7 @@ LoadResult loadConfigFile(const std::string& path) {
 uint64_t localPortsPerWorker(const Config& cfg) {
   uint64_t lips = 0;
   for (const auto& p : cfg.localAddresses) lips += std::min(p.size(), kMaxLipsPerPrefix);
-  const uint64_t ports =
-      cfg.localPortMax >= cfg.localPortMin ? cfg.localPortMax - cfg.localPortMin + 1U : 0;
-  return lips * (ports / std::max<uint64_t>(1, cfg.dataplane.workers));
+  return lips * (localPortCount(cfg) / std::max<uint64_t>(1, cfg.dataplane.workers));
 }
 
 std::optional<uint32_t> parseCommunity(std::string_view s) {

@@ -343,8 +343,7 @@ class Validator {
   void checkLocalAddresses() {
     const auto& lips = cfg_.localAddresses;
     if (!bad("local_addresses.port_min") && !bad("local_addresses.port_max")) {
-      const unsigned ports =
-          cfg_.localPortMax >= cfg_.localPortMin ? cfg_.localPortMax - cfg_.localPortMin + 1U : 0;
+      const unsigned ports = localPortCount(cfg_);
       if (ports == 0) {
         error("local_addresses.port_max",
               fmt::format("{} is below port_min {}: no local port is left", cfg_.localPortMax,

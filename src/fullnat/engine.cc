@@ -389,12 +389,7 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
     }
     const bool acksSyn =
         (f & RTE_TCP_ACK_FLAG) != 0 && rte_be_to_cpu_32(th->recv_ack) == s.clientNext;
-    if ((s.flags & session::kSynAckSeen) == 0 && !acksSyn && s.state == TcpState::kSynRecv &&
-        (f & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) ==
-            RTE_TCP_ACK_FLAG &&
-        (s.sync & session::kReplica) == 0) {
-      return resetStaleRs(m, p);
-    }
+    if (detail::staleRsAnswer(p, acksSyn, s)) return resetStaleRs(m, p);
     if ((s.flags & session::kSynAckSeen) == 0) {
       // Before the RS answered, only an answer to the client's SYN counts: a SYN-ACK or a
       // RST (refused) that acknowledges it (RFC 793, SYN-SENT). The rest is not from the RS.
@@ -478,8 +473,9 @@ PacketVerdict Worker::outbound(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
 // answer the ACK with a RST of SEQ = SEG.ACK (RFC 9293 3.10.7.3, SYN-SENT), which clears the
 // old socket, but that RST is outside the new session's window and never reaches the RS, so
 // every SYN retransmission met the same ACK and the connection timed out. The RST is sent
-// here instead, in place of the ACK; the client's next SYN then opens the connection. A
-// replica's session is exempt: its RS may have answered the peer that created it.
+// here instead, in place of the ACK; the client's next SYN then opens the connection.
+// detail::staleRsAnswer() says which segments qualify. The RST is never larger than the
+// segment it replaces, so the write cannot run out of room.
 PacketVerdict Worker::resetStaleRs(rte_mbuf* m, const Parsed& p) {
   const auto* th = reinterpret_cast<const rte_tcp_hdr*>(rte_pktmbuf_mtod(m, uint8_t*) + p.l4off);
   const uint32_t seq = rte_be_to_cpu_32(th->recv_ack);

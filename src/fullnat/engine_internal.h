@@ -177,6 +177,16 @@ inline uint32_t segmentEnd(const rte_tcp_hdr* th, const Parsed& p) {
          ((p.tcpFlags & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
 }
 
+// An RS segment that is an older connection's answer to our SYN (Worker::resetStaleRs): a bare
+// ACK, without payload, that does not acknowledge the SYN, while the session waits for the
+// RS's SYN-ACK. Not for a replica: its RS may have answered the peer that created it.
+inline bool staleRsAnswer(const Parsed& p, bool acksOurSyn, const session::Session& s) {
+  return (p.tcpFlags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
+                        RTE_TCP_FIN_FLAG)) == RTE_TCP_ACK_FLAG &&
+         p.l4len == p.tcpHdrLen && !acksOurSyn && (s.flags & session::kSynAckSeen) == 0 &&
+         s.state == session::TcpState::kSynRecv && (s.sync & session::kReplica) == 0;
+}
+
 // The window-scale shift a SYN or SYN-ACK offers, as the nibble Session::wscale keeps (0xF:
 // none offered).
 inline unsigned offeredShift(const rte_tcp_hdr* th, const Parsed& p) {

@@ -181,11 +181,8 @@ PacketVerdict Worker::proxyRsAnswer(rte_mbuf*& m, Parsed& p, uint64_t nowMs) {
       removeSession(p.idx);
       return PacketVerdict{Verdict::kForward, {}, 0};
     }
-    if ((f & (kSynAckFlags | RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) == RTE_TCP_ACK_FLAG &&
-        !acksOurSyn && (s.sync & session::kReplica) == 0) {
-      return resetStaleRs(m, p);  // an older connection's ACK (engine.cc); the client's next
-                                  // segment sends our SYN again
-    }
+    // An older connection's ACK (engine.cc); the client's next segment sends our SYN again.
+    if (detail::staleRsAnswer(p, acksOurSyn, s)) return resetStaleRs(m, p);
     if (!synAck || !acksOurSyn) return drop(DropReason::kTcpOutOfWindow);
     const unsigned rsShift = detail::offeredShift(th, p);
     const unsigned clientShift = s.wscale & 0x0FU;

@@ -317,6 +317,36 @@ TEST_P(Malformed, IsDroppedWithItsReasonAndChangesNothingElse) {
 INSTANTIATE_TEST_SUITE_P(Engine, Malformed, ::testing::ValuesIn(badFrames()),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// local_addresses.port_min / port_max: every worker takes only its ports of the range (LPORT %
+// workers == id), from wherever its cursor starts, and a flood of new connections toward one
+// RS ends at the range's size with kNoLocalPort, not with a port outside it.
+TEST_F(Edge, LocalPortsStayInsidePortMinToPortMax) {
+  cfg_.localPortMin = 5001;
+  cfg_.localPortMax = 5010;
+  fullnat::EngineOptions opts;
+  opts.randomPortStart = true;
+  makeWorker(1024, 1, 2, opts);  // worker 1 of 2: the odd ports 5001, 5003, ..., 5009
+  std::set<uint16_t> ports;
+  for (uint16_t i = 0; i < 5; ++i) {
+    const auto* s = connect(static_cast<uint16_t>(30000 + i));
+    ASSERT_NE(s, nullptr) << i;
+    ports.insert(ntohs(s->lport));
+  }
+  EXPECT_EQ(ports, (std::set<uint16_t>{5001, 5003, 5005, 5007, 5009}));
+  for (uint16_t i = 0; i < 20; ++i) {
+    const auto out = run(frame(fromClient(kSyn, kMss, {}, static_cast<uint16_t>(31000 + i))));
+    EXPECT_EQ(out.v.reason, DropReason::kNoLocalPort) << i;
+  }
+  EXPECT_EQ(worker_->sessions().size(), 5U);
+  // Worker 0 of 2 gets the even ones.
+  makeWorker(1024, 0, 2, opts);
+  const auto* s = connect(32000);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(ntohs(s->lport) % 2, 0);
+  EXPECT_GE(ntohs(s->lport), 5002);
+  EXPECT_LE(ntohs(s->lport), 5010);
+}
+
 // The dataplane's workers start allocating local ports at a random place, so a restarted node
 // does not reuse the LIP:LPORT -> RS tuples its previous run left in TIME_WAIT on the RS.
 TEST_F(Edge, RandomPortStartDoesNotBeginAtTheFirstPort) {

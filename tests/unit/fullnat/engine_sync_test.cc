@@ -179,6 +179,22 @@ TEST_F(SessionSync, LongLivedSessionsAreRefreshedOnlyWhenDue) {
 
 // --- hostile: what a peer's message must not do
 
+// The owner synced the session before the RS's SYN-ACK, and the flow then moved here: the RS's
+// ACKs of what is by now an established connection acknowledge more than the SYN. They are
+// that connection's own, not a stale one's (engine.cc resetStaleRs): to the client, never a
+// RST to the RS.
+TEST_F(SessionSync, AReplicaWithoutItsSynAckIsNeverResetAsStale) {
+  const auto syn = fromClient(kSyn, kSynOpts);
+  expectForward(syn, toRs(syn, kSynOpts));
+  EXPECT_EQ(deliver(), 1U);
+  auto ack = fromRs(kAck);
+  ack.ack = 1001 + 500;
+  const auto out = runOnPeer(ack);
+  ASSERT_EQ(out.v.verdict, Verdict::kForward) << fullnat::dropReasonName(out.v.reason);
+  EXPECT_EQ(out.bytes, frame(toClient(ack, {})));
+  EXPECT_EQ(peer_->counters().staleRsResets, 0U);
+}
+
 TEST_F(SessionSync, AFirstRstOnAReplicaIsNotBelieved) {
   ownerConnection();
   deliver();

@@ -97,10 +97,17 @@ TEST_F(Handshake, OnlyAStaleAckBeforeTheSynAckIsAnsweredWithARst) {
   expectForward(syn, toRs(syn, kSynStripped));
   for (int i = 0; i < 3; ++i) expectForward(staleAck(), staleRst(kLip, kRs, 123456789));
   EXPECT_EQ(worker_->counters().staleRsResets, 3U);
-  // With FIN, RST or data flags it is not the answer Linux gives to a SYN: not reset.
+  // With FIN or RST, or with data, it is not the answer Linux gives to a SYN: not reset.
   auto finAck = staleAck();
   finAck.flags = kFin | kAck;
   EXPECT_EQ(run(frame(finAck)).v.verdict, Verdict::kDrop);
+  auto rstAck = staleAck();
+  rstAck.flags = kRst | kAck;
+  EXPECT_EQ(run(frame(rstAck)).v.verdict, Verdict::kDrop);
+  auto data = staleAck();
+  data.flags = kPsh | kAck;
+  data.payload = kResponse;
+  expectForward(data, toClient(data, {}));
   // After the SYN-ACK, an ACK with any number is the connection's own: to the client.
   const auto synAck = fromRs(kSyn | kAck, kSynAckOpts);
   expectForward(synAck, toClient(synAck, kSynAckClamped));
